@@ -1,0 +1,84 @@
+//! Engine errors, typed by outcome, each with a stable code that reaches
+//! JavaScript as `err.code`.
+
+/// Stable error codes (DESIGN §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A trigger definition is invalid.
+    InvalidTrigger,
+    /// A submission or argument is invalid.
+    InvalidExecution,
+    /// No callable is registered under that name.
+    UnknownCallable,
+    /// No trigger or execution has that id.
+    NotFound,
+    /// A webhook signature did not verify.
+    WebhookSignature,
+    /// The engine is shutting down or shut down.
+    Shutdown,
+    /// The store failed.
+    Store,
+    /// A transform could not produce a value.
+    Transform,
+    /// A bug in the engine (a caught panic).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code string, e.g. `ENACT_INVALID_EXECUTION`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidTrigger => "ENACT_INVALID_TRIGGER",
+            Self::InvalidExecution => "ENACT_INVALID_EXECUTION",
+            Self::UnknownCallable => "ENACT_UNKNOWN_CALLABLE",
+            Self::NotFound => "ENACT_NOT_FOUND",
+            Self::WebhookSignature => "ENACT_WEBHOOK_SIGNATURE",
+            Self::Shutdown => "ENACT_SHUTDOWN",
+            Self::Store => "ENACT_STORE",
+            Self::Transform => "ENACT_TRANSFORM",
+            Self::Internal => "ENACT_INTERNAL",
+        }
+    }
+}
+
+/// An error with a stable code and a message naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Readable message, starting with the field path where one applies.
+    pub message: String,
+}
+
+impl EngineError {
+    /// A new error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// `ENACT_INVALID_EXECUTION` for `field`.
+    pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::InvalidExecution, format!("{field}: {why}"))
+    }
+
+    /// `ENACT_NOT_FOUND` for an id.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} {id:?} not found"))
+    }
+}
+
+impl From<crate::store::StoreError> for EngineError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::new(ErrorCode::Store, e.to_string())
+    }
+}
+
+impl From<crate::transform::TransformError> for EngineError {
+    fn from(e: crate::transform::TransformError) -> Self {
+        Self::new(ErrorCode::Transform, e.0)
+    }
+}
+
+/// Result with an [`EngineError`].
+pub type EngineResult<T> = Result<T, EngineError>;

@@ -1,0 +1,89 @@
+//! KSUID-based identifiers: a prefix (`exec_`, `trigger_`, …) and 27 base62
+//! characters that sort by creation time.
+//!
+//! ```
+//! let id = enact_background_core::ids::new_id("exec_");
+//! assert!(id.starts_with("exec_") && id.len() == 5 + 27);
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// KSUID epoch: 2014-05-13T16:53:20Z.
+const KSUID_EPOCH: u64 = 1_400_000_000;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new 27-character KSUID for the current time.
+pub fn ksuid() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    ksuid_from(secs, fastrand::u128(..))
+}
+
+/// The KSUID for `unix_secs` and a 128-bit random payload.
+pub fn ksuid_from(unix_secs: u64, payload: u128) -> String {
+    let ts = unix_secs.saturating_sub(KSUID_EPOCH).min(u32::MAX as u64) as u32;
+    // 160-bit big-endian number as five u32 words.
+    let mut words = [
+        ts,
+        (payload >> 96) as u32,
+        (payload >> 64) as u32,
+        (payload >> 32) as u32,
+        payload as u32,
+    ];
+    let mut out = [b'0'; 27];
+    let mut pos = out.len();
+    loop {
+        // Divide the big number by 62, collecting the remainder.
+        let mut rem: u64 = 0;
+        let mut all_zero = true;
+        for w in words.iter_mut() {
+            let acc = (rem << 32) | *w as u64;
+            *w = (acc / 62) as u32;
+            rem = acc % 62;
+            all_zero &= *w == 0;
+        }
+        pos -= 1;
+        out[pos] = BASE62[rem as usize];
+        if all_zero || pos == 0 {
+            break;
+        }
+    }
+    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+}
+
+/// `prefix` followed by a new KSUID.
+pub fn new_id(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 27);
+    s.push_str(prefix);
+    s.push_str(&ksuid());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ksuid_is_27_base62_chars_and_time_ordered() {
+        let a = ksuid_from(1_700_000_000, u128::MAX);
+        let b = ksuid_from(1_700_000_001, 0);
+        assert_eq!(a.len(), 27);
+        assert!(a.bytes().all(|c| BASE62.contains(&c)));
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn ksuid_extremes_match_the_spec() {
+        // The KSUID spec's min and max values.
+        assert_eq!(ksuid_from(KSUID_EPOCH, 0), "000000000000000000000000000");
+        assert_eq!(
+            ksuid_from(KSUID_EPOCH + u32::MAX as u64, u128::MAX),
+            "aWgEPTl1tmebfsQzFP4bxwgy80V"
+        );
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let set: std::collections::HashSet<_> = (0..10_000).map(|_| new_id("exec_")).collect();
+        assert_eq!(set.len(), 10_000);
+    }
+}

@@ -1,0 +1,237 @@
+//! The in-memory [`Store`]: the default, for one process.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp};
+use crate::store::{Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult};
+
+/// Queue class: immediate work outranks idle-deferred work at any priority.
+const CLASS_IDLE: u8 = 0;
+const CLASS_NOW: u8 = 1;
+
+struct Slot {
+    rec: BackgroundExecution,
+    /// Ticket of the queue entry that is live for this execution; entries
+    /// with another ticket are stale (lazy deletion on cancel).
+    ticket: u64,
+    /// Class it is queued in while waiting for `Readiness::At`.
+    class_when_due: u8,
+}
+
+/// Tenants waiting at one (class, priority), served round-robin.
+#[derive(Default)]
+struct Level {
+    turn: VecDeque<Arc<str>>,
+    queues: HashMap<Arc<str>, VecDeque<(u64, Arc<str>)>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    execs: HashMap<Arc<str>, Slot>,
+    levels: BTreeMap<(u8, u8), Level>,
+    delayed: BTreeSet<(i64, u64, Arc<str>)>,
+    next_ticket: u64,
+    counts: StatusCounts,
+}
+
+impl Inner {
+    fn enqueue(&mut self, id: Arc<str>, class: u8) {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let slot = self.execs.get_mut(&id).expect("enqueue of a known execution");
+        slot.ticket = ticket;
+        let tenant: Arc<str> = Arc::from(slot.rec.tenant_id.as_str());
+        let level = self.levels.entry((class, slot.rec.config.priority)).or_default();
+        let q = level.queues.entry(tenant.clone()).or_default();
+        if q.is_empty() {
+            level.turn.push_back(tenant);
+        }
+        q.push_back((ticket, id));
+    }
+
+    fn delay(&mut self, id: Arc<str>, due_ms: i64, class: u8) {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let slot = self.execs.get_mut(&id).expect("delay of a known execution");
+        slot.ticket = ticket;
+        slot.class_when_due = class;
+        self.delayed.insert((due_ms, ticket, id));
+    }
+
+    fn set_status(&mut self, id: &str, status: Status) {
+        let slot = self.execs.get_mut(id).expect("known execution");
+        let old = slot.rec.status;
+        slot.rec.status = status;
+        *self.counts.slot(old) -= 1;
+        *self.counts.slot(status) += 1;
+    }
+}
+
+/// Executions and the queue in process memory. Nothing survives the process.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn insert(&self, exec: BackgroundExecution, ready: Readiness) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        let id: Arc<str> = Arc::from(exec.execution_id.as_str());
+        if g.execs.contains_key(&id) {
+            return Err(StoreError(format!("execution {id:?} already exists")));
+        }
+        *g.counts.slot(exec.status) += 1;
+        g.execs.insert(id.clone(), Slot { rec: exec, ticket: 0, class_when_due: CLASS_NOW });
+        match ready {
+            Readiness::Now => g.enqueue(id, CLASS_NOW),
+            Readiness::Idle => g.enqueue(id, CLASS_IDLE),
+            Readiness::At(ms) => g.delay(id, ms, CLASS_NOW),
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> StoreResult<Option<BackgroundExecution>> {
+        Ok(self.inner.lock().execs.get(id).map(|s| s.rec.clone()))
+    }
+
+    fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>> {
+        let g = self.inner.lock();
+        let mut out: Vec<&BackgroundExecution> =
+            g.execs.values().map(|s| &s.rec).filter(|e| filter.matches(e)).collect();
+        out.sort_by(|a, b| (a.queued_at, &a.execution_id).cmp(&(b.queued_at, &b.execution_id)));
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        Ok(out.into_iter().take(limit).cloned().collect())
+    }
+
+    fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str) -> bool) -> StoreResult<Vec<BackgroundExecution>> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let mut out = Vec::new();
+        let keys: Vec<(u8, u8)> = g.levels.keys().rev().copied().collect();
+        for key in keys {
+            if out.len() >= max {
+                break;
+            }
+            let level = g.levels.get_mut(&key).expect("level listed above");
+            // Tenants refused in a row; a full turn of refusals ends the level.
+            let mut refused = 0;
+            while out.len() < max && refused < level.turn.len() {
+                let tenant = level.turn.pop_front().expect("turn is non-empty");
+                let q = level.queues.get_mut(&tenant).expect("every tenant in turn has a queue");
+                while let Some((ticket, id)) = q.front() {
+                    let live = g.execs.get(id).is_some_and(|s| s.ticket == *ticket && s.rec.status == Status::Queued);
+                    if live {
+                        break;
+                    }
+                    q.pop_front();
+                }
+                if q.is_empty() {
+                    level.queues.remove(&tenant);
+                    continue;
+                }
+                if !admit(&tenant) {
+                    level.turn.push_back(tenant);
+                    refused += 1;
+                    continue;
+                }
+                refused = 0;
+                let (_, id) = q.pop_front().expect("checked non-empty");
+                if q.is_empty() {
+                    level.queues.remove(&tenant);
+                } else {
+                    level.turn.push_back(tenant);
+                }
+                let slot = g.execs.get_mut(&id).expect("live entry");
+                slot.ticket = 0;
+                slot.rec.status = Status::Running;
+                slot.rec.attempt += 1;
+                slot.rec.started_at = Some(now);
+                g.counts.queued -= 1;
+                g.counts.running += 1;
+                out.push(slot.rec.clone());
+            }
+            if level.turn.is_empty() {
+                g.levels.remove(&key);
+            }
+        }
+        Ok(out)
+    }
+
+    fn promote_due(&self, now_ms: i64) -> StoreResult<(usize, Option<i64>)> {
+        let mut g = self.inner.lock();
+        let mut promoted = 0;
+        while let Some((due, ticket, id)) = g.delayed.first().cloned() {
+            if due > now_ms {
+                return Ok((promoted, Some(due)));
+            }
+            g.delayed.pop_first();
+            let class = match g.execs.get(&id) {
+                Some(s) if s.ticket == ticket && s.rec.status == Status::Queued => s.class_when_due,
+                _ => continue,
+            };
+            g.enqueue(id, class);
+            promoted += 1;
+        }
+        Ok((promoted, None))
+    }
+
+    fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>> {
+        let mut g = self.inner.lock();
+        let Some(slot) = g.execs.get_mut(id) else { return Ok(None) };
+        let ok = match expect {
+            Expect::Running(attempt) => slot.rec.status == Status::Running && slot.rec.attempt == attempt,
+            Expect::Active => matches!(slot.rec.status, Status::Queued | Status::Running),
+            Expect::Completed => slot.rec.status == Status::Completed,
+        };
+        if !ok {
+            return Ok(None);
+        }
+        let key: Arc<str> = g.execs.get_key_value(id).map(|(k, _)| k.clone()).expect("present");
+        match change {
+            Change::Finish { status, output, error, at } => {
+                let rec = &mut g.execs.get_mut(id).expect("present").rec;
+                rec.output = output;
+                rec.error = error;
+                rec.completed_at = Some(at);
+                g.set_status(id, status);
+            }
+            Change::Retry { error, due_ms } => {
+                g.execs.get_mut(id).expect("present").rec.error = Some(error);
+                g.set_status(id, Status::Queued);
+                g.delay(key, due_ms, CLASS_NOW);
+            }
+            Change::Release => {
+                let rec = &mut g.execs.get_mut(id).expect("present").rec;
+                rec.attempt = rec.attempt.saturating_sub(1);
+                g.set_status(id, Status::Queued);
+                g.enqueue(key, CLASS_NOW);
+            }
+            Change::Cancel { at } => {
+                let slot = g.execs.get_mut(id).expect("present");
+                slot.ticket = 0;
+                slot.rec.completed_at = Some(at);
+                g.set_status(id, Status::Cancelled);
+            }
+            Change::Bound(result) => {
+                let rec = &mut g.execs.get_mut(id).expect("present").rec;
+                rec.target_binding_applied = result.success;
+                rec.binding_result = Some(result);
+            }
+        }
+        Ok(g.execs.get(id).map(|s| s.rec.clone()))
+    }
+
+    fn counts(&self) -> StoreResult<StatusCounts> {
+        Ok(self.inner.lock().counts)
+    }
+}

@@ -1,0 +1,713 @@
+//! The Node.js binding of enact-background: converts and forwards to
+//! `enact-background-core`. No engine logic lives here.
+//!
+//! The hot path never awaits a JS promise from Rust. `src/runtime.js` (the
+//! JS half of the host) runs callables and reports their results in batches
+//! through plain synchronous calls; Rust hands back the next attempts to
+//! start in the same turn. A weak threadsafe function wakes JS only when a
+//! timer (delayed work, retry backoff, timeout) produced something.
+
+#![deny(clippy::all)]
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use enact_background_core::prelude::*;
+use enact_background_core::transform;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{sys, Env};
+use napi_derive::napi;
+use serde_json::Value;
+
+const RUNTIME_JS: &str = include_str!("runtime.js");
+
+// -- errors -----------------------------------------------------------------
+
+/// A JS `Error` whose `code` is the engine's stable code.
+fn js_error(env: &Env, code: &str, message: &str) -> Error {
+    let raw = env.raw();
+    let mut code_v = ptr::null_mut();
+    let mut msg_v = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    unsafe {
+        if sys::napi_create_string_utf8(raw, code.as_ptr().cast(), code.len() as isize, &mut code_v) != sys::Status::napi_ok
+            || sys::napi_create_string_utf8(raw, message.as_ptr().cast(), message.len() as isize, &mut msg_v) != sys::Status::napi_ok
+            || sys::napi_create_error(raw, code_v, msg_v, &mut err) != sys::Status::napi_ok
+        {
+            return Error::new(Status::GenericFailure, format!("{code}: {message}"));
+        }
+        Error::from(Unknown::from_raw_unchecked(raw, err))
+    }
+}
+
+fn engine_error(env: &Env, e: EngineError) -> Error {
+    js_error(env, e.code.as_str(), &e.message)
+}
+
+fn invalid(env: &Env, field: &str, why: impl std::fmt::Display) -> Error {
+    engine_error(env, EngineError::invalid(field, why))
+}
+
+/// Runs `f`, turning a Rust panic into a JS error instead of a crash.
+fn guarded<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(js_error(env, "ENACT_INTERNAL", &format!("internal error (a bug in enact-background): {what}")))
+        }
+    }
+}
+
+// -- promises ---------------------------------------------------------------
+
+/// A promise already settled with `value` or `error`.
+fn settled_promise<'e>(env: &'e Env, value: Result<Unknown<'e>>) -> Result<Unknown<'e>> {
+    let raw = env.raw();
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    unsafe {
+        check_status!(sys::napi_create_promise(raw, &mut deferred, &mut promise))?;
+        match value {
+            Ok(v) => check_status!(sys::napi_resolve_deferred(raw, deferred, v.raw()))?,
+            Err(e) => {
+                let js = JsError::from(e).into_value(raw);
+                check_status!(sys::napi_reject_deferred(raw, deferred, js))?
+            }
+        }
+        Ok(Unknown::from_raw_unchecked(raw, promise))
+    }
+}
+
+// -- the host ---------------------------------------------------------------
+
+type WakeFn = ThreadsafeFunction<u32, Unknown<'static>, u32, Status, false, true>;
+
+/// Wakes the JS runtime from timer threads.
+struct JsHost {
+    wake: Mutex<Option<Arc<WakeFn>>>,
+}
+
+impl Host for JsHost {
+    fn wake(&self) {
+        let tsfn = self.wake.lock().ok().and_then(|g| g.clone());
+        if let Some(tsfn) = tsfn {
+            tsfn.call(0, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+fn timer_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("enact-background-timer")
+            .enable_time()
+            .build()
+            .expect("tokio runtime for timers")
+    })
+}
+
+/// State shared by the class and the runtime's native functions.
+struct Shared {
+    exec: Arc<Executor>,
+    host: Arc<JsHost>,
+    pump_pending: AtomicBool,
+    /// Whether the wake function is ref'd (keeps Node alive while busy).
+    alive: AtomicBool,
+}
+
+impl Shared {
+    /// Keeps Node alive exactly while work is queued or running.
+    fn refresh_keepalive(&self, env: &Env) {
+        let busy = self.exec.busy() > 0 || self.exec.stats().map(|s| s.counts.queued > 0).unwrap_or(false);
+        if busy == self.alive.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(tsfn) = self.host.wake.lock().ok().and_then(|g| g.clone()) else { return };
+        let status = unsafe {
+            if busy {
+                sys::napi_ref_threadsafe_function(env.raw(), tsfn.raw())
+            } else {
+                sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw())
+            }
+        };
+        if status == sys::Status::napi_ok {
+            self.alive.store(busy, Ordering::Relaxed);
+        }
+    }
+}
+
+// -- conversions ------------------------------------------------------------
+
+/// An attempt for the runtime to start.
+#[napi(object, object_from_js = false)]
+pub struct Job {
+    pub execution_id: String,
+    pub attempt: u32,
+    pub tenant_id: String,
+    pub callable_name: String,
+    pub input: Option<String>,
+    pub context: Option<HashMap<String, String>>,
+    pub trigger_id: Option<String>,
+    pub trigger_source: Option<Value>,
+    pub stream: bool,
+}
+
+/// A finished attempt reported by the runtime.
+#[napi(object, object_to_js = false)]
+pub struct Completion {
+    pub execution_id: String,
+    pub attempt: u32,
+    /// JSON text of the output.
+    pub output: Option<String>,
+    pub error: Option<CompletionError>,
+}
+
+/// A callable's error as the runtime captured it.
+#[napi(object, object_to_js = false)]
+pub struct CompletionError {
+    pub message: String,
+    pub retryable: bool,
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub stack: Option<String>,
+}
+
+fn outcome(c: Completion) -> Outcome {
+    match (c.error, c.output) {
+        (Some(e), _) => {
+            let mut details = serde_json::Map::new();
+            if let Some(n) = e.name {
+                details.insert("name".into(), Value::String(n));
+            }
+            if let Some(s) = e.stack {
+                details.insert("stack".into(), Value::String(s));
+            }
+            Outcome::Failed(CallError {
+                message: e.message,
+                retryable: e.retryable,
+                code: e.code,
+                details: (!details.is_empty()).then_some(Value::Object(details)),
+            })
+        }
+        (None, Some(json)) => match serde_json::from_str(&json) {
+            Ok(v) => Outcome::Completed(v),
+            Err(err) => Outcome::Failed(CallError { message: format!("callable output is not JSON: {err}"), retryable: false, ..Default::default() }),
+        },
+        (None, None) => Outcome::Completed(Value::Null),
+    }
+}
+
+fn to_js<'e, T: serde::Serialize>(env: &'e Env, v: &T) -> Result<Unknown<'e>> {
+    env.to_js_value(v)
+}
+
+fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
+    let mut arr = env.create_array(notices.len() as u32)?;
+    for (i, n) in notices.into_iter().enumerate() {
+        let item: Unknown = match n {
+            Notice::Event(kind, rec) => {
+                let mut a = env.create_array(3)?;
+                a.set(0, "event")?;
+                a.set(1, kind.name())?;
+                a.set(2, to_js(env, &*rec)?)?;
+                a.to_unknown()
+            }
+            Notice::Settled(rec) => {
+                let mut a = env.create_array(2)?;
+                a.set(0, "settled")?;
+                a.set(1, to_js(env, &*rec)?)?;
+                a.to_unknown()
+            }
+            Notice::Abort { execution_id, attempt, reason } => {
+                let mut a = env.create_array(4)?;
+                a.set(0, "abort")?;
+                a.set(1, execution_id)?;
+                a.set(2, attempt)?;
+                a.set(3, reason.as_str())?;
+                a.to_unknown()
+            }
+            Notice::Bind(req) => {
+                let mut a = env.create_array(4)?;
+                a.set(0, "bind")?;
+                a.set(1, to_js(env, &req.record)?)?;
+                a.set(2, req.target_type.as_str())?;
+                a.set(3, req.value)?;
+                a.to_unknown()
+            }
+            Notice::Closed => {
+                let mut a = env.create_array(1)?;
+                a.set(0, "closed")?;
+                a.to_unknown()
+            }
+        };
+        arr.set(i as u32, item)?;
+    }
+    Ok(arr)
+}
+
+fn jobs(list: Vec<Dispatch>) -> Vec<Job> {
+    list.into_iter()
+        .map(|d| Job {
+            execution_id: d.execution_id,
+            attempt: d.attempt,
+            tenant_id: d.tenant_id,
+            callable_name: d.callable_name,
+            input: d.input,
+            context: d.context.map(|c| c.into_iter().collect()),
+            trigger_id: d.trigger_id,
+            trigger_source: d.trigger_source,
+            stream: d.stream,
+        })
+        .collect()
+}
+
+// -- the runtime's native table ---------------------------------------------
+
+fn native_fn<'e, R, F>(env: &'e Env, name: &str, f: F) -> Result<Function<'e, Unknown<'static>, R>>
+where
+    R: ToNapiValue,
+    F: 'static + Fn(FunctionCallContext) -> Result<R>,
+{
+    env.create_function_from_closure::<Unknown<'static>, R, F>(name, f)
+}
+
+fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
+    let mut table = Object::new(env)?;
+    let s = shared.clone();
+    table.set(
+        "take",
+        native_fn(env, "take", move |ctx| {
+            let env = &*ctx.env;
+            guarded(env, || {
+                let list = s.exec.take().map_err(|e| engine_error(env, e))?;
+                s.refresh_keepalive(env);
+                Ok(if list.is_empty() { None } else { Some(jobs(list)) })
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "drain",
+        native_fn(env, "drain", move |ctx| {
+            let env = &*ctx.env;
+            guarded(env, || {
+                s.pump_pending.store(false, Ordering::SeqCst);
+                let notices = s.exec.drain();
+                if notices.is_empty() {
+                    return Ok(None);
+                }
+                let arr = notices_to_js(env, notices)?.to_unknown();
+                // SAFETY: returned to JS by this very call.
+                Ok(Some(unsafe { std::mem::transmute::<Unknown<'_>, Unknown<'static>>(arr) }))
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "complete",
+        native_fn(env, "complete", move |ctx| {
+            let env = &*ctx.env;
+            let batch: Vec<Completion> = ctx.get(0)?;
+            guarded(env, || {
+                for c in batch {
+                    let id = c.execution_id.clone();
+                    let attempt = c.attempt;
+                    s.exec.complete(&id, attempt, outcome(c)).map_err(|e| engine_error(env, e))?;
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "bindingDone",
+        native_fn(env, "bindingDone", move |ctx| {
+            let env = &*ctx.env;
+            let id: String = ctx.get(0)?;
+            let error: Option<String> = ctx.get(1)?;
+            guarded(env, || {
+                s.exec.binding_done(&id, error.map_or(Ok(()), Err)).map_err(|e| engine_error(env, e))
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "busy",
+        native_fn(env, "busy", move |ctx| {
+            let env = &*ctx.env;
+            guarded(env, || {
+                s.refresh_keepalive(env);
+                Ok(s.exec.busy() as u32)
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "setInterest",
+        native_fn(env, "setInterest", move |ctx| {
+            let name: String = ctx.get(0)?;
+            let on: bool = ctx.get(1)?;
+            if let Some(kind) = EventKind::parse(&name) {
+                s.exec.set_interest(kind, on);
+            }
+            Ok(())
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "beginShutdown",
+        native_fn(env, "beginShutdown", move |_ctx| {
+            s.exec.begin_shutdown();
+            Ok(())
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "finishShutdown",
+        native_fn(env, "finishShutdown", move |ctx| {
+            let env = &*ctx.env;
+            guarded(env, || s.exec.finish_shutdown().map_err(|e| engine_error(env, e)))
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "close",
+        native_fn(env, "close", move |_ctx| {
+            // Dropping the last handle releases the threadsafe function, so
+            // nothing of ours keeps the event loop alive.
+            if let Ok(mut g) = s.host.wake.lock() {
+                g.take();
+            }
+            s.alive.store(false, Ordering::Relaxed);
+            Ok(())
+        })?,
+    )?;
+    // SAFETY: the table is handed straight to the runtime factory below,
+    // within this same call.
+    Ok(unsafe { std::mem::transmute::<Object<'_>, Object<'static>>(table) })
+}
+
+// -- the public class -------------------------------------------------------
+
+/// Options of `new BackgroundEngine(options)`.
+#[napi(object)]
+pub struct EngineOptions {
+    /// `'memory'` (default). SQLite and PostgreSQL stores are not available yet.
+    #[napi(ts_type = "'memory' | { sqlite: string } | { postgres: string }")]
+    pub store: Option<Value>,
+    /// Attempts in flight at once, engine-wide (default 16).
+    pub concurrency: Option<u32>,
+    /// Attempts in flight at once per tenant (default: no limit).
+    pub tenant_concurrency: Option<u32>,
+    /// Longest chain of triggers firing triggers (default 16).
+    pub max_chain_depth: Option<u32>,
+}
+
+/// Options of `shutdown`.
+#[napi(object)]
+pub struct ShutdownOptions {
+    /// How long running work may go on before it is aborted (default 30000).
+    pub timeout_ms: Option<f64>,
+}
+
+/// The trigger engine and background executor.
+#[napi(custom_finalize)]
+pub struct BackgroundEngine {
+    shared: Arc<Shared>,
+    /// `None` once finalized.
+    runtime: Option<ObjectRef<false>>,
+}
+
+impl ObjectFinalize for BackgroundEngine {
+    fn finalize(mut self, env: Env) -> Result<()> {
+        // Work already queued goes on without the engine object: the
+        // runtime stays reachable through the wake function while busy.
+        match self.runtime.take() {
+            Some(r) => r.unref(&env),
+            None => Ok(()),
+        }
+    }
+}
+
+fn positive(env: &Env, field: &str, v: Option<u32>) -> Result<Option<usize>> {
+    match v {
+        Some(0) => Err(invalid(env, field, "must be at least 1")),
+        other => Ok(other.map(|n| n as usize)),
+    }
+}
+
+fn event_name_list() -> String {
+    EventKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+}
+
+#[napi]
+impl BackgroundEngine {
+    /// Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
+    /// `ENACT_STORE` for a store that is not available.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: Option<EngineOptions>) -> Result<Self> {
+        let options = options.unwrap_or(EngineOptions { store: None, concurrency: None, tenant_concurrency: None, max_chain_depth: None });
+        match &options.store {
+            None => {}
+            Some(Value::String(s)) if s == "memory" => {}
+            Some(other) => {
+                return Err(js_error(
+                    &env,
+                    "ENACT_STORE",
+                    &format!("store: {} is not available in this build; use 'memory'", enact_background_core::validate::describe(other)),
+                ))
+            }
+        }
+        let config = ExecutorConfig {
+            concurrency: positive(&env, "concurrency", options.concurrency)?.unwrap_or(16),
+            tenant_concurrency: positive(&env, "tenantConcurrency", options.tenant_concurrency)?,
+        };
+        let host = Arc::new(JsHost { wake: Mutex::new(None) });
+        let exec = Executor::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock), host.clone(), config);
+        let shared = Arc::new(Shared { exec, host, pump_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
+
+        let factory: Function<Object, Object> = env.run_script(RUNTIME_JS)?;
+        let runtime = factory.call(native_table(&env, &shared)?)?;
+        let wake: Function<u32, Unknown> = runtime.get_named_property("wake")?;
+        let tsfn: WakeFn = wake
+            .build_threadsafe_function::<u32>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(ctx.value))?;
+        *shared.host.wake.lock().map_err(|_| Error::from_reason("poisoned"))? = Some(Arc::new(tsfn));
+        {
+            let _guard = timer_runtime().enter();
+            shared.exec.start();
+        }
+        Ok(Self { shared, runtime: Some(runtime.create_ref()?) })
+    }
+
+    fn rt<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        match &self.runtime {
+            Some(r) => r.get_value(env),
+            None => Err(Error::from_reason("engine was finalized")),
+        }
+    }
+
+    fn call_rt<'e, A: JsValuesTupleIntoVec>(&self, env: &'e Env, name: &str, args: A) -> Result<Unknown<'e>> {
+        let f: Function<A, Unknown> = self.rt(env)?.get_named_property(name)?;
+        f.call(args)
+    }
+
+    fn schedule_pump(&self, env: &Env) -> Result<()> {
+        if !self.shared.pump_pending.swap(true, Ordering::SeqCst) {
+            self.call_rt(env, "schedulePump", ())?;
+        }
+        Ok(())
+    }
+
+    /// Registers the async function that runs executions naming `name`.
+    /// Registering a name again replaces the function.
+    #[napi(catch_unwind, ts_args_type = "name: string, fn: Callable")]
+    pub fn register_callable(&self, env: Env, name: Unknown, callable: Unknown) -> Result<()> {
+        let Ok(ValueType::String) = name.get_type() else { return Err(invalid(&env, "name", "expected a string")) };
+        let Ok(ValueType::Function) = callable.get_type() else { return Err(invalid(&env, "fn", "expected a function")) };
+        let name: String = unsafe { name.cast()? };
+        self.shared.exec.register_callable(&name).map_err(|e| engine_error(&env, e))?;
+        self.call_rt(&env, "setCallable", FnArgs::from((name, callable)))?;
+        Ok(())
+    }
+
+    /// Registers the handler that receives bound results for `targetType`.
+    #[napi(catch_unwind, ts_args_type = "targetType: TargetType, fn: TargetHandler")]
+    pub fn register_target(&self, env: Env, target_type: Unknown, handler: Unknown) -> Result<()> {
+        let allowed = TargetType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+        let name: Option<String> = match target_type.get_type()? {
+            ValueType::String => Some(unsafe { target_type.cast()? }),
+            _ => None,
+        };
+        let Some(target) = name.as_deref().and_then(TargetType::parse) else {
+            return Err(invalid(&env, "targetType", format!("expected one of {allowed}")));
+        };
+        let Ok(ValueType::Function) = handler.get_type() else { return Err(invalid(&env, "fn", "expected a function")) };
+        self.shared.exec.register_target(target);
+        self.call_rt(&env, "setTarget", FnArgs::from((target.as_str(), handler)))?;
+        Ok(())
+    }
+
+    /// Queues an execution. `fire_and_forget` and `deferred` resolve at once
+    /// with the queued record; `silent` resolves with the final record.
+    /// Rejects with `ENACT_INVALID_EXECUTION`, `ENACT_UNKNOWN_CALLABLE` or
+    /// `ENACT_SHUTDOWN`.
+    #[napi(catch_unwind, ts_args_type = "request: SubmitRequest", ts_return_type = "Promise<BackgroundExecution>")]
+    pub fn submit<'e>(&self, env: &'e Env, request: Unknown<'e>) -> Result<Unknown<'e>> {
+        let result = (|| {
+            let value: Value = env.from_js_value(request).map_err(|e| invalid(env, "request", e.reason.clone()))?;
+            let req = validate::submit_request(&value).map_err(|e| engine_error(env, e))?;
+            let silent = req.config.mode == ExecutionMode::Silent;
+            let record = self.shared.exec.submit(req, silent).map_err(|e| engine_error(env, e))?;
+            self.schedule_pump(env)?;
+            self.shared.refresh_keepalive(env);
+            Ok((record, silent))
+        })();
+        match result {
+            Ok((record, true)) => self.call_rt(env, "waitFor", record.execution_id),
+            Ok((record, false)) => settled_promise(env, to_js(env, &record)),
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
+    /// Resolves with the execution's final record (after binding).
+    /// Rejects with `ENACT_NOT_FOUND` for an unknown id.
+    #[napi(catch_unwind, ts_return_type = "Promise<BackgroundExecution>")]
+    pub fn wait<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        match self.shared.exec.watch(&execution_id) {
+            Ok(Some(rec)) => settled_promise(env, to_js(env, &rec)),
+            Ok(None) => self.call_rt(env, "waitFor", execution_id),
+            Err(e) => settled_promise(env, Err(engine_error(env, e))),
+        }
+    }
+
+    /// Cancels a queued or running execution: resolves `true` if it was
+    /// cancelled, `false` if it had already finished. A running callable's
+    /// `ctx.signal` aborts and its late result is ignored.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    pub fn cancel<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        let result = self.shared.exec.cancel(&execution_id).map_err(|e| engine_error(env, e));
+        if result.is_ok() {
+            self.schedule_pump(env)?;
+            self.shared.refresh_keepalive(env);
+        }
+        let value = result.and_then(|b| unsafe { Unknown::from_napi_value(env.raw(), bool::to_napi_value(env.raw(), b)?) });
+        settled_promise(env, value)
+    }
+
+    /// The execution's current record, or `null`.
+    #[napi(catch_unwind, ts_return_type = "BackgroundExecution | null")]
+    pub fn get_execution<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        match self.shared.exec.get(&execution_id).map_err(|e| engine_error(env, e))? {
+            Some(rec) => to_js(env, &rec),
+            None => to_js(env, &Value::Null),
+        }
+    }
+
+    /// Executions, oldest first, optionally filtered.
+    #[napi(catch_unwind, ts_args_type = "filter?: ExecutionFilter", ts_return_type = "BackgroundExecution[]")]
+    pub fn list_executions<'e>(&self, env: &'e Env, filter: Option<Unknown<'e>>) -> Result<Unknown<'e>> {
+        let filter = match filter {
+            None => ExecutionFilter::default(),
+            Some(f) => {
+                let v: Value = env.from_js_value(f).map_err(|e| invalid(env, "filter", e.reason.clone()))?;
+                execution_filter(&v).map_err(|e| engine_error(env, e))?
+            }
+        };
+        let list = self.shared.exec.list(&filter).map_err(|e| engine_error(env, e))?;
+        to_js(env, &list)
+    }
+
+    /// Adds a listener for an event (`execution.*`, `binding.applied`,
+    /// `binding.failed`).
+    #[napi(catch_unwind, ts_args_type = "event: EngineEventName, listener: (payload: any) => void")]
+    pub fn on(&self, env: Env, event: String, listener: Unknown) -> Result<()> {
+        if EventKind::parse(&event).is_none() {
+            return Err(invalid(&env, "event", format!("unknown event {event:?} (expected one of {})", event_name_list())));
+        }
+        let Ok(ValueType::Function) = listener.get_type() else { return Err(invalid(&env, "listener", "expected a function")) };
+        self.call_rt(&env, "on", FnArgs::from((event, listener)))?;
+        Ok(())
+    }
+
+    /// Removes a listener added with `on`.
+    #[napi(catch_unwind, ts_args_type = "event: EngineEventName, listener: (payload: any) => void")]
+    pub fn off(&self, env: Env, event: String, listener: Unknown) -> Result<()> {
+        self.call_rt(&env, "off", FnArgs::from((event, listener)))?;
+        Ok(())
+    }
+
+    /// Counters: executions per status, attempts in flight, limits.
+    #[napi(catch_unwind)]
+    pub fn stats(&self, env: Env) -> Result<EngineStats> {
+        let s = self.shared.exec.stats().map_err(|e| engine_error(&env, e))?;
+        Ok(EngineStats {
+            queued: s.counts.queued as f64,
+            running: s.counts.running as f64,
+            completed: s.counts.completed as f64,
+            failed: s.counts.failed as f64,
+            cancelled: s.counts.cancelled as f64,
+            timeout: s.counts.timeout as f64,
+            in_flight: s.in_flight as u32,
+            concurrency: s.concurrency as u32,
+            submitted: s.submitted as f64,
+            retried: s.retried as f64,
+            stale_results: s.stale_results as f64,
+        })
+    }
+
+    /// Stops taking work, lets running work finish for up to `timeoutMs`
+    /// (default 30000), then aborts what is left (it goes back to queued)
+    /// and rejects pending waiters with `ENACT_SHUTDOWN`. Afterwards nothing
+    /// of the engine keeps Node alive.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn shutdown<'e>(&self, env: &'e Env, options: Option<ShutdownOptions>) -> Result<Unknown<'e>> {
+        let timeout = options.and_then(|o| o.timeout_ms).unwrap_or(30_000.0);
+        if !timeout.is_finite() || timeout < 0.0 {
+            return settled_promise(env, Err(invalid(env, "timeoutMs", format!("expected a non-negative number, got {timeout}"))));
+        }
+        self.call_rt(env, "shutdown", timeout)
+    }
+}
+
+/// Counters returned by `stats()`.
+#[napi(object)]
+pub struct EngineStats {
+    pub queued: f64,
+    pub running: f64,
+    pub completed: f64,
+    pub failed: f64,
+    pub cancelled: f64,
+    pub timeout: f64,
+    /// Attempts in flight.
+    pub in_flight: u32,
+    /// Engine-wide concurrency limit.
+    pub concurrency: u32,
+    /// Submissions accepted since start.
+    pub submitted: f64,
+    /// Retries scheduled since start.
+    pub retried: f64,
+    /// Late results ignored (after a timeout or cancel).
+    pub stale_results: f64,
+}
+
+fn execution_filter(v: &Value) -> EngineResult<ExecutionFilter> {
+    let f = validate::Fields::of(v, "filter")?;
+    f.only(&["tenantId", "status", "callableName", "limit"])?;
+    let statuses = ["queued", "running", "completed", "failed", "cancelled", "timeout"];
+    Ok(ExecutionFilter {
+        tenant_id: f.opt_str("tenantId")?,
+        status: f.opt_enum("status", &statuses, |s| serde_json::from_value(Value::String(s.into())).ok())?,
+        callable_name: f.opt_str("callableName")?,
+        limit: f.opt_int("limit", 0, u32::MAX as u64)?.map(|n| n as usize),
+    })
+}
+
+/// Applies a result transform exactly as target binding does:
+/// `none`, `first_line`, `truncate` (counting characters) or
+/// `json_extract` (`$.a.b`, `$.a[0]`, `$.a[*].b`). Throws `ENACT_TRANSFORM`
+/// when the value cannot be transformed.
+#[napi(catch_unwind, ts_args_type = "value: string, transform: TransformType, maxLength?: number | null, jsonPath?: string | null")]
+pub fn apply_transform(env: Env, value: String, transform: String, max_length: Option<f64>, json_path: Option<String>) -> Result<String> {
+    let kind: TransformType = serde_json::from_value(Value::String(transform.clone()))
+        .map_err(|_| invalid(&env, "transform", format!("expected one of none, first_line, truncate, json_extract, got {transform:?}")))?;
+    let max = match max_length {
+        None => None,
+        Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as usize),
+        Some(n) => return Err(invalid(&env, "maxLength", format!("expected a non-negative integer, got {n}"))),
+    };
+    transform::apply_transform(&value, kind, max, json_path.as_deref()).map_err(|e| engine_error(&env, e.into()))
+}

@@ -1,0 +1,346 @@
+// The JavaScript half of the executor's host. The addon evaluates this file
+// once per engine and calls the returned factory with a table of native
+// functions. It runs callables, batches their results back to Rust, owns
+// the promise waiters and the event listeners.
+//
+// Why it exists: awaiting a JS promise from Rust per job is the slow path
+// (NAPI-NOTES.md). Here JS awaits each callable itself and reports results
+// to Rust in one synchronous call per microtask batch; Rust answers with the
+// next batch of attempts to start. No thread hop per job.
+(function createRuntime(native) {
+  'use strict'
+
+  const callables = new Map()
+  const targets = new Map()
+  const listeners = new Map()
+  const waiters = new Map()
+  const inflight = new Map()
+  let results = []
+  let flushScheduled = false
+  let pumpScheduled = false
+  let bindingsPending = 0
+  let onIdle = null
+  let shutdownPromise = null
+  let closed = false
+
+  function warn(message, err) {
+    const detail = err && err.stack ? err.stack : String(err)
+    process.emitWarning(`${message}: ${detail}`, { code: 'ENACT_LISTENER' })
+  }
+
+  function shutdownError(id) {
+    const err = new Error(`engine shut down before execution ${JSON.stringify(id)} finished`)
+    err.code = 'ENACT_SHUTDOWN'
+    return err
+  }
+
+  function emit(name, payload) {
+    const set = listeners.get(name)
+    if (!set) return
+    for (const fn of [...set]) {
+      try {
+        fn(payload)
+      } catch (err) {
+        warn(`listener for ${name} threw`, err)
+      }
+    }
+  }
+
+  class Context {
+    constructor(job) {
+      this.executionId = job.executionId
+      this.tenantId = job.tenantId
+      this.callableName = job.callableName
+      this.input = job.input
+      this.context = job.context || {}
+      this.attempt = job.attempt
+      this.triggerId = job.triggerId
+      this.triggerSource = job.triggerSource
+      this._stream = job.stream
+      this._controller = null
+      this._abortReason = undefined
+      this._settled = false
+    }
+
+    /** Aborts on timeout, cancellation or shutdown. Created on first use. */
+    get signal() {
+      if (this._controller === null) {
+        this._controller = new AbortController()
+        if (this._abortReason !== undefined) this._controller.abort(this._abortReason)
+      }
+      return this._controller.signal
+    }
+
+    /** Delivers a chunk as an `execution.stream` event (deferred mode only). */
+    stream(chunk) {
+      if (!this._stream || this._abortReason !== undefined) return
+      emit('execution.stream', {
+        executionId: this.executionId,
+        tenantId: this.tenantId,
+        callableName: this.callableName,
+        attempt: this.attempt,
+        chunk,
+      })
+    }
+
+    _abort(reason) {
+      if (this._abortReason !== undefined) return
+      this._abortReason = reason
+      if (this._controller !== null) this._controller.abort(reason)
+    }
+  }
+
+  function schedulePump() {
+    if (pumpScheduled) return
+    pumpScheduled = true
+    queueMicrotask(pump)
+  }
+
+  function scheduleFlush() {
+    if (flushScheduled) return
+    flushScheduled = true
+    queueMicrotask(flush)
+  }
+
+  function pump() {
+    pumpScheduled = false
+    sync()
+  }
+
+  function flush() {
+    flushScheduled = false
+    const batch = results
+    results = []
+    if (batch.length > 0) native.complete(batch)
+    sync()
+  }
+
+  // Delivers pending notices and starts whatever may start now.
+  function sync() {
+    const notices = native.drain()
+    if (notices !== null) deliver(notices)
+    const jobs = native.take()
+    if (jobs !== null) start(jobs)
+    if (onIdle !== null && native.busy() === 0) onIdle()
+  }
+
+  function start(jobs) {
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]
+      const ctx = new Context(job)
+      inflight.set(job.executionId, ctx)
+      const fn = callables.get(job.callableName)
+      if (fn === undefined) {
+        fail(ctx, { message: `no callable registered as ${JSON.stringify(job.callableName)}`, retryable: false }, '')
+        continue
+      }
+      let out
+      try {
+        out = fn(ctx)
+      } catch (err) {
+        fail(ctx, err)
+        continue
+      }
+      if (out !== null && (typeof out === 'object' || typeof out === 'function')) {
+        let then
+        try {
+          then = out.then
+        } catch (err) {
+          fail(ctx, err)
+          continue
+        }
+        if (typeof then === 'function') {
+          try {
+            then.call(out, (value) => succeed(ctx, value), (err) => fail(ctx, err))
+          } catch (err) {
+            fail(ctx, err)
+          }
+          continue
+        }
+      }
+      succeed(ctx, out)
+    }
+  }
+
+  function release(ctx) {
+    if (ctx._settled) return false
+    ctx._settled = true
+    if (inflight.get(ctx.executionId) === ctx) inflight.delete(ctx.executionId)
+    return true
+  }
+
+  function succeed(ctx, value) {
+    if (!release(ctx)) return
+    let output
+    try {
+      output = JSON.stringify(value)
+    } catch (err) {
+      return report(ctx, null, {
+        message: `callable returned a value that is not JSON-serializable: ${describe(err)}`,
+        retryable: false,
+      })
+    }
+    if (output === undefined) {
+      return report(ctx, null, {
+        message: `callable returned ${value === undefined ? 'undefined' : typeof value}; return a JSON value (use null for "nothing")`,
+        retryable: false,
+      })
+    }
+    report(ctx, output, null)
+  }
+
+  function describe(err) {
+    try {
+      if (err instanceof Error) return err.message
+      return String(err)
+    } catch {
+      return Object.prototype.toString.call(err)
+    }
+  }
+
+  function fail(ctx, err, prefix = 'callable threw: ') {
+    if (!release(ctx)) return
+    const error = { message: prefix + describe(err), retryable: !(err !== null && typeof err === 'object' && err.retryable === false) }
+    try {
+      if (err !== null && typeof err === 'object') {
+        if (typeof err.code === 'string') error.code = err.code
+        if (typeof err.name === 'string') error.name = err.name
+        if (typeof err.stack === 'string') error.stack = err.stack
+      }
+    } catch {
+      // a hostile error object; its message is enough
+    }
+    report(ctx, null, error)
+  }
+
+  function report(ctx, output, error) {
+    results.push({ executionId: ctx.executionId, attempt: ctx.attempt, output: output === null ? undefined : output, error: error === null ? undefined : error })
+    scheduleFlush()
+  }
+
+  function deliver(notices) {
+    for (let i = 0; i < notices.length; i++) {
+      const n = notices[i]
+      switch (n[0]) {
+        case 'event':
+          emit(n[1], n[2])
+          break
+        case 'settled':
+          settle(n[1])
+          break
+        case 'abort': {
+          const ctx = inflight.get(n[1])
+          if (ctx !== undefined && ctx.attempt === n[2]) {
+            inflight.delete(n[1])
+            ctx._abort(abortReason(n[3], n[1]))
+          }
+          break
+        }
+        case 'bind':
+          bind(n[1], n[2], n[3])
+          break
+        case 'closed':
+          closed = true
+          for (const [id, list] of waiters) for (const w of list) w.reject(shutdownError(id))
+          waiters.clear()
+          for (const ctx of inflight.values()) ctx._abort(abortReason('shutdown'))
+          inflight.clear()
+          break
+      }
+    }
+  }
+
+  function abortReason(why, id) {
+    const err = new Error(why === 'timeout' ? `execution ${id} timed out` : why === 'cancel' ? `execution ${id} was cancelled` : 'engine is shutting down')
+    err.name = why === 'timeout' ? 'TimeoutError' : 'AbortError'
+    err.code = why === 'timeout' ? 'ENACT_TIMEOUT' : why === 'cancel' ? 'ENACT_CANCELLED' : 'ENACT_SHUTDOWN'
+    return err
+  }
+
+  function settle(record) {
+    const list = waiters.get(record.executionId)
+    if (list === undefined) return
+    waiters.delete(record.executionId)
+    for (const w of list) w.resolve(record)
+  }
+
+  function bind(record, targetType, value) {
+    const handler = targets.get(targetType)
+    bindingsPending++
+    const binding = record.config.targetBinding
+    const done = (error) => {
+      bindingsPending--
+      if (closed) return
+      native.bindingDone(record.executionId, error)
+      sync()
+    }
+    const failed = (err) => done(`target handler threw: ${describe(err)}`)
+    try {
+      const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
+      if (out !== null && typeof out === 'object' && typeof out.then === 'function') out.then(() => done(null), failed)
+      else done(null)
+    } catch (err) {
+      failed(err)
+    }
+  }
+
+  return {
+    schedulePump,
+    setCallable(name, fn) {
+      callables.set(name, fn)
+    },
+    setTarget(type, fn) {
+      targets.set(type, fn)
+    },
+    on(name, fn) {
+      let set = listeners.get(name)
+      if (set === undefined) listeners.set(name, (set = new Set()))
+      set.add(fn)
+      native.setInterest(name, true)
+    },
+    off(name, fn) {
+      const set = listeners.get(name)
+      if (set === undefined) return
+      set.delete(fn)
+      if (set.size === 0) {
+        listeners.delete(name)
+        native.setInterest(name, false)
+      }
+    },
+    waitFor(id) {
+      return new Promise((resolve, reject) => {
+        if (closed) return reject(shutdownError(id))
+        let list = waiters.get(id)
+        if (list === undefined) waiters.set(id, (list = []))
+        list.push({ resolve, reject })
+      })
+    },
+    wake() {
+      schedulePump()
+    },
+    shutdown(timeoutMs) {
+      if (shutdownPromise !== null) return shutdownPromise
+      native.beginShutdown()
+      shutdownPromise = new Promise((resolve) => {
+        let timer = null
+        const finish = () => {
+          if (onIdle === null) return
+          onIdle = null
+          if (timer !== null) clearTimeout(timer)
+          native.finishShutdown()
+          const notices = native.drain()
+          if (notices !== null) deliver(notices)
+          native.close()
+          resolve()
+        }
+        onIdle = finish
+        if (native.busy() === 0) return finish()
+        timer = setTimeout(finish, timeoutMs)
+      })
+      return shutdownPromise
+    },
+    stats() {
+      return { inflightCallables: inflight.size, bindingsPending, waiters: waiters.size }
+    },
+  }
+})
