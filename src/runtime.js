@@ -191,7 +191,8 @@
 
   function describe(err) {
     try {
-      if (err instanceof Error) return err.message
+      // Duck-typed: errors from other realms (vm contexts, Jest) are not `instanceof Error`.
+      if (err !== null && typeof err === 'object' && typeof err.message === 'string') return err.message
       return String(err)
     } catch {
       return Object.prototype.toString.call(err)

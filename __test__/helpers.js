@@ -1,0 +1,61 @@
+const { spawn } = require('child_process')
+const path = require('path')
+const { BackgroundEngine } = require('..')
+
+/** Resolves with the payload of the next `name` event matching `pred`. */
+function nextEvent(engine, name, pred = () => true) {
+  return new Promise((resolve) => {
+    const fn = (payload) => {
+      if (!pred(payload)) return
+      engine.off(name, fn)
+      resolve(payload)
+    }
+    engine.on(name, fn)
+  })
+}
+
+/** A promise with its resolve function exposed. */
+function deferred() {
+  let resolve
+  const promise = new Promise((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+/** Rejection of `p`, failing the test if it resolves. */
+async function rejection(p) {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection')
+}
+
+/** Engines made by `engine()` are shut down after each test. */
+const engines = []
+function engine(options) {
+  const e = new BackgroundEngine(options)
+  engines.push(e)
+  return e
+}
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.shutdown({ timeoutMs: 100 })))
+})
+
+/** Runs `source` in a fresh Node process at the package root; resolves with its exit code and output. */
+function runNode(source) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', source], { cwd: path.join(__dirname, '..') })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('exit', (code) => resolve({ code, out }))
+  })
+}
+
+/** Whether `v` is an Error from any realm (Jest runs tests in their own vm context). */
+function isError(v) {
+  return Object.prototype.toString.call(v) === '[object Error]'
+}
+
+module.exports = { nextEvent, deferred, rejection, engine, runNode, isError }
