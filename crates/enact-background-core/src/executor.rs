@@ -372,7 +372,9 @@ impl Executor {
         let now = self.clock.now();
         let ready = match req.config.mode {
             ExecutionMode::Deferred => match (req.config.run_at, req.config.delay_ms) {
+                (Some(at), _) if at <= now => Readiness::Now,
                 (Some(at), _) => Readiness::At(millis(at)),
+                (None, Some(0)) => Readiness::Now,
                 (None, Some(d)) => Readiness::At(millis(now) + d as i64),
                 (None, None) => Readiness::Idle,
             },
@@ -541,6 +543,12 @@ impl Executor {
         self.inner.lock().running.len()
     }
 
+    /// Deadlines tracked for timeouts (live and not yet pruned); for tests
+    /// and diagnostics.
+    pub fn pending_deadlines(&self) -> usize {
+        self.inner.lock().deadlines.len()
+    }
+
     /// Attempts in flight plus bindings awaiting their handler: what
     /// shutdown waits for.
     pub fn busy(&self) -> usize {
@@ -652,6 +660,14 @@ impl Executor {
                     if *n == 0 {
                         g.per_tenant.remove(&r.tenant);
                     }
+                }
+                // Finished attempts leave their deadline behind (a heap has no
+                // cheap removal); drop the dead ones once they dominate, so a
+                // long timeout under sustained load cannot grow the heap
+                // without bound. Amortized O(1) per attempt.
+                if g.deadlines.len() > 4 * g.running.len() + 1024 {
+                    let running = &g.running;
+                    g.deadlines.retain(|Reverse((_, id, attempt))| running.get(id).is_some_and(|r| r.attempt == *attempt));
                 }
                 true
             }
