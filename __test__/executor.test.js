@@ -1,4 +1,4 @@
-const { nextEvent, deferred, rejection, engine, runNode, isError } = require('./helpers')
+const { nextEvent, deferred, rejection, engine, gatedEngine, runNode, isError } = require('./helpers')
 
 const T = 'tenant_a'
 
@@ -35,22 +35,16 @@ describe('submission modes', () => {
   })
 
   test('deferred runs after immediate work drains and delivers stream chunks', async () => {
-    const e = engine({ concurrency: 1 })
-    const gate = deferred()
-    const order = []
-    e.registerCallable('job', async (ctx) => {
-      if (ctx.input === 'gate') return gate.promise
-      order.push(ctx.input)
-      ctx.stream(`chunk of ${ctx.input}`)
-      return ctx.input
-    })
+    const { e, order, held, open } = await gatedEngine(
+      (ctx) => ctx.input,
+      (ctx) => ctx.stream(`chunk of ${ctx.input}`),
+    )
     const chunk = nextEvent(e, 'execution.stream')
-    const first = await e.submit({ tenantId: T, callableName: 'job', input: 'gate' })
     const later = await e.submit({ tenantId: T, callableName: 'job', input: 'deferred', config: { mode: 'deferred', priority: 255 } })
     expect(later.status).toBe('queued')
     const now = await Promise.all(['a', 'b', 'c'].map((input) => e.submit({ tenantId: T, callableName: 'job', input, config: { priority: 0 } })))
-    gate.resolve(null)
-    await Promise.all([first, ...now, later].map((r) => e.wait(r.executionId)))
+    open()
+    await Promise.all([held, ...now, later].map((r) => e.wait(r.executionId)))
     expect(order).toEqual(['a', 'b', 'c', 'deferred'])
     expect(await chunk).toMatchObject({ executionId: later.executionId, chunk: 'chunk of deferred', attempt: 1 })
   })
@@ -304,21 +298,13 @@ describe('cancellation', () => {
 
 describe('queue order and concurrency', () => {
   test('higher priority first, then FIFO', async () => {
-    const e = engine({ concurrency: 1 })
-    const gate = deferred()
-    const order = []
-    e.registerCallable('job', async (ctx) => {
-      if (ctx.input === 'gate') return gate.promise
-      order.push(ctx.input)
-      return null
-    })
-    const first = await e.submit({ tenantId: T, callableName: 'job', input: 'gate' })
+    const { e, order, held, open } = await gatedEngine((ctx) => ctx.input)
     const recs = []
     for (const [input, priority] of [['low-1', 10], ['mid-1', 50], ['high-1', 200], ['mid-2', 50], ['low-2', 10], ['high-2', 200]]) {
       recs.push(await e.submit({ tenantId: T, callableName: 'job', input, config: { priority } }))
     }
-    gate.resolve(null)
-    await Promise.all([first, ...recs].map((r) => e.wait(r.executionId)))
+    open()
+    await Promise.all([held, ...recs].map((r) => e.wait(r.executionId)))
     expect(order).toEqual(['high-1', 'high-2', 'mid-1', 'mid-2', 'low-1', 'low-2'])
   })
 
@@ -362,20 +348,12 @@ describe('queue order and concurrency', () => {
   })
 
   test('tenants at equal priority take turns', async () => {
-    const e = engine({ concurrency: 1 })
-    const gate = deferred()
-    const order = []
-    e.registerCallable('job', async (ctx) => {
-      if (ctx.input === 'gate') return gate.promise
-      order.push(ctx.tenantId)
-      return null
-    })
-    const first = await e.submit({ tenantId: 'x', callableName: 'job', input: 'gate' })
+    const { e, order, held, open } = await gatedEngine((ctx) => ctx.tenantId)
     const recs = []
     for (let i = 0; i < 4; i++) recs.push(await e.submit({ tenantId: 'a', callableName: 'job' }))
     for (let i = 0; i < 2; i++) recs.push(await e.submit({ tenantId: 'b', callableName: 'job' }))
-    gate.resolve(null)
-    await Promise.all([first, ...recs].map((r) => e.wait(r.executionId)))
+    open()
+    await Promise.all([held, ...recs].map((r) => e.wait(r.executionId)))
     expect(order).toEqual(['a', 'b', 'a', 'b', 'a', 'a'])
   })
 })

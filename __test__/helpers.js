@@ -42,6 +42,26 @@ afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.shutdown({ timeoutMs: 100 })))
 })
 
+/**
+ * An engine with its one slot held by a gate job until `open()`, so that
+ * what is submitted meanwhile queues up and the order it runs in can be
+ * observed. Callable `job` pushes `pick(ctx)` to `order`, then calls
+ * `onRun(ctx)` and returns `ctx.input`.
+ */
+async function gatedEngine(pick, onRun = () => {}) {
+  const e = engine({ concurrency: 1 })
+  const gate = deferred()
+  const order = []
+  e.registerCallable('job', async (ctx) => {
+    if (ctx.input === 'gate') return gate.promise
+    order.push(pick(ctx))
+    onRun(ctx)
+    return ctx.input ?? null
+  })
+  const held = await e.submit({ tenantId: 'gatekeeper', callableName: 'job', input: 'gate' })
+  return { e, order, held, open: () => gate.resolve(null) }
+}
+
 /** Runs `source` in a fresh Node process at the package root; resolves with its exit code and output. */
 function runNode(source) {
   return new Promise((resolve) => {
@@ -58,4 +78,4 @@ function isError(v) {
   return Object.prototype.toString.call(v) === '[object Error]'
 }
 
-module.exports = { nextEvent, deferred, rejection, engine, runNode, isError }
+module.exports = { nextEvent, deferred, rejection, engine, gatedEngine, runNode, isError }
