@@ -652,27 +652,25 @@ impl Executor {
     /// Frees the concurrency slot of a running attempt; false if that
     /// attempt is not running.
     fn release_slot(&self, g: &mut Inner, id: &str, attempt: u32) -> bool {
-        match g.running.get(id) {
-            Some(r) if r.attempt == attempt => {
-                let r = g.running.remove(id).expect("present");
-                if let Some(n) = g.per_tenant.get_mut(&r.tenant) {
-                    *n -= 1;
-                    if *n == 0 {
-                        g.per_tenant.remove(&r.tenant);
-                    }
-                }
-                // Finished attempts leave their deadline behind (a heap has no
-                // cheap removal); drop the dead ones once they dominate, so a
-                // long timeout under sustained load cannot grow the heap
-                // without bound. Amortized O(1) per attempt.
-                if g.deadlines.len() > 4 * g.running.len() + 1024 {
-                    let running = &g.running;
-                    g.deadlines.retain(|Reverse((_, id, attempt))| running.get(id).is_some_and(|r| r.attempt == *attempt));
-                }
-                true
-            }
-            _ => false,
+        if !is_live(&g.running, id, attempt) {
+            return false;
         }
+        let r = g.running.remove(id).expect("present");
+        if let Some(n) = g.per_tenant.get_mut(&r.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                g.per_tenant.remove(&r.tenant);
+            }
+        }
+        // Finished attempts leave their deadline behind (a heap has no
+        // cheap removal); drop the dead ones once they dominate, so a
+        // long timeout under sustained load cannot grow the heap
+        // without bound. Amortized O(1) per attempt.
+        if g.deadlines.len() > 4 * g.running.len() + 1024 {
+            let running = &g.running;
+            g.deadlines.retain(|Reverse((_, id, attempt))| is_live(running, id, *attempt));
+        }
+        true
     }
 
     fn execution_error(&self, category: ErrorCategory, err: &CallError, attempt: u32, id: &str) -> EngineResult<ExecutionError> {
@@ -816,7 +814,7 @@ impl Executor {
                 break;
             }
             let Reverse((_, id, attempt)) = g.deadlines.pop().expect("peeked");
-            if g.running.get(&id).is_some_and(|r| r.attempt == attempt) {
+            if is_live(&g.running, &id, attempt) {
                 expired.push((id, attempt));
             }
         }
@@ -869,6 +867,12 @@ impl Executor {
             }
         }
     }
+}
+
+/// Whether `attempt` of `id` is the one in flight: anything else (a late
+/// result, a stale deadline) belongs to an attempt that already ended.
+fn is_live(running: &HashMap<String, Running>, id: &str, attempt: u32) -> bool {
+    running.get(id).is_some_and(|r| r.attempt == attempt)
 }
 
 /// `backoffMs * backoffMultiplier^(attempt-1)`, capped at one day.
