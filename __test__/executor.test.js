@@ -1,4 +1,4 @@
-const { nextEvent, deferred, rejection, engine, gatedEngine, runNode, isError } = require('./helpers')
+const { nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError } = require('./helpers')
 
 const T = 'tenant_a'
 
@@ -170,15 +170,12 @@ describe('nothing a callable does crashes the engine', () => {
 
   test('a hanging callable times out and its signal aborts', async () => {
     const e = engine()
-    const aborted = deferred()
-    e.registerCallable('hang', (ctx) => {
-      ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason))
-      return new Promise(() => {})
-    })
+    const hang = hangUntilAborted()
+    e.registerCallable('hang', hang.fn)
     const rec = await e.submit({ tenantId: T, callableName: 'hang', config: { mode: 'silent', timeoutMs: 30 } })
     expect(rec.status).toBe('timeout')
     expect(rec.error).toMatchObject({ category: 'Timeout', message: 'timed out after 30 ms' })
-    const reason = await aborted.promise
+    const reason = await hang.aborted
     expect(reason).toMatchObject({ name: 'TimeoutError', code: 'ENACT_TIMEOUT' })
   })
 

@@ -43,6 +43,19 @@ afterEach(async () => {
 })
 
 /**
+ * A callable that never settles; `aborted` resolves with its signal's
+ * reason once the engine aborts it (timeout, cancel or shutdown).
+ */
+function hangUntilAborted() {
+  const aborted = deferred()
+  const fn = (ctx) => {
+    ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason))
+    return new Promise(() => {})
+  }
+  return { fn, aborted: aborted.promise }
+}
+
+/**
  * An engine with its one slot held by a gate job until `open()`, so that
  * what is submitted meanwhile queues up and the order it runs in can be
  * observed. Callable `job` pushes `pick(ctx)` to `order`, then calls
@@ -78,4 +91,4 @@ function isError(v) {
   return Object.prototype.toString.call(v) === '[object Error]'
 }
 
-module.exports = { nextEvent, deferred, rejection, engine, gatedEngine, runNode, isError }
+module.exports = { nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }

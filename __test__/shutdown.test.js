@@ -1,4 +1,4 @@
-const { deferred, rejection, engine, runNode } = require('./helpers')
+const { deferred, rejection, engine, hangUntilAborted, runNode } = require('./helpers')
 
 const T = 'tenant_a'
 
@@ -22,16 +22,13 @@ describe('shutdown', () => {
 
   test('at the deadline running work is aborted and waiters are rejected', async () => {
     const e = engine()
-    const aborted = deferred()
-    e.registerCallable('stuck', (ctx) => {
-      ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason))
-      return new Promise(() => {})
-    })
+    const stuck = hangUntilAborted()
+    e.registerCallable('stuck', stuck.fn)
     const rec = await e.submit({ tenantId: T, callableName: 'stuck' })
     await new Promise((r) => setImmediate(r))
     const waiting = e.wait(rec.executionId)
     await e.shutdown({ timeoutMs: 20 })
-    expect((await aborted.promise).code).toBe('ENACT_SHUTDOWN')
+    expect((await stuck.aborted).code).toBe('ENACT_SHUTDOWN')
     expect((await rejection(waiting)).code).toBe('ENACT_SHUTDOWN')
     // It did not finish, so it is queued again: a durable store runs it after restart.
     expect(e.getExecution(rec.executionId).status).toBe('queued')

@@ -3,19 +3,8 @@
 mod common;
 
 use common::*;
-use enact_background_core::executor::BindRequest;
 use enact_background_core::prelude::*;
 use serde_json::{json, Value};
-
-fn binds(notices: &[Notice]) -> Vec<&BindRequest> {
-    notices
-        .iter()
-        .filter_map(|n| match n {
-            Notice::Bind(b) => Some(&**b),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Submits `work` with `binding`, runs it to completion with `output`;
 /// returns its id and the notices that followed.

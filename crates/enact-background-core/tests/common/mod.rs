@@ -182,3 +182,14 @@ pub fn settled(notices: &[Notice]) -> Vec<&BackgroundExecution> {
         })
         .collect()
 }
+
+/// Bind requests among `notices`.
+pub fn binds(notices: &[Notice]) -> Vec<&enact_background_core::executor::BindRequest> {
+    notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Bind(b) => Some(&**b),
+            _ => None,
+        })
+        .collect()
+}
