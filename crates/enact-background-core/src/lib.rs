@@ -23,14 +23,17 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod cron;
 pub mod error;
 pub mod executor;
 pub mod ids;
 pub mod memory;
 pub mod model;
+pub mod pattern;
 pub mod store;
 pub mod transform;
 pub mod validate;
+pub mod webhook;
 
 /// The names most users need.
 pub mod prelude {

@@ -1,0 +1,1 @@
+//! Cron expressions: parsing and next-tick computation in a time zone.

@@ -1,0 +1,1 @@
+//! Event patterns: compiled matchers over dotted paths in event data.
