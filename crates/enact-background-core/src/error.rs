@@ -14,6 +14,9 @@ pub enum ErrorCode {
     NotFound,
     /// A webhook signature did not verify.
     WebhookSignature,
+    /// A trigger asked to fire now cannot (paused, disabled, fired,
+    /// expired, not started or cooling down).
+    TriggerInactive,
     /// The engine is shutting down or shut down.
     Shutdown,
     /// The store failed.
@@ -33,6 +36,7 @@ impl ErrorCode {
             Self::UnknownCallable => "ENACT_UNKNOWN_CALLABLE",
             Self::NotFound => "ENACT_NOT_FOUND",
             Self::WebhookSignature => "ENACT_WEBHOOK_SIGNATURE",
+            Self::TriggerInactive => "ENACT_TRIGGER_INACTIVE",
             Self::Shutdown => "ENACT_SHUTDOWN",
             Self::Store => "ENACT_STORE",
             Self::Transform => "ENACT_TRANSFORM",
@@ -60,6 +64,11 @@ impl EngineError {
     /// `ENACT_INVALID_EXECUTION` for `field`.
     pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
         Self::new(ErrorCode::InvalidExecution, format!("{field}: {why}"))
+    }
+
+    /// `ENACT_INVALID_TRIGGER` for `field`.
+    pub fn invalid_trigger(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::InvalidTrigger, format!("{field}: {why}"))
     }
 
     /// `ENACT_NOT_FOUND` for an id.

@@ -133,11 +133,15 @@ pub enum EventKind {
     BindingApplied,
     /// `binding.failed`
     BindingFailed,
+    /// `trigger.fired`
+    TriggerFired,
+    /// `trigger.loop_blocked`
+    LoopBlocked,
 }
 
 impl EventKind {
     /// Every event kind.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         Self::Queued,
         Self::Started,
         Self::Stream,
@@ -148,6 +152,8 @@ impl EventKind {
         Self::Timeout,
         Self::BindingApplied,
         Self::BindingFailed,
+        Self::TriggerFired,
+        Self::LoopBlocked,
     ];
 
     /// The event name, e.g. `execution.completed`.
@@ -163,6 +169,8 @@ impl EventKind {
             Self::Timeout => "execution.timeout",
             Self::BindingApplied => "binding.applied",
             Self::BindingFailed => "binding.failed",
+            Self::TriggerFired => "trigger.fired",
+            Self::LoopBlocked => "trigger.loop_blocked",
         }
     }
 
@@ -171,7 +179,14 @@ impl EventKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    fn bit(self) -> u32 {
+    /// Whether this is one of the executor's own lifecycle events
+    /// (`execution.*`, `binding.*`), which flow back into the trigger engine.
+    pub fn is_execution_event(self) -> bool {
+        !matches!(self, Self::TriggerFired | Self::LoopBlocked)
+    }
+
+    /// This kind's bit in an interest mask.
+    pub fn bit(self) -> u32 {
         1 << self as u8
     }
 
@@ -239,6 +254,12 @@ pub enum Notice {
     Bind(Box<BindRequest>),
     /// The engine shut down: reject every remaining waiter.
     Closed,
+    /// A trigger fired (`trigger.fired`).
+    TriggerFired(Box<crate::model::TriggerFiredEvent>),
+    /// A trigger chain was cut at `maxChainDepth` (`trigger.loop_blocked`).
+    LoopBlocked(Box<crate::model::LoopBlockedEvent>),
+    /// The final record of an execution with a `callbackUrl`: POST it there.
+    Callback(Box<BackgroundExecution>),
 }
 
 /// Counters of [`Executor::stats`].
@@ -287,7 +308,10 @@ pub struct Executor {
     clock: Arc<dyn Clock>,
     host: Arc<dyn Host>,
     config: ExecutorConfig,
+    /// Events JS listens to.
     interest: AtomicU32,
+    /// Events the trigger engine watches (fed back as trigger events).
+    feedback: AtomicU32,
     woken: AtomicBool,
     /// Unix ms the timer task sleeps until (`i64::MAX`: no timer due).
     timer_due: AtomicI64,
@@ -311,6 +335,7 @@ impl Executor {
             host,
             config,
             interest: AtomicU32::new(0),
+            feedback: AtomicU32::new(0),
             woken: AtomicBool::new(false),
             timer_due: AtomicI64::new(i64::MAX),
             timer_kick: tokio::sync::Notify::new(),
@@ -360,8 +385,31 @@ impl Executor {
         }
     }
 
-    fn wants(&self, kind: EventKind) -> bool {
+    /// Sets which execution events the trigger engine wants to see (a mask
+    /// of [`EventKind::bit`]s); they are delivered as [`Notice::Event`] too.
+    pub fn set_feedback(&self, mask: u32) {
+        self.feedback.store(mask, Ordering::Relaxed);
+    }
+
+    /// Whether JS listens to `kind`.
+    pub fn listens(&self, kind: EventKind) -> bool {
         self.interest.load(Ordering::Relaxed) & kind.bit() != 0
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        (self.interest.load(Ordering::Relaxed) | self.feedback.load(Ordering::Relaxed)) & kind.bit() != 0
+    }
+
+    /// Queues a notice for the host (trigger events) without waking it;
+    /// see [`Executor::wake`].
+    pub fn post(&self, notice: Notice) {
+        self.inner.lock().outbox.push(notice);
+    }
+
+    /// Asks the host to drain and take soon (work was queued from a thread
+    /// other than the host's, e.g. by the scheduler).
+    pub fn wake(&self) {
+        self.wake_host();
     }
 
     // -- submission --------------------------------------------------------
@@ -369,6 +417,18 @@ impl Executor {
     /// Queues an execution. With `watch`, a [`Notice::Settled`] follows when
     /// it reaches its final record.
     pub fn submit(&self, req: SubmitRequest, watch: bool) -> EngineResult<BackgroundExecution> {
+        self.submit_inner(req, watch, false)
+    }
+
+    /// Queues an execution spawned by a trigger. Unlike [`Executor::submit`],
+    /// an unregistered callable does not refuse the work: the execution is
+    /// written straight as `failed`, saying so, so a fire is never dropped
+    /// silently.
+    pub fn submit_fired(&self, req: SubmitRequest) -> EngineResult<BackgroundExecution> {
+        self.submit_inner(req, false, true)
+    }
+
+    fn submit_inner(&self, req: SubmitRequest, watch: bool, record_unknown: bool) -> EngineResult<BackgroundExecution> {
         let now = self.clock.now();
         let ready = match req.config.mode {
             ExecutionMode::Deferred => match (req.config.run_at, req.config.delay_ms) {
@@ -380,7 +440,7 @@ impl Executor {
             },
             _ => Readiness::Now,
         };
-        let record = BackgroundExecution {
+        let mut record = BackgroundExecution {
             execution_id: req.execution_id.unwrap_or_else(|| ids::new_id("exec_")),
             tenant_id: req.tenant_id,
             callable_name: req.callable_name,
@@ -399,16 +459,25 @@ impl Executor {
             trigger_source: req.trigger_source,
             attempt: 0,
             binding_result: None,
+            chain_depth: req.chain_depth,
         };
         let mut g = self.inner.lock();
         if !g.accepting {
             return Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"));
         }
+        let mut ready = ready;
         if !g.callables.contains(&record.callable_name) {
-            return Err(EngineError::new(
-                ErrorCode::UnknownCallable,
-                format!("callableName: no callable registered as {:?}", record.callable_name),
-            ));
+            let message = format!("callableName: no callable registered as {:?}", record.callable_name);
+            if !record_unknown {
+                return Err(EngineError::new(ErrorCode::UnknownCallable, message));
+            }
+            let err = CallError { message, retryable: false, code: Some(ErrorCode::UnknownCallable.as_str().into()), details: None };
+            let mut error = self.execution_error_with(ErrorCategory::ValidationError, &err, 0, record.config.retry.as_ref());
+            error.retry_policy = None;
+            record.status = Status::Failed;
+            record.completed_at = Some(now);
+            record.error = Some(error);
+            ready = Readiness::Final;
         }
         self.store.insert(record.clone(), ready).map_err(|e| {
             if self.store.get(&record.execution_id).ok().flatten().is_some() {
@@ -421,7 +490,9 @@ impl Executor {
         if watch {
             g.watched.insert(record.execution_id.clone());
         }
-        if self.wants(EventKind::Queued) {
+        if ready == Readiness::Final {
+            self.settle(&mut g, record.clone());
+        } else if self.wants(EventKind::Queued) {
             g.outbox.push(Notice::Event(EventKind::Queued, Box::new(record.clone())));
         }
         drop(g);
@@ -675,10 +746,14 @@ impl Executor {
 
     fn execution_error(&self, category: ErrorCategory, err: &CallError, attempt: u32, id: &str) -> EngineResult<ExecutionError> {
         let retry = self.store.get(id)?.and_then(|r| r.config.retry);
-        Ok(ExecutionError {
+        Ok(self.execution_error_with(category, err, attempt, retry.as_ref()))
+    }
+
+    fn execution_error_with(&self, category: ErrorCategory, err: &CallError, attempt: u32, retry: Option<&crate::model::RetryConfig>) -> ExecutionError {
+        ExecutionError {
             category,
             message: err.message.clone(),
-            retry_policy: Some(match &retry {
+            retry_policy: Some(match retry {
                 Some(r) => ErrorRetryPolicy {
                     backoff_strategy: if r.backoff_multiplier == 1.0 { "constant" } else { "exponential" }.into(),
                     base_delay: r.backoff_ms,
@@ -703,7 +778,7 @@ impl Executor {
             http_status: None,
             details: err.details.clone(),
             occurred_at: now_ms(&*self.clock),
-        })
+        }
     }
 
     fn finish_completed(&self, g: &mut Inner, id: &str, attempt: u32, output: Value) -> EngineResult<()> {
@@ -777,6 +852,9 @@ impl Executor {
     /// The record is final (and bound): tell listeners and waiters.
     fn settle(&self, g: &mut Inner, rec: BackgroundExecution) {
         let kind = EventKind::of_final(rec.status).expect("settle of a final record");
+        if rec.config.callback_url.is_some() {
+            g.outbox.push(Notice::Callback(Box::new(rec.clone())));
+        }
         let watched = g.watched.remove(&rec.execution_id);
         match (self.wants(kind), watched) {
             (true, true) => {

@@ -32,6 +32,7 @@ pub mod model;
 pub mod pattern;
 pub mod store;
 pub mod transform;
+pub mod triggers;
 pub mod validate;
 pub mod webhook;
 
@@ -42,6 +43,7 @@ pub mod prelude {
     pub use crate::executor::{AbortReason, CallError, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats};
     pub use crate::memory::MemoryStore;
     pub use crate::model::*;
-    pub use crate::store::{ExecutionFilter, Store};
+    pub use crate::store::{ExecutionFilter, Store, TriggerFilter, TriggerStore};
+    pub use crate::triggers::{TriggerConfig, TriggerEngine};
     pub use crate::validate;
 }

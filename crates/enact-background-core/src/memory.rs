@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp};
-use crate::store::{Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult};
+use crate::error::EngineError;
+use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp, Trigger};
+use crate::store::{
+    apply_gate, Blocked, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult,
+    TriggerFilter, TriggerStore,
+};
 
 /// Queue class: immediate work outranks idle-deferred work at any priority.
 const CLASS_IDLE: u8 = 0;
@@ -70,10 +74,19 @@ impl Inner {
     }
 }
 
-/// Executions and the queue in process memory. Nothing survives the process.
+/// Triggers in registration order.
+#[derive(Default)]
+struct Triggers {
+    by_id: HashMap<String, (u64, Trigger)>,
+    next_seq: u64,
+}
+
+/// Executions, the queue and triggers in process memory. Nothing survives
+/// the process.
 #[derive(Default, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    triggers: Arc<Mutex<Triggers>>,
 }
 
 impl MemoryStore {
@@ -96,6 +109,7 @@ impl Store for MemoryStore {
             Readiness::Now => g.enqueue(id, CLASS_NOW),
             Readiness::Idle => g.enqueue(id, CLASS_IDLE),
             Readiness::At(ms) => g.delay(id, ms, CLASS_NOW),
+            Readiness::Final => {}
         }
         Ok(())
     }
@@ -233,5 +247,57 @@ impl Store for MemoryStore {
 
     fn counts(&self) -> StoreResult<StatusCounts> {
         Ok(self.inner.lock().counts)
+    }
+}
+
+impl TriggerStore for MemoryStore {
+    fn insert_trigger(&self, t: Trigger) -> StoreResult<()> {
+        let mut g = self.triggers.lock();
+        if g.by_id.contains_key(&t.trigger_id) {
+            return Err(StoreError(format!("trigger {:?} already exists", t.trigger_id)));
+        }
+        g.next_seq += 1;
+        let seq = g.next_seq;
+        g.by_id.insert(t.trigger_id.clone(), (seq, t));
+        Ok(())
+    }
+
+    fn get_trigger(&self, id: &str) -> StoreResult<Option<Trigger>> {
+        Ok(self.triggers.lock().by_id.get(id).map(|(_, t)| t.clone()))
+    }
+
+    fn list_triggers(&self, filter: &TriggerFilter) -> StoreResult<Vec<Trigger>> {
+        let g = self.triggers.lock();
+        let mut out: Vec<&(u64, Trigger)> = g.by_id.values().filter(|(_, t)| filter.matches(t)).collect();
+        out.sort_by_key(|(seq, _)| *seq);
+        Ok(out.into_iter().map(|(_, t)| t.clone()).collect())
+    }
+
+    fn update_trigger(
+        &self,
+        id: &str,
+        f: &mut dyn FnMut(&mut Trigger) -> Result<(), EngineError>,
+    ) -> StoreResult<Option<Result<Trigger, EngineError>>> {
+        let mut g = self.triggers.lock();
+        let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
+        let mut next = t.clone();
+        Ok(Some(match f(&mut next) {
+            Ok(()) => {
+                *t = next.clone();
+                Ok(next)
+            }
+            Err(e) => Err(e),
+        }))
+    }
+
+    fn remove_trigger(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.triggers.lock().by_id.remove(id).is_some())
+    }
+
+    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Trigger, Result<(), Blocked>)>> {
+        let mut g = self.triggers.lock();
+        let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
+        let (gate, _changed) = apply_gate(t, now);
+        Ok(Some((t.clone(), gate)))
     }
 }

@@ -216,6 +216,27 @@ pub struct TriggerFiredEvent {
     pub trigger_source: Option<Value>,
 }
 
+/// Emitted (as `trigger.loop_blocked`) instead of a fire that would make a
+/// chain of triggers firing triggers longer than `maxChainDepth`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoopBlockedEvent {
+    /// The trigger that did not fire.
+    pub trigger_id: String,
+    /// Its name.
+    pub trigger_name: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Depth the execution would have had.
+    pub chain_depth: u32,
+    /// The engine's limit.
+    pub max_chain_depth: u32,
+    /// The event that would have fired it.
+    pub trigger_source: Value,
+    /// When the fire was refused.
+    pub blocked_at: Timestamp,
+}
+
 // ---------------------------------------------------------------------------
 // Executions
 
@@ -599,6 +620,11 @@ pub struct BackgroundExecution {
     /// Extension: the outcome of target binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding_result: Option<TargetBindingResult>,
+    /// Extension: how many trigger fires led to this execution (1 for a
+    /// fire caused by an application event, 2 when that fire's own
+    /// execution events fired another trigger, …; 0 for a direct submit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_depth: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -11,6 +11,7 @@
 
 use crate::model::{
     BackgroundExecution, BackgroundExecutionStatus, ExecutionError, Timestamp, TargetBindingResult,
+    Trigger, TriggerStatus, TriggerType,
 };
 use serde_json::Value;
 
@@ -31,6 +32,9 @@ pub enum Readiness {
     Idle,
     /// At this Unix time in milliseconds.
     At(i64),
+    /// Never: the record is already final (a trigger fire whose callable
+    /// is not registered is written straight as `failed`).
+    Final,
 }
 
 /// Which state a [`Store::transition`] expects the execution to be in.
@@ -163,4 +167,128 @@ pub trait Store: Send + Sync + 'static {
 
     /// Executions per status.
     fn counts(&self) -> StoreResult<StatusCounts>;
+}
+
+// ---------------------------------------------------------------------------
+// Triggers
+
+/// Filter of [`TriggerStore::list_triggers`].
+#[derive(Clone, Debug, Default)]
+pub struct TriggerFilter {
+    /// Only this tenant.
+    pub tenant_id: Option<String>,
+    /// Only this type.
+    pub trigger_type: Option<TriggerType>,
+    /// Only this status.
+    pub status: Option<TriggerStatus>,
+}
+
+impl TriggerFilter {
+    /// Whether `t` passes the filter.
+    pub fn matches(&self, t: &Trigger) -> bool {
+        self.tenant_id.as_deref().is_none_or(|x| x == t.tenant_id)
+            && self.trigger_type.is_none_or(|x| x == t.trigger_type)
+            && self.status.is_none_or(|x| x == t.status)
+    }
+}
+
+/// Why a trigger did not fire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// Its status is not `active` (paused, disabled, fired or expired).
+    Inactive(TriggerStatus),
+    /// `startAt` is still ahead.
+    NotStarted(Timestamp),
+    /// Fired less than `cooldownMs` ago; this much remains.
+    Cooldown(u64),
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inactive(TriggerStatus::Fired) => f.write_str("it reached maxFires (status \"fired\")"),
+            Self::Inactive(TriggerStatus::Expired) => f.write_str("its endAt has passed (status \"expired\")"),
+            Self::Inactive(s) => write!(f, "it is {}", serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            Self::NotStarted(at) => write!(f, "it starts at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            Self::Cooldown(ms) => write!(f, "it is cooling down for another {ms} ms"),
+        }
+    }
+}
+
+/// The gating rule of DESIGN §2, applied by every store inside its one
+/// atomic fire step: fires only when `status` is `active`, `startAt <= now
+/// <= endAt`, `fireCount < maxFires` and `cooldownMs` has passed since
+/// `lastFiredAt`. On success counts the fire (and turns the trigger
+/// `fired` when it reaches `maxFires`); passing `endAt` turns it `expired`.
+/// Returns whether `t` changed (so the store must write it back).
+pub fn apply_gate(t: &mut Trigger, now: Timestamp) -> (Result<(), Blocked>, bool) {
+    let mut changed = refresh_status(t, now);
+    if t.status != TriggerStatus::Active {
+        return (Err(Blocked::Inactive(t.status)), changed);
+    }
+    if let Some(start) = t.start_at.filter(|s| now < *s) {
+        return (Err(Blocked::NotStarted(start)), changed);
+    }
+    if let (Some(cooldown), Some(last)) = (t.cooldown_ms, t.last_fired_at) {
+        let since = (now - last).num_milliseconds().max(0) as u64;
+        if since < cooldown {
+            return (Err(Blocked::Cooldown(cooldown - since)), changed);
+        }
+    }
+    t.fire_count += 1;
+    t.last_fired_at = Some(now);
+    t.updated_at = now;
+    if t.max_fires.is_some_and(|m| t.fire_count >= m) {
+        t.status = TriggerStatus::Fired;
+    }
+    changed = true;
+    (Ok(()), changed)
+}
+
+/// Moves an `active` trigger whose window or budget is used up to
+/// `expired` or `fired`. Returns whether it changed.
+pub fn refresh_status(t: &mut Trigger, now: Timestamp) -> bool {
+    if t.status != TriggerStatus::Active {
+        return false;
+    }
+    let next = if t.end_at.is_some_and(|e| now > e) {
+        TriggerStatus::Expired
+    } else if t.max_fires.is_some_and(|m| t.fire_count >= m) {
+        TriggerStatus::Fired
+    } else {
+        return false;
+    };
+    t.status = next;
+    t.updated_at = now;
+    true
+}
+
+/// Trigger storage. Definitions and their mutable state (status,
+/// `fireCount`, `lastFiredAt`) live here; the engine keeps only compiled
+/// matchers and schedule timers, rebuilt from the store.
+pub trait TriggerStore: Send + Sync + 'static {
+    /// Adds a trigger. Fails if the id exists.
+    fn insert_trigger(&self, t: Trigger) -> StoreResult<()>;
+
+    /// One trigger.
+    fn get_trigger(&self, id: &str) -> StoreResult<Option<Trigger>>;
+
+    /// Triggers passing `filter`, oldest first.
+    fn list_triggers(&self, filter: &TriggerFilter) -> StoreResult<Vec<Trigger>>;
+
+    /// Replaces a trigger through `f` atomically; `None` when the id is
+    /// unknown. `f` may refuse with an error, which is returned unchanged.
+    fn update_trigger(
+        &self,
+        id: &str,
+        f: &mut dyn FnMut(&mut Trigger) -> Result<(), crate::error::EngineError>,
+    ) -> StoreResult<Option<Result<Trigger, crate::error::EngineError>>>;
+
+    /// Removes a trigger; false when the id is unknown.
+    fn remove_trigger(&self, id: &str) -> StoreResult<bool>;
+
+    /// The atomic fire step: applies [`apply_gate`] at `now` and persists
+    /// the result in one step, so concurrent fires of one trigger can never
+    /// both pass a `maxFires` or cooldown gate. `None` when the id is unknown.
+    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Trigger, Result<(), Blocked>)>>;
 }

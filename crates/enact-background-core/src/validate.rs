@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::error::{EngineError, EngineResult};
+use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{
     BackgroundExecutionConfig, ExecutionMode, JsonMap, RetryConfig, TargetBindingConfig,
-    TargetType, Timestamp, TransformType,
+    TargetType, ThresholdOperator, Timestamp, TransformType, Trigger, TriggerAction, TriggerCondition,
+    TriggerStatus, TriggerType,
 };
 
 /// A validated submission.
@@ -33,6 +34,8 @@ pub struct SubmitRequest {
     pub trigger_id: Option<String>,
     /// What fired the trigger.
     pub trigger_source: Option<Value>,
+    /// Trigger chain depth (see [`crate::model::BackgroundExecution::chain_depth`]).
+    pub chain_depth: u32,
 }
 
 /// A short description of a JSON value's type for error messages.
@@ -56,18 +59,31 @@ fn join(prefix: &str, key: &str) -> String {
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     prefix: String,
+    code: ErrorCode,
 }
 
 impl<'a> Fields<'a> {
-    /// Reads `v` as an object at `path` (empty for the top level).
+    /// Reads `v` as an object at `path` (empty for the top level); errors
+    /// are `ENACT_INVALID_EXECUTION`.
     pub fn of(v: &'a Value, path: &str) -> EngineResult<Self> {
+        Self::with_code(v, path, ErrorCode::InvalidExecution)
+    }
+
+    /// Like [`Fields::of`], with errors carrying `code` (nested readers
+    /// inherit it).
+    pub fn with_code(v: &'a Value, path: &str, code: ErrorCode) -> EngineResult<Self> {
         match v {
-            Value::Object(obj) => Ok(Self { obj, prefix: path.to_owned() }),
-            other => Err(EngineError::invalid(
-                if path.is_empty() { "request" } else { path },
-                format!("expected an object, got {}", describe(other)),
+            Value::Object(obj) => Ok(Self { obj, prefix: path.to_owned(), code }),
+            other => Err(EngineError::new(
+                code,
+                format!("{}: expected an object, got {}", if path.is_empty() { "request" } else { path }, describe(other)),
             )),
         }
+    }
+
+    /// Whether `key` is present (even as null).
+    pub fn has(&self, key: &str) -> bool {
+        self.obj.contains_key(key)
     }
 
     /// Full path of `key`.
@@ -80,8 +96,9 @@ impl<'a> Fields<'a> {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
-    fn err(&self, key: &str, why: impl std::fmt::Display) -> EngineError {
-        EngineError::invalid(&self.path(key), why)
+    /// An error about `key`, carrying this reader's code.
+    pub fn err(&self, key: &str, why: impl std::fmt::Display) -> EngineError {
+        EngineError::new(self.code, format!("{}: {why}", self.path(key)))
     }
 
     /// An optional string.
@@ -144,7 +161,7 @@ impl<'a> Fields<'a> {
     /// An optional object of strings.
     pub fn opt_string_map(&self, key: &str) -> EngineResult<Option<BTreeMap<String, String>>> {
         let Some(v) = self.raw(key) else { return Ok(None) };
-        let obj = Fields::of(v, &self.path(key))?;
+        let obj = Fields::with_code(v, &self.path(key), self.code)?;
         let mut out = BTreeMap::new();
         for (k, v) in obj.obj {
             match v {
@@ -170,7 +187,7 @@ impl<'a> Fields<'a> {
 
     /// An optional nested object.
     pub fn opt_fields(&self, key: &str) -> EngineResult<Option<Fields<'a>>> {
-        self.raw(key).map(|v| Fields::of(v, &self.path(key))).transpose()
+        self.raw(key).map(|v| Fields::with_code(v, &self.path(key), self.code)).transpose()
     }
 
     /// An optional value parsed by `parse`, listing `allowed` on failure.
@@ -203,7 +220,7 @@ pub fn retry_config(f: &Fields<'_>) -> EngineResult<RetryConfig> {
     let d = RetryConfig::default();
     let multiplier = f.opt_num("backoffMultiplier")?.unwrap_or(d.backoff_multiplier);
     if !(1.0..=100.0).contains(&multiplier) {
-        return Err(EngineError::invalid(&f.path("backoffMultiplier"), format!("expected a number from 1 to 100, got {multiplier}")));
+        return Err(f.err("backoffMultiplier", format!("expected a number from 1 to 100, got {multiplier}")));
     }
     Ok(RetryConfig {
         max_attempts: f.opt_int("maxAttempts", 1, 1000)?.map_or(d.max_attempts, |n| n as u32),
@@ -218,13 +235,13 @@ pub fn target_binding(f: &Fields<'_>) -> EngineResult<TargetBindingConfig> {
     let types: Vec<&str> = TargetType::ALL.iter().map(|t| t.as_str()).collect();
     let target_type = f
         .opt_enum("targetType", &types, TargetType::parse)?
-        .ok_or_else(|| EngineError::invalid(&f.path("targetType"), "is required"))?;
+        .ok_or_else(|| f.err("targetType", "is required"))?;
     let transform = f
         .opt_enum("transform", &["none", "first_line", "truncate", "json_extract"], parse_serde::<TransformType>)?
         .unwrap_or_default();
     let json_path = f.opt_str("jsonPath")?;
     if transform == TransformType::JsonExtract && json_path.as_deref().is_none_or(str::is_empty) {
-        return Err(EngineError::invalid(&f.path("jsonPath"), "is required by the json_extract transform"));
+        return Err(f.err("jsonPath", "is required by the json_extract transform"));
     }
     Ok(TargetBindingConfig {
         target_type,
@@ -291,6 +308,151 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
         metadata: f.opt_object("metadata")?,
         trigger_id: None,
         trigger_source: None,
+        chain_depth: 0,
+    })
+}
+
+/// Fields of a trigger definition, in enact-core's spelling.
+const TRIGGER_FIELDS: &[&str] = &[
+    "triggerId", "tenantId", "name", "description", "type", "status", "condition", "action", "startAt", "endAt",
+    "maxFires", "fireCount", "cooldownMs", "lastFiredAt", "createdAt", "updatedAt", "webhookSecret",
+];
+
+/// Condition fields, with the trigger types each applies to.
+const CONDITION_FIELDS: &[(&str, &[TriggerType])] = &[
+    ("eventType", &[TriggerType::Event, TriggerType::Lifecycle]),
+    ("eventPattern", &[TriggerType::Event, TriggerType::Lifecycle]),
+    ("cronExpression", &[TriggerType::Schedule]),
+    ("intervalSeconds", &[TriggerType::Schedule]),
+    ("timezone", &[TriggerType::Schedule]),
+    ("metricName", &[TriggerType::Threshold]),
+    ("thresholdValue", &[TriggerType::Threshold]),
+    ("thresholdOperator", &[TriggerType::Threshold]),
+];
+
+fn type_name(t: TriggerType) -> &'static str {
+    match t {
+        TriggerType::Event => "event",
+        TriggerType::Schedule => "schedule",
+        TriggerType::Webhook => "webhook",
+        TriggerType::Threshold => "threshold",
+        TriggerType::Manual => "manual",
+        TriggerType::Lifecycle => "lifecycle",
+    }
+}
+
+/// Validates a trigger definition: enact-core's JSON as it is, or a
+/// minimal definition (`tenantId`, `type`, `condition`, `action`) whose id,
+/// name, status, counts and times are filled in from `now`. Checks shape
+/// and the rules between fields; the engine compiles cron expressions,
+/// time zones, event patterns and webhook secrets on top. Errors are
+/// `ENACT_INVALID_TRIGGER` naming the field path.
+pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
+    let f = Fields::with_code(v, "", ErrorCode::InvalidTrigger)?;
+    f.only(TRIGGER_FIELDS)?;
+    let types = ["event", "schedule", "webhook", "threshold", "manual", "lifecycle"];
+    let trigger_type = f
+        .opt_enum("type", &types, parse_serde::<TriggerType>)?
+        .ok_or_else(|| f.err("type", format!("is required (one of {})", types.join(", "))))?;
+    let statuses = ["active", "paused", "disabled", "fired", "expired"];
+    let status = f.opt_enum("status", &statuses, parse_serde::<TriggerStatus>)?.unwrap_or(TriggerStatus::Active);
+
+    let condition = trigger_condition(&f, trigger_type)?;
+    let action = trigger_action(&f)?;
+
+    let start_at = f.opt_time("startAt")?;
+    let end_at = f.opt_time("endAt")?;
+    if let (Some(s), Some(e)) = (start_at, end_at) {
+        if e < s {
+            return Err(f.err("endAt", format!("{} is before startAt {}", e.to_rfc3339(), s.to_rfc3339())));
+        }
+    }
+    let webhook_secret = f.opt_str("webhookSecret")?;
+    if webhook_secret.is_some() && trigger_type != TriggerType::Webhook {
+        return Err(f.err("webhookSecret", format!("only applies to webhook triggers, not {}", type_name(trigger_type))));
+    }
+    let trigger_id = f.opt_str("triggerId")?.filter(|s| !s.is_empty()).unwrap_or_else(|| crate::ids::new_id("trigger_"));
+    let created_at = f.opt_time("createdAt")?.unwrap_or(now);
+    Ok(Trigger {
+        name: f.opt_str("name")?.filter(|s| !s.is_empty()).unwrap_or_else(|| trigger_id.clone()),
+        trigger_id,
+        tenant_id: f.req_str("tenantId")?,
+        description: f.opt_str("description")?,
+        trigger_type,
+        status,
+        condition,
+        action,
+        start_at,
+        end_at,
+        max_fires: f.opt_int("maxFires", 1, u64::MAX >> 11)?,
+        fire_count: f.opt_int("fireCount", 0, u64::MAX >> 11)?.unwrap_or(0),
+        cooldown_ms: f.opt_int("cooldownMs", 0, 10 * 365 * 86_400_000)?,
+        last_fired_at: f.opt_time("lastFiredAt")?,
+        created_at,
+        updated_at: f.opt_time("updatedAt")?.unwrap_or(created_at),
+        webhook_secret,
+    })
+}
+
+fn trigger_condition(f: &Fields<'_>, t: TriggerType) -> EngineResult<TriggerCondition> {
+    let Some(c) = f.opt_fields("condition")? else {
+        return match t {
+            TriggerType::Event | TriggerType::Lifecycle => Err(f.err("condition.eventType", format!("is required for a {} trigger", type_name(t)))),
+            TriggerType::Schedule => Err(f.err("condition.cronExpression", "is required for a schedule trigger (or give condition.intervalSeconds)")),
+            TriggerType::Threshold => Err(f.err("condition.metricName", "is required for a threshold trigger")),
+            TriggerType::Webhook | TriggerType::Manual => Ok(TriggerCondition::default()),
+        };
+    };
+    c.only(&CONDITION_FIELDS.iter().map(|(k, _)| *k).collect::<Vec<_>>())?;
+    for (key, applies) in CONDITION_FIELDS {
+        if c.raw(key).is_some() && !applies.contains(&t) {
+            let to: Vec<&str> = applies.iter().map(|a| type_name(*a)).collect();
+            return Err(c.err(key, format!("only applies to {} triggers, not {}", to.join(" and "), type_name(t))));
+        }
+    }
+    let ops = ["gt", "gte", "lt", "lte", "eq", "neq"];
+    let cond = TriggerCondition {
+        event_type: c.opt_str("eventType")?,
+        event_pattern: c.raw("eventPattern").cloned(),
+        cron_expression: c.opt_str("cronExpression")?,
+        interval_seconds: c.opt_int("intervalSeconds", 1, 10 * 365 * 86_400)?,
+        metric_name: c.opt_str("metricName")?,
+        threshold_value: c.opt_num("thresholdValue")?,
+        threshold_operator: c.opt_enum("thresholdOperator", &ops, parse_serde::<ThresholdOperator>)?,
+        timezone: c.opt_str("timezone")?,
+    };
+    let required = |key: &str, present: bool, why: &str| if present { Ok(()) } else { Err(c.err(key, why.to_owned())) };
+    match t {
+        TriggerType::Event | TriggerType::Lifecycle => {
+            c.req_str("eventType")?;
+        }
+        TriggerType::Schedule => match (&cond.cron_expression, cond.interval_seconds) {
+            (Some(_), Some(_)) => return Err(c.err("intervalSeconds", "give cronExpression or intervalSeconds, not both")),
+            (None, None) => return Err(c.err("cronExpression", "is required for a schedule trigger (or give condition.intervalSeconds)")),
+            (None, Some(_)) if cond.timezone.is_some() => return Err(c.err("timezone", "only applies to a cronExpression")),
+            _ => {}
+        },
+        TriggerType::Threshold => {
+            c.req_str("metricName")?;
+            required("thresholdValue", cond.threshold_value.is_some(), "is required for a threshold trigger")?;
+            required("thresholdOperator", cond.threshold_operator.is_some(), &format!("is required for a threshold trigger (one of {})", ops.join(", ")))?;
+        }
+        TriggerType::Webhook | TriggerType::Manual => {}
+    }
+    Ok(cond)
+}
+
+fn trigger_action(f: &Fields<'_>) -> EngineResult<TriggerAction> {
+    let a = f.opt_fields("action")?.ok_or_else(|| f.err("action", "is required (at least {\"callableName\": ...})"))?;
+    a.only(&["callableName", "input", "context", "systemPrompt", "targetBinding", "background", "retry"])?;
+    Ok(TriggerAction {
+        callable_name: a.req_str("callableName")?,
+        input: a.opt_str("input")?,
+        context: a.opt_string_map("context")?,
+        system_prompt: a.opt_str("systemPrompt")?,
+        target_binding: a.opt_fields("targetBinding")?.map(|t| target_binding(&t)).transpose()?,
+        background: a.opt_bool("background")?.unwrap_or(true),
+        retry: a.opt_fields("retry")?.map(|r| retry_config(&r)).transpose()?,
     })
 }
 

@@ -32,6 +32,7 @@ fn exec(id: &str, tenant: &str, priority: u8) -> BackgroundExecution {
         trigger_source: None,
         attempt: 0,
         binding_result: None,
+            chain_depth: 0,
     }
 }
 
