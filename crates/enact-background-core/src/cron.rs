@@ -24,9 +24,10 @@
 //!
 //! Day-of-month and day-of-week combine as in Vixie cron: when both are
 //! restricted, a day matches if *either* matches (`0 0 13 * FRI` fires on
-//! every 13th and on every Friday); when one of them is unrestricted (`*` or
-//! `?`, with or without a step such as `*/2`, as Vixie decides by the leading
-//! `*`), both must match, so the unrestricted one simply matches every day.
+//! every 13th and on every Friday); when one of them is unrestricted, both
+//! must match, so the unrestricted one simply matches every day. A field is
+//! unrestricted when it is `*` or `?`, also with a step: like Vixie, which
+//! looks at the leading `*`, `0 0 */2 * FRI` means odd-numbered Fridays.
 //!
 //! # Time zones: the contract
 //!
@@ -162,7 +163,7 @@ impl CronSchedule {
 
     /// The first tick strictly after `after`, in time zone `tz`; None when no tick exists (e.g. year range exhausted).
     ///
-    /// See the [module documentation](self) for how gaps and overlaps are handled.
+    /// See the [module documentation](crate::cron) for how gaps and overlaps are handled.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         let mut cursor = after.with_timezone(&tz).naive_local();
         loop {
