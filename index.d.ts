@@ -125,6 +125,8 @@ export interface BackgroundExecution {
   attempt?: number
   /** Extension: the outcome of target binding. */
   bindingResult?: TargetBindingResult
+  /** Extension: length of the trigger chain that led here (1 = fired by an application event). */
+  chainDepth?: number
 }
 
 export interface SubmitRequest {
@@ -192,6 +194,8 @@ export type EngineEventName =
   | 'execution.timeout'
   | 'binding.applied'
   | 'binding.failed'
+  | 'trigger.fired'
+  | 'trigger.loop_blocked'
 
 /** Payload of `execution.stream`. */
 export interface StreamChunk {
@@ -209,11 +213,161 @@ export type EnactErrorCode =
   | 'ENACT_UNKNOWN_CALLABLE'
   | 'ENACT_NOT_FOUND'
   | 'ENACT_WEBHOOK_SIGNATURE'
+  | 'ENACT_TRIGGER_INACTIVE'
   | 'ENACT_SHUTDOWN'
   | 'ENACT_STORE'
   | 'ENACT_TRANSFORM'
   | 'ENACT_INTERNAL'
 
+
+// ---------------------------------------------------------------------------
+// Triggers
+
+export type TriggerType = 'event' | 'schedule' | 'webhook' | 'threshold' | 'manual' | 'lifecycle'
+export type TriggerStatus = 'active' | 'paused' | 'disabled' | 'fired' | 'expired'
+export type ThresholdOperator = 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'neq'
+
+/** Operators of an `eventPattern` entry; all given must hold. */
+export interface PatternOperators {
+  /** Equals one of these. */
+  $in?: unknown[]
+  /** Does not equal (a missing field matches). */
+  $ne?: unknown
+  /** Present (even as null) or absent. */
+  $exists?: boolean
+  $prefix?: string
+  $suffix?: string
+  $gt?: number
+  $gte?: number
+  $lt?: number
+  $lte?: number
+  /** Present and equal to none of these (a missing field does not match). */
+  $anythingBut?: unknown
+}
+
+/**
+ * When a trigger fires. Which fields apply depends on the type:
+ * event/lifecycle: `eventType` (+ `eventPattern`); schedule:
+ * `cronExpression` (+ `timezone`) or `intervalSeconds`; threshold:
+ * `metricName`, `thresholdValue`, `thresholdOperator`.
+ */
+export interface TriggerCondition {
+  /** Exact type, or a trailing wildcard: `order.*`, `*`. */
+  eventType?: string
+  /**
+   * Dotted paths in the event's `data` mapped to a value (deep equality; an
+   * array in the data matches if any element does) or to operators.
+   */
+  eventPattern?: Record<string, unknown | PatternOperators>
+  /** 5 fields (minute precision), 6 (with seconds first), 7 (with year), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. */
+  cronExpression?: string
+  intervalSeconds?: number
+  /** Extension: IANA zone of `cronExpression` (default UTC). */
+  timezone?: string
+  metricName?: string
+  thresholdValue?: number
+  thresholdOperator?: ThresholdOperator
+}
+
+export interface TriggerAction {
+  callableName: string
+  input?: string
+  context?: Record<string, string>
+  /** Passed to the callable as `ctx.context.systemPrompt`. */
+  systemPrompt?: string
+  targetBinding?: TargetBindingConfig
+  /** Always true in this engine. */
+  background?: boolean
+  /** Retry policy of the executions the trigger spawns. */
+  retry?: RetryConfig
+}
+
+/** A trigger as enact-core 0.0.2 writes it. */
+export interface Trigger {
+  triggerId: string
+  tenantId: string
+  name: string
+  description?: string
+  type: TriggerType
+  status: TriggerStatus
+  condition: TriggerCondition
+  action: TriggerAction
+  startAt?: Timestamp
+  endAt?: Timestamp
+  maxFires?: number
+  fireCount: number
+  cooldownMs?: number
+  lastFiredAt?: Timestamp
+  createdAt: Timestamp
+  updatedAt: Timestamp
+  /** Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger. */
+  webhookSecret?: string
+}
+
+/** What `registerTrigger` accepts: a full Trigger, or the parts it cannot fill in itself. */
+export type TriggerDefinition = Pick<Trigger, 'tenantId' | 'type' | 'action'> & Partial<Trigger>
+
+/** A JSON merge patch of a trigger's definition (`null` deletes a field). */
+export type TriggerPatch = {
+  [K in 'name' | 'description' | 'condition' | 'action' | 'startAt' | 'endAt' | 'maxFires' | 'cooldownMs' | 'webhookSecret']?: Trigger[K] | null
+}
+
+export interface TriggerFilter {
+  tenantId?: string
+  type?: TriggerType
+  status?: TriggerStatus
+}
+
+/** An event for `emit` / `lifecycle`. */
+export interface TriggerEvent {
+  type: string
+  tenantId: string
+  data?: unknown
+}
+
+export interface MetricReport {
+  tenantId: string
+  name: string
+  value: number
+}
+
+export interface WebhookRequest {
+  /** Header names are matched case-insensitively; Node's `req.headers` works as is. */
+  headers?: Record<string, string | string[] | undefined>
+  /** The raw body as received (string or Buffer); other values are sent as their JSON text. */
+  body?: string | Uint8Array | unknown
+}
+
+export interface WebhookHandlerOptions {
+  /** Larger bodies get 413 (default 1 MiB). */
+  maxBodyBytes?: number
+}
+
+/** A Node `(req, res)` handler (http.createServer, Express, Fastify's raw req/res). */
+export type WebhookHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
+
+/** Payload of `trigger.fired`; also what the stimulus methods resolve with. */
+export interface TriggerFiredEvent {
+  triggerId: string
+  triggerName: string
+  triggerType: TriggerType
+  executionId: string
+  firedAt: Timestamp
+  /** The event (`{type, data}`), metric, webhook body, payload or schedule tick. */
+  triggerSource?: any
+}
+
+/** Payload of `trigger.loop_blocked`. */
+export interface LoopBlockedEvent {
+  triggerId: string
+  triggerName: string
+  tenantId: string
+  /** Depth the refused execution would have had. */
+  chainDepth: number
+  maxChainDepth: number
+  triggerSource: any
+  blockedAt: Timestamp
+}
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -260,8 +414,70 @@ export declare class BackgroundEngine {
   /** Executions, oldest first, optionally filtered. */
   listExecutions(filter?: ExecutionFilter): BackgroundExecution[]
   /**
+   * Registers a trigger: enact-core's JSON as it is, or a minimal
+   * definition (`tenantId`, `type`, `condition`, `action`); fills in id,
+   * name, status, counts and times and returns the stored Trigger.
+   * Throws `ENACT_INVALID_TRIGGER` naming the field at fault.
+   */
+  registerTrigger(definition: TriggerDefinition): Trigger
+  /** One trigger. Throws `ENACT_NOT_FOUND` for an unknown id. */
+  getTrigger(triggerId: string): Trigger
+  /** Triggers in registration order, optionally filtered. */
+  listTriggers(filter?: TriggerFilter): Trigger[]
+  /**
+   * Changes a trigger with a JSON merge patch (objects merge, `null`
+   * deletes). `triggerId`, `tenantId`, `type` and counters are fixed.
+   * A `fired`/`expired` trigger whose limit the patch lifts is active again.
+   */
+  updateTrigger(triggerId: string, patch: TriggerPatch): Trigger
+  /** `active` → `paused`: stimuli and ticks are ignored until resumed. */
+  pauseTrigger(triggerId: string): Trigger
+  /** `paused` or `disabled` → `active`. */
+  resumeTrigger(triggerId: string): Trigger
+  /** Switches a trigger off (`disabled`); `resumeTrigger` switches it on. */
+  disableTrigger(triggerId: string): Trigger
+  /** Deletes a trigger; its schedule stops. Executions it spawned stay. */
+  removeTrigger(triggerId: string): void
+  /**
+   * Emits an application event to the tenant's event triggers; resolves
+   * with one TriggerFiredEvent per trigger that fired.
+   */
+  emit(event: TriggerEvent): Promise<TriggerFiredEvent[]>
+  /**
+   * Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
+   * tenant's lifecycle triggers.
+   */
+  lifecycle(event: TriggerEvent): Promise<TriggerFiredEvent[]>
+  /**
+   * Reports a metric value; threshold triggers fire when their
+   * comparison turns true (a crossing) and re-arm when it turns false.
+   */
+  reportMetric(metric: MetricReport): Promise<TriggerFiredEvent[]>
+  /**
+   * Fires a trigger now with `payload` as its source. Rejects with
+   * `ENACT_NOT_FOUND` or `ENACT_TRIGGER_INACTIVE` (paused, disabled,
+   * fired, expired, not started or cooling down).
+   */
+  fire(triggerId: string, payload?: unknown): Promise<TriggerFiredEvent>
+  /**
+   * Delivers a webhook request to a webhook trigger. With a
+   * `webhookSecret` the Standard Webhooks headers must verify against
+   * the raw body (pass the body as received: a string or Buffer);
+   * otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
+   */
+  webhook(triggerId: string, request: WebhookRequest): Promise<TriggerFiredEvent>
+  /**
+   * A Node `(req, res)` handler for `http.createServer` or Express:
+   * `POST …/<triggerId>` answers 202 with the TriggerFiredEvent, 401 on a
+   * bad signature, 404 for an unknown trigger, 409 when the trigger is
+   * not active, 413 over `maxBodyBytes` (default 1 MiB). Mount it before
+   * any body parser (or use `express.raw()`), so signatures are checked
+   * against the raw body.
+   */
+  webhookHandler(options?: WebhookHandlerOptions): WebhookHandler
+  /**
    * Adds a listener for an event (`execution.*`, `binding.applied`,
-   * `binding.failed`).
+   * `binding.failed`, `trigger.fired`, `trigger.loop_blocked`).
    */
   on(event: EngineEventName, listener: (payload: any) => void): void
   /** Removes a listener added with `on`. */

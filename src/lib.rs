@@ -120,6 +120,7 @@ fn timer_runtime() -> &'static tokio::runtime::Runtime {
 /// State shared by the class and the runtime's native functions.
 struct Shared {
     exec: Arc<Executor>,
+    triggers: Arc<TriggerEngine>,
     host: Arc<JsHost>,
     pump_pending: AtomicBool,
     /// Whether the wake function is ref'd (keeps Node alive while busy).
@@ -127,9 +128,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// A fire queued work: start it and keep Node alive for it.
+    fn after_fire(&self, env: &Env) {
+        self.exec.wake();
+        self.refresh_keepalive(env);
+    }
+
     /// Keeps Node alive exactly while work is queued or running.
     fn refresh_keepalive(&self, env: &Env) {
-        let busy = self.exec.busy() > 0 || self.exec.stats().map(|s| s.counts.queued > 0).unwrap_or(false);
+        let busy = self.exec.busy() > 0
+            || self.exec.stats().map(|s| s.counts.queued > 0).unwrap_or(false)
+            || self.triggers.has_schedules();
         if busy == self.alive.load(Ordering::Relaxed) {
             return;
         }
@@ -250,6 +259,26 @@ fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
                 a.set(0, "closed")?;
                 a.to_unknown()
             }
+            Notice::TriggerFired(ev) => {
+                let mut a = env.create_array(3)?;
+                a.set(0, "event")?;
+                a.set(1, EventKind::TriggerFired.name())?;
+                a.set(2, to_js(env, &*ev)?)?;
+                a.to_unknown()
+            }
+            Notice::LoopBlocked(ev) => {
+                let mut a = env.create_array(3)?;
+                a.set(0, "event")?;
+                a.set(1, EventKind::LoopBlocked.name())?;
+                a.set(2, to_js(env, &*ev)?)?;
+                a.to_unknown()
+            }
+            Notice::Callback(rec) => {
+                let mut a = env.create_array(2)?;
+                a.set(0, "callback")?;
+                a.set(1, to_js(env, &*rec)?)?;
+                a.to_unknown()
+            }
         };
         arr.set(i as u32, item)?;
     }
@@ -303,7 +332,7 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
             let env = &*ctx.env;
             guarded(env, || {
                 s.pump_pending.store(false, Ordering::SeqCst);
-                let notices = s.exec.drain();
+                let notices = s.triggers.drain();
                 if notices.is_empty() {
                     return Ok(None);
                 }
@@ -377,7 +406,26 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
         "finishShutdown",
         native_fn(env, "finishShutdown", move |ctx| {
             let env = &*ctx.env;
+            s.triggers.stop();
             guarded(env, || s.exec.finish_shutdown().map_err(|e| engine_error(env, e)))
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "webhook",
+        native_fn(env, "webhook", move |ctx| {
+            let env = &*ctx.env;
+            let id: String = ctx.get(0)?;
+            let headers: Value = ctx.get(1)?;
+            let body: Buffer = ctx.get(2)?;
+            guarded(env, || {
+                let pairs = header_pairs(&headers).map_err(|e| engine_error(env, e))?;
+                let fired = s.triggers.webhook(&id, &pairs, &body).map_err(|e| engine_error(env, e))?;
+                s.after_fire(env);
+                let v = to_js(env, &fired)?;
+                // SAFETY: returned to JS by this very call.
+                Ok(unsafe { std::mem::transmute::<Unknown<'_>, Unknown<'static>>(v) })
+            })
         })?,
     )?;
     let s = shared.clone();
@@ -473,9 +521,12 @@ impl BackgroundEngine {
             concurrency: positive(&env, "concurrency", options.concurrency)?.unwrap_or(16),
             tenant_concurrency: positive(&env, "tenantConcurrency", options.tenant_concurrency)?,
         };
+        let max_chain_depth = positive(&env, "maxChainDepth", options.max_chain_depth)?.unwrap_or(16) as u32;
         let host = Arc::new(JsHost { wake: Mutex::new(None) });
-        let exec = Executor::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock), host.clone(), config);
-        let shared = Arc::new(Shared { exec, host, pump_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
+        let store = MemoryStore::new();
+        let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), config);
+        let triggers = TriggerEngine::new(exec.clone(), Arc::new(store), TriggerConfig { max_chain_depth });
+        let shared = Arc::new(Shared { exec, triggers, host, pump_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
 
         let factory: Function<Object, Object> = env.run_script(RUNTIME_JS)?;
         let runtime = factory.call(native_table(&env, &shared)?)?;
@@ -489,6 +540,7 @@ impl BackgroundEngine {
         {
             let _guard = timer_runtime().enter();
             shared.exec.start();
+            shared.triggers.start().map_err(|e| engine_error(&env, e))?;
         }
         Ok(Self { shared, runtime: Some(runtime.create_ref()?) })
     }
@@ -611,8 +663,187 @@ impl BackgroundEngine {
         to_js(env, &list)
     }
 
+    // -- triggers ----------------------------------------------------------
+
+    /// A JS value for a value or an error, as a settled promise.
+    fn settle_with<'e, T: serde::Serialize>(&self, env: &'e Env, r: EngineResult<T>) -> Result<Unknown<'e>> {
+        match r {
+            Ok(v) => {
+                self.schedule_pump(env)?;
+                self.shared.refresh_keepalive(env);
+                settled_promise(env, to_js(env, &v))
+            }
+            Err(e) => settled_promise(env, Err(engine_error(env, e))),
+        }
+    }
+
+    fn json_arg(env: &Env, field: &str, v: Unknown) -> Result<Value> {
+        env.from_js_value(v).map_err(|e| js_error(env, "ENACT_INVALID_TRIGGER", &format!("{field}: {}", e.reason)))
+    }
+
+    /// Registers a trigger: enact-core's JSON as it is, or a minimal
+    /// definition (`tenantId`, `type`, `condition`, `action`); fills in id,
+    /// name, status, counts and times and returns the stored Trigger.
+    /// Throws `ENACT_INVALID_TRIGGER` naming the field at fault.
+    #[napi(catch_unwind, ts_args_type = "definition: TriggerDefinition", ts_return_type = "Trigger")]
+    pub fn register_trigger<'e>(&self, env: &'e Env, definition: Unknown<'e>) -> Result<Unknown<'e>> {
+        let def = Self::json_arg(env, "definition", definition)?;
+        let t = self.shared.triggers.register(&def).map_err(|e| engine_error(env, e))?;
+        self.shared.refresh_keepalive(env);
+        to_js(env, &t)
+    }
+
+    /// One trigger. Throws `ENACT_NOT_FOUND` for an unknown id.
+    #[napi(catch_unwind, ts_return_type = "Trigger")]
+    pub fn get_trigger<'e>(&self, env: &'e Env, trigger_id: String) -> Result<Unknown<'e>> {
+        let t = self.shared.triggers.get(&trigger_id).map_err(|e| engine_error(env, e))?;
+        to_js(env, &t)
+    }
+
+    /// Triggers in registration order, optionally filtered.
+    #[napi(catch_unwind, ts_args_type = "filter?: TriggerFilter", ts_return_type = "Trigger[]")]
+    pub fn list_triggers<'e>(&self, env: &'e Env, filter: Option<Unknown<'e>>) -> Result<Unknown<'e>> {
+        let filter = match filter {
+            None => TriggerFilter::default(),
+            Some(f) => trigger_filter(&Self::json_arg(env, "filter", f)?).map_err(|e| engine_error(env, e))?,
+        };
+        let list = self.shared.triggers.list(&filter).map_err(|e| engine_error(env, e))?;
+        to_js(env, &list)
+    }
+
+    /// Changes a trigger with a JSON merge patch (objects merge, `null`
+    /// deletes). `triggerId`, `tenantId`, `type` and counters are fixed.
+    /// A `fired`/`expired` trigger whose limit the patch lifts is active again.
+    #[napi(catch_unwind, ts_args_type = "triggerId: string, patch: TriggerPatch", ts_return_type = "Trigger")]
+    pub fn update_trigger<'e>(&self, env: &'e Env, trigger_id: String, patch: Unknown<'e>) -> Result<Unknown<'e>> {
+        let patch = Self::json_arg(env, "patch", patch)?;
+        let t = self.shared.triggers.update(&trigger_id, &patch).map_err(|e| engine_error(env, e))?;
+        self.shared.refresh_keepalive(env);
+        to_js(env, &t)
+    }
+
+    /// `active` → `paused`: stimuli and ticks are ignored until resumed.
+    #[napi(catch_unwind, ts_return_type = "Trigger")]
+    pub fn pause_trigger<'e>(&self, env: &'e Env, trigger_id: String) -> Result<Unknown<'e>> {
+        let t = self.shared.triggers.pause(&trigger_id).map_err(|e| engine_error(env, e))?;
+        to_js(env, &t)
+    }
+
+    /// `paused` or `disabled` → `active`.
+    #[napi(catch_unwind, ts_return_type = "Trigger")]
+    pub fn resume_trigger<'e>(&self, env: &'e Env, trigger_id: String) -> Result<Unknown<'e>> {
+        let t = self.shared.triggers.resume(&trigger_id).map_err(|e| engine_error(env, e))?;
+        to_js(env, &t)
+    }
+
+    /// Switches a trigger off (`disabled`); `resumeTrigger` switches it on.
+    #[napi(catch_unwind, ts_return_type = "Trigger")]
+    pub fn disable_trigger<'e>(&self, env: &'e Env, trigger_id: String) -> Result<Unknown<'e>> {
+        let t = self.shared.triggers.disable(&trigger_id).map_err(|e| engine_error(env, e))?;
+        to_js(env, &t)
+    }
+
+    /// Deletes a trigger; its schedule stops. Executions it spawned stay.
+    #[napi(catch_unwind)]
+    pub fn remove_trigger(&self, env: Env, trigger_id: String) -> Result<()> {
+        self.shared.triggers.remove(&trigger_id).map_err(|e| engine_error(&env, e))?;
+        self.shared.refresh_keepalive(&env);
+        Ok(())
+    }
+
+    /// Emits an application event to the tenant's event triggers; resolves
+    /// with one TriggerFiredEvent per trigger that fired.
+    #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
+    pub fn emit<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
+        let r = Self::json_arg(env, "event", event).map(|v| self.shared.triggers.emit(&v));
+        match r {
+            Ok(r) => self.settle_with(env, r),
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
+    /// Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
+    /// tenant's lifecycle triggers.
+    #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
+    pub fn lifecycle<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
+        let r = Self::json_arg(env, "event", event).map(|v| self.shared.triggers.lifecycle(&v));
+        match r {
+            Ok(r) => self.settle_with(env, r),
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
+    /// Reports a metric value; threshold triggers fire when their
+    /// comparison turns true (a crossing) and re-arm when it turns false.
+    #[napi(catch_unwind, ts_args_type = "metric: MetricReport", ts_return_type = "Promise<TriggerFiredEvent[]>")]
+    pub fn report_metric<'e>(&self, env: &'e Env, metric: Unknown<'e>) -> Result<Unknown<'e>> {
+        let r = Self::json_arg(env, "metric", metric).map(|v| self.shared.triggers.report_metric(&v));
+        match r {
+            Ok(r) => self.settle_with(env, r),
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
+    /// Fires a trigger now with `payload` as its source. Rejects with
+    /// `ENACT_NOT_FOUND` or `ENACT_TRIGGER_INACTIVE` (paused, disabled,
+    /// fired, expired, not started or cooling down).
+    #[napi(catch_unwind, ts_args_type = "triggerId: string, payload?: unknown", ts_return_type = "Promise<TriggerFiredEvent>")]
+    pub fn fire<'e>(&self, env: &'e Env, trigger_id: String, payload: Option<Unknown<'e>>) -> Result<Unknown<'e>> {
+        let payload = match payload {
+            Some(p) if !matches!(p.get_type()?, ValueType::Undefined) => match Self::json_arg(env, "payload", p) {
+                Ok(v) => Some(v),
+                Err(e) => return settled_promise(env, Err(e)),
+            },
+            _ => None,
+        };
+        let r = self.shared.triggers.fire(&trigger_id, payload);
+        self.settle_with(env, r)
+    }
+
+    /// Delivers a webhook request to a webhook trigger. With a
+    /// `webhookSecret` the Standard Webhooks headers must verify against
+    /// the raw body (pass the body as received: a string or Buffer);
+    /// otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
+    #[napi(catch_unwind, ts_args_type = "triggerId: string, request: WebhookRequest", ts_return_type = "Promise<TriggerFiredEvent>")]
+    pub fn webhook<'e>(&self, env: &'e Env, trigger_id: String, request: Object<'e>) -> Result<Unknown<'e>> {
+        let r = (|| {
+            let headers: Value = match request.get::<Unknown>("headers")? {
+                Some(h) if !matches!(h.get_type()?, ValueType::Undefined | ValueType::Null) => Self::json_arg(env, "request.headers", h)?,
+                _ => Value::Object(Default::default()),
+            };
+            let pairs = header_pairs(&headers).map_err(|e| engine_error(env, e))?;
+            let body = body_bytes(env, request.get::<Unknown>("body")?)?;
+            Ok((pairs, body))
+        })();
+        match r {
+            Ok((pairs, body)) => {
+                let r = self.shared.triggers.webhook(&trigger_id, &pairs, &body);
+                self.settle_with(env, r)
+            }
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
+    /// A Node `(req, res)` handler for `http.createServer` or Express:
+    /// `POST …/<triggerId>` answers 202 with the TriggerFiredEvent, 401 on a
+    /// bad signature, 404 for an unknown trigger, 409 when the trigger is
+    /// not active, 413 over `maxBodyBytes` (default 1 MiB). Mount it before
+    /// any body parser (or use `express.raw()`), so signatures are checked
+    /// against the raw body.
+    #[napi(catch_unwind, ts_args_type = "options?: WebhookHandlerOptions", ts_return_type = "WebhookHandler")]
+    pub fn webhook_handler<'e>(&self, env: &'e Env, options: Option<Value>) -> Result<Unknown<'e>> {
+        let max = match options.as_ref().and_then(|o| o.get("maxBodyBytes")) {
+            None | Some(Value::Null) => 1024.0 * 1024.0,
+            Some(v) => match v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0) {
+                Some(n) => n,
+                None => return Err(js_error(env, "ENACT_INVALID_TRIGGER", &format!("options.maxBodyBytes: expected a positive integer, got {}", validate::describe(v)))),
+            },
+        };
+        self.call_rt(env, "webhookHandler", max)
+    }
+
     /// Adds a listener for an event (`execution.*`, `binding.applied`,
-    /// `binding.failed`).
+    /// `binding.failed`, `trigger.fired`, `trigger.loop_blocked`).
     #[napi(catch_unwind, ts_args_type = "event: EngineEventName, listener: (payload: any) => void")]
     pub fn on(&self, env: Env, event: String, listener: Unknown) -> Result<()> {
         if EventKind::parse(&event).is_none() {
@@ -710,4 +941,59 @@ pub fn apply_transform(env: Env, value: String, transform: String, max_length: O
         Some(n) => return Err(invalid(&env, "maxLength", format!("expected a non-negative integer, got {n}"))),
     };
     transform::apply_transform(&value, kind, max, json_path.as_deref()).map_err(|e| engine_error(&env, e.into()))
+}
+
+fn trigger_filter(v: &Value) -> EngineResult<TriggerFilter> {
+    let f = validate::Fields::with_code(v, "filter", ErrorCode::InvalidTrigger)?;
+    f.only(&["tenantId", "type", "status"])?;
+    let types = ["event", "schedule", "webhook", "threshold", "manual", "lifecycle"];
+    let statuses = ["active", "paused", "disabled", "fired", "expired"];
+    Ok(TriggerFilter {
+        tenant_id: f.opt_str("tenantId")?,
+        trigger_type: f.opt_enum("type", &types, |s| serde_json::from_value(Value::String(s.into())).ok())?,
+        status: f.opt_enum("status", &statuses, |s| serde_json::from_value(Value::String(s.into())).ok())?,
+    })
+}
+
+/// Request headers as (name, value) pairs: values may be strings or, as
+/// Node gives repeated headers, arrays of strings (joined with ", ").
+fn header_pairs(v: &Value) -> EngineResult<Vec<(String, String)>> {
+    let Value::Object(map) = v else {
+        return Err(EngineError::invalid_trigger("request.headers", format!("expected an object, got {}", validate::describe(v))));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+            }
+            Value::Null => continue,
+            other => {
+                return Err(EngineError::invalid_trigger(
+                    &format!("request.headers.{k}"),
+                    format!("expected a string or an array of strings, got {}", validate::describe(other)),
+                ))
+            }
+        };
+        out.push((k.clone(), value));
+    }
+    Ok(out)
+}
+
+/// A webhook body as bytes: a string (UTF-8), a Buffer or Uint8Array as
+/// is, anything else as its JSON text; absent is empty.
+fn body_bytes(env: &Env, body: Option<Unknown>) -> Result<Vec<u8>> {
+    let Some(body) = body else { return Ok(Vec::new()) };
+    match body.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(Vec::new()),
+        ValueType::String => Ok(unsafe { body.cast::<String>()? }.into_bytes()),
+        _ if body.is_buffer()? => Ok(unsafe { Buffer::from_napi_value(env.raw(), body.raw())? }.to_vec()),
+        _ if body.is_typedarray()? => Ok(unsafe { Uint8Array::from_napi_value(env.raw(), body.raw())? }.to_vec()),
+        _ => {
+            let v: Value = env.from_js_value(body).map_err(|e| js_error(env, "ENACT_INVALID_TRIGGER", &format!("request.body: {}", e.reason)))?;
+            Ok(v.to_string().into_bytes())
+        }
+    }
 }

@@ -19,6 +19,7 @@
   let flushScheduled = false
   let pumpScheduled = false
   let bindingsPending = 0
+  let callbacksPending = 0
   let onIdle = null
   let shutdownPromise = null
   let closed = false
@@ -240,6 +241,9 @@
         case 'bind':
           bind(n[1], n[2], n[3])
           break
+        case 'callback':
+          postCallback(n[1])
+          break
         case 'closed':
           closed = true
           for (const [id, list] of waiters) for (const w of list) w.reject(shutdownError(id))
@@ -285,8 +289,119 @@
     }
   }
 
+  const CALLBACK_ATTEMPTS = 4
+  const CALLBACK_BACKOFF_MS = 250
+  const CALLBACK_TIMEOUT_MS = 10000
+
+  // POSTs a final record to its callbackUrl; retries connection errors,
+  // timeouts, 429 and 5xx with exponential backoff (250, 500, 1000 ms).
+  async function postCallback(record) {
+    const url = record.config.callbackUrl
+    const body = JSON.stringify(record)
+    callbacksPending++
+    try {
+      for (let attempt = 1; ; attempt++) {
+        let why
+        try {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'user-agent': 'enact-background', 'x-enact-execution-id': record.executionId },
+            body,
+            signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
+          })
+          await res.arrayBuffer().catch(() => {})
+          if (res.ok) return
+          if (res.status !== 429 && res.status < 500) {
+            warn(`callback POST to ${url} for ${record.executionId} refused`, `HTTP ${res.status}`)
+            return
+          }
+          why = `HTTP ${res.status}`
+        } catch (err) {
+          why = describe(err.cause || err)
+        }
+        if (attempt >= CALLBACK_ATTEMPTS) {
+          warn(`callback POST to ${url} for ${record.executionId} failed after ${attempt} attempts`, why)
+          return
+        }
+        await new Promise((resolve) => setTimeout(resolve, CALLBACK_BACKOFF_MS * 2 ** (attempt - 1)))
+      }
+    } finally {
+      callbacksPending--
+    }
+  }
+
+  function sendJson(res, status, payload) {
+    const text = JSON.stringify(payload)
+    res.statusCode = status
+    res.setHeader('content-type', 'application/json')
+    res.setHeader('content-length', Buffer.byteLength(text))
+    res.end(text)
+  }
+
+  const STATUS_OF = {
+    ENACT_WEBHOOK_SIGNATURE: 401,
+    ENACT_NOT_FOUND: 404,
+    ENACT_TRIGGER_INACTIVE: 409,
+    ENACT_INVALID_TRIGGER: 400,
+    ENACT_SHUTDOWN: 503,
+  }
+
+  // The (req, res) handler of webhookHandler(): POST …/<triggerId>.
+  function webhookHandler(maxBodyBytes) {
+    return function enactWebhook(req, res) {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST')
+        return sendJson(res, 405, { error: 'use POST', code: 'ENACT_METHOD' })
+      }
+      const path = String(req.url || '').split('?')[0].replace(/\/+$/, '')
+      const triggerId = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
+      const declared = Number(req.headers['content-length'])
+      if (declared > maxBodyBytes) {
+        res.setHeader('connection', 'close')
+        return sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: 'ENACT_BODY_TOO_LARGE' })
+      }
+      const deliver = (body) => {
+        let fired
+        try {
+          fired = native.webhook(triggerId, req.headers, body)
+        } catch (err) {
+          const status = STATUS_OF[err && err.code] || 500
+          return sendJson(res, status, { error: describe(err), code: (err && err.code) || 'ENACT_INTERNAL' })
+        }
+        sendJson(res, 202, fired)
+      }
+      // A body parser ran before us: use what it kept (express.raw() keeps bytes).
+      if (req.body !== undefined && (req.readableEnded || req.complete)) {
+        const b = req.body
+        return deliver(Buffer.isBuffer(b) ? b : Buffer.from(typeof b === 'string' ? b : JSON.stringify(b)))
+      }
+      const chunks = []
+      let size = 0
+      let tooLarge = false
+      req.on('data', (chunk) => {
+        if (tooLarge) return
+        size += chunk.length
+        if (size > maxBodyBytes) {
+          tooLarge = true
+          res.setHeader('connection', 'close')
+          sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: 'ENACT_BODY_TOO_LARGE' })
+          req.resume()
+          return
+        }
+        chunks.push(chunk)
+      })
+      req.on('end', () => {
+        if (!tooLarge) deliver(Buffer.concat(chunks, size))
+      })
+      req.on('error', () => {
+        if (!res.headersSent) sendJson(res, 400, { error: 'request stream failed', code: 'ENACT_BAD_REQUEST' })
+      })
+    }
+  }
+
   return {
     schedulePump,
+    webhookHandler,
     setCallable(name, fn) {
       callables.set(name, fn)
     },
@@ -341,7 +456,7 @@
       return shutdownPromise
     },
     stats() {
-      return { inflightCallables: inflight.size, bindingsPending, waiters: waiters.size }
+      return { inflightCallables: inflight.size, bindingsPending, callbacksPending, waiters: waiters.size }
     },
   }
 })

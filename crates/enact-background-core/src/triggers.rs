@@ -309,6 +309,12 @@ impl TriggerEngine {
         self.kick.notify_one();
     }
 
+    /// Whether schedule timers are armed (the scheduler has future work):
+    /// a host keeps its process alive for them, as for a `setInterval`.
+    pub fn has_schedules(&self) -> bool {
+        !self.stopped.load(Ordering::Relaxed) && !self.state.lock().timers.is_empty()
+    }
+
     /// The executor this engine feeds.
     pub fn executor(&self) -> &Arc<Executor> {
         &self.exec
