@@ -1,0 +1,24 @@
+const { execFileSync } = require('child_process')
+const path = require('path')
+
+const root = path.join(__dirname, '..')
+
+test('the examples type-check against the generated index.d.ts', () => {
+  const tsc = require.resolve('typescript/bin/tsc')
+  // Throws (failing the test) with tsc's diagnostics when a type does not fit.
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'pipe' })
+})
+
+test('`npm start` demo fires one trigger of each type, binds every result and exits on its own', () => {
+  // execFileSync throws on a non-zero exit or when the demo outlives the timeout.
+  const out = execFileSync(process.execPath, [path.join(root, 'examples/demo.js')], { cwd: root, encoding: 'utf8', timeout: 15_000 })
+  for (const type of ['event', 'lifecycle', 'schedule', 'threshold', 'webhook', 'manual']) {
+    expect(out).toMatch(new RegExp(`fired +${type} `))
+  }
+  expect(out).toMatch(/signed POST +-> 202 /)
+  expect(out).toMatch(/forged POST +-> 401 /)
+  expect(out).toMatch(/schedule +Heartbeat +status fired +fired 3x/)
+  expect(out).toMatch(/threshold +Queue too deep +status active +fired 2x/)
+  expect(out).toMatch(/Executions: 10 completed, 0 failed/)
+  expect((out.match(/ bound /g) || []).length).toBe(10)
+})
