@@ -677,6 +677,20 @@ impl BackgroundEngine {
         }
     }
 
+    /// Converts a stimulus (event, metric) and hands it to `f`.
+    fn stimulus<'e>(
+        &self,
+        env: &'e Env,
+        field: &str,
+        v: Unknown<'e>,
+        f: fn(&TriggerEngine, &Value) -> EngineResult<Vec<TriggerFiredEvent>>,
+    ) -> Result<Unknown<'e>> {
+        match Self::json_arg(env, field, v) {
+            Ok(v) => self.settle_with(env, f(&self.shared.triggers, &v)),
+            Err(e) => settled_promise(env, Err(e)),
+        }
+    }
+
     fn json_arg(env: &Env, field: &str, v: Unknown) -> Result<Value> {
         env.from_js_value(v).map_err(|e| js_error(env, "ENACT_INVALID_TRIGGER", &format!("{field}: {}", e.reason)))
     }
@@ -755,33 +769,21 @@ impl BackgroundEngine {
     /// with one TriggerFiredEvent per trigger that fired.
     #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn emit<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
-        let r = Self::json_arg(env, "event", event).map(|v| self.shared.triggers.emit(&v));
-        match r {
-            Ok(r) => self.settle_with(env, r),
-            Err(e) => settled_promise(env, Err(e)),
-        }
+        self.stimulus(env, "event", event, TriggerEngine::emit)
     }
 
     /// Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
     /// tenant's lifecycle triggers.
     #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn lifecycle<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
-        let r = Self::json_arg(env, "event", event).map(|v| self.shared.triggers.lifecycle(&v));
-        match r {
-            Ok(r) => self.settle_with(env, r),
-            Err(e) => settled_promise(env, Err(e)),
-        }
+        self.stimulus(env, "event", event, TriggerEngine::lifecycle)
     }
 
     /// Reports a metric value; threshold triggers fire when their
     /// comparison turns true (a crossing) and re-arm when it turns false.
     #[napi(catch_unwind, ts_args_type = "metric: MetricReport", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn report_metric<'e>(&self, env: &'e Env, metric: Unknown<'e>) -> Result<Unknown<'e>> {
-        let r = Self::json_arg(env, "metric", metric).map(|v| self.shared.triggers.report_metric(&v));
-        match r {
-            Ok(r) => self.settle_with(env, r),
-            Err(e) => settled_promise(env, Err(e)),
-        }
+        self.stimulus(env, "metric", metric, TriggerEngine::report_metric)
     }
 
     /// Fires a trigger now with `payload` as its source. Rejects with

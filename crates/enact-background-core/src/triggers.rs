@@ -63,7 +63,7 @@ impl Default for TriggerConfig {
 #[derive(Clone, Debug)]
 enum Schedule {
     /// The parsed expression, its zone and its text (for tick sources).
-    Cron(CronSchedule, Tz, Box<str>),
+    Cron(Box<CronSchedule>, Tz, Box<str>),
     /// Every `secs`, aligned to `anchor_ms` (startAt, else createdAt).
     Interval { secs: u64, anchor_ms: i64 },
 }
@@ -154,7 +154,7 @@ impl Compiled {
                     Some(name) => parse_timezone(name).map_err(|e| EngineError::invalid_trigger("condition.timezone", e))?,
                     None => Tz::UTC,
                 };
-                Some(Schedule::Cron(cron, tz, expr.as_str().into()))
+                Some(Schedule::Cron(Box::new(cron), tz, expr.as_str().into()))
             }
             (TriggerType::Schedule, None, Some(secs)) => {
                 Some(Schedule::Interval { secs, anchor_ms: millis(t.start_at.unwrap_or(t.created_at)) })
@@ -232,13 +232,16 @@ impl TypeIndex {
     }
 }
 
+/// Threshold triggers of one tenant by metric name.
+type MetricIndex = HashMap<Box<str>, Vec<Arc<Compiled>>>;
+
 #[derive(Default)]
 struct State {
     compiled: HashMap<Arc<str>, Arc<Compiled>>,
     events: HashMap<Box<str>, TypeIndex>,
     lifecycles: HashMap<Box<str>, TypeIndex>,
     /// tenant → metric → threshold triggers.
-    metrics: HashMap<Box<str>, HashMap<Box<str>, Vec<Arc<Compiled>>>>,
+    metrics: HashMap<Box<str>, MetricIndex>,
     /// (due ms, generation, id) of the next tick of each schedule trigger.
     timers: BinaryHeap<Reverse<(i64, u64, Arc<str>)>>,
     /// Event triggers watching each executor event kind.
