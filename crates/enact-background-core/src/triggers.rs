@@ -449,6 +449,9 @@ impl TriggerEngine {
             if t.status != to {
                 t.status = to;
                 t.updated_at = now;
+                // Resuming a trigger whose budget or window was used up
+                // while it was disabled reports where it really stands.
+                refresh_status(t, now);
             }
             Ok(())
         })?;
@@ -473,6 +476,15 @@ impl TriggerEngine {
     fn index(&self, c: Arc<Compiled>, t: &Trigger) {
         let mut g = self.state.lock();
         if let Some(old) = g.compiled.insert(c.id.clone(), c.clone()) {
+            // An edit that keeps the threshold keeps its arming: a value
+            // already above it is not a new crossing.
+            let same_threshold = match (&old.metric, &c.metric) {
+                (Some((n1, o1, v1)), Some((n2, o2, v2))) => n1 == n2 && o1 == o2 && v1 == v2,
+                _ => false,
+            };
+            if same_threshold {
+                c.was_true.store(old.was_true.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
             unindex(&mut g, &old);
         }
         let tenant = c.tenant.clone();

@@ -383,7 +383,9 @@ async fn events_self_loop_is_cut_at_max_chain_depth() {
         notices.extend(eng.drain());
     }
     assert_eq!(rounds, 4, "the seed and three chained executions ran");
-    let chained = execs_of(&h, &t.trigger_id);
+    // (All were queued at the same paused instant: order by depth.)
+    let mut chained = execs_of(&h, &t.trigger_id);
+    chained.sort_by_key(|e| e.chain_depth);
     assert_eq!(chained.len(), 3);
     assert_eq!(chained.iter().map(|e| e.chain_depth).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert!(chained.iter().all(|e| e.status == BackgroundExecutionStatus::Completed));
@@ -475,4 +477,35 @@ async fn events_ten_thousand_triggers_fire_exactly_the_right_ones() {
     want.sort();
     assert_eq!(got, want);
     assert_eq!(fired_ids(&emit(&eng, "tenant_11", "kind.2", json!({}))), vec![ids[11][2].clone()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_binding_events_feed_back() {
+    let h = Harness::new(config(16));
+    let eng = engine(&h);
+    let t = reg(&eng, json!({"tenantId": "t", "type": "event", "condition": {"eventType": "binding.*"}, "action": {"callableName": "echo"}}));
+    // No handler is registered for thread.title: the binding fails.
+    let e = h.submit(json!({"tenantId": "t", "callableName": "work", "config": {"targetBinding": {"targetType": "thread.title"}}}));
+    let d = h.take();
+    h.complete_ok(&d[0], json!("Title"));
+    let _ = eng.drain();
+    let chained = execs_of(&h, &t.trigger_id);
+    assert_eq!(chained.len(), 1);
+    let src = chained[0].trigger_source.as_ref().unwrap();
+    assert_eq!(src["type"], json!("binding.failed"));
+    assert_eq!(src["data"]["executionId"], json!(e.execution_id));
+    assert_eq!(chained[0].chain_depth, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_removed_feedback_trigger_stops_watching() {
+    let h = Harness::new(config(16));
+    let eng = engine(&h);
+    let t = reg(&eng, json!({"tenantId": "t", "type": "event", "condition": {"eventType": "execution.*"}, "action": {"callableName": "echo"}}));
+    eng.remove(&t.trigger_id).unwrap();
+    h.submit(json!({"tenantId": "t", "callableName": "work"}));
+    let d = h.take();
+    h.complete_ok(&d[0], json!(1));
+    assert!(eng.drain().is_empty(), "nobody listens or watches");
+    assert_eq!(all_execs(&h).len(), 1);
 }

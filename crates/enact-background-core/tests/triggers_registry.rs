@@ -381,3 +381,25 @@ async fn registry_bad_definition_messages_exact() {
     let e = err_of(eng.register(&base("schedule", json!({"cronExpression": "0 9 * * *", "timezone": "Mars/Olympus"}))));
     assert!(e.message.contains("Mars/Olympus"), "{}", e.message);
 }
+
+#[tokio::test(start_paused = true)]
+async fn registry_update_reindexes_event_type_and_pattern() {
+    let h = Harness::new(config(16));
+    let eng = engine(&h);
+    let t = reg(&eng, event_def("t", "old.type"));
+    eng.update(&t.trigger_id, &json!({"condition": {"eventType": "new.type", "eventPattern": {"ok": true}}})).unwrap();
+    assert!(emit(&eng, "t", "old.type", json!({"ok": true})).is_empty(), "the old type no longer matches");
+    assert!(emit(&eng, "t", "new.type", json!({"ok": false})).is_empty(), "the new pattern applies");
+    assert_eq!(fired_ids(&emit(&eng, "t", "new.type", json!({"ok": true}))), vec![t.trigger_id.clone()]);
+    assert_eq!(execs_of(&h, &t.trigger_id).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn registry_update_unknown_patch_field_rejected() {
+    let h = Harness::new(config(16));
+    let eng = engine(&h);
+    let t = reg(&eng, manual_def("t"));
+    assert_invalid(eng.update(&t.trigger_id, &json!({"colour": "red"})), "patch.colour: unknown field");
+    assert_invalid(eng.update(&t.trigger_id, &json!("nope")), "patch: expected an object");
+    assert_eq!(eng.get(&t.trigger_id).unwrap(), t);
+}
