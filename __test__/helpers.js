@@ -92,3 +92,63 @@ function isError(v) {
 }
 
 module.exports = { nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }
+
+// --- HTTP helpers (webhook and callback tests) ---
+
+const http = require('http')
+
+/** node:http servers started by `listen()` are closed after each test. */
+const servers = []
+/** Starts `handler` on 127.0.0.1, a free port; resolves with `{server, url}` (url has no trailing slash). */
+async function listen(handler) {
+  const server = http.createServer(handler)
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  servers.push(server)
+  return { server, url: `http://127.0.0.1:${server.address().port}` }
+}
+afterEach(async () => {
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((resolve) => {
+          s.close(() => resolve())
+          s.closeAllConnections()
+        }),
+    ),
+  )
+})
+
+/**
+ * Sends one request; resolves with `{status, headers, text, json}`. `body`
+ * (string or Buffer) is sent with a content-length; `chunks` instead are
+ * written one by one without one (chunked transfer encoding).
+ */
+function request(url, { method = 'POST', headers = {}, body, chunks } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => (text += d))
+      res.on('end', () => {
+        let json
+        try {
+          json = JSON.parse(text)
+        } catch {}
+        resolve({ status: res.statusCode, headers: res.headers, text, json })
+      })
+    })
+    // The server may close the connection after answering early (413).
+    req.on('error', (err) => {
+      if (!req.res) reject(err)
+    })
+    if (chunks) {
+      for (const c of chunks) req.write(c)
+      req.end()
+    } else {
+      req.end(body)
+    }
+  })
+}
+
+module.exports.listen = listen
+module.exports.request = request

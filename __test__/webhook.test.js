@@ -1,0 +1,352 @@
+const crypto = require('crypto')
+const { nextEvent, rejection, engine, listen, request } = require('./helpers')
+
+const T = 'tenant_a'
+const KEY = Buffer.from('a shared webhook key of 32 bytes')
+const SECRET = `whsec_${KEY.toString('base64')}`
+const OTHER_SECRET = `whsec_${Buffer.from('some other key entirely').toString('base64')}`
+
+const nowSecs = () => Math.floor(Date.now() / 1000)
+let msgSeq = 0
+const newMsgId = () => `msg_${process.pid}_${++msgSeq}`
+
+/** `v1,<base64 HMAC-SHA256>` of `${id}.${timestamp}.${body}` under a `whsec_` secret. */
+function sign(secret, id, timestamp, body) {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64')
+  const mac = crypto.createHmac('sha256', key)
+  mac.update(`${id}.${timestamp}.`)
+  mac.update(body)
+  return `v1,${mac.digest('base64')}`
+}
+
+/** Standard Webhooks headers for `body` (overrides replace or, when undefined, drop headers). */
+function signedHeaders(body, { secret = SECRET, id = newMsgId(), timestamp = nowSecs(), ...overrides } = {}) {
+  const headers = {
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': sign(secret, id, timestamp, body),
+    ...overrides,
+  }
+  for (const k of Object.keys(headers)) if (headers[k] === undefined) delete headers[k]
+  return headers
+}
+
+/** An engine with callable `hook` (records ctx, returns ctx.triggerSource) and one webhook trigger. */
+function setup(triggerFields = {}) {
+  const e = engine()
+  const seen = []
+  e.registerCallable('hook', async (ctx) => {
+    seen.push(ctx)
+    return ctx.triggerSource ?? null
+  })
+  const trigger = e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, ...triggerFields })
+  return { e, seen, trigger, id: trigger.triggerId }
+}
+
+const executionsOf = (e, triggerId) => e.listExecutions({}).filter((x) => x.triggerId === triggerId)
+
+describe('engine.webhook() on an unsigned trigger', () => {
+  test('fires with the parsed JSON body as triggerSource, which the callable gets', async () => {
+    const { e, seen, trigger, id } = setup()
+    const firedEvent = nextEvent(e, 'trigger.fired')
+    const fired = await e.webhook(id, { headers: { 'content-type': 'application/json' }, body: '{"order":{"id":7,"items":["a","b"]}}' })
+    expect(fired).toMatchObject({
+      triggerId: id,
+      triggerName: trigger.name,
+      triggerType: 'webhook',
+      triggerSource: { order: { id: 7, items: ['a', 'b'] } },
+    })
+    expect(fired.executionId).toMatch(/^exec_[0-9A-Za-z]{27}$/)
+    expect(Number.isNaN(Date.parse(fired.firedAt))).toBe(false)
+    expect(await firedEvent).toEqual(fired)
+    const done = await e.wait(fired.executionId)
+    expect(done).toMatchObject({ status: 'completed', triggerId: id, output: { order: { id: 7, items: ['a', 'b'] } } })
+    expect(done.config.mode).toBe('silent')
+    expect(seen).toHaveLength(1)
+    expect(seen[0].triggerId).toBe(id)
+    expect(seen[0].triggerSource).toEqual({ order: { id: 7, items: ['a', 'b'] } })
+    expect(e.getTrigger(id).fireCount).toBe(1)
+  })
+
+  test('a body that is not JSON arrives as a string', async () => {
+    const { e, seen, id } = setup()
+    const fired = await e.webhook(id, { headers: {}, body: 'plain text, not json' })
+    expect(fired.triggerSource).toBe('plain text, not json')
+    await e.wait(fired.executionId)
+    expect(seen[0].triggerSource).toBe('plain text, not json')
+  })
+
+  test('a Buffer body works like the same bytes as a string', async () => {
+    const { e, seen, id } = setup()
+    const fired = await e.webhook(id, { headers: {}, body: Buffer.from('{"via":"buffer","n":[1,2]}') })
+    expect(fired.triggerSource).toEqual({ via: 'buffer', n: [1, 2] })
+    const done = await e.wait(fired.executionId)
+    expect(done.output).toEqual({ via: 'buffer', n: [1, 2] })
+    expect(seen[0].triggerSource).toEqual({ via: 'buffer', n: [1, 2] })
+  })
+})
+
+describe('engine.webhook() with a webhookSecret', () => {
+  test('a valid signature over a string body fires', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const body = '{"event":"paid","amount":42}'
+    const fired = await e.webhook(id, { headers: signedHeaders(body), body })
+    expect(fired).toMatchObject({ triggerId: id, triggerType: 'webhook', triggerSource: { event: 'paid', amount: 42 } })
+    expect((await e.wait(fired.executionId)).status).toBe('completed')
+  })
+
+  test('a valid signature over a Buffer body fires', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const body = Buffer.from('{"event":"refund","note":"caf\u00e9 \u2615"}')
+    const fired = await e.webhook(id, { headers: signedHeaders(body), body })
+    expect(fired.triggerSource).toEqual({ event: 'refund', note: 'caf\u00e9 \u2615' })
+    expect((await e.wait(fired.executionId)).status).toBe('completed')
+  })
+
+  const bad = [
+    ['missing webhook-signature', (body) => ({ headers: signedHeaders(body, { 'webhook-signature': undefined }), body }), /webhook-signature/],
+    ['missing webhook-id', (body) => ({ headers: signedHeaders(body, { 'webhook-id': undefined }), body }), /webhook-id/],
+    ['missing webhook-timestamp', (body) => ({ headers: signedHeaders(body, { 'webhook-timestamp': undefined }), body }), /webhook-timestamp/],
+    ['signed with the wrong secret', (body) => ({ headers: signedHeaders(body, { secret: OTHER_SECRET }), body }), /signature/],
+    ['a tampered body', (body) => ({ headers: signedHeaders(body), body: body.replace('42', '4200') }), /signature/],
+    ['a timestamp 10 minutes old', (body) => ({ headers: signedHeaders(body, { timestamp: nowSecs() - 600 }), body }), /too old/],
+    ['a timestamp 10 minutes in the future', (body) => ({ headers: signedHeaders(body, { timestamp: nowSecs() + 600 }), body }), /future/],
+    ['no headers at all', (body) => ({ body }), /missing/],
+  ]
+  test.each(bad)('%s: rejects ENACT_WEBHOOK_SIGNATURE and nothing fires', async (_name, make, why) => {
+    const { e, seen, id } = setup({ webhookSecret: SECRET })
+    const fired = []
+    e.on('trigger.fired', (f) => fired.push(f))
+    const err = await rejection(e.webhook(id, make('{"event":"paid","amount":42}')))
+    expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(err.message).toMatch(why)
+    expect(executionsOf(e, id)).toEqual([])
+    expect(e.getTrigger(id).fireCount).toBe(0)
+    expect(fired).toEqual([])
+    expect(seen).toEqual([])
+  })
+
+  test('header names match in any case', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const body = '{"case":"mixed"}'
+    const h = signedHeaders(body)
+    const headers = { 'Webhook-Id': h['webhook-id'], 'WEBHOOK-TIMESTAMP': h['webhook-timestamp'], 'wEbHoOk-SiGnAtUrE': h['webhook-signature'] }
+    const fired = await e.webhook(id, { headers, body })
+    expect(fired.triggerSource).toEqual({ case: 'mixed' })
+  })
+
+  test('several signatures in the header pass when one of them is valid', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const body = '{"rotated":true}'
+    const msgId = newMsgId()
+    const ts = nowSecs()
+    const good = sign(SECRET, msgId, ts, body)
+    const wrong = sign(OTHER_SECRET, msgId, ts, body)
+    const headers = signedHeaders(body, { id: msgId, timestamp: ts, 'webhook-signature': `${wrong} v2,${good.slice(3)} ${good}` })
+    const fired = await e.webhook(id, { headers, body })
+    expect(fired.triggerSource).toEqual({ rotated: true })
+
+    // Only invalid entries (one with a valid tag but the wrong version) do not pass.
+    const msgId2 = newMsgId()
+    const good2 = sign(SECRET, msgId2, ts, body)
+    const err = await rejection(
+      e.webhook(id, { headers: signedHeaders(body, { id: msgId2, timestamp: ts, 'webhook-signature': `${sign(OTHER_SECRET, msgId2, ts, body)} v2,${good2.slice(3)}` }), body }),
+    )
+    expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(executionsOf(e, id)).toHaveLength(1)
+  })
+
+  test('the same webhook-id twice: the replay is rejected and fires nothing', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const body = '{"once":true}'
+    const msgId = newMsgId()
+    const first = await e.webhook(id, { headers: signedHeaders(body, { id: msgId }), body })
+    await e.wait(first.executionId)
+    // Freshly signed, but the message id was already accepted.
+    const err = await rejection(e.webhook(id, { headers: signedHeaders(body, { id: msgId }), body }))
+    expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(err.message).toMatch(/replay/i)
+    expect(executionsOf(e, id).map((x) => x.executionId)).toEqual([first.executionId])
+    expect(e.getTrigger(id).fireCount).toBe(1)
+  })
+})
+
+describe('webhookHandler() in http.createServer', () => {
+  async function mount(e, options) {
+    const { url } = await listen(e.webhookHandler(options))
+    return url
+  }
+
+  test('a valid signed POST answers 202 with triggerId and executionId; the execution completes', async () => {
+    const { e, seen, id } = setup({ webhookSecret: SECRET })
+    const url = await mount(e)
+    const body = '{"hello":"world"}'
+    const res = await request(`${url}/webhooks/${id}`, { headers: { 'content-type': 'application/json', ...signedHeaders(body) }, body })
+    expect(res.status).toBe(202)
+    expect(res.headers['content-type']).toMatch(/application\/json/)
+    expect(res.json).toMatchObject({ triggerId: id, triggerType: 'webhook', triggerSource: { hello: 'world' } })
+    expect(res.json.executionId).toMatch(/^exec_/)
+    const done = await e.wait(res.json.executionId)
+    expect(done).toMatchObject({ status: 'completed', triggerId: id, output: { hello: 'world' } })
+    expect(seen[0].triggerSource).toEqual({ hello: 'world' })
+  })
+
+  test('an unsigned trigger accepts a plain POST', async () => {
+    const { e, id } = setup()
+    const url = await mount(e)
+    const res = await request(`${url}/webhooks/${id}`, { body: 'just text' })
+    expect(res.status).toBe(202)
+    expect(res.json).toMatchObject({ triggerId: id, triggerSource: 'just text' })
+    expect((await e.wait(res.json.executionId)).output).toBe('just text')
+  })
+
+  test('a bad signature answers 401 with {error, code} and nothing fires', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const url = await mount(e)
+    const body = '{"hello":"world"}'
+    const res = await request(`${url}/webhooks/${id}`, { headers: signedHeaders(body, { secret: OTHER_SECRET }), body })
+    expect(res.status).toBe(401)
+    expect(res.json).toEqual({ error: expect.stringMatching(/signature/), code: 'ENACT_WEBHOOK_SIGNATURE' })
+    const unsigned = await request(`${url}/webhooks/${id}`, { body })
+    expect(unsigned.status).toBe(401)
+    expect(unsigned.json.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(executionsOf(e, id)).toEqual([])
+    expect(e.getTrigger(id).fireCount).toBe(0)
+  })
+
+  test('an unknown trigger id answers 404', async () => {
+    const { e } = setup()
+    const url = await mount(e)
+    const res = await request(`${url}/webhooks/trigger_doesNotExist000000000000000`, { body: '{}' })
+    expect(res.status).toBe(404)
+    expect(res.json).toMatchObject({ code: 'ENACT_NOT_FOUND', error: expect.any(String) })
+    expect(e.listExecutions({})).toEqual([])
+  })
+
+  test('a paused trigger answers 409 ENACT_TRIGGER_INACTIVE', async () => {
+    const { e, id } = setup()
+    e.pauseTrigger(id)
+    const url = await mount(e)
+    const res = await request(`${url}/webhooks/${id}`, { body: '{}' })
+    expect(res.status).toBe(409)
+    expect(res.json).toMatchObject({ code: 'ENACT_TRIGGER_INACTIVE', error: expect.any(String) })
+    expect(executionsOf(e, id)).toEqual([])
+  })
+
+  test('a paused signed trigger answers 409, and the same message is accepted once resumed', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    e.pauseTrigger(id)
+    const url = await mount(e)
+    const body = '{"retry":"me"}'
+    const headers = signedHeaders(body)
+    const paused = await request(`${url}/webhooks/${id}`, { headers, body })
+    expect(paused.status).toBe(409)
+    expect(paused.json.code).toBe('ENACT_TRIGGER_INACTIVE')
+    e.resumeTrigger(id)
+    const again = await request(`${url}/webhooks/${id}`, { headers, body })
+    expect(again.status).toBe(202)
+    expect(executionsOf(e, id)).toHaveLength(1)
+  })
+
+  test('GET answers 405', async () => {
+    const { e, id } = setup()
+    const url = await mount(e)
+    const res = await request(`${url}/webhooks/${id}`, { method: 'GET' })
+    expect(res.status).toBe(405)
+    expect(res.headers.allow).toBe('POST')
+    expect(executionsOf(e, id)).toEqual([])
+  })
+
+  test('a body over maxBodyBytes answers 413 (with content-length)', async () => {
+    const { e, id } = setup()
+    const url = await mount(e, { maxBodyBytes: 1024 })
+    const res = await request(`${url}/webhooks/${id}`, { body: JSON.stringify({ pad: 'x'.repeat(2000) }) })
+    expect(res.status).toBe(413)
+    expect(res.json).toMatchObject({ error: expect.stringMatching(/1024/) })
+    expect(executionsOf(e, id)).toEqual([])
+  })
+
+  test('a body over maxBodyBytes answers 413 (chunked, no content-length)', async () => {
+    const { e, id } = setup()
+    const url = await mount(e, { maxBodyBytes: 1024 })
+    const chunks = ['{"pad":"', 'x'.repeat(600), 'x'.repeat(600), '"}']
+    const res = await request(`${url}/webhooks/${id}`, { chunks })
+    expect(res.status).toBe(413)
+    expect(executionsOf(e, id)).toEqual([])
+  })
+
+  test('a body of exactly maxBodyBytes is accepted, one byte more is not', async () => {
+    const { e, id } = setup()
+    const url = await mount(e, { maxBodyBytes: 1024 })
+    const exact = JSON.stringify({ pad: 'y'.repeat(1024 - 10) })
+    expect(Buffer.byteLength(exact)).toBe(1024)
+    expect((await request(`${url}/webhooks/${id}`, { body: exact })).status).toBe(202)
+    expect((await request(`${url}/webhooks/${id}`, { body: exact + ' ' })).status).toBe(413)
+    expect((await request(`${url}/webhooks/${id}`, { chunks: [exact.slice(0, 500), exact.slice(500), ' '] })).status).toBe(413)
+    expect(executionsOf(e, id)).toHaveLength(1)
+  })
+
+  test('a chunked body within maxBodyBytes is accepted', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const url = await mount(e, { maxBodyBytes: 1024 })
+    const chunks = ['{"part":', '"one', ' and two"}']
+    const body = chunks.join('')
+    const res = await request(`${url}/webhooks/${id}`, { headers: signedHeaders(body), chunks })
+    expect(res.status).toBe(202)
+    expect(res.json.triggerSource).toEqual({ part: 'one and two' })
+  })
+
+  test('a query string after the id and a trailing slash still find the trigger', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const url = await mount(e)
+    for (const path of [`/webhooks/${id}?x=1`, `/webhooks/${id}/`, `/webhooks/${id}/?x=1&y=2`]) {
+      const body = JSON.stringify({ path })
+      const res = await request(url + path, { headers: signedHeaders(body), body })
+      expect(res.status).toBe(202)
+      expect(res.json).toMatchObject({ triggerId: id, triggerSource: { path } })
+    }
+    expect(executionsOf(e, id)).toHaveLength(3)
+  })
+
+  test.each([0, 'x', -5, 1.5])('webhookHandler({maxBodyBytes: %p}) throws ENACT_INVALID_TRIGGER', (maxBodyBytes) => {
+    const e = engine()
+    let err
+    try {
+      e.webhookHandler({ maxBodyBytes })
+    } catch (caught) {
+      err = caught
+    }
+    expect(err).toBeDefined()
+    expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+    expect(err.message).toMatch(/options\.maxBodyBytes/)
+  })
+
+  test('behind a raw body parser (req.body is a Buffer, like express.raw()) signatures still verify', async () => {
+    const { e, id } = setup({ webhookSecret: SECRET })
+    const handler = e.webhookHandler()
+    let parsed = false
+    // What express.raw() does: read the whole body into req.body as bytes, then call next.
+    const rawParser = (req, res) => {
+      const chunks = []
+      req.on('data', (c) => chunks.push(c))
+      req.on('end', () => {
+        req.body = Buffer.concat(chunks)
+        parsed = true
+        handler(req, res)
+      })
+    }
+    const { url } = await listen(rawParser)
+    const body = '{"through":"a parser","spaces":  [1,  2]}'
+    const res = await request(`${url}/hooks/${id}`, { headers: { 'content-type': 'application/json', ...signedHeaders(body) }, body })
+    expect(parsed).toBe(true)
+    expect(res.status).toBe(202)
+    expect(res.json).toMatchObject({ triggerId: id, triggerSource: { through: 'a parser', spaces: [1, 2] } })
+    expect((await e.wait(res.json.executionId)).status).toBe('completed')
+
+    // A tampered body that a parser kept is still checked.
+    const bad = await request(`${url}/hooks/${id}`, { headers: signedHeaders(body), body: body.replace('a parser', 'someone') })
+    expect(bad.status).toBe(401)
+    expect(bad.json.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(executionsOf(e, id)).toHaveLength(1)
+  })
+})
