@@ -108,6 +108,39 @@
     sync()
   }
 
+  // Batches chain through microtasks, which Node runs before any timer or
+  // I/O callback. So that a stream of instant callables (or a chain of
+  // triggers) cannot starve the event loop, work that has run for longer
+  // than SLICE_MS without the loop turning continues in a macrotask.
+  const SLICE_MS = 10
+  let sliceStart = -1
+  let yieldScheduled = false
+
+  function endSlice() {
+    sliceStart = -1
+  }
+
+  function resumeAfterYield() {
+    yieldScheduled = false
+    sliceStart = -1
+    sync()
+  }
+
+  function overBudget() {
+    const now = performance.now()
+    if (sliceStart < 0) {
+      sliceStart = now
+      setImmediate(endSlice)
+      return false
+    }
+    if (now - sliceStart <= SLICE_MS) return false
+    if (!yieldScheduled) {
+      yieldScheduled = true
+      setImmediate(resumeAfterYield)
+    }
+    return true
+  }
+
   function flush() {
     flushScheduled = false
     const batch = results
@@ -118,6 +151,7 @@
 
   // Delivers pending notices and starts whatever may start now.
   function sync() {
+    if (overBudget()) return
     const notices = native.drain()
     if (notices !== null) deliver(notices)
     const jobs = native.take()

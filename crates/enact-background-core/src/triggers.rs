@@ -263,6 +263,8 @@ pub struct TriggerEngine {
     config: TriggerConfig,
     state: Mutex<State>,
     replay: Mutex<ReplayGuard>,
+    /// Triggers already fired by each unfinished execution's events.
+    fed: Mutex<HashMap<Box<str>, Vec<Arc<str>>>>,
     generation: AtomicU64,
     kick: tokio::sync::Notify,
     stopped: AtomicBool,
@@ -287,6 +289,7 @@ impl TriggerEngine {
             config,
             state: Mutex::new(State::default()),
             replay: Mutex::new(ReplayGuard::new(2 * WEBHOOK_TOLERANCE_SECS, 100_000)),
+            fed: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             kick: tokio::sync::Notify::new(),
             stopped: AtomicBool::new(false),
@@ -515,7 +518,11 @@ impl TriggerEngine {
     }
 
     fn publish_feedback(&self, g: &State) {
-        let mask = EventKind::ALL.iter().filter(|k| g.feedback[**k as usize] > 0).fold(0, |m, k| m | k.bit());
+        let mut mask = EventKind::ALL.iter().filter(|k| g.feedback[**k as usize] > 0).fold(0, |m, k| m | k.bit());
+        if mask != 0 {
+            // Final events end each execution's entry in `fed`.
+            mask |= EventKind::ALL.iter().filter(|k| is_final_kind(**k)).fold(0, |m, k| m | k.bit());
+        }
         self.exec.set_feedback(mask);
     }
 
@@ -525,16 +532,27 @@ impl TriggerEngine {
     /// triggers; returns one TriggerFiredEvent per fire.
     pub fn emit(&self, event: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
         let e = event_in(event, "event")?;
-        self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0)
+        self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0, None)
     }
 
     /// `lifecycle({type, tenantId, data})`: the same for lifecycle triggers.
     pub fn lifecycle(&self, event: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
         let e = event_in(event, "event")?;
-        self.dispatch(Channel::Lifecycle, &e.tenant_id, &e.event_type, e.data, 0)
+        self.dispatch(Channel::Lifecycle, &e.tenant_id, &e.event_type, e.data, 0, None)
     }
 
-    fn dispatch(&self, channel: Channel, tenant: &str, event_type: &str, data: Value, depth: u32) -> EngineResult<Vec<TriggerFiredEvent>> {
+    /// Fires the matching triggers of `tenant`. With `once`, triggers
+    /// listed there are skipped and those that fire (or hit the loop
+    /// guard) are added: one execution's events fire a trigger once.
+    fn dispatch(
+        &self,
+        channel: Channel,
+        tenant: &str,
+        event_type: &str,
+        data: Value,
+        depth: u32,
+        mut once: Option<&mut Vec<Arc<str>>>,
+    ) -> EngineResult<Vec<TriggerFiredEvent>> {
         let mut candidates = Vec::new();
         {
             let g = self.state.lock();
@@ -552,11 +570,15 @@ impl TriggerEngine {
         }
         let mut source = None;
         for c in candidates {
-            if !c.matches_event(event_type, &data) {
+            if once.as_ref().is_some_and(|seen| seen.contains(&c.id)) || !c.matches_event(event_type, &data) {
                 continue;
             }
             let src = source.get_or_insert_with(|| json!({ "type": event_type, "data": data })).clone();
-            if let Ok(ev) = self.fire_compiled(&c, src, depth)? {
+            let outcome = self.fire_compiled(&c, src, depth)?;
+            if let (Some(seen), Ok(_) | Err(Refused::Loop)) = (once.as_mut(), &outcome) {
+                seen.push(c.id.clone());
+            }
+            if let Ok(ev) = outcome {
                 fired.push(ev);
             }
         }
@@ -719,6 +741,8 @@ impl TriggerEngine {
                 if let Notice::Event(kind, rec) = &n {
                     if kind.is_execution_event() && self.watches(*kind) {
                         self.feed_back(*kind, rec);
+                    } else if is_final_kind(*kind) {
+                        self.fed.lock().remove(rec.execution_id.as_str());
                     }
                     if !self.exec.listens(*kind) {
                         continue;
@@ -733,11 +757,21 @@ impl TriggerEngine {
         self.state.lock().feedback[kind as usize] > 0
     }
 
+    /// Feeds one execution event back to event triggers. Each execution
+    /// fires a given trigger at most once, on the first of its events that
+    /// matches: otherwise a trigger watching `execution.*` (or `*`) would
+    /// fire for the queued, started and completed events of each execution
+    /// it spawned, and a chain would grow three-wide per level instead of
+    /// one long.
     fn feed_back(&self, kind: EventKind, rec: &BackgroundExecution) {
         let data = serde_json::to_value(rec).unwrap_or(Value::Null);
+        let mut seen = self.fed.lock().remove(rec.execution_id.as_str()).unwrap_or_default();
         // A failure here (store trouble, shutdown) must not lose the
         // notices already drained; the fire is simply not made.
-        let _ = self.dispatch(Channel::Event, &rec.tenant_id, kind.name(), data, rec.chain_depth);
+        let _ = self.dispatch(Channel::Event, &rec.tenant_id, kind.name(), data, rec.chain_depth, Some(&mut seen));
+        if !seen.is_empty() && !is_final_kind(kind) {
+            self.fed.lock().insert(rec.execution_id.as_str().into(), seen);
+        }
     }
 
     // -- schedules ---------------------------------------------------------
@@ -875,6 +909,11 @@ fn event_in(v: &Value, path: &str) -> EngineResult<EventIn> {
         tenant_id: f.req_str("tenantId")?,
         data: f.raw("data").cloned().unwrap_or(Value::Object(Default::default())),
     })
+}
+
+/// The event that ends an execution (after its binding events).
+fn is_final_kind(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Completed | EventKind::Failed | EventKind::Cancelled | EventKind::Timeout)
 }
 
 fn compare(value: f64, op: ThresholdOperator, threshold: f64) -> bool {

@@ -348,6 +348,9 @@ fn type_name(t: TriggerType) -> &'static str {
 /// time zones, event patterns and webhook secrets on top. Errors are
 /// `ENACT_INVALID_TRIGGER` naming the field path.
 pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
+    if !v.is_object() {
+        return Err(EngineError::new(ErrorCode::InvalidTrigger, format!("definition: expected an object, got {}", describe(v))));
+    }
     let f = Fields::with_code(v, "", ErrorCode::InvalidTrigger)?;
     f.only(TRIGGER_FIELDS)?;
     let types = ["event", "schedule", "webhook", "threshold", "manual", "lifecycle"];

@@ -437,6 +437,56 @@ async fn events_default_max_chain_depth_is_16() {
     assert_eq!((blocked[0].chain_depth, blocked[0].max_chain_depth), (17, 16));
 }
 
+/// A catch-all trigger sees the queued, started, completed (and binding)
+/// events of every execution it spawns; each execution fires it once, so
+/// the chain stays one long per level instead of growing three-wide.
+#[tokio::test(start_paused = true)]
+async fn events_catch_all_trigger_chain_stays_linear() {
+    for event_type in ["*", "execution.*"] {
+        let h = Harness::new(config(16));
+        let eng = engine(&h);
+        h.exec.set_interest(EventKind::LoopBlocked, true);
+        h.exec.register_target(TargetType::MemoryWrite);
+        let t = reg(
+            &eng,
+            json!({"tenantId": "t", "type": "event", "condition": {"eventType": event_type},
+                   "action": {"callableName": "work", "targetBinding": {"targetType": "memory.write"}}}),
+        );
+        h.submit(json!({"tenantId": "t", "callableName": "work"}));
+        let mut rounds = 0;
+        let mut blocked = 0;
+        for _ in 0..100 {
+            let d = h.take();
+            if d.is_empty() {
+                break;
+            }
+            for x in &d {
+                h.complete_ok(x, json!("ok"));
+            }
+            for n in eng.drain() {
+                match n {
+                    Notice::Bind(b) => h.exec.binding_done(&b.record.execution_id, Ok(())).unwrap(),
+                    Notice::LoopBlocked(_) => blocked += 1,
+                    _ => {}
+                }
+            }
+            rounds += 1;
+        }
+        for n in eng.drain() {
+            if let Notice::LoopBlocked(_) = n {
+                blocked += 1;
+            }
+        }
+        assert!(h.take().is_empty(), "{event_type}: the chain ended after {rounds} rounds");
+        let execs = execs_of(&h, &t.trigger_id);
+        assert_eq!(execs.len(), 16, "{event_type}: one execution per level");
+        let mut depths: Vec<u32> = execs.iter().map(|e| e.chain_depth).collect();
+        depths.sort();
+        assert_eq!(depths, (1..=16).collect::<Vec<_>>(), "{event_type}");
+        assert_eq!(blocked, 1, "{event_type}: the 16th execution's first event is refused once");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Scale
 

@@ -365,7 +365,7 @@ async fn registry_bad_definitions_name_the_field() {
     assert_invalid(eng.register(&m), "colour: unknown field");
     assert_invalid(eng.register(&base("event", json!({"eventType": "order.*.created"}))), "condition.eventType: ");
     assert_invalid(eng.register(&json!({"type": "manual", "action": {"callableName": "echo"}})), "tenantId: ");
-    assert_invalid(eng.register(&json!("not an object")), "request: expected an object");
+    assert_invalid(eng.register(&json!("not an object")), "definition: expected an object");
 
     assert!(eng.list(&TriggerFilter::default()).unwrap().is_empty(), "nothing invalid was stored");
 }
