@@ -84,6 +84,19 @@ describe('engine.webhook() on an unsigned trigger', () => {
     expect(done.output).toEqual({ via: 'buffer', n: [1, 2] })
     expect(seen[0].triggerSource).toEqual({ via: 'buffer', n: [1, 2] })
   })
+
+  test('a request that is not { headers, body } is ENACT_INVALID_TRIGGER naming the field', async () => {
+    const { e, id } = setup()
+    const bad = async (req, message) => {
+      const err = await rejection(e.webhook(id, req))
+      expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+      expect(err.message).toMatch(message)
+    }
+    await bad('raw body', /^request: expected an object/)
+    await bad({ headers: 'x', body: '{}' }, /^request\.headers: expected an object/)
+    await bad({ headers: { 'webhook-id': { nested: true } }, body: '{}' }, /^request\.headers\.webhook-id: expected a string/)
+    expect(e.listExecutions()).toHaveLength(0)
+  })
 })
 
 describe('engine.webhook() with a webhookSecret', () => {

@@ -807,8 +807,12 @@ impl BackgroundEngine {
     /// the raw body (pass the body as received: a string or Buffer);
     /// otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
     #[napi(catch_unwind, ts_args_type = "triggerId: string, request: WebhookRequest", ts_return_type = "Promise<TriggerFiredEvent>")]
-    pub fn webhook<'e>(&self, env: &'e Env, trigger_id: String, request: Object<'e>) -> Result<Unknown<'e>> {
+    pub fn webhook<'e>(&self, env: &'e Env, trigger_id: String, request: Unknown<'e>) -> Result<Unknown<'e>> {
         let r = (|| {
+            if request.get_type()? != ValueType::Object {
+                return Err(js_error(env, "ENACT_INVALID_TRIGGER", &format!("request: expected an object {{ headers, body }}, got {}", js_type_name(&request)?)));
+            }
+            let request: Object = unsafe { request.cast()? };
             let headers: Value = match request.get::<Unknown>("headers")? {
                 Some(h) if !matches!(h.get_type()?, ValueType::Undefined | ValueType::Null) => Self::json_arg(env, "request.headers", h)?,
                 _ => Value::Object(Default::default()),
@@ -943,6 +947,18 @@ pub fn apply_transform(env: Env, value: String, transform: String, max_length: O
         Some(n) => return Err(invalid(&env, "maxLength", format!("expected a non-negative integer, got {n}"))),
     };
     transform::apply_transform(&value, kind, max, json_path.as_deref()).map_err(|e| engine_error(&env, e.into()))
+}
+
+fn js_type_name(v: &Unknown) -> Result<&'static str> {
+    Ok(match v.get_type()? {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Function => "a function",
+        _ => "a value of another type",
+    })
 }
 
 fn trigger_filter(v: &Value) -> EngineResult<TriggerFilter> {
