@@ -221,17 +221,20 @@ fn to_js<'e, T: serde::Serialize>(env: &'e Env, v: &T) -> Result<Unknown<'e>> {
     env.to_js_value(v)
 }
 
+/// `['event', name, payload]` for the runtime's listeners.
+fn event_notice<'e>(env: &'e Env, kind: EventKind, payload: Unknown<'e>) -> Result<Unknown<'e>> {
+    let mut a = env.create_array(3)?;
+    a.set(0, "event")?;
+    a.set(1, kind.name())?;
+    a.set(2, payload)?;
+    Ok(a.to_unknown())
+}
+
 fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
     let mut arr = env.create_array(notices.len() as u32)?;
     for (i, n) in notices.into_iter().enumerate() {
         let item: Unknown = match n {
-            Notice::Event(kind, rec) => {
-                let mut a = env.create_array(3)?;
-                a.set(0, "event")?;
-                a.set(1, kind.name())?;
-                a.set(2, to_js(env, &*rec)?)?;
-                a.to_unknown()
-            }
+            Notice::Event(kind, rec) => event_notice(env, kind, to_js(env, &*rec)?)?,
             Notice::Settled(rec) => {
                 let mut a = env.create_array(2)?;
                 a.set(0, "settled")?;
@@ -259,20 +262,8 @@ fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
                 a.set(0, "closed")?;
                 a.to_unknown()
             }
-            Notice::TriggerFired(ev) => {
-                let mut a = env.create_array(3)?;
-                a.set(0, "event")?;
-                a.set(1, EventKind::TriggerFired.name())?;
-                a.set(2, to_js(env, &*ev)?)?;
-                a.to_unknown()
-            }
-            Notice::LoopBlocked(ev) => {
-                let mut a = env.create_array(3)?;
-                a.set(0, "event")?;
-                a.set(1, EventKind::LoopBlocked.name())?;
-                a.set(2, to_js(env, &*ev)?)?;
-                a.to_unknown()
-            }
+            Notice::TriggerFired(ev) => event_notice(env, EventKind::TriggerFired, to_js(env, &*ev)?)?,
+            Notice::LoopBlocked(ev) => event_notice(env, EventKind::LoopBlocked, to_js(env, &*ev)?)?,
             Notice::Callback(rec) => {
                 let mut a = env.create_array(2)?;
                 a.set(0, "callback")?;
