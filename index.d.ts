@@ -404,6 +404,11 @@ export declare class BackgroundEngine {
    */
   wait(executionId: string): Promise<BackgroundExecution>
   /**
+   * Resolves once nothing is queued (delayed work included), running or
+   * being bound, like p-queue's `onIdle()`; at once if that is already so.
+   */
+  idle(): Promise<void>
+  /**
    * Cancels a queued or running execution: resolves `true` if it was
    * cancelled, `false` if it had already finished. A running callable's
    * `ctx.signal` aborts and its late result is ignored.

@@ -520,4 +520,19 @@ describe('under load', () => {
     await Promise.all((await Promise.all(last)).map((r) => e.wait(r.executionId)))
     expect(done).toBe(N)
   }, 120_000)
+
+  test('idle() resolves once queued, delayed and running work is done', async () => {
+    const e = engine({ concurrency: 8 })
+    await e.idle() // nothing to do: at once
+    let done = 0
+    e.registerCallable('noop', async () => {
+      done++
+      return null
+    })
+    for (let i = 0; i < 1000; i++) e.submit({ tenantId: `t${i % 3}`, callableName: 'noop' })
+    e.submit({ tenantId: 't', callableName: 'noop', config: { mode: 'deferred', delayMs: 50 } })
+    await e.idle()
+    expect(done).toBe(1001)
+    expect(e.stats()).toMatchObject({ queued: 0, running: 0, completed: 1001 })
+  })
 })

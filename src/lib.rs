@@ -374,6 +374,17 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
     )?;
     let s = shared.clone();
     table.set(
+        "pending",
+        native_fn(env, "pending", move |ctx| {
+            let env = &*ctx.env;
+            guarded(env, || {
+                let queued = s.exec.stats().map(|st| st.counts.queued).unwrap_or(0);
+                Ok((s.exec.busy() as u64 + queued) as f64)
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
         "setInterest",
         native_fn(env, "setInterest", move |ctx| {
             let name: String = ctx.get(0)?;
@@ -615,6 +626,13 @@ impl BackgroundEngine {
             Ok(None) => self.call_rt(env, "waitFor", execution_id),
             Err(e) => settled_promise(env, Err(engine_error(env, e))),
         }
+    }
+
+    /// Resolves once nothing is queued (delayed work included), running or
+    /// being bound, like p-queue's `onIdle()`; at once if that is already so.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn idle<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.call_rt(env, "idle", ())
     }
 
     /// Cancels a queued or running execution: resolves `true` if it was

@@ -21,6 +21,7 @@
   let bindingsPending = 0
   let callbacksPending = 0
   let onIdle = null
+  let idleWaiters = []
   let shutdownPromise = null
   let closed = false
 
@@ -157,6 +158,13 @@
     const jobs = native.take()
     if (jobs !== null) start(jobs)
     if (onIdle !== null && native.busy() === 0) onIdle()
+    if (idleWaiters.length > 0 && native.pending() === 0) resolveIdle()
+  }
+
+  function resolveIdle() {
+    const list = idleWaiters
+    idleWaiters = []
+    for (const resolve of list) resolve()
   }
 
   function start(jobs) {
@@ -284,6 +292,7 @@
           waiters.clear()
           for (const ctx of inflight.values()) ctx._abort(abortReason('shutdown'))
           inflight.clear()
+          resolveIdle()
           break
       }
     }
@@ -467,6 +476,13 @@
     },
     wake() {
       schedulePump()
+    },
+    idle() {
+      return new Promise((resolve) => {
+        if (closed || native.pending() === 0) return resolve()
+        idleWaiters.push(resolve)
+        schedulePump()
+      })
     },
     shutdown(timeoutMs) {
       if (shutdownPromise !== null) return shutdownPromise
