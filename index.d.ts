@@ -449,6 +449,12 @@ export declare class BackgroundEngine {
    */
   emit(event: TriggerEvent): Promise<TriggerFiredEvent[]>
   /**
+   * Emits many application events in one call (faster than a loop of
+   * `emit`); resolves with the fires of all of them, in order. A
+   * malformed event rejects the whole batch before anything fires.
+   */
+  emitBatch(events: TriggerEvent[]): Promise<TriggerFiredEvent[]>
+  /**
    * Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
    * tenant's lifecycle triggers.
    */

@@ -343,6 +343,33 @@ describe('event triggers', () => {
   })
 })
 
+describe('emitBatch', () => {
+  test('fires for each matching event in order, across tenants', async () => {
+    const e = noopEngine()
+    const a = eventTrigger(e, { eventType: 'order.created' })
+    const b = e.registerTrigger({ tenantId: OTHER, type: 'event', condition: { eventType: 'order.*' }, action: { callableName: 'noop' } })
+    const fired = await e.emitBatch([
+      { type: 'order.created', tenantId: T, data: { n: 1 } },
+      { type: 'user.signup', tenantId: T },
+      { type: 'order.paid', tenantId: OTHER, data: { n: 2 } },
+      { type: 'order.created', tenantId: T, data: { n: 3 } },
+    ])
+    expect(fired.map((f) => [f.triggerId, f.triggerSource.data.n])).toEqual([[a.triggerId, 1], [b.triggerId, 2], [a.triggerId, 3]])
+    await settle(e, fired)
+  })
+
+  test('a malformed event rejects the whole batch, naming its index, before anything fires', async () => {
+    const e = noopEngine()
+    const a = eventTrigger(e, { eventType: 'order.created' })
+    const err = await rejection(e.emitBatch([{ type: 'order.created', tenantId: T }, { type: 'order.created' }]))
+    expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+    expect(err.message).toMatch(/^events\[1\]\.tenantId: is required/)
+    expect(e.getTrigger(a.triggerId).fireCount).toBe(0)
+    const notArray = await rejection(e.emitBatch({ type: 'x' }))
+    expect(notArray.message).toMatch(/^events: expected an array/)
+  })
+})
+
 describe('gating', () => {
   test('maxFires: 1 under 1,000 concurrent emits fires exactly once', async () => {
     const e = noopEngine()

@@ -781,6 +781,14 @@ impl BackgroundEngine {
         self.stimulus(env, "event", event, TriggerEngine::emit)
     }
 
+    /// Emits many application events in one call (faster than a loop of
+    /// `emit`); resolves with the fires of all of them, in order. A
+    /// malformed event rejects the whole batch before anything fires.
+    #[napi(catch_unwind, ts_args_type = "events: TriggerEvent[]", ts_return_type = "Promise<TriggerFiredEvent[]>")]
+    pub fn emit_batch<'e>(&self, env: &'e Env, events: Unknown<'e>) -> Result<Unknown<'e>> {
+        self.stimulus(env, "events", events, TriggerEngine::emit_batch)
+    }
+
     /// Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
     /// tenant's lifecycle triggers.
     #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]

@@ -535,6 +535,21 @@ impl TriggerEngine {
         self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0, None)
     }
 
+    /// `emitBatch(events)`: [`TriggerEngine::emit`] for each event, in
+    /// order; the fires of all of them. A malformed event rejects the whole
+    /// batch before any fires (its index is in the field path).
+    pub fn emit_batch(&self, events: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
+        let Value::Array(list) = events else {
+            return Err(EngineError::invalid_trigger("events", format!("expected an array, got {}", validate::describe(events))));
+        };
+        let parsed = list.iter().enumerate().map(|(i, e)| event_in(e, &format!("events[{i}]"))).collect::<EngineResult<Vec<_>>>()?;
+        let mut fired = Vec::new();
+        for e in parsed {
+            fired.extend(self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0, None)?);
+        }
+        Ok(fired)
+    }
+
     /// `lifecycle({type, tenantId, data})`: the same for lifecycle triggers.
     pub fn lifecycle(&self, event: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
         let e = event_in(event, "event")?;
