@@ -1,0 +1,168 @@
+'use strict'
+// What run.js runs: the benchmarks, their implementations, the figures each
+// child reports, and the targets of issue 4. Sizes are the issue's; `quick`
+// sizes (about 1/20) are for smoke tests only.
+
+const higher = 'higher'
+const lower = 'lower'
+
+const BENCHES = [
+  {
+    name: 'throughput',
+    file: 'throughput.js',
+    title: 'Executor throughput',
+    what: '200,000 fire-and-forget no-op async executions, concurrency 64, submitted in a loop, then awaited until idle; jobs/s from the first submit to all done.',
+    args: { n: 200_000 },
+    quick: { n: 10_000 },
+    ours: ['ours'],
+    theirs: ['p-queue', 'heap-queue'],
+    figures: [{ key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true }],
+  },
+  {
+    name: 'roundtrip',
+    file: 'roundtrip.js',
+    title: 'Round trip',
+    what: "`await submit({ config: { mode: 'silent' } })` of a no-op, 10,000 times in sequence after 1,000 warm-ups (p-queue: `await queue.add(noop)`, for reference); latency per call.",
+    args: { n: 10_000, warmup: 1_000 },
+    quick: { n: 500, warmup: 50 },
+    ours: ['ours'],
+    theirs: ['p-queue'],
+    figures: [
+      { key: 'p50Us', label: 'p50 µs', better: lower, digits: 1, ratio: true },
+      { key: 'p99Us', label: 'p99 µs', better: lower, digits: 1, ratio: true },
+      { key: 'maxUs', label: 'max µs', better: lower, digits: 0 },
+    ],
+  },
+  {
+    name: 'memory',
+    file: 'memory.js',
+    title: 'Queue memory',
+    what: 'RSS growth per waiting execution, after a full GC, with 1,000,000 deferred executions due in an hour (p-queue: 1,000,000 tasks in a paused queue). heapUsed growth alongside: the engine keeps its queue in Rust memory, outside the V8 heap.',
+    args: { n: 1_000_000 },
+    quick: { n: 50_000 },
+    ours: ['ours'],
+    theirs: ['p-queue'],
+    figures: [
+      { key: 'bytesPerExec', label: 'RSS bytes/execution', better: lower, digits: 0, ratio: true },
+      { key: 'heapBytesPerExec', label: 'V8 heap bytes/execution', better: lower, digits: 0 },
+    ],
+  },
+  ...[10_000, 100_000].map((triggers) => ({
+    name: `matching-${triggers / 1000}k`,
+    file: 'matching.js',
+    title: `Event matching, ${triggers.toLocaleString('en-US')} triggers`,
+    what: `${triggers.toLocaleString('en-US')} event triggers over 1,000 tenants × 200 event types, half with an eventPattern, 5 % domain wildcards; 1,000,000 events in chunks of 1,000. events/s counts only the time inside the emit calls; "incl. await" adds awaiting each chunk's promises (during which the engine also runs the fired no-op executions).`,
+    args: { triggers, events: 1_000_000 },
+    quick: { triggers: triggers / 20, events: 50_000 },
+    ours: ['ours-emit', 'ours-emitBatch'],
+    theirs: ['js-matcher'],
+    same: ['fires'], // every run of every implementation must report the same value
+    figures: [
+      { key: 'eventsPerSec', label: 'events/s', better: higher, digits: 0, ratio: true },
+      { key: 'inclAwaitPerSec', label: 'events/s incl. await', better: higher, digits: 0 },
+      { key: 'fires', label: 'fires', better: null, digits: 0 },
+      { key: 'registerMs', label: 'register ms', better: lower, digits: 0 },
+    ],
+  })),
+  {
+    name: 'schedule',
+    file: 'schedule.js',
+    title: 'Schedule precision',
+    what: "10,000 jobs firing every second (`* * * * * *`) for 10 s; lateness = `Date.now()` when the no-op job starts − the whole second it was due for; process CPU time (user + system) over the 10 ticks. The engine runs with concurrency 10,000 so its executor limit adds no queueing delay.",
+    args: { triggers: 10_000, seconds: 10 },
+    quick: { triggers: 1_000, seconds: 2 },
+    ours: ['ours'],
+    theirs: ['croner'],
+    figures: [
+      { key: 'p50Ms', label: 'p50 ms', better: lower, digits: 1, ratio: true },
+      { key: 'p99Ms', label: 'p99 ms', better: lower, digits: 1, ratio: true },
+      { key: 'maxMs', label: 'max ms', better: lower, digits: 0 },
+      { key: 'cpuMs', label: 'CPU ms', better: lower, digits: 0, ratio: true },
+    ],
+  },
+]
+
+// Each target reads medians through `m(bench, impl, key)`, which returns a
+// number or throws a reason (a failed run, a benchmark not run).
+const fmt = (x, d = 2) => x.toLocaleString('en-US', { maximumFractionDigits: d })
+
+const TARGETS = [
+  {
+    text: 'Throughput ≥ 3× p-queue',
+    check(m) {
+      const r = m('throughput', 'ours', 'jobsPerSec') / m('throughput', 'p-queue', 'jobsPerSec')
+      return { met: r >= 3, detail: `ours/p-queue = ${fmt(r)}×` }
+    },
+  },
+  {
+    text: 'Throughput ≥ 1× hand-written heap queue',
+    check(m) {
+      const r = m('throughput', 'ours', 'jobsPerSec') / m('throughput', 'heap-queue', 'jobsPerSec')
+      return { met: r >= 1, detail: `ours/heap-queue = ${fmt(r)}×` }
+    },
+  },
+  {
+    text: 'Round trip p50 < 50 µs',
+    check(m) {
+      const v = m('roundtrip', 'ours', 'p50Us')
+      return { met: v < 50, detail: `p50 = ${fmt(v, 1)} µs` }
+    },
+  },
+  {
+    text: 'Queue memory ≤ 250 bytes per waiting execution',
+    check(m) {
+      const v = m('memory', 'ours', 'bytesPerExec')
+      let pq
+      try {
+        pq = `${fmt(m('memory', 'p-queue', 'bytesPerExec'), 0)} B`
+      } catch (err) {
+        pq = err.message
+      }
+      return { met: v <= 250, detail: `${fmt(v, 0)} B (p-queue: ${pq})` }
+    },
+  },
+  {
+    text: 'Matching ≥ 1× JS matcher at 10,000 triggers (emit, or emitBatch if emit falls short)',
+    check(m) {
+      const js = m('matching-10k', 'js-matcher', 'eventsPerSec')
+      const e = m('matching-10k', 'ours-emit', 'eventsPerSec') / js
+      const b = m('matching-10k', 'ours-emitBatch', 'eventsPerSec') / js
+      return { met: Math.max(e, b) >= 1, detail: `emit ${fmt(e, 3)}×, emitBatch ${fmt(b, 3)}× the JS matcher` }
+    },
+  },
+  {
+    text: 'Matching at 100,000 triggers within 20 % of 10,000 triggers (same path)',
+    check(m) {
+      const e = m('matching-100k', 'ours-emit', 'eventsPerSec') / m('matching-10k', 'ours-emit', 'eventsPerSec')
+      const b = m('matching-100k', 'ours-emitBatch', 'eventsPerSec') / m('matching-10k', 'ours-emitBatch', 'eventsPerSec')
+      const js = m('matching-100k', 'js-matcher', 'eventsPerSec') / m('matching-10k', 'js-matcher', 'eventsPerSec')
+      return { met: Math.max(e, b) >= 0.8, detail: `100k/10k: emit ${fmt(e)}, emitBatch ${fmt(b)} (JS matcher ${fmt(js)})` }
+    },
+  },
+  {
+    text: 'Schedule p99 lateness < 5 ms',
+    check(m) {
+      const v = m('schedule', 'ours', 'p99Ms')
+      return { met: v < 5, detail: `p99 = ${fmt(v, 1)} ms` }
+    },
+  },
+  {
+    text: 'Schedule p99 ≥ 40× better than croner',
+    check(m) {
+      const ours = m('schedule', 'ours', 'p99Ms')
+      const croner = m('schedule', 'croner', 'p99Ms')
+      const r = croner / Math.max(ours, 1e-9)
+      return { met: r >= 40, detail: `croner p99 ${fmt(croner, 1)} ms / ours ${fmt(ours, 1)} ms = ${fmt(r, 1)}×` }
+    },
+  },
+  {
+    text: 'Schedule CPU time < croner',
+    check(m) {
+      const ours = m('schedule', 'ours', 'cpuMs')
+      const croner = m('schedule', 'croner', 'cpuMs')
+      return { met: ours < croner, detail: `ours ${fmt(ours, 0)} ms vs croner ${fmt(croner, 0)} ms` }
+    },
+  },
+]
+
+module.exports = { BENCHES, TARGETS }
