@@ -512,24 +512,6 @@ export declare class BackgroundEngine {
  */
 export declare function applyTransform(value: string, transform: TransformType, maxLength?: number | null, jsonPath?: string | null): string
 
-/** A finished attempt reported by the runtime. */
-export interface Completion {
-  executionId: string
-  attempt: number
-  /** JSON text of the output. */
-  output?: string
-  error?: CompletionError
-}
-
-/** A callable's error as the runtime captured it. */
-export interface CompletionError {
-  message: string
-  retryable: boolean
-  code?: string
-  name?: string
-  stack?: string
-}
-
 /** Options of `new BackgroundEngine(options)`. */
 export interface EngineOptions {
   /** `'memory'` (default). SQLite and PostgreSQL stores are not available yet. */
@@ -560,19 +542,6 @@ export interface EngineStats {
   retried: number
   /** Late results ignored (after a timeout or cancel). */
   staleResults: number
-}
-
-/** An attempt for the runtime to start. */
-export interface Job {
-  executionId: string
-  attempt: number
-  tenantId: string
-  callableName: string
-  input?: string
-  context?: Record<string, string>
-  triggerId?: string
-  triggerSource?: any
-  stream: boolean
 }
 
 /** Options of `shutdown`. */

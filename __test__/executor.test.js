@@ -99,6 +99,50 @@ describe('bad input gets a clear error', () => {
     expect(err.message).toMatch(msg)
   })
 
+  test('a request that is not JSON fails alone; its neighbours in the same batch are queued', async () => {
+    const e = engine()
+    e.registerCallable('echo', async (ctx) => ctx.input)
+    const cyclic = { tenantId: T, callableName: 'echo' }
+    cyclic.self = cyclic
+    const results = await Promise.allSettled([
+      e.submit({ tenantId: T, callableName: 'echo', input: 'before' }),
+      e.submit({ tenantId: T, callableName: 'echo', input: 10n }),
+      e.submit(cyclic),
+      e.submit({ tenantId: T, callableName: 'echo', input: 'after' }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled'])
+    for (const r of [results[1], results[2]]) {
+      expect(r.reason.code).toBe('ENACT_INVALID_EXECUTION')
+      expect(r.reason.message).toMatch(/^request: cannot be sent as JSON/)
+    }
+    const done = await Promise.all([results[0], results[3]].map((r) => e.wait(r.value.executionId)))
+    expect(done.map((r) => r.output)).toEqual(['before', 'after'])
+  })
+
+  test('a submission is visible to every other method at once', async () => {
+    const e = engine()
+    e.registerCallable('echo', async () => 1)
+    const pending = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_mine', metadata: { k: 'v' } })
+    // Not awaited: the engine must still know about it.
+    expect(e.getExecution('exec_mine')).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
+    expect(e.stats().submitted).toBe(1)
+    const rec = await pending
+    expect(rec).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
+    expect((await e.wait('exec_mine')).status).toBe('completed')
+  })
+
+  test('the record submit resolves with equals the stored one, with or without config', async () => {
+    // The gate holds the only slot, so both stay queued while compared.
+    const { e, open } = await gatedEngine((ctx) => ctx.input)
+    e.registerTarget('thread.title', () => {})
+    const plain = await e.submit({ tenantId: T, callableName: 'job', input: 'x', context: { a: 'b' } })
+    const configured = await e.submit({ tenantId: T, callableName: 'job', config: { priority: 7, targetBinding: { targetType: 'thread.title' } }, metadata: { m: 1 } })
+    expect(plain).toEqual(e.getExecution(plain.executionId))
+    expect(configured).toEqual(e.getExecution(configured.executionId))
+    expect(plain.status).toBe('queued')
+    open()
+  })
+
   test('a non-object request and bad options are rejected', async () => {
     const e = engine()
     expect((await rejection(e.submit('run it'))).code).toBe('ENACT_INVALID_EXECUTION')

@@ -9,7 +9,6 @@
 
 #![deny(clippy::all)]
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,6 +122,8 @@ struct Shared {
     triggers: Arc<TriggerEngine>,
     host: Arc<JsHost>,
     pump_pending: AtomicBool,
+    /// Whether the runtime holds submissions not yet handed to Rust.
+    submits_pending: AtomicBool,
     /// Whether the wake function is ref'd (keeps Node alive while busy).
     alive: AtomicBool,
 }
@@ -158,43 +159,35 @@ impl Shared {
 
 // -- conversions ------------------------------------------------------------
 
-/// An attempt for the runtime to start.
-#[napi(object, object_from_js = false)]
-pub struct Job {
-    pub execution_id: String,
-    pub attempt: u32,
-    pub tenant_id: String,
-    pub callable_name: String,
-    pub input: Option<String>,
-    pub context: Option<HashMap<String, String>>,
-    pub trigger_id: Option<String>,
-    pub trigger_source: Option<Value>,
-    pub stream: bool,
-}
-
-/// A finished attempt reported by the runtime.
-#[napi(object, object_to_js = false)]
-pub struct Completion {
-    pub execution_id: String,
-    pub attempt: u32,
-    /// JSON text of the output.
-    pub output: Option<String>,
-    pub error: Option<CompletionError>,
+/// A finished attempt, as the runtime reports it in a JSON batch.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Completion {
+    execution_id: String,
+    attempt: u32,
+    /// The output; absent or null means `null`.
+    #[serde(default)]
+    output: Value,
+    #[serde(default)]
+    error: Option<CompletionError>,
 }
 
 /// A callable's error as the runtime captured it.
-#[napi(object, object_to_js = false)]
-pub struct CompletionError {
-    pub message: String,
-    pub retryable: bool,
-    pub code: Option<String>,
-    pub name: Option<String>,
-    pub stack: Option<String>,
+#[derive(serde::Deserialize)]
+struct CompletionError {
+    message: String,
+    retryable: bool,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    stack: Option<String>,
 }
 
 fn outcome(c: Completion) -> Outcome {
-    match (c.error, c.output) {
-        (Some(e), _) => {
+    match c.error {
+        Some(e) => {
             let mut details = serde_json::Map::new();
             if let Some(n) = e.name {
                 details.insert("name".into(), Value::String(n));
@@ -209,12 +202,43 @@ fn outcome(c: Completion) -> Outcome {
                 details: (!details.is_empty()).then_some(Value::Object(details)),
             })
         }
-        (None, Some(json)) => match serde_json::from_str(&json) {
-            Ok(v) => Outcome::Completed(v),
-            Err(err) => Outcome::Failed(CallError { message: format!("callable output is not JSON: {err}"), retryable: false, ..Default::default() }),
-        },
-        (None, None) => Outcome::Completed(Value::Null),
+        None => Outcome::Completed(c.output),
     }
+}
+
+/// One submission's result in a `submitBatch` answer: `[id, queuedAt]`
+/// when the runtime can build the record itself (no config beyond the
+/// defaults), the full record otherwise, or the error.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Submitted {
+    Brief(String, Timestamp),
+    Record { r: Box<BackgroundExecution> },
+    Error { e: ErrorOut },
+}
+
+#[derive(serde::Serialize)]
+struct ErrorOut {
+    code: &'static str,
+    message: String,
+}
+
+/// Validates and queues a batch of submissions (JSON text of an array of
+/// requests); answers JSON text of one [`Submitted`] per request.
+fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, EngineError> {
+    let requests: Vec<Value> = serde_json::from_str(text).map_err(|e| EngineError::invalid("request", e))?;
+    let defaults = BackgroundExecutionConfig::default();
+    let mut out = Vec::with_capacity(requests.len());
+    for v in &requests {
+        let result = validate::submit_request(v).and_then(|req| {
+            let silent = req.config.mode == ExecutionMode::Silent;
+            let brief = req.config == defaults && req.metadata.is_none();
+            let rec = exec.submit(req, silent)?;
+            Ok(if brief || silent { Submitted::Brief(rec.execution_id, rec.queued_at) } else { Submitted::Record { r: Box::new(rec) } })
+        });
+        out.push(result.unwrap_or_else(|e| Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } }));
+    }
+    serde_json::to_string(&out).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
 }
 
 fn to_js<'e, T: serde::Serialize>(env: &'e Env, v: &T) -> Result<Unknown<'e>> {
@@ -276,22 +300,6 @@ fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
     Ok(arr)
 }
 
-fn jobs(list: Vec<Dispatch>) -> Vec<Job> {
-    list.into_iter()
-        .map(|d| Job {
-            execution_id: d.execution_id,
-            attempt: d.attempt,
-            tenant_id: d.tenant_id,
-            callable_name: d.callable_name,
-            input: d.input,
-            context: d.context.map(|c| c.into_iter().collect()),
-            trigger_id: d.trigger_id,
-            trigger_source: d.trigger_source,
-            stream: d.stream,
-        })
-        .collect()
-}
-
 // -- the runtime's native table ---------------------------------------------
 
 fn native_fn<'e, R, F>(env: &'e Env, name: &str, f: F) -> Result<Function<'e, Unknown<'static>, R>>
@@ -312,7 +320,12 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
             guarded(env, || {
                 let list = s.exec.take().map_err(|e| engine_error(env, e))?;
                 s.refresh_keepalive(env);
-                Ok(if list.is_empty() { None } else { Some(jobs(list)) })
+                if list.is_empty() {
+                    return Ok(None);
+                }
+                // One JSON string for the batch: V8's JSON.parse builds the
+                // job objects far faster than a napi call per property.
+                serde_json::to_string(&list).map(Some).map_err(|e| Error::from_reason(e.to_string()))
             })
         })?,
     )?;
@@ -338,8 +351,10 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
         "complete",
         native_fn(env, "complete", move |ctx| {
             let env = &*ctx.env;
-            let batch: Vec<Completion> = ctx.get(0)?;
+            let text: String = ctx.get(0)?;
             guarded(env, || {
+                let batch: Vec<Completion> = serde_json::from_str(&text)
+                    .map_err(|e| js_error(env, "ENACT_INTERNAL", &format!("completion batch is not valid JSON: {e}")))?;
                 for c in batch {
                     let id = c.execution_id.clone();
                     let attempt = c.attempt;
@@ -372,6 +387,21 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
             })
         })?,
     )?;
+    let s = shared.clone();
+    table.set(
+        "submitBatch",
+        native_fn(env, "submitBatch", move |ctx| {
+            let env = &*ctx.env;
+            let text: String = ctx.get(0)?;
+            guarded(env, || {
+                s.submits_pending.store(false, Ordering::SeqCst);
+                let out = submit_batch(&s.exec, &text).map_err(|e| engine_error(env, e))?;
+                s.refresh_keepalive(env);
+                Ok(out)
+            })
+        })?,
+    )?;
+    table.set("defaultConfig", to_js(env, &BackgroundExecutionConfig::default())?)?;
     let s = shared.clone();
     table.set(
         "pending",
@@ -528,7 +558,7 @@ impl BackgroundEngine {
         let store = MemoryStore::new();
         let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), config);
         let triggers = TriggerEngine::new(exec.clone(), Arc::new(store), TriggerConfig { max_chain_depth });
-        let shared = Arc::new(Shared { exec, triggers, host, pump_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
+        let shared = Arc::new(Shared { exec, triggers, host, pump_pending: AtomicBool::new(false), submits_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
 
         let factory: Function<Object, Object> = env.run_script(RUNTIME_JS)?;
         let runtime = factory.call(native_table(&env, &shared)?)?;
@@ -601,26 +631,27 @@ impl BackgroundEngine {
     /// `ENACT_SHUTDOWN`.
     #[napi(catch_unwind, ts_args_type = "request: SubmitRequest", ts_return_type = "Promise<BackgroundExecution>")]
     pub fn submit<'e>(&self, env: &'e Env, request: Unknown<'e>) -> Result<Unknown<'e>> {
-        let result = (|| {
-            let value: Value = env.from_js_value(request).map_err(|e| invalid(env, "request", e.reason.clone()))?;
-            let req = validate::submit_request(&value).map_err(|e| engine_error(env, e))?;
-            let silent = req.config.mode == ExecutionMode::Silent;
-            let record = self.shared.exec.submit(req, silent).map_err(|e| engine_error(env, e))?;
-            self.schedule_pump(env)?;
-            self.shared.refresh_keepalive(env);
-            Ok((record, silent))
-        })();
-        match result {
-            Ok((record, true)) => self.call_rt(env, "waitFor", record.execution_id),
-            Ok((record, false)) => settled_promise(env, to_js(env, &record)),
-            Err(e) => settled_promise(env, Err(e)),
+        // The runtime collects submissions and hands them to Rust as one
+        // JSON batch per microtask (or per 1024): a napi call per field of
+        // each request and record was most of the cost of a submit.
+        self.shared.submits_pending.store(true, Ordering::SeqCst);
+        self.call_rt(env, "submit", request)
+    }
+
+    /// Hands submissions the runtime still holds to Rust, so that a method
+    /// called right after `submit` sees them.
+    fn flush_submits(&self, env: &Env) -> Result<()> {
+        if self.shared.submits_pending.load(Ordering::SeqCst) {
+            self.call_rt(env, "flushSubmits", ())?;
         }
+        Ok(())
     }
 
     /// Resolves with the execution's final record (after binding).
     /// Rejects with `ENACT_NOT_FOUND` for an unknown id.
     #[napi(catch_unwind, ts_return_type = "Promise<BackgroundExecution>")]
     pub fn wait<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         match self.shared.exec.watch(&execution_id) {
             Ok(Some(rec)) => settled_promise(env, to_js(env, &rec)),
             Ok(None) => self.call_rt(env, "waitFor", execution_id),
@@ -632,6 +663,7 @@ impl BackgroundEngine {
     /// being bound, like p-queue's `onIdle()`; at once if that is already so.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn idle<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         self.call_rt(env, "idle", ())
     }
 
@@ -640,6 +672,7 @@ impl BackgroundEngine {
     /// `ctx.signal` aborts and its late result is ignored.
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn cancel<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         let result = self.shared.exec.cancel(&execution_id).map_err(|e| engine_error(env, e));
         if result.is_ok() {
             self.schedule_pump(env)?;
@@ -652,6 +685,7 @@ impl BackgroundEngine {
     /// The execution's current record, or `null`.
     #[napi(catch_unwind, ts_return_type = "BackgroundExecution | null")]
     pub fn get_execution<'e>(&self, env: &'e Env, execution_id: String) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         match self.shared.exec.get(&execution_id).map_err(|e| engine_error(env, e))? {
             Some(rec) => to_js(env, &rec),
             None => to_js(env, &Value::Null),
@@ -661,6 +695,7 @@ impl BackgroundEngine {
     /// Executions, oldest first, optionally filtered.
     #[napi(catch_unwind, ts_args_type = "filter?: ExecutionFilter", ts_return_type = "BackgroundExecution[]")]
     pub fn list_executions<'e>(&self, env: &'e Env, filter: Option<Unknown<'e>>) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         let filter = match filter {
             None => ExecutionFilter::default(),
             Some(f) => {
@@ -887,6 +922,7 @@ impl BackgroundEngine {
     /// Counters: executions per status, attempts in flight, limits.
     #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<EngineStats> {
+        self.flush_submits(&env)?;
         let s = self.shared.exec.stats().map_err(|e| engine_error(&env, e))?;
         Ok(EngineStats {
             queued: s.counts.queued as f64,
@@ -909,6 +945,7 @@ impl BackgroundEngine {
     /// of the engine keeps Node alive.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn shutdown<'e>(&self, env: &'e Env, options: Option<ShutdownOptions>) -> Result<Unknown<'e>> {
+        self.flush_submits(env)?;
         let timeout = options.and_then(|o| o.timeout_ms).unwrap_or(30_000.0);
         if !timeout.is_finite() || timeout < 0.0 {
             return settled_promise(env, Err(invalid(env, "timeoutMs", format!("expected a non-negative number, got {timeout}"))));

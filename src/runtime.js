@@ -146,7 +146,7 @@
     flushScheduled = false
     const batch = results
     results = []
-    if (batch.length > 0) native.complete(batch)
+    if (batch.length > 0) native.complete('[' + batch.join(',') + ']')
     sync()
   }
 
@@ -156,7 +156,7 @@
     const notices = native.drain()
     if (notices !== null) deliver(notices)
     const jobs = native.take()
-    if (jobs !== null) start(jobs)
+    if (jobs !== null) start(JSON.parse(jobs))
     if (onIdle !== null && native.busy() === 0) onIdle()
     if (idleWaiters.length > 0 && native.pending() === 0) resolveIdle()
   }
@@ -257,8 +257,11 @@
     report(ctx, null, error)
   }
 
+  // Results cross to Rust as one JSON text per batch; `output` is already
+  // JSON text, so it is spliced in rather than encoded twice.
   function report(ctx, output, error) {
-    results.push({ executionId: ctx.executionId, attempt: ctx.attempt, output: output === null ? undefined : output, error: error === null ? undefined : error })
+    const head = '{"executionId":' + JSON.stringify(ctx.executionId) + ',"attempt":' + ctx.attempt
+    results.push(error === null ? head + ',"output":' + output + '}' : head + ',"error":' + JSON.stringify(error) + '}')
     scheduleFlush()
   }
 
@@ -305,6 +308,15 @@
     return err
   }
 
+  function waitFor(id) {
+    return new Promise((resolve, reject) => {
+      if (closed) return reject(shutdownError(id))
+      let list = waiters.get(id)
+      if (list === undefined) waiters.set(id, (list = []))
+      list.push({ resolve, reject })
+    })
+  }
+
   function settle(record) {
     const list = waiters.get(record.executionId)
     if (list === undefined) return
@@ -330,6 +342,100 @@
     } catch (err) {
       failed(err)
     }
+  }
+
+  // -- submissions ----------------------------------------------------------
+  // submit() only queues the request here; a microtask (or every
+  // SUBMIT_CHUNK requests) hands the batch to Rust as one JSON text, and
+  // Rust answers with one JSON text. For a submission with the default
+  // config Rust sends back only [executionId, queuedAt] and the record is
+  // built here, which costs a fraction of converting it field by field.
+  const SUBMIT_CHUNK = 1024
+  const defaultConfig = native.defaultConfig
+  let submitRequests = []
+  let submitSettlers = []
+  let submitScheduled = false
+
+  function submit(request) {
+    return new Promise((resolve, reject) => {
+      submitRequests.push(request)
+      submitSettlers.push(resolve, reject)
+      if (submitRequests.length >= SUBMIT_CHUNK) flushSubmits()
+      else if (!submitScheduled) {
+        submitScheduled = true
+        queueMicrotask(flushSubmitsAndSync)
+      }
+    })
+  }
+
+  function flushSubmitsAndSync() {
+    flushSubmits()
+    sync()
+  }
+
+  function invalidRequest(err) {
+    const e = new Error(`request: cannot be sent as JSON (${describe(err)})`)
+    e.code = 'ENACT_INVALID_EXECUTION'
+    return e
+  }
+
+  function flushSubmits() {
+    submitScheduled = false
+    const requests = submitRequests
+    const settlers = submitSettlers
+    if (requests.length === 0) return
+    submitRequests = []
+    submitSettlers = []
+    let text
+    let refused = null
+    try {
+      text = JSON.stringify(requests)
+    } catch {
+      // Some request is not JSON (a BigInt, a cycle): refuse those alone.
+      refused = new Map()
+      const parts = []
+      for (let i = 0; i < requests.length; i++) {
+        try {
+          parts.push(JSON.stringify(requests[i]) ?? 'null')
+        } catch (err) {
+          refused.set(i, invalidRequest(err))
+          parts.push('null')
+        }
+      }
+      text = '[' + parts.join(',') + ']'
+    }
+    let answers
+    try {
+      answers = JSON.parse(native.submitBatch(text))
+    } catch (err) {
+      for (let i = 1; i < settlers.length; i += 2) settlers[i](err)
+      return
+    }
+    for (let i = 0; i < answers.length; i++) {
+      const resolve = settlers[2 * i]
+      const reject = settlers[2 * i + 1]
+      const a = answers[i]
+      if (refused !== null && refused.has(i)) reject(refused.get(i))
+      else if (a.e !== undefined) {
+        const err = new Error(a.e.message)
+        err.code = a.e.code
+        reject(err)
+      } else if (a.r !== undefined) resolve(a.r)
+      else if (requests[i].config !== undefined && requests[i].config !== null && requests[i].config.mode === 'silent') resolve(waitFor(a[0]))
+      else resolve(briefRecord(requests[i], a[0], a[1]))
+    }
+  }
+
+  // The record Rust stored for a request with the default config.
+  function briefRecord(request, executionId, queuedAt) {
+    const record = { executionId, tenantId: request.tenantId, callableName: request.callableName }
+    if (typeof request.input === 'string') record.input = request.input
+    if (request.context !== undefined && request.context !== null) record.context = { ...request.context }
+    record.config = { ...defaultConfig }
+    record.status = 'queued'
+    record.queuedAt = queuedAt
+    record.targetBindingApplied = false
+    return record
   }
 
   const CALLBACK_ATTEMPTS = 4
@@ -444,6 +550,8 @@
 
   return {
     schedulePump,
+    submit,
+    flushSubmits,
     webhookHandler,
     setCallable(name, fn) {
       callables.set(name, fn)
@@ -466,14 +574,7 @@
         native.setInterest(name, false)
       }
     },
-    waitFor(id) {
-      return new Promise((resolve, reject) => {
-        if (closed) return reject(shutdownError(id))
-        let list = waiters.get(id)
-        if (list === undefined) waiters.set(id, (list = []))
-        list.push({ resolve, reject })
-      })
-    },
+    waitFor,
     wake() {
       schedulePump()
     },

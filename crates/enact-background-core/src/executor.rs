@@ -57,8 +57,10 @@ pub trait Host: Send + Sync + 'static {
     fn wake(&self);
 }
 
-/// An attempt the host must run.
-#[derive(Clone, Debug, PartialEq)]
+/// An attempt the host must run. Serializes (camelCase, unset fields
+/// omitted) as the job the Node host receives.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Dispatch {
     /// The execution.
     pub execution_id: String,
@@ -69,14 +71,19 @@ pub struct Dispatch {
     /// Callable to run.
     pub callable_name: String,
     /// Its input.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// Its context.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<std::collections::BTreeMap<String, String>>,
     /// Trigger that spawned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_id: Option<String>,
     /// What fired the trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_source: Option<Value>,
     /// Whether stream chunks are delivered (deferred mode only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
 }
 
