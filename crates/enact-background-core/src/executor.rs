@@ -15,7 +15,11 @@
 //! binding fast (see `NAPI-NOTES.md`: per-job promise round trips across
 //! threads are the slow path).
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+/// Id-keyed maps and sets: foldhash (fast, seeded per process).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -483,7 +487,7 @@ impl Executor {
             error.retry_policy = None;
             record.status = Status::Failed;
             record.completed_at = Some(now);
-            record.error = Some(error);
+            record.error = Some(Box::new(error));
             ready = Readiness::Final;
         }
         self.store.insert(record.clone(), ready).map_err(|e| {

@@ -1,9 +1,13 @@
 //! The in-memory [`Store`]: the default, for one process.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+/// Hash maps keyed by ids: foldhash (fast, seeded per process, so ids a
+/// caller chooses cannot be made to collide) instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::error::EngineError;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp, Trigger};
@@ -215,12 +219,12 @@ impl Store for MemoryStore {
             Change::Finish { status, output, error, at } => {
                 let rec = &mut g.execs.get_mut(id).expect("present").rec;
                 rec.output = output;
-                rec.error = error;
+                rec.error = error.map(Box::new);
                 rec.completed_at = Some(at);
                 g.set_status(id, status);
             }
             Change::Retry { error, due_ms } => {
-                g.execs.get_mut(id).expect("present").rec.error = Some(error);
+                g.execs.get_mut(id).expect("present").rec.error = Some(Box::new(error));
                 g.set_status(id, Status::Queued);
                 g.delay(key, due_ms, CLASS_NOW);
             }
@@ -239,7 +243,7 @@ impl Store for MemoryStore {
             Change::Bound(result) => {
                 let rec = &mut g.execs.get_mut(id).expect("present").rec;
                 rec.target_binding_applied = result.success;
-                rec.binding_result = Some(result);
+                rec.binding_result = Some(Box::new(result));
             }
         }
         Ok(g.execs.get(id).map(|s| s.rec.clone()))

@@ -460,7 +460,7 @@ pub struct BackgroundExecutionConfig {
     pub timeout_ms: u64,
     /// Where the result is bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_binding: Option<TargetBindingConfig>,
+    pub target_binding: Option<Box<TargetBindingConfig>>,
     /// Deferred mode: the final record is POSTed here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
@@ -601,7 +601,7 @@ pub struct BackgroundExecution {
     pub output: Option<Value>,
     /// Why it failed or timed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ExecutionError>,
+    pub error: Option<Box<ExecutionError>>,
     /// Whether the result was bound to its target.
     #[serde(default)]
     pub target_binding_applied: bool,
@@ -619,7 +619,7 @@ pub struct BackgroundExecution {
     pub attempt: u32,
     /// Extension: the outcome of target binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub binding_result: Option<TargetBindingResult>,
+    pub binding_result: Option<Box<TargetBindingResult>>,
     /// Extension: how many trigger fires led to this execution (1 for a
     /// fire caused by an application event, 2 when that fire's own
     /// execution events fired another trigger, …; 0 for a direct submit).

@@ -716,7 +716,7 @@ impl TriggerEngine {
             context,
             config: BackgroundExecutionConfig {
                 mode: ExecutionMode::Silent,
-                target_binding: t.action.target_binding.clone(),
+                target_binding: t.action.target_binding.clone().map(Box::new),
                 retry: t.action.retry.clone(),
                 ..BackgroundExecutionConfig::default()
             },

@@ -283,7 +283,7 @@ pub fn execution_config(f: &Fields<'_>) -> EngineResult<BackgroundExecutionConfi
         mode,
         priority: f.opt_int("priority", 0, 255)?.map_or(d.priority, |n| n as u8),
         timeout_ms: f.opt_int("timeoutMs", 1, 365 * 86_400_000)?.unwrap_or(d.timeout_ms),
-        target_binding: f.opt_fields("targetBinding")?.map(|t| target_binding(&t)).transpose()?,
+        target_binding: f.opt_fields("targetBinding")?.map(|t| target_binding(&t).map(Box::new)).transpose()?,
         callback_url,
         retry: f.opt_fields("retry")?.map(|r| retry_config(&r)).transpose()?,
         run_at,

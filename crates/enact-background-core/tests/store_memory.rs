@@ -203,7 +203,7 @@ fn store_retry_release_cancel_and_bound() {
     s.transition("r", Expect::Running(2), Change::Finish { status: BackgroundExecutionStatus::Completed, output: None, error: None, at }).unwrap().unwrap();
     let b = s.transition("r", Expect::Completed, Change::Bound(result.clone())).unwrap().unwrap();
     assert!(b.target_binding_applied);
-    assert_eq!(b.binding_result, Some(result));
+    assert_eq!(b.binding_result, Some(Box::new(result)));
 
     let c = s.counts().unwrap();
     assert_eq!(c, StatusCounts { running: 1, completed: 1, cancelled: 2, ..Default::default() });

@@ -206,7 +206,7 @@ async fn events_fired_execution_carries_the_action() {
     let want_ctx: BTreeMap<String, String> = [("locale", "en"), ("systemPrompt", "Be brief.")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     assert_eq!(rec.context, Some(want_ctx));
     assert_eq!(rec.config.mode, ExecutionMode::Silent);
-    assert_eq!(rec.config.target_binding, t.action.target_binding);
+    assert_eq!(rec.config.target_binding, t.action.target_binding.map(Box::new));
     let tb = rec.config.target_binding.as_ref().unwrap();
     assert_eq!(tb.target_type, TargetType::parse("thread.title").unwrap());
     assert_eq!(tb.thread_id.as_deref(), Some("thread_1"));

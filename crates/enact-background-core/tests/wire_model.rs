@@ -308,14 +308,14 @@ fn wire_extensions_are_omitted_when_unset_and_kept_when_set() {
     e.trigger_source = Some(json!({"type": "user.signup"}));
     e.config.mode = ExecutionMode::Deferred;
     e.config.delay_ms = Some(1500);
-    e.binding_result = Some(TargetBindingResult {
+    e.binding_result = Some(Box::new(TargetBindingResult {
         target_type: TargetType::Custom,
         target_path: Some("a.b".into()),
         success: true,
         applied_value: Some("v".into()),
         error: None,
         applied_at: e.queued_at,
-    });
+    }));
     let out = serde_json::to_value(&e).unwrap();
     assert_eq!(out["attempt"], json!(2));
     assert_eq!(out["config"]["delayMs"], json!(1500));
@@ -379,7 +379,7 @@ fn wire_binding_transform_is_written_as_each_enact_core_type_writes_it() {
     let cfg: TargetBindingConfig = serde_json::from_value(json!({"targetType": "custom", "targetPath": "p"})).unwrap();
     assert_eq!(serde_json::to_value(&cfg).unwrap(), json!({"targetType": "custom", "targetPath": "p", "transform": "none"}));
     let mut e: BackgroundExecution = serde_json::from_value(fixture("execution_queued.json")).unwrap();
-    e.config.target_binding = Some(cfg.clone());
+    e.config.target_binding = Some(Box::new(cfg.clone()));
     assert_eq!(serde_json::to_value(&e).unwrap()["config"]["targetBinding"]["transform"], json!("none"));
 
     // ...while its trigger-side binding has no transform: a trigger action
