@@ -24,6 +24,12 @@ use serde_json::Value;
 
 const RUNTIME_JS: &str = include_str!("runtime.js");
 
+/// The engine allocates many small, short-lived objects (records, ids, JSON
+/// values); mimalloc serves those much faster than glibc's malloc, which
+/// showed up as a fifth of the profile of event matching.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // -- errors -----------------------------------------------------------------
 
 /// A JS `Error` whose `code` is the engine's stable code.
@@ -300,6 +306,33 @@ fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
     Ok(arr)
 }
 
+/// The stimulus entry points, as numbered for the runtime (`stimulus(kind, json)`).
+#[derive(Clone, Copy)]
+enum Stimulus {
+    Emit = 0,
+    EmitBatch = 1,
+    Lifecycle = 2,
+    Metric = 3,
+}
+
+/// Runs a stimulus given as JSON text; answers the fires as JSON text, or
+/// `None` when nothing fired.
+fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult<Option<String>> {
+    let fired = match kind {
+        0 => triggers.emit_text(text, false, false)?,
+        1 => triggers.emit_text(text, true, false)?,
+        2 => triggers.emit_text(text, false, true)?,
+        _ => {
+            let v: Value = serde_json::from_str(text).map_err(|e| EngineError::invalid_trigger("metric", e))?;
+            triggers.report_metric(&v)?
+        }
+    };
+    if fired.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&fired).map(Some).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
+}
+
 // -- the runtime's native table ---------------------------------------------
 
 fn native_fn<'e, R, F>(env: &'e Env, name: &str, f: F) -> Result<Function<'e, Unknown<'static>, R>>
@@ -384,6 +417,22 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
             guarded(env, || {
                 s.refresh_keepalive(env);
                 Ok(s.exec.busy() as u32)
+            })
+        })?,
+    )?;
+    let s = shared.clone();
+    table.set(
+        "stimulus",
+        native_fn(env, "stimulus", move |ctx| {
+            let env = &*ctx.env;
+            let kind: u32 = ctx.get(0)?;
+            let text: String = ctx.get(1)?;
+            guarded(env, || {
+                let out = run_stimulus(&s.triggers, kind, &text).map_err(|e| engine_error(env, e))?;
+                if out.is_some() {
+                    s.refresh_keepalive(env);
+                }
+                Ok(out)
             })
         })?,
     )?;
@@ -722,17 +771,11 @@ impl BackgroundEngine {
     }
 
     /// Converts a stimulus (event, metric) and hands it to `f`.
-    fn stimulus<'e>(
-        &self,
-        env: &'e Env,
-        field: &str,
-        v: Unknown<'e>,
-        f: fn(&TriggerEngine, &Value) -> EngineResult<Vec<TriggerFiredEvent>>,
-    ) -> Result<Unknown<'e>> {
-        match Self::json_arg(env, field, v) {
-            Ok(v) => self.settle_with(env, f(&self.shared.triggers, &v)),
-            Err(e) => settled_promise(env, Err(e)),
-        }
+    /// Hands a stimulus (event, events, metric) to the runtime, which sends
+    /// it to Rust as JSON text: far cheaper than reading it through napi
+    /// property by property.
+    fn stimulus<'e>(&self, env: &'e Env, kind: Stimulus, v: Unknown<'e>) -> Result<Unknown<'e>> {
+        self.call_rt(env, "stimulus", FnArgs::from((kind as u32, v)))
     }
 
     fn json_arg(env: &Env, field: &str, v: Unknown) -> Result<Value> {
@@ -813,7 +856,7 @@ impl BackgroundEngine {
     /// with one TriggerFiredEvent per trigger that fired.
     #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn emit<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
-        self.stimulus(env, "event", event, TriggerEngine::emit)
+        self.stimulus(env, Stimulus::Emit, event)
     }
 
     /// Emits many application events in one call (faster than a loop of
@@ -821,21 +864,21 @@ impl BackgroundEngine {
     /// malformed event rejects the whole batch before anything fires.
     #[napi(catch_unwind, ts_args_type = "events: TriggerEvent[]", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn emit_batch<'e>(&self, env: &'e Env, events: Unknown<'e>) -> Result<Unknown<'e>> {
-        self.stimulus(env, "events", events, TriggerEngine::emit_batch)
+        self.stimulus(env, Stimulus::EmitBatch, events)
     }
 
     /// Emits a lifecycle event (`thread.created`, `user.signup`, …) to the
     /// tenant's lifecycle triggers.
     #[napi(catch_unwind, ts_args_type = "event: TriggerEvent", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn lifecycle<'e>(&self, env: &'e Env, event: Unknown<'e>) -> Result<Unknown<'e>> {
-        self.stimulus(env, "event", event, TriggerEngine::lifecycle)
+        self.stimulus(env, Stimulus::Lifecycle, event)
     }
 
     /// Reports a metric value; threshold triggers fire when their
     /// comparison turns true (a crossing) and re-arm when it turns false.
     #[napi(catch_unwind, ts_args_type = "metric: MetricReport", ts_return_type = "Promise<TriggerFiredEvent[]>")]
     pub fn report_metric<'e>(&self, env: &'e Env, metric: Unknown<'e>) -> Result<Unknown<'e>> {
-        self.stimulus(env, "metric", metric, TriggerEngine::report_metric)
+        self.stimulus(env, Stimulus::Metric, metric)
     }
 
     /// Fires a trigger now with `payload` as its source. Rejects with

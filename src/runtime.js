@@ -438,6 +438,31 @@
     return record
   }
 
+  // -- stimuli --------------------------------------------------------------
+  // emit / emitBatch / lifecycle / reportMetric: the value crosses to Rust
+  // as JSON text and the fires come back as JSON text (null: none fired).
+  const STIMULUS_FIELD = ['event', 'events', 'event', 'metric']
+
+  function stimulus(kind, value) {
+    let text
+    try {
+      text = JSON.stringify(value)
+    } catch (err) {
+      const e = new Error(`${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`)
+      e.code = 'ENACT_INVALID_TRIGGER'
+      return Promise.reject(e)
+    }
+    let out
+    try {
+      out = native.stimulus(kind, text === undefined ? 'null' : text)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (out === null) return Promise.resolve([])
+    schedulePump()
+    return Promise.resolve(JSON.parse(out))
+  }
+
   const CALLBACK_ATTEMPTS = 4
   const CALLBACK_BACKOFF_MS = 250
   const CALLBACK_TIMEOUT_MS = 10000
@@ -552,6 +577,7 @@
     schedulePump,
     submit,
     flushSubmits,
+    stimulus,
     webhookHandler,
     setCallable(name, fn) {
       callables.set(name, fn)
