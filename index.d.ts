@@ -522,6 +522,12 @@ export interface EngineOptions {
   tenantConcurrency?: number
   /** Longest chain of triggers firing triggers (default 16). */
   maxChainDepth?: number
+  /**
+   * Finished executions kept for `getExecution` / `wait` /
+   * `listExecutions`, oldest dropped first (default 100000; counts in
+   * `stats()` include dropped ones).
+   */
+  keepFinished?: number
 }
 
 /** Counters returned by `stats()`. */

@@ -579,4 +579,17 @@ describe('under load', () => {
     expect(done).toBe(1001)
     expect(e.stats()).toMatchObject({ queued: 0, running: 0, completed: 1001 })
   })
+
+  test('keepFinished bounds the finished executions kept; counts still add up', async () => {
+    const e = engine({ keepFinished: 2 })
+    e.registerCallable('echo', async (ctx) => ctx.input)
+    const done = []
+    for (const input of ['a', 'b', 'c']) done.push(await e.submit({ tenantId: T, callableName: 'echo', input, config: { mode: 'silent' } }))
+    expect(done.map((r) => r.output)).toEqual(['a', 'b', 'c'])
+    expect(e.getExecution(done[0].executionId)).toBeNull()
+    expect(e.listExecutions().map((r) => r.output)).toEqual(['b', 'c'])
+    expect(e.stats()).toMatchObject({ completed: 3, submitted: 3 })
+    expect((await rejection(e.wait(done[0].executionId))).code).toBe('ENACT_NOT_FOUND')
+    expect(() => engine({ keepFinished: -1 })).toThrow(expect.objectContaining({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^keepFinished: /) }))
+  })
 })

@@ -541,6 +541,10 @@ pub struct EngineOptions {
     pub tenant_concurrency: Option<u32>,
     /// Longest chain of triggers firing triggers (default 16).
     pub max_chain_depth: Option<u32>,
+    /// Finished executions kept for `getExecution` / `wait` /
+    /// `listExecutions`, oldest dropped first (default 100000; counts in
+    /// `stats()` include dropped ones).
+    pub keep_finished: Option<f64>,
 }
 
 /// Options of `shutdown`.
@@ -586,7 +590,7 @@ impl BackgroundEngine {
     /// `ENACT_STORE` for a store that is not available.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<EngineOptions>) -> Result<Self> {
-        let options = options.unwrap_or(EngineOptions { store: None, concurrency: None, tenant_concurrency: None, max_chain_depth: None });
+        let options = options.unwrap_or(EngineOptions { store: None, concurrency: None, tenant_concurrency: None, max_chain_depth: None, keep_finished: None });
         match &options.store {
             None => {}
             Some(Value::String(s)) if s == "memory" => {}
@@ -604,7 +608,12 @@ impl BackgroundEngine {
         };
         let max_chain_depth = positive(&env, "maxChainDepth", options.max_chain_depth)?.unwrap_or(16) as u32;
         let host = Arc::new(JsHost { wake: Mutex::new(None) });
-        let store = MemoryStore::new();
+        let keep_finished = match options.keep_finished {
+            None => enact_background_core::memory::DEFAULT_KEEP_FINISHED,
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => n.min(usize::MAX as f64) as usize,
+            Some(n) => return Err(invalid(&env, "keepFinished", format!("expected a non-negative integer, got {n}"))),
+        };
+        let store = MemoryStore::keeping(keep_finished);
         let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), config);
         let triggers = TriggerEngine::new(exec.clone(), Arc::new(store), TriggerConfig { max_chain_depth });
         let shared = Arc::new(Shared { exec, triggers, host, pump_pending: AtomicBool::new(false), submits_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });

@@ -43,9 +43,25 @@ struct Inner {
     delayed: BTreeSet<(i64, u64, Arc<str>)>,
     next_ticket: u64,
     counts: StatusCounts,
+    /// Settled executions, oldest first, for [`MemoryStore::keep_finished`].
+    finished: VecDeque<Arc<str>>,
+    keep_finished: usize,
 }
 
 impl Inner {
+    /// An execution reached its final record (bound, if it binds): keep at
+    /// most `keep_finished` of those, dropping the oldest. Counts keep
+    /// them, so `counts()` still adds up to every execution ever inserted.
+    fn settled(&mut self, id: Arc<str>) {
+        self.finished.push_back(id);
+        while self.finished.len() > self.keep_finished {
+            let old = self.finished.pop_front().expect("longer than the limit");
+            if self.execs.get(&old).is_some_and(|s| s.rec.status.is_final()) {
+                self.execs.remove(&old);
+            }
+        }
+    }
+
     fn enqueue(&mut self, id: Arc<str>, class: u8) {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
@@ -86,17 +102,35 @@ struct Triggers {
 }
 
 /// Executions, the queue and triggers in process memory. Nothing survives
-/// the process.
-#[derive(Default, Clone)]
+/// the process. Finished executions are kept up to a limit (default
+/// [`DEFAULT_KEEP_FINISHED`]), oldest dropped first, so a long-running
+/// process does not grow without bound.
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     triggers: Arc<Mutex<Triggers>>,
+}
+
+/// How many finished executions a [`MemoryStore`] keeps by default.
+pub const DEFAULT_KEEP_FINISHED: usize = 100_000;
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::keeping(DEFAULT_KEEP_FINISHED)
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping at most `keep_finished` finished executions
+    /// (completed, failed, cancelled, timed out) for `get` and `list`.
+    pub fn keeping(keep_finished: usize) -> Self {
+        let inner = Inner { keep_finished, ..Inner::default() };
+        Self { inner: Arc::new(Mutex::new(inner)), triggers: Arc::default() }
     }
 }
 
@@ -113,7 +147,7 @@ impl Store for MemoryStore {
             Readiness::Now => g.enqueue(id, CLASS_NOW),
             Readiness::Idle => g.enqueue(id, CLASS_IDLE),
             Readiness::At(ms) => g.delay(id, ms, CLASS_NOW),
-            Readiness::Final => {}
+            Readiness::Final => g.settled(id),
         }
         Ok(())
     }
@@ -215,13 +249,19 @@ impl Store for MemoryStore {
             return Ok(None);
         }
         let key: Arc<str> = g.execs.get_key_value(id).map(|(k, _)| k.clone()).expect("present");
+        let mut settle = None;
         match change {
             Change::Finish { status, output, error, at } => {
                 let rec = &mut g.execs.get_mut(id).expect("present").rec;
                 rec.output = output;
                 rec.error = error.map(Box::new);
                 rec.completed_at = Some(at);
+                // A completed execution that binds is final once bound.
+                let binds = status == Status::Completed && rec.config.target_binding.is_some();
                 g.set_status(id, status);
+                if !binds {
+                    settle = Some(key);
+                }
             }
             Change::Retry { error, due_ms } => {
                 g.execs.get_mut(id).expect("present").rec.error = Some(Box::new(error));
@@ -239,14 +279,20 @@ impl Store for MemoryStore {
                 slot.ticket = 0;
                 slot.rec.completed_at = Some(at);
                 g.set_status(id, Status::Cancelled);
+                settle = Some(key);
             }
             Change::Bound(result) => {
                 let rec = &mut g.execs.get_mut(id).expect("present").rec;
                 rec.target_binding_applied = result.success;
                 rec.binding_result = Some(Box::new(result));
+                settle = Some(key);
             }
         }
-        Ok(g.execs.get(id).map(|s| s.rec.clone()))
+        let out = g.execs.get(id).map(|s| s.rec.clone());
+        if let Some(key) = settle {
+            g.settled(key);
+        }
+        Ok(out)
     }
 
     fn counts(&self) -> StoreResult<StatusCounts> {

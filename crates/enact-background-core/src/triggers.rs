@@ -855,7 +855,12 @@ impl TriggerEngine {
             }
         }
         let fired_any = !due.is_empty();
-        for (at, c) in due {
+        for (n, (at, c)) in due.into_iter().enumerate() {
+            // With thousands of ticks due at once, let the host start the
+            // first executions while the rest are still being fired.
+            if n % 256 == 255 {
+                self.exec.wake();
+            }
             let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
             let scheduled_at = DateTime::from_timestamp_millis(at).unwrap_or_default();
             let mut source = json!({ "type": "schedule", "scheduledAt": rfc3339(scheduled_at) });

@@ -32,7 +32,7 @@ fn exec(id: &str, tenant: &str, priority: u8) -> BackgroundExecution {
         trigger_source: None,
         attempt: 0,
         binding_result: None,
-            chain_depth: 0,
+        chain_depth: 0,
     }
 }
 
@@ -325,4 +325,57 @@ async fn timer_sees_deadlines_armed_during_its_scan() {
         BackgroundExecutionStatus::Timeout,
         "a deadline armed during a timer scan was missed"
     );
+}
+
+fn finish(s: &MemoryStore, id: &str) -> Option<BackgroundExecution> {
+    let change = Change::Finish { status: BackgroundExecutionStatus::Completed, output: Some(json!(1)), error: None, at: Utc::now() };
+    s.transition(id, Expect::Running(1), change).unwrap()
+}
+
+#[test]
+fn store_keeps_only_the_newest_finished_executions() {
+    let s = MemoryStore::keeping(2);
+    for id in ["a", "b", "c", "d"] {
+        s.insert(exec(id, "t", 50), Readiness::Now).unwrap();
+    }
+    assert_eq!(claim_all(&s, 3), ["a", "b", "c"]);
+    for id in ["a", "b", "c"] {
+        assert_eq!(finish(&s, id).unwrap().status, BackgroundExecutionStatus::Completed, "the transition still answers the record");
+    }
+    assert!(s.get("a").unwrap().is_none(), "the oldest finished execution is dropped");
+    assert!(s.get("b").unwrap().is_some() && s.get("c").unwrap().is_some());
+    assert_eq!(s.get("d").unwrap().unwrap().status, BackgroundExecutionStatus::Queued, "queued work is never dropped");
+    // Counts still add up to every execution ever inserted.
+    assert_eq!(s.counts().unwrap(), StatusCounts { queued: 1, completed: 3, ..Default::default() });
+    assert_eq!(s.list(&ExecutionFilter::default()).unwrap().len(), 3);
+}
+
+#[test]
+fn store_keeps_a_completed_execution_until_it_is_bound() {
+    let s = MemoryStore::keeping(0);
+    let mut e = exec("a", "t", 50);
+    e.config.target_binding = Some(Box::new(TargetBindingConfig {
+        target_type: TargetType::Custom,
+        target_path: None,
+        transform: TransformType::None,
+        max_length: None,
+        json_path: None,
+        thread_id: None,
+        execution_id: None,
+    }));
+    s.insert(e, Readiness::Now).unwrap();
+    claim_all(&s, 1);
+    finish(&s, "a").unwrap();
+    assert!(s.get("a").unwrap().is_some(), "kept while its binding is outstanding");
+    let result = TargetBindingResult {
+        target_type: TargetType::Custom,
+        target_path: None,
+        success: true,
+        applied_value: Some("1".into()),
+        error: None,
+        applied_at: Utc::now(),
+    };
+    let bound = s.transition("a", Expect::Completed, Change::Bound(result)).unwrap();
+    assert!(bound.unwrap().target_binding_applied, "the bound record is answered");
+    assert!(s.get("a").unwrap().is_none(), "then dropped (keeping 0)");
 }
