@@ -38,7 +38,9 @@ struct Level {
 
 #[derive(Default)]
 struct Inner {
-    execs: HashMap<Arc<str>, Slot>,
+    /// Boxed: a slot is ~430 bytes, and a table of them would move and
+    /// over-allocate all of that on every growth.
+    execs: HashMap<Arc<str>, Box<Slot>>,
     levels: BTreeMap<(u8, u8), Level>,
     delayed: BTreeSet<(i64, u64, Arc<str>)>,
     next_ticket: u64,
@@ -142,7 +144,7 @@ impl Store for MemoryStore {
             return Err(StoreError(format!("execution {id:?} already exists")));
         }
         *g.counts.slot(exec.status) += 1;
-        g.execs.insert(id.clone(), Slot { rec: exec, ticket: 0, class_when_due: CLASS_NOW });
+        g.execs.insert(id.clone(), Box::new(Slot { rec: exec, ticket: 0, class_when_due: CLASS_NOW }));
         match ready {
             Readiness::Now => g.enqueue(id, CLASS_NOW),
             Readiness::Idle => g.enqueue(id, CLASS_IDLE),
