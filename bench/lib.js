@@ -12,6 +12,21 @@ function loadEngine() {
   return require(ROOT).BackgroundEngine
 }
 
+/**
+ * An engine with one no-op callable, `noop`, that counts its runs:
+ * `{ engine, runs() }`.
+ */
+function noopEngine(options) {
+  const BackgroundEngine = loadEngine()
+  const engine = new BackgroundEngine(options)
+  let ran = 0
+  engine.registerCallable('noop', async () => {
+    ran++
+    return null
+  })
+  return { engine, runs: () => ran }
+}
+
 /** p-queue is ESM-only; CommonJS reaches it through a dynamic import. */
 async function loadPQueue() {
   return (await import('p-queue')).default
@@ -147,6 +162,7 @@ function expectCount(what, actual, expected) {
 }
 
 module.exports = {
+  noopEngine,
   ROOT,
   loadEngine,
   loadPQueue,

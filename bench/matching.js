@@ -22,7 +22,7 @@
 // callable invocations and stats().completed must all equal it. run.js also
 // checks that every implementation reports the same `fires`.
 
-const { loadEngine, now, runChild, expectCount, log } = require('./lib')
+const { noopEngine, now, runChild, expectCount, log } = require('./lib')
 const { JsMatcher } = require('./baselines/js-matcher')
 const { triggers, eventChunks } = require('./matching-data')
 
@@ -35,13 +35,7 @@ function registerJs(count) {
 }
 
 async function runOurs({ triggers: count = 10_000, events = 1_000_000 }, batch) {
-  const BackgroundEngine = loadEngine()
-  const engine = new BackgroundEngine({ concurrency: 256 })
-  let ran = 0
-  engine.registerCallable('noop', async () => {
-    ran++
-    return null
-  })
+  const { engine, runs } = noopEngine({ concurrency: 256 })
   const r0 = now()
   for (const t of triggers(count)) {
     const condition = { eventType: t.eventType }
@@ -77,9 +71,9 @@ async function runOurs({ triggers: count = 10_000, events = 1_000_000 }, batch) 
   await engine.idle()
   const stats = engine.stats()
   await engine.shutdown()
-  log(`fires ${fires}, expected ${expected}, ran ${ran}, stats ${JSON.stringify(stats)}`)
+  log(`fires ${fires}, expected ${expected}, ran ${runs()}, stats ${JSON.stringify(stats)}`)
   expectCount('fires returned by emit (vs the JS matcher on the same events)', fires, expected)
-  expectCount('callable invocations', ran, expected)
+  expectCount('callable invocations', runs(), expected)
   expectCount('stats().completed', stats.completed, expected)
   return { eventsPerSec: events / (emitMs / 1000), inclAwaitPerSec: events / (totalMs / 1000), registerMs, fires, events, triggers: count }
 }

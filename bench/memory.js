@@ -16,7 +16,7 @@
 //            rejection instead of attaching a .catch per task, which would
 //            inflate p-queue's figure.)
 
-const { loadEngine, loadPQueue, runChild, fullGc, expectCount, log } = require('./lib')
+const { noopEngine, loadPQueue, runChild, fullGc, expectCount, log } = require('./lib')
 
 const CHUNK = 10_000
 
@@ -31,13 +31,7 @@ function measure(before, after, n) {
 
 runChild({
   async ours({ n = 1_000_000 }) {
-    const BackgroundEngine = loadEngine()
-    const engine = new BackgroundEngine({ concurrency: 64 })
-    let ran = 0
-    engine.registerCallable('noop', async () => {
-      ran++
-      return null
-    })
+    const { engine, runs } = noopEngine({ concurrency: 64 })
     const runAt = new Date(Date.now() + 3600_000).toISOString()
     await fullGc()
     const before = process.memoryUsage()
@@ -53,7 +47,7 @@ runChild({
     await engine.shutdown({ timeoutMs: 1000 })
     expectCount('stats().submitted', stats.submitted, n)
     expectCount('stats().queued (deferred executions waiting)', stats.queued, n)
-    if (ran !== 0) throw new Error(`${ran} deferred executions ran an hour early`)
+    if (runs() !== 0) throw new Error(`${runs()} deferred executions ran an hour early`)
     return measure(before, after, n)
   },
 

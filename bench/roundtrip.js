@@ -8,7 +8,7 @@
 //   ours:    await engine.submit({ ..., config: { mode: 'silent' } })
 //   p-queue: await queue.add(noop)   (reference only; no target against it)
 
-const { loadEngine, loadPQueue, nowNs, runChild, expectCount, quantile, sortNumbers } = require('./lib')
+const { noopEngine, loadPQueue, nowNs, runChild, expectCount, quantile, sortNumbers } = require('./lib')
 
 function figures(samplesNs) {
   const us = sortNumbers(Array.from(samplesNs, (ns) => ns / 1000))
@@ -17,13 +17,7 @@ function figures(samplesNs) {
 
 runChild({
   async ours({ n = 10_000, warmup = 1_000 }) {
-    const BackgroundEngine = loadEngine()
-    const engine = new BackgroundEngine({ concurrency: 64 })
-    let ran = 0
-    engine.registerCallable('noop', async () => {
-      ran++
-      return null
-    })
+    const { engine, runs } = noopEngine({ concurrency: 64 })
     const samples = new Float64Array(n)
     for (let i = -warmup; i < n; i++) {
       const t0 = nowNs()
@@ -34,7 +28,7 @@ runChild({
     }
     const stats = engine.stats()
     await engine.shutdown()
-    expectCount('callable invocations', ran, n + warmup)
+    expectCount('callable invocations', runs(), n + warmup)
     expectCount('stats().completed', stats.completed, n + warmup)
     return figures(samples)
   },

@@ -15,59 +15,46 @@
 // least work of the three. p-queue's add() promise resolves with the task's
 // result; ours resolves with the queued record.
 
-const { loadEngine, loadPQueue, now, runChild, expectCount } = require('./lib')
+const { noopEngine, loadPQueue, now, runChild, expectCount } = require('./lib')
 const { HeapQueue } = require('./baselines/heap-queue')
 
 const CONCURRENCY = 64
 
+/** The JS queues' side: `add` n no-op async tasks in a loop, await `onIdle()`. */
+async function driveQueue(queue, n) {
+  let ran = 0
+  const t0 = now()
+  for (let i = 0; i < n; i++) {
+    queue.add(async () => {
+      ran++
+    })
+  }
+  await queue.onIdle()
+  const ms = now() - t0
+  expectCount('task invocations', ran, n)
+  return { jobsPerSec: n / (ms / 1000), ms, n }
+}
+
 runChild({
   async ours({ n = 200_000 }) {
-    const BackgroundEngine = loadEngine()
-    const engine = new BackgroundEngine({ concurrency: CONCURRENCY })
-    let ran = 0
-    engine.registerCallable('noop', async () => {
-      ran++
-      return null
-    })
+    const { engine, runs } = noopEngine({ concurrency: CONCURRENCY })
     const t0 = now()
     for (let i = 0; i < n; i++) engine.submit({ tenantId: 'tenant_1', callableName: 'noop' })
     await engine.idle()
     const ms = now() - t0
     const stats = engine.stats()
     await engine.shutdown()
-    expectCount('callable invocations', ran, n)
+    expectCount('callable invocations', runs(), n)
     expectCount('stats().completed', stats.completed, n)
     return { jobsPerSec: n / (ms / 1000), ms, n }
   },
 
   async 'p-queue'({ n = 200_000 }) {
     const PQueue = await loadPQueue()
-    const queue = new PQueue({ concurrency: CONCURRENCY })
-    let ran = 0
-    const t0 = now()
-    for (let i = 0; i < n; i++) {
-      queue.add(async () => {
-        ran++
-      })
-    }
-    await queue.onIdle()
-    const ms = now() - t0
-    expectCount('task invocations', ran, n)
-    return { jobsPerSec: n / (ms / 1000), ms, n }
+    return driveQueue(new PQueue({ concurrency: CONCURRENCY }), n)
   },
 
   async 'heap-queue'({ n = 200_000 }) {
-    const queue = new HeapQueue(CONCURRENCY)
-    let ran = 0
-    const t0 = now()
-    for (let i = 0; i < n; i++) {
-      queue.add(async () => {
-        ran++
-      })
-    }
-    await queue.onIdle()
-    const ms = now() - t0
-    expectCount('task invocations', ran, n)
-    return { jobsPerSec: n / (ms / 1000), ms, n }
+    return driveQueue(new HeapQueue(CONCURRENCY), n)
   },
 })
