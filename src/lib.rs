@@ -239,8 +239,11 @@ fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, Engi
         let result = validate::submit_request(v).and_then(|req| {
             let silent = req.config.mode == ExecutionMode::Silent;
             let brief = req.config == defaults && req.metadata.is_none();
-            let rec = exec.submit(req, silent)?;
-            Ok(if brief || silent { Submitted::Brief(rec.execution_id, rec.queued_at) } else { Submitted::Record { r: Box::new(rec) } })
+            let receipt = exec.submit_receipt(req, silent, !(brief || silent))?;
+            Ok(match receipt.record {
+                Some(rec) => Submitted::Record { r: Box::new(rec) },
+                None => Submitted::Brief(receipt.execution_id, receipt.queued_at),
+            })
         });
         out.push(result.unwrap_or_else(|e| Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } }));
     }

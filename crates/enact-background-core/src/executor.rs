@@ -273,6 +273,19 @@ pub enum Notice {
     Callback(Box<BackgroundExecution>),
 }
 
+/// What a submission answers: the new execution's id and queue time, and
+/// its record when asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Receipt {
+    /// The execution's id.
+    pub execution_id: String,
+    /// When it was queued.
+    pub queued_at: crate::model::Timestamp,
+    /// The queued (or, for an unknown callable fired by a trigger, failed)
+    /// record, when asked for.
+    pub record: Option<BackgroundExecution>,
+}
+
 /// Counters of [`Executor::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -428,18 +441,26 @@ impl Executor {
     /// Queues an execution. With `watch`, a [`Notice::Settled`] follows when
     /// it reaches its final record.
     pub fn submit(&self, req: SubmitRequest, watch: bool) -> EngineResult<BackgroundExecution> {
-        self.submit_inner(req, watch, false)
+        let receipt = self.submit_inner(req, watch, false, true)?;
+        Ok(receipt.record.expect("kept on request"))
+    }
+
+    /// Like [`Executor::submit`], answering only the id and queue time
+    /// (the record goes to the store without a copy), plus the record when
+    /// `keep_record` is set.
+    pub fn submit_receipt(&self, req: SubmitRequest, watch: bool, keep_record: bool) -> EngineResult<Receipt> {
+        self.submit_inner(req, watch, false, keep_record)
     }
 
     /// Queues an execution spawned by a trigger. Unlike [`Executor::submit`],
     /// an unregistered callable does not refuse the work: the execution is
     /// written straight as `failed`, saying so, so a fire is never dropped
     /// silently.
-    pub fn submit_fired(&self, req: SubmitRequest) -> EngineResult<BackgroundExecution> {
-        self.submit_inner(req, false, true)
+    pub fn submit_fired(&self, req: SubmitRequest) -> EngineResult<Receipt> {
+        self.submit_inner(req, false, true, false)
     }
 
-    fn submit_inner(&self, req: SubmitRequest, watch: bool, record_unknown: bool) -> EngineResult<BackgroundExecution> {
+    fn submit_inner(&self, req: SubmitRequest, watch: bool, record_unknown: bool, keep_record: bool) -> EngineResult<Receipt> {
         let now = self.clock.now();
         let ready = match req.config.mode {
             ExecutionMode::Deferred => match (req.config.run_at, req.config.delay_ms) {
@@ -490,27 +511,32 @@ impl Executor {
             record.error = Some(Box::new(error));
             ready = Readiness::Final;
         }
-        self.store.insert(record.clone(), ready).map_err(|e| {
-            if self.store.get(&record.execution_id).ok().flatten().is_some() {
-                EngineError::invalid("executionId", format!("{:?} already exists", record.execution_id))
+        // Copies only for whoever needs the record besides the store.
+        let settled = ready == Readiness::Final;
+        let notice = (settled || self.wants(EventKind::Queued)).then(|| record.clone());
+        let kept = keep_record.then(|| record.clone());
+        let execution_id = record.execution_id.clone();
+        self.store.insert(record, ready).map_err(|e| {
+            if self.store.get(&execution_id).ok().flatten().is_some() {
+                EngineError::invalid("executionId", format!("{execution_id:?} already exists"))
             } else {
                 e.into()
             }
         })?;
         g.submitted += 1;
         if watch {
-            g.watched.insert(record.execution_id.clone());
+            g.watched.insert(execution_id.clone());
         }
-        if ready == Readiness::Final {
-            self.settle(&mut g, record.clone());
-        } else if self.wants(EventKind::Queued) {
-            g.outbox.push(Notice::Event(EventKind::Queued, Box::new(record.clone())));
+        match notice {
+            Some(rec) if settled => self.settle(&mut g, rec),
+            Some(rec) => g.outbox.push(Notice::Event(EventKind::Queued, Box::new(rec))),
+            None => {}
         }
         drop(g);
         if let Readiness::At(due) = ready {
             self.arm_timer(due);
         }
-        Ok(record)
+        Ok(Receipt { execution_id, queued_at: now, record: kept })
     }
 
     /// Watches an execution: returns its record if it is settled (final and

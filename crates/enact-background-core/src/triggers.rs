@@ -771,7 +771,7 @@ impl TriggerEngine {
             trigger_source: Some(source.clone()),
             chain_depth,
         };
-        let record: BackgroundExecution = self.exec.submit_fired(req)?;
+        let record = self.exec.submit_fired(req)?;
         let event = TriggerFiredEvent {
             trigger_id: t.trigger_id,
             trigger_name: t.name,
@@ -855,6 +855,7 @@ impl TriggerEngine {
             }
         }
         let fired_any = !due.is_empty();
+        let mut stamp: Option<(i64, Value)> = None;
         for (n, (at, c)) in due.into_iter().enumerate() {
             // With thousands of ticks due at once, let the host start the
             // first executions while the rest are still being fired.
@@ -862,8 +863,12 @@ impl TriggerEngine {
                 self.exec.wake();
             }
             let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
-            let scheduled_at = DateTime::from_timestamp_millis(at).unwrap_or_default();
-            let mut source = json!({ "type": "schedule", "scheduledAt": rfc3339(scheduled_at) });
+            // Ticks come due in bursts at one instant: format it once.
+            if stamp.as_ref().is_none_or(|(t, _)| *t != at) {
+                stamp = Some((at, Value::String(rfc3339(DateTime::from_timestamp_millis(at).unwrap_or_default()))));
+            }
+            let scheduled_at = stamp.as_ref().map(|(_, s)| s.clone()).expect("set above");
+            let mut source = json!({ "type": "schedule", "scheduledAt": scheduled_at });
             match schedule {
                 Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
                 Schedule::Interval { secs, .. } => source["intervalSeconds"] = json!(secs),
