@@ -729,6 +729,12 @@ impl TriggerEngine {
     /// Gates, counts and fires one trigger. `Ok(Err(_))` when it did not
     /// fire (gate, loop guard, removed meanwhile).
     fn fire_compiled(&self, c: &Compiled, source: Value, depth: u32) -> EngineResult<Result<TriggerFiredEvent, Refused>> {
+        Ok(self.fire_with_status(c, source, depth)?.map(|(event, _)| event))
+    }
+
+    /// [`TriggerEngine::fire_compiled`], also answering the trigger's
+    /// status after the fire (`fired` when it used up `maxFires`).
+    fn fire_with_status(&self, c: &Compiled, source: Value, depth: u32) -> EngineResult<Result<(TriggerFiredEvent, TriggerStatus), Refused>> {
         let now = self.clock.now();
         let chain_depth = depth + 1;
         if chain_depth > self.config.max_chain_depth {
@@ -772,6 +778,7 @@ impl TriggerEngine {
             chain_depth,
         };
         let record = self.exec.submit_fired(req)?;
+        let status = t.status;
         let event = TriggerFiredEvent {
             trigger_id: t.trigger_id,
             trigger_name: t.name,
@@ -783,7 +790,7 @@ impl TriggerEngine {
         if self.exec.listens(EventKind::TriggerFired) {
             self.exec.post(Notice::TriggerFired(Box::new(event.clone())));
         }
-        Ok(Ok(event))
+        Ok(Ok((event, status)))
     }
 
     // -- the host's pull API -----------------------------------------------
@@ -873,14 +880,14 @@ impl TriggerEngine {
                 Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
                 Schedule::Interval { secs, .. } => source["intervalSeconds"] = json!(secs),
             }
-            // A store failure or shutdown skips this tick; the schedule goes on.
-            let _ = self.fire_compiled(&c, source, 0);
-            // A trigger that is gone, fired out or expired ticks no more;
-            // a paused or disabled one keeps its timer (ticks are refused
-            // by the gate) so that resuming needs no re-arming.
-            match self.store.get_trigger(&c.id) {
-                Ok(None) => continue,
-                Ok(Some(t)) if matches!(t.status, TriggerStatus::Fired | TriggerStatus::Expired) => continue,
+            // A trigger that is gone, fired out or expired ticks no more; a
+            // paused or disabled one keeps its timer (ticks are refused by
+            // the gate) so that resuming needs no re-arming. A store
+            // failure or shutdown skips this tick; the schedule goes on.
+            let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
+            match self.fire_with_status(&c, source, 0) {
+                Ok(Err(Refused::Gone)) => continue,
+                Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
                 _ => {}
             }
             // Each tick fires once: a tick missed while the process was
