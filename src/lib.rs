@@ -321,10 +321,13 @@ enum Stimulus {
 /// Runs a stimulus given as JSON text; answers the fires as JSON text, or
 /// `None` when nothing fired.
 fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult<Option<String>> {
+    const EMIT: u32 = Stimulus::Emit as u32;
+    const EMIT_BATCH: u32 = Stimulus::EmitBatch as u32;
+    const LIFECYCLE: u32 = Stimulus::Lifecycle as u32;
     let fired = match kind {
-        0 => triggers.emit_text(text, false, false)?,
-        1 => triggers.emit_text(text, true, false)?,
-        2 => triggers.emit_text(text, false, true)?,
+        EMIT => triggers.emit_text(text, false, false)?,
+        EMIT_BATCH => triggers.emit_text(text, true, false)?,
+        LIFECYCLE => triggers.emit_text(text, false, true)?,
         _ => {
             let v: Value = serde_json::from_str(text).map_err(|e| EngineError::invalid_trigger("metric", e))?;
             triggers.report_metric(&v)?

@@ -512,6 +512,11 @@
     res.end(text)
   }
 
+  function tooLarge413(res, maxBodyBytes) {
+    res.setHeader('connection', 'close')
+    sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: 'ENACT_BODY_TOO_LARGE' })
+  }
+
   const STATUS_OF = {
     ENACT_WEBHOOK_SIGNATURE: 401,
     ENACT_NOT_FOUND: 404,
@@ -531,8 +536,7 @@
       const triggerId = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
       const declared = Number(req.headers['content-length'])
       if (declared > maxBodyBytes) {
-        res.setHeader('connection', 'close')
-        return sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: 'ENACT_BODY_TOO_LARGE' })
+        return tooLarge413(res, maxBodyBytes)
       }
       const deliver = (body) => {
         let fired
@@ -557,8 +561,7 @@
         size += chunk.length
         if (size > maxBodyBytes) {
           tooLarge = true
-          res.setHeader('connection', 'close')
-          sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: 'ENACT_BODY_TOO_LARGE' })
+          tooLarge413(res, maxBodyBytes)
           req.resume()
           return
         }

@@ -332,11 +332,6 @@ impl TriggerEngine {
         !self.stopped.load(Ordering::Relaxed) && !self.state.lock().timers.is_empty()
     }
 
-    /// The executor this engine feeds.
-    pub fn executor(&self) -> &Arc<Executor> {
-        &self.exec
-    }
-
     fn next_generation(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::Relaxed) + 1
     }
