@@ -1,16 +1,34 @@
 //! The in-memory [`Store`]: the default, for one process.
+//!
+//! Executions are kept compact, because a queue of a million waiting
+//! executions should cost tens of megabytes, not a gigabyte: tenant and
+//! callable names are interned, configs are shared between executions that
+//! have equal ones, and the fields most executions never set (context,
+//! trigger, metadata) or only set once they run (times, output, error,
+//! binding) live in optional boxes. Slots sit in a slab of fixed-size
+//! chunks (no reallocation of the whole table as it grows) and the queues
+//! refer to them by index. A full [`BackgroundExecution`] is built only
+//! when one is asked for.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use chrono::DateTime;
 use parking_lot::Mutex;
+use serde_json::Value;
 
 /// Hash maps keyed by ids: foldhash (fast, seeded per process, so ids a
 /// caller chooses cannot be made to collide) instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use crate::error::EngineError;
-use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp, Trigger};
+use crate::model::{
+    BackgroundExecution, BackgroundExecutionConfig, BackgroundExecutionStatus as Status, ExecutionError, JsonMap,
+    TargetBindingResult, Timestamp, Trigger,
+};
 use crate::store::{
     apply_gate, Blocked, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult,
     TriggerFilter, TriggerStore,
@@ -20,33 +38,230 @@ use crate::store::{
 const CLASS_IDLE: u8 = 0;
 const CLASS_NOW: u8 = 1;
 
+/// Fields set at submission that most executions leave out.
+#[derive(Default)]
+struct Extra {
+    context: Option<std::collections::BTreeMap<String, String>>,
+    trigger_id: Option<String>,
+    metadata: Option<JsonMap>,
+    trigger_source: Option<Value>,
+    chain_depth: u32,
+}
+
+/// Fields an execution gets once it runs.
+#[derive(Default)]
+struct Run {
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    output: Option<Value>,
+    error: Option<Box<ExecutionError>>,
+    binding_result: Option<Box<TargetBindingResult>>,
+    target_binding_applied: bool,
+}
+
+/// One execution, compact: 112 bytes in the slab, plus its id's bytes.
 struct Slot {
-    rec: BackgroundExecution,
+    id: Box<str>,
+    tenant: Arc<str>,
+    callable: Arc<str>,
+    config: Arc<BackgroundExecutionConfig>,
+    input: Option<Box<str>>,
+    extra: Option<Box<Extra>>,
+    run: Option<Box<Run>>,
+    /// Unix nanoseconds.
+    queued_at: i64,
     /// Ticket of the queue entry that is live for this execution; entries
     /// with another ticket are stale (lazy deletion on cancel).
     ticket: u64,
+    attempt: u32,
+    status: Status,
     /// Class it is queued in while waiting for `Readiness::At`.
     class_when_due: u8,
 }
 
-/// Tenants waiting at one (class, priority), served round-robin.
+fn nanos(t: Timestamp) -> i64 {
+    // Representable until the year 2262; clamp rather than panic after.
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+impl Slot {
+    fn run(&mut self) -> &mut Run {
+        self.run.get_or_insert_with(Box::default)
+    }
+
+    fn matches(&self, f: &ExecutionFilter) -> bool {
+        f.tenant_id.as_deref().is_none_or(|t| t == &*self.tenant)
+            && f.status.is_none_or(|s| s == self.status)
+            && f.callable_name.as_deref().is_none_or(|c| c == &*self.callable)
+    }
+
+    /// The full record.
+    fn record(&self) -> BackgroundExecution {
+        let extra = self.extra.as_deref();
+        let run = self.run.as_deref();
+        BackgroundExecution {
+            execution_id: self.id.to_string(),
+            tenant_id: self.tenant.to_string(),
+            callable_name: self.callable.to_string(),
+            input: self.input.as_deref().map(str::to_owned),
+            context: extra.and_then(|e| e.context.clone()),
+            config: (*self.config).clone(),
+            status: self.status,
+            queued_at: DateTime::from_timestamp_nanos(self.queued_at),
+            started_at: run.and_then(|r| r.started_at),
+            completed_at: run.and_then(|r| r.completed_at),
+            output: run.and_then(|r| r.output.clone()),
+            error: run.and_then(|r| r.error.clone()),
+            target_binding_applied: run.is_some_and(|r| r.target_binding_applied),
+            trigger_id: extra.and_then(|e| e.trigger_id.clone()),
+            metadata: extra.and_then(|e| e.metadata.clone()),
+            trigger_source: extra.and_then(|e| e.trigger_source.clone()),
+            attempt: self.attempt,
+            binding_result: run.and_then(|r| r.binding_result.clone()),
+            chain_depth: extra.map_or(0, |e| e.chain_depth),
+        }
+    }
+}
+
+/// Shared copies of the strings and configs many executions repeat.
+#[derive(Default)]
+struct Interner {
+    names: HashSet<Arc<str>>,
+    /// Size at which unused names are swept next.
+    sweep_at: usize,
+    default_config: Arc<BackgroundExecutionConfig>,
+    last_config: Option<Arc<BackgroundExecutionConfig>>,
+}
+
+impl Interner {
+    fn name(&mut self, s: String) -> Arc<str> {
+        if let Some(a) = self.names.get(s.as_str()) {
+            return a.clone();
+        }
+        // Names no execution holds any more (a tenant seen once) are
+        // dropped when the set has doubled since the last sweep.
+        if self.names.len() >= self.sweep_at {
+            self.names.retain(|a| Arc::strong_count(a) > 1);
+            self.sweep_at = (self.names.len() * 2).max(1024);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.names.insert(a.clone());
+        a
+    }
+
+    /// The default config, the previous one when equal (a loop of like
+    /// submissions), else a new one.
+    fn config(&mut self, c: BackgroundExecutionConfig) -> Arc<BackgroundExecutionConfig> {
+        if c == *self.default_config {
+            return self.default_config.clone();
+        }
+        match &self.last_config {
+            Some(last) if **last == c => last.clone(),
+            _ => {
+                let a = Arc::new(c);
+                self.last_config = Some(a.clone());
+                a
+            }
+        }
+    }
+}
+
+/// Slots per slab chunk.
+const CHUNK: usize = 4096;
+
+/// Execution slots by index, in chunks that never move, with a free list,
+/// and the id → index table.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Option<Slot>]>>,
+    len: usize,
+    free: Vec<u32>,
+    ids: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Slab {
+    fn at(&self, i: u32) -> Option<&Slot> {
+        let i = i as usize;
+        self.chunks[i / CHUNK][i % CHUNK].as_ref()
+    }
+
+    fn at_mut(&mut self, i: u32) -> Option<&mut Slot> {
+        let i = i as usize;
+        self.chunks[i / CHUNK][i % CHUNK].as_mut()
+    }
+
+    /// The slot at a live index.
+    fn slot(&self, i: u32) -> &Slot {
+        self.at(i).expect("a live slot index")
+    }
+
+    fn slot_mut(&mut self, i: u32) -> &mut Slot {
+        self.at_mut(i).expect("a live slot index")
+    }
+
+    fn find(&self, id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.ids.find(hash, |&i| &*self.slot(i).id == id).copied()
+    }
+
+    fn add(&mut self, slot: Slot) -> u32 {
+        let hash = self.hasher.hash_one(&*slot.id);
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                if self.len % CHUNK == 0 {
+                    self.chunks.push(std::iter::repeat_with(|| None).take(CHUNK).collect());
+                }
+                self.len += 1;
+                u32::try_from(self.len - 1).expect("fewer than 2^32 executions in memory")
+            }
+        };
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let slot_id = |i: u32| -> &str {
+            let i = i as usize;
+            chunks[i / CHUNK][i % CHUNK].as_ref().map_or("", |s| &*s.id)
+        };
+        self.ids.insert_unique(hash, i, |&j| hasher.hash_one(slot_id(j)));
+        let cell = &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK];
+        *cell = Some(slot);
+        i
+    }
+
+    fn remove(&mut self, i: u32) {
+        let hash = self.hasher.hash_one(&*self.slot(i).id);
+        if let Ok(entry) = self.ids.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        self.chunks[i as usize / CHUNK][i as usize % CHUNK] = None;
+        self.free.push(i);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks.iter().flat_map(|c| c.iter()).filter_map(Option::as_ref)
+    }
+}
+
+/// Tenants waiting at one (class, priority), served round-robin; each
+/// tenant's queue holds (ticket, slot index).
 #[derive(Default)]
 struct Level {
     turn: VecDeque<Arc<str>>,
-    queues: HashMap<Arc<str>, VecDeque<(u64, Arc<str>)>>,
+    queues: HashMap<Arc<str>, VecDeque<(u64, u32)>>,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// Boxed: a slot is ~430 bytes, and a table of them would move and
-    /// over-allocate all of that on every growth.
-    execs: HashMap<Arc<str>, Box<Slot>>,
+    slab: Slab,
     levels: BTreeMap<(u8, u8), Level>,
-    delayed: BTreeSet<(i64, u64, Arc<str>)>,
+    /// (due ms, ticket, slot index), earliest first; ticket order keeps
+    /// executions due at the same instant first in, first out.
+    delayed: BinaryHeap<Reverse<(i64, u64, u32)>>,
     next_ticket: u64,
     counts: StatusCounts,
-    /// Settled executions, oldest first, for [`MemoryStore::keep_finished`].
-    finished: VecDeque<Arc<str>>,
+    interner: Interner,
+    /// Settled executions, oldest first, for [`MemoryStore::keeping`].
+    finished: VecDeque<u32>,
     keep_finished: usize,
 }
 
@@ -54,45 +269,89 @@ impl Inner {
     /// An execution reached its final record (bound, if it binds): keep at
     /// most `keep_finished` of those, dropping the oldest. Counts keep
     /// them, so `counts()` still adds up to every execution ever inserted.
-    fn settled(&mut self, id: Arc<str>) {
-        self.finished.push_back(id);
+    fn settled(&mut self, i: u32) {
+        self.finished.push_back(i);
         while self.finished.len() > self.keep_finished {
             let old = self.finished.pop_front().expect("longer than the limit");
-            if self.execs.get(&old).is_some_and(|s| s.rec.status.is_final()) {
-                self.execs.remove(&old);
+            if self.slab.at(old).is_some_and(|s| s.status.is_final()) {
+                self.slab.remove(old);
             }
         }
     }
 
-    fn enqueue(&mut self, id: Arc<str>, class: u8) {
+    fn enqueue(&mut self, i: u32, class: u8) {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        let slot = self.execs.get_mut(&id).expect("enqueue of a known execution");
+        let slot = self.slab.slot_mut(i);
         slot.ticket = ticket;
-        let tenant: Arc<str> = Arc::from(slot.rec.tenant_id.as_str());
-        let level = self.levels.entry((class, slot.rec.config.priority)).or_default();
-        let q = level.queues.entry(tenant.clone()).or_default();
+        let level = self.levels.entry((class, slot.config.priority)).or_default();
+        let q = match level.queues.get_mut(&slot.tenant) {
+            Some(q) => q,
+            None => level.queues.entry(slot.tenant.clone()).or_default(),
+        };
         if q.is_empty() {
-            level.turn.push_back(tenant);
+            level.turn.push_back(slot.tenant.clone());
         }
-        q.push_back((ticket, id));
+        q.push_back((ticket, i));
     }
 
-    fn delay(&mut self, id: Arc<str>, due_ms: i64, class: u8) {
+    fn delay(&mut self, i: u32, due_ms: i64, class: u8) {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        let slot = self.execs.get_mut(&id).expect("delay of a known execution");
+        let slot = self.slab.slot_mut(i);
         slot.ticket = ticket;
         slot.class_when_due = class;
-        self.delayed.insert((due_ms, ticket, id));
+        self.delayed.push(Reverse((due_ms, ticket, i)));
     }
 
-    fn set_status(&mut self, id: &str, status: Status) {
-        let slot = self.execs.get_mut(id).expect("known execution");
-        let old = slot.rec.status;
-        slot.rec.status = status;
+    fn set_status(&mut self, i: u32, status: Status) {
+        let slot = self.slab.slot_mut(i);
+        let old = slot.status;
+        slot.status = status;
         *self.counts.slot(old) -= 1;
         *self.counts.slot(status) += 1;
+    }
+
+    fn slot(&mut self, exec: BackgroundExecution) -> Slot {
+        let BackgroundExecution {
+            execution_id,
+            tenant_id,
+            callable_name,
+            input,
+            context,
+            config,
+            status,
+            queued_at,
+            started_at,
+            completed_at,
+            output,
+            error,
+            target_binding_applied,
+            trigger_id,
+            metadata,
+            trigger_source,
+            attempt,
+            binding_result,
+            chain_depth,
+        } = exec;
+        let extra = (context.is_some() || trigger_id.is_some() || metadata.is_some() || trigger_source.is_some() || chain_depth != 0)
+            .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth }));
+        let run = (started_at.is_some() || completed_at.is_some() || output.is_some() || error.is_some() || binding_result.is_some() || target_binding_applied)
+            .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied }));
+        Slot {
+            id: execution_id.into_boxed_str(),
+            tenant: self.interner.name(tenant_id),
+            callable: self.interner.name(callable_name),
+            config: self.interner.config(config),
+            input: input.map(String::into_boxed_str),
+            extra,
+            run,
+            queued_at: nanos(queued_at),
+            ticket: 0,
+            attempt,
+            status,
+            class_when_due: CLASS_NOW,
+        }
     }
 }
 
@@ -139,32 +398,32 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn insert(&self, exec: BackgroundExecution, ready: Readiness) -> StoreResult<()> {
         let mut g = self.inner.lock();
-        let id: Arc<str> = Arc::from(exec.execution_id.as_str());
-        if g.execs.contains_key(&id) {
-            return Err(StoreError(format!("execution {id:?} already exists")));
+        if g.slab.find(&exec.execution_id).is_some() {
+            return Err(StoreError(format!("execution {:?} already exists", exec.execution_id)));
         }
         *g.counts.slot(exec.status) += 1;
-        g.execs.insert(id.clone(), Box::new(Slot { rec: exec, ticket: 0, class_when_due: CLASS_NOW }));
+        let slot = g.slot(exec);
+        let i = g.slab.add(slot);
         match ready {
-            Readiness::Now => g.enqueue(id, CLASS_NOW),
-            Readiness::Idle => g.enqueue(id, CLASS_IDLE),
-            Readiness::At(ms) => g.delay(id, ms, CLASS_NOW),
-            Readiness::Final => g.settled(id),
+            Readiness::Now => g.enqueue(i, CLASS_NOW),
+            Readiness::Idle => g.enqueue(i, CLASS_IDLE),
+            Readiness::At(ms) => g.delay(i, ms, CLASS_NOW),
+            Readiness::Final => g.settled(i),
         }
         Ok(())
     }
 
     fn get(&self, id: &str) -> StoreResult<Option<BackgroundExecution>> {
-        Ok(self.inner.lock().execs.get(id).map(|s| s.rec.clone()))
+        let g = self.inner.lock();
+        Ok(g.slab.find(id).map(|i| g.slab.slot(i).record()))
     }
 
     fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>> {
         let g = self.inner.lock();
-        let mut out: Vec<&BackgroundExecution> =
-            g.execs.values().map(|s| &s.rec).filter(|e| filter.matches(e)).collect();
-        out.sort_by(|a, b| (a.queued_at, &a.execution_id).cmp(&(b.queued_at, &b.execution_id)));
+        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter)).collect();
+        out.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
         let limit = filter.limit.unwrap_or(usize::MAX);
-        Ok(out.into_iter().take(limit).cloned().collect())
+        Ok(out.into_iter().take(limit).map(Slot::record).collect())
     }
 
     fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str) -> bool) -> StoreResult<Vec<BackgroundExecution>> {
@@ -182,8 +441,8 @@ impl Store for MemoryStore {
             while out.len() < max && refused < level.turn.len() {
                 let tenant = level.turn.pop_front().expect("turn is non-empty");
                 let q = level.queues.get_mut(&tenant).expect("every tenant in turn has a queue");
-                while let Some((ticket, id)) = q.front() {
-                    let live = g.execs.get(id).is_some_and(|s| s.ticket == *ticket && s.rec.status == Status::Queued);
+                while let Some(&(ticket, i)) = q.front() {
+                    let live = g.slab.at(i).is_some_and(|s| s.ticket == ticket && s.status == Status::Queued);
                     if live {
                         break;
                     }
@@ -199,20 +458,20 @@ impl Store for MemoryStore {
                     continue;
                 }
                 refused = 0;
-                let (_, id) = q.pop_front().expect("checked non-empty");
+                let (_, i) = q.pop_front().expect("checked non-empty");
                 if q.is_empty() {
                     level.queues.remove(&tenant);
                 } else {
                     level.turn.push_back(tenant);
                 }
-                let slot = g.execs.get_mut(&id).expect("live entry");
+                let slot = g.slab.slot_mut(i);
                 slot.ticket = 0;
-                slot.rec.status = Status::Running;
-                slot.rec.attempt += 1;
-                slot.rec.started_at = Some(now);
+                slot.status = Status::Running;
+                slot.attempt += 1;
+                slot.run().started_at = Some(now);
                 g.counts.queued -= 1;
                 g.counts.running += 1;
-                out.push(slot.rec.clone());
+                out.push(slot.record());
             }
             if level.turn.is_empty() {
                 g.levels.remove(&key);
@@ -224,16 +483,16 @@ impl Store for MemoryStore {
     fn promote_due(&self, now_ms: i64) -> StoreResult<(usize, Option<i64>)> {
         let mut g = self.inner.lock();
         let mut promoted = 0;
-        while let Some((due, ticket, id)) = g.delayed.first().cloned() {
-            if due > now_ms {
-                return Ok((promoted, Some(due)));
+        while let Some(Reverse((due, _, _))) = g.delayed.peek() {
+            if *due > now_ms {
+                return Ok((promoted, Some(*due)));
             }
-            g.delayed.pop_first();
-            let class = match g.execs.get(&id) {
-                Some(s) if s.ticket == ticket && s.rec.status == Status::Queued => s.class_when_due,
+            let Reverse((_, ticket, i)) = g.delayed.pop().expect("peeked");
+            let class = match g.slab.at(i) {
+                Some(s) if s.ticket == ticket && s.status == Status::Queued => s.class_when_due,
                 _ => continue,
             };
-            g.enqueue(id, class);
+            g.enqueue(i, class);
             promoted += 1;
         }
         Ok((promoted, None))
@@ -241,60 +500,56 @@ impl Store for MemoryStore {
 
     fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>> {
         let mut g = self.inner.lock();
-        let Some(slot) = g.execs.get_mut(id) else { return Ok(None) };
+        let g = &mut *g;
+        let Some(i) = g.slab.find(id) else { return Ok(None) };
+        let slot = g.slab.slot_mut(i);
         let ok = match expect {
-            Expect::Running(attempt) => slot.rec.status == Status::Running && slot.rec.attempt == attempt,
-            Expect::Active => matches!(slot.rec.status, Status::Queued | Status::Running),
-            Expect::Completed => slot.rec.status == Status::Completed,
+            Expect::Running(attempt) => slot.status == Status::Running && slot.attempt == attempt,
+            Expect::Active => matches!(slot.status, Status::Queued | Status::Running),
+            Expect::Completed => slot.status == Status::Completed,
         };
         if !ok {
             return Ok(None);
         }
-        let key: Arc<str> = g.execs.get_key_value(id).map(|(k, _)| k.clone()).expect("present");
-        let mut settle = None;
+        let mut settle = false;
         match change {
             Change::Finish { status, output, error, at } => {
-                let rec = &mut g.execs.get_mut(id).expect("present").rec;
-                rec.output = output;
-                rec.error = error.map(Box::new);
-                rec.completed_at = Some(at);
                 // A completed execution that binds is final once bound.
-                let binds = status == Status::Completed && rec.config.target_binding.is_some();
-                g.set_status(id, status);
-                if !binds {
-                    settle = Some(key);
-                }
+                settle = !(status == Status::Completed && slot.config.target_binding.is_some());
+                let run = slot.run();
+                run.output = output;
+                run.error = error.map(Box::new);
+                run.completed_at = Some(at);
+                g.set_status(i, status);
             }
             Change::Retry { error, due_ms } => {
-                g.execs.get_mut(id).expect("present").rec.error = Some(Box::new(error));
-                g.set_status(id, Status::Queued);
-                g.delay(key, due_ms, CLASS_NOW);
+                slot.run().error = Some(Box::new(error));
+                g.set_status(i, Status::Queued);
+                g.delay(i, due_ms, CLASS_NOW);
             }
             Change::Release => {
-                let rec = &mut g.execs.get_mut(id).expect("present").rec;
-                rec.attempt = rec.attempt.saturating_sub(1);
-                g.set_status(id, Status::Queued);
-                g.enqueue(key, CLASS_NOW);
+                slot.attempt = slot.attempt.saturating_sub(1);
+                g.set_status(i, Status::Queued);
+                g.enqueue(i, CLASS_NOW);
             }
             Change::Cancel { at } => {
-                let slot = g.execs.get_mut(id).expect("present");
                 slot.ticket = 0;
-                slot.rec.completed_at = Some(at);
-                g.set_status(id, Status::Cancelled);
-                settle = Some(key);
+                slot.run().completed_at = Some(at);
+                g.set_status(i, Status::Cancelled);
+                settle = true;
             }
             Change::Bound(result) => {
-                let rec = &mut g.execs.get_mut(id).expect("present").rec;
-                rec.target_binding_applied = result.success;
-                rec.binding_result = Some(Box::new(result));
-                settle = Some(key);
+                let run = slot.run();
+                run.target_binding_applied = result.success;
+                run.binding_result = Some(Box::new(result));
+                settle = true;
             }
         }
-        let out = g.execs.get(id).map(|s| s.rec.clone());
-        if let Some(key) = settle {
-            g.settled(key);
+        let out = g.slab.slot(i).record();
+        if settle {
+            g.settled(i);
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn counts(&self) -> StoreResult<StatusCounts> {
@@ -351,5 +606,17 @@ impl TriggerStore for MemoryStore {
         let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
         let (gate, _changed) = apply_gate(t, now);
         Ok(Some((t.clone(), gate)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The queue-memory budget (about 250 bytes per waiting execution, all
+    /// in) leaves a slot 112 bytes, id pointer included.
+    #[test]
+    fn a_slot_fits_in_112_bytes() {
+        assert!(std::mem::size_of::<Option<Slot>>() <= 112, "Slot is {} bytes", std::mem::size_of::<Slot>());
     }
 }
