@@ -318,6 +318,25 @@ enum Stimulus {
     Metric = 3,
 }
 
+/// The (channel, tenant, event type) an event or lifecycle trigger listens
+/// to, as the runtime's `indexTrigger` takes it; channel -1 for a trigger
+/// that is gone or listens to no events. With this the runtime answers
+/// `emit`/`emitBatch`/`lifecycle` of events that no trigger could match at
+/// once, without crossing to Rust. It keeps a superset (status and
+/// patterns are not considered), so it only skips events that Rust would
+/// have matched to nothing.
+fn interest(t: Option<&Trigger>) -> (i32, Option<String>, Option<String>) {
+    let channel = match t.map(|t| t.trigger_type) {
+        Some(TriggerType::Event) => Stimulus::Emit,
+        Some(TriggerType::Lifecycle) => Stimulus::Lifecycle,
+        _ => return (-1, None, None),
+    };
+    match t.and_then(|t| Some((t.tenant_id.clone(), t.condition.event_type.clone()?))) {
+        Some((tenant, event_type)) => (channel as i32, Some(tenant), Some(event_type)),
+        None => (-1, None, None),
+    }
+}
+
 /// Runs a stimulus given as JSON text; answers the fires as JSON text, or
 /// `None` when nothing fired.
 fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult<Option<String>> {
@@ -627,6 +646,12 @@ impl BackgroundEngine {
         let factory: Function<Object, Object> = env.run_script(RUNTIME_JS)?;
         let runtime = factory.call(native_table(&env, &shared)?)?;
         let wake: Function<u32, Unknown> = runtime.get_named_property("wake")?;
+        // Triggers a store already holds (none in a new memory store).
+        let index: Function<FnArgs<(String, i32, Option<String>, Option<String>)>, Unknown> = runtime.get_named_property("indexTrigger")?;
+        for t in shared.triggers.list(&TriggerFilter::default()).map_err(|e| engine_error(&env, e))? {
+            let (channel, tenant, event_type) = interest(Some(&t));
+            index.call(FnArgs::from((t.trigger_id.clone(), channel, tenant, event_type)))?;
+        }
         let tsfn: WakeFn = wake
             .build_threadsafe_function::<u32>()
             .weak::<true>()
@@ -793,6 +818,14 @@ impl BackgroundEngine {
         self.call_rt(env, "stimulus", FnArgs::from((kind as u32, v)))
     }
 
+    /// Tells the runtime which (tenant, event type) a trigger listens to;
+    /// see [`interest`].
+    fn index_trigger(&self, env: &Env, trigger_id: &str, t: Option<&Trigger>) -> Result<()> {
+        let (channel, tenant, event_type) = interest(t);
+        self.call_rt(env, "indexTrigger", FnArgs::from((trigger_id.to_owned(), channel, tenant, event_type)))?;
+        Ok(())
+    }
+
     fn json_arg(env: &Env, field: &str, v: Unknown) -> Result<Value> {
         env.from_js_value(v).map_err(|e| js_error(env, "ENACT_INVALID_TRIGGER", &format!("{field}: {}", e.reason)))
     }
@@ -805,6 +838,7 @@ impl BackgroundEngine {
     pub fn register_trigger<'e>(&self, env: &'e Env, definition: Unknown<'e>) -> Result<Unknown<'e>> {
         let def = Self::json_arg(env, "definition", definition)?;
         let t = self.shared.triggers.register(&def).map_err(|e| engine_error(env, e))?;
+        self.index_trigger(env, &t.trigger_id, Some(&t))?;
         self.shared.refresh_keepalive(env);
         to_js(env, &t)
     }
@@ -834,6 +868,7 @@ impl BackgroundEngine {
     pub fn update_trigger<'e>(&self, env: &'e Env, trigger_id: String, patch: Unknown<'e>) -> Result<Unknown<'e>> {
         let patch = Self::json_arg(env, "patch", patch)?;
         let t = self.shared.triggers.update(&trigger_id, &patch).map_err(|e| engine_error(env, e))?;
+        self.index_trigger(env, &t.trigger_id, Some(&t))?;
         self.shared.refresh_keepalive(env);
         to_js(env, &t)
     }
@@ -863,6 +898,7 @@ impl BackgroundEngine {
     #[napi(catch_unwind)]
     pub fn remove_trigger(&self, env: Env, trigger_id: String) -> Result<()> {
         self.shared.triggers.remove(&trigger_id).map_err(|e| engine_error(&env, e))?;
+        self.index_trigger(&env, &trigger_id, None)?;
         self.shared.refresh_keepalive(&env);
         Ok(())
     }

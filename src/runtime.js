@@ -441,12 +441,106 @@
   // -- stimuli --------------------------------------------------------------
   // emit / emitBatch / lifecycle / reportMetric: the value crosses to Rust
   // as JSON text and the fires come back as JSON text (null: none fired).
+  const EMIT = 0
+  const EMIT_BATCH = 1
+  const LIFECYCLE = 2
   const STIMULUS_FIELD = ['event', 'events', 'event', 'metric']
 
+  // Which event types each tenant's event and lifecycle triggers listen to,
+  // kept by Rust through indexTrigger: channel (EMIT or LIFECYCLE) →
+  // tenantId → { exact: Map<type, count>, prefixes: Map<prefix, count> }.
+  // It is a superset of Rust's index (status and patterns aside), so an
+  // event it rules out would have matched nothing in Rust: such events are
+  // answered here without crossing. Most events match no trigger.
+  const interest = [new Map(), new Map(), new Map()]
+  const interestOf = new Map() // triggerId → [channel, tenantId, eventType]
+
+  function interestCount(channel, tenantId, eventType, delta) {
+    const byTenant = interest[channel]
+    let t = byTenant.get(tenantId)
+    if (t === undefined) byTenant.set(tenantId, (t = { exact: new Map(), prefixes: new Map() }))
+    const wild = eventType.endsWith('*')
+    const map = wild ? t.prefixes : t.exact
+    const key = wild ? eventType.slice(0, -1) : eventType
+    const n = (map.get(key) || 0) + delta
+    if (n > 0) map.set(key, n)
+    else map.delete(key)
+    if (t.exact.size === 0 && t.prefixes.size === 0) byTenant.delete(tenantId)
+  }
+
+  function indexTrigger(triggerId, channel, tenantId, eventType) {
+    const old = interestOf.get(triggerId)
+    if (old !== undefined) {
+      if (old[0] === channel && old[1] === tenantId && old[2] === eventType) return
+      interestCount(old[0], old[1], old[2], -1)
+      interestOf.delete(triggerId)
+    }
+    if (channel < 0) return
+    interestOf.set(triggerId, [channel, tenantId, eventType])
+    interestCount(channel, tenantId, eventType, +1)
+  }
+
+  // Whether a trigger of `channel` could match an event of this tenant and type.
+  function mayMatch(channel, tenantId, type) {
+    const t = interest[channel].get(tenantId)
+    if (t === undefined) return false
+    if (t.exact.has(type)) return true
+    for (const prefix of t.prefixes.keys()) if (type.startsWith(prefix)) return true
+    return false
+  }
+
+  // Whether JSON.stringify would encode `v` without throwing (no BigInt,
+  // no cycle) within a bounded depth: what Rust would then accept as data.
+  function jsonSafe(v, depth) {
+    if (typeof v === 'bigint') return false
+    if (v === null || typeof v !== 'object') return true
+    if (depth > 16 || typeof v.toJSON === 'function') return false
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (!jsonSafe(v[i], depth + 1)) return false
+      return true
+    }
+    for (const k in v) if (!jsonSafe(v[k], depth + 1)) return false
+    return true
+  }
+
+  // An event Rust would certainly accept: { type, tenantId, data? } with
+  // non-empty strings and JSON data. Anything else goes to Rust, which
+  // answers the precise error.
+  function wellFormed(e) {
+    if (e === null || typeof e !== 'object' || Array.isArray(e) || typeof e.toJSON === 'function') return false
+    for (const k in e) if (k !== 'type' && k !== 'tenantId' && k !== 'data') return false
+    return typeof e.type === 'string' && e.type !== '' && typeof e.tenantId === 'string' && e.tenantId !== '' && jsonSafe(e.data, 0)
+  }
+
+  const NOTHING_FIRED = Object.freeze([])
+
+  // The part of a stimulus that must reach Rust, or NOTHING_FIRED when no
+  // trigger could fire from it.
+  function prefilter(kind, value) {
+    if (kind === EMIT || kind === LIFECYCLE) {
+      return wellFormed(value) && !mayMatch(kind, value.tenantId, value.type) ? NOTHING_FIRED : value
+    }
+    if (kind !== EMIT_BATCH || !Array.isArray(value)) return value
+    let keep = null
+    for (let i = 0; i < value.length; i++) {
+      const e = value[i]
+      if (!wellFormed(e)) return value // Rust names the bad event by its index
+      if (mayMatch(EMIT, e.tenantId, e.type)) (keep || (keep = [])).push(e)
+    }
+    return keep === null ? NOTHING_FIRED : keep
+  }
+
   function stimulus(kind, value) {
+    let send
+    try {
+      send = prefilter(kind, value)
+    } catch {
+      send = value // a throwing getter: JSON.stringify below reports it
+    }
+    if (send === NOTHING_FIRED) return Promise.resolve([])
     let text
     try {
-      text = JSON.stringify(value)
+      text = JSON.stringify(send)
     } catch (err) {
       const e = new Error(`${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`)
       e.code = 'ENACT_INVALID_TRIGGER'
@@ -581,6 +675,7 @@
     submit,
     flushSubmits,
     stimulus,
+    indexTrigger,
     webhookHandler,
     setCallable(name, fn) {
       callables.set(name, fn)
