@@ -358,7 +358,10 @@ impl Inner {
 /// Triggers in registration order.
 #[derive(Default)]
 struct Triggers {
-    by_id: HashMap<String, (u64, Trigger)>,
+    /// Shared with the fires that read them: a fire borrows the trigger
+    /// instead of copying it, and the next change copies only if a fire
+    /// still holds the old version.
+    by_id: HashMap<String, (u64, Arc<Trigger>)>,
     next_seq: u64,
 }
 
@@ -565,19 +568,19 @@ impl TriggerStore for MemoryStore {
         }
         g.next_seq += 1;
         let seq = g.next_seq;
-        g.by_id.insert(t.trigger_id.clone(), (seq, t));
+        g.by_id.insert(t.trigger_id.clone(), (seq, Arc::new(t)));
         Ok(())
     }
 
     fn get_trigger(&self, id: &str) -> StoreResult<Option<Trigger>> {
-        Ok(self.triggers.lock().by_id.get(id).map(|(_, t)| t.clone()))
+        Ok(self.triggers.lock().by_id.get(id).map(|(_, t)| (**t).clone()))
     }
 
     fn list_triggers(&self, filter: &TriggerFilter) -> StoreResult<Vec<Trigger>> {
         let g = self.triggers.lock();
-        let mut out: Vec<&(u64, Trigger)> = g.by_id.values().filter(|(_, t)| filter.matches(t)).collect();
+        let mut out: Vec<&(u64, Arc<Trigger>)> = g.by_id.values().filter(|(_, t)| filter.matches(t)).collect();
         out.sort_by_key(|(seq, _)| *seq);
-        Ok(out.into_iter().map(|(_, t)| t.clone()).collect())
+        Ok(out.into_iter().map(|(_, t)| (**t).clone()).collect())
     }
 
     fn update_trigger(
@@ -587,10 +590,10 @@ impl TriggerStore for MemoryStore {
     ) -> StoreResult<Option<Result<Trigger, EngineError>>> {
         let mut g = self.triggers.lock();
         let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
-        let mut next = t.clone();
+        let mut next = (**t).clone();
         Ok(Some(match f(&mut next) {
             Ok(()) => {
-                *t = next.clone();
+                *t = Arc::new(next.clone());
                 Ok(next)
             }
             Err(e) => Err(e),
@@ -601,10 +604,10 @@ impl TriggerStore for MemoryStore {
         Ok(self.triggers.lock().by_id.remove(id).is_some())
     }
 
-    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Trigger, Result<(), Blocked>)>> {
+    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Arc<Trigger>, Result<(), Blocked>)>> {
         let mut g = self.triggers.lock();
         let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
-        let (gate, _changed) = apply_gate(t, now);
+        let (gate, _changed) = apply_gate(Arc::make_mut(t), now);
         Ok(Some((t.clone(), gate)))
     }
 }

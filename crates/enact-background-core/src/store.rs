@@ -290,5 +290,6 @@ pub trait TriggerStore: Send + Sync + 'static {
     /// The atomic fire step: applies [`apply_gate`] at `now` and persists
     /// the result in one step, so concurrent fires of one trigger can never
     /// both pass a `maxFires` or cooldown gate. `None` when the id is unknown.
-    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Trigger, Result<(), Blocked>)>>;
+    /// The trigger comes back shared: a fire reads it, it does not own it.
+    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(std::sync::Arc<Trigger>, Result<(), Blocked>)>>;
 }

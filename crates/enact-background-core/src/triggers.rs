@@ -775,8 +775,8 @@ impl TriggerEngine {
         let record = self.exec.submit_fired(req)?;
         let status = t.status;
         let event = TriggerFiredEvent {
-            trigger_id: t.trigger_id,
-            trigger_name: t.name,
+            trigger_id: t.trigger_id.clone(),
+            trigger_name: t.name.clone(),
             trigger_type: t.trigger_type,
             execution_id: record.execution_id,
             fired_at: now,
