@@ -22,7 +22,6 @@ use serde_json::Value;
 /// Hash maps keyed by ids: foldhash (fast, seeded per process, so ids a
 /// caller chooses cannot be made to collide) instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use crate::error::EngineError;
 use crate::model::{
@@ -59,17 +58,18 @@ struct Run {
     target_binding_applied: bool,
 }
 
-/// One execution, compact: 112 bytes in the slab, plus its id's bytes.
+/// One execution, compact: 88 bytes in the slab, plus its id's bytes.
 struct Slot {
     id: Box<str>,
-    tenant: Arc<str>,
-    callable: Arc<str>,
     config: Arc<BackgroundExecutionConfig>,
     input: Option<Box<str>>,
     extra: Option<Box<Extra>>,
     run: Option<Box<Run>>,
     /// Unix nanoseconds.
     queued_at: i64,
+    /// Tenant and callable, as [`Names`] numbers.
+    tenant: u32,
+    callable: u32,
     /// Ticket of the queue entry that is live for this execution; entries
     /// with another ticket are stale (lazy deletion on cancel).
     ticket: u64,
@@ -89,20 +89,20 @@ impl Slot {
         self.run.get_or_insert_with(Box::default)
     }
 
-    fn matches(&self, f: &ExecutionFilter) -> bool {
-        f.tenant_id.as_deref().is_none_or(|t| t == &*self.tenant)
+    fn matches(&self, f: &ExecutionFilter, names: &Names) -> bool {
+        f.tenant_id.as_deref().is_none_or(|t| t == names.get(self.tenant))
             && f.status.is_none_or(|s| s == self.status)
-            && f.callable_name.as_deref().is_none_or(|c| c == &*self.callable)
+            && f.callable_name.as_deref().is_none_or(|c| c == names.get(self.callable))
     }
 
     /// The full record.
-    fn record(&self) -> BackgroundExecution {
+    fn record(&self, names: &Names) -> BackgroundExecution {
         let extra = self.extra.as_deref();
         let run = self.run.as_deref();
         BackgroundExecution {
             execution_id: self.id.to_string(),
-            tenant_id: self.tenant.to_string(),
-            callable_name: self.callable.to_string(),
+            tenant_id: names.get(self.tenant).to_owned(),
+            callable_name: names.get(self.callable).to_owned(),
             input: self.input.as_deref().map(str::to_owned),
             context: extra.and_then(|e| e.context.clone()),
             config: (*self.config).clone(),
@@ -123,35 +123,65 @@ impl Slot {
     }
 }
 
-/// Shared copies of the strings and configs many executions repeat.
+/// Tenant and callable names, each kept once and referred to by number;
+/// a name no execution uses any more is forgotten and its number reused.
 #[derive(Default)]
-struct Interner {
-    names: HashSet<Arc<str>>,
-    /// Size at which unused names are swept next.
-    sweep_at: usize,
+struct Names {
+    numbers: HashMap<Arc<str>, u32>,
+    /// Name and how many executions use it, by number.
+    names: Vec<(Arc<str>, u32)>,
+    free: Vec<u32>,
+}
+
+impl Names {
+    /// The number of `name`, counting one more user.
+    fn hold(&mut self, name: String) -> u32 {
+        if let Some(&n) = self.numbers.get(name.as_str()) {
+            self.names[n as usize].1 += 1;
+            return n;
+        }
+        let name: Arc<str> = Arc::from(name);
+        let n = match self.free.pop() {
+            Some(n) => {
+                self.names[n as usize] = (name.clone(), 1);
+                n
+            }
+            None => {
+                self.names.push((name.clone(), 1));
+                u32::try_from(self.names.len() - 1).expect("fewer than 2^32 names")
+            }
+        };
+        self.numbers.insert(name, n);
+        n
+    }
+
+    /// One user fewer of name `n`.
+    fn release(&mut self, n: u32) {
+        let entry = &mut self.names[n as usize];
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            let name = std::mem::replace(&mut entry.0, Arc::from(""));
+            self.numbers.remove(&name);
+            self.free.push(n);
+        }
+    }
+
+    fn get(&self, n: u32) -> &str {
+        &self.names[n as usize].0
+    }
+}
+
+/// Configs many executions repeat, shared.
+#[derive(Default)]
+struct Configs {
     default_config: Arc<BackgroundExecutionConfig>,
     last_config: Option<Arc<BackgroundExecutionConfig>>,
 }
 
-impl Interner {
-    fn name(&mut self, s: String) -> Arc<str> {
-        if let Some(a) = self.names.get(s.as_str()) {
-            return a.clone();
-        }
-        // Names no execution holds any more (a tenant seen once) are
-        // dropped when the set has doubled since the last sweep.
-        if self.names.len() >= self.sweep_at {
-            self.names.retain(|a| Arc::strong_count(a) > 1);
-            self.sweep_at = (self.names.len() * 2).max(1024);
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.names.insert(a.clone());
-        a
-    }
-
+impl Configs {
     /// The default config, the previous one when equal (a loop of like
     /// submissions), else a new one.
-    fn config(&mut self, c: BackgroundExecutionConfig) -> Arc<BackgroundExecutionConfig> {
+    fn share(&mut self, c: BackgroundExecutionConfig) -> Arc<BackgroundExecutionConfig> {
         if c == *self.default_config {
             return self.default_config.clone();
         }
@@ -246,8 +276,8 @@ impl Slab {
 /// tenant's queue holds (ticket, slot index).
 #[derive(Default)]
 struct Level {
-    turn: VecDeque<Arc<str>>,
-    queues: HashMap<Arc<str>, VecDeque<(u64, u32)>>,
+    turn: VecDeque<u32>,
+    queues: HashMap<u32, VecDeque<(u64, u32)>>,
 }
 
 #[derive(Default)]
@@ -259,7 +289,8 @@ struct Inner {
     delayed: BinaryHeap<Reverse<(i64, u64, u32)>>,
     next_ticket: u64,
     counts: StatusCounts,
-    interner: Interner,
+    names: Names,
+    configs: Configs,
     /// Settled executions, oldest first, for [`MemoryStore::keeping`].
     finished: VecDeque<u32>,
     keep_finished: usize,
@@ -273,8 +304,11 @@ impl Inner {
         self.finished.push_back(i);
         while self.finished.len() > self.keep_finished {
             let old = self.finished.pop_front().expect("longer than the limit");
-            if self.slab.at(old).is_some_and(|s| s.status.is_final()) {
+            if let Some(s) = self.slab.at(old).filter(|s| s.status.is_final()) {
+                let (tenant, callable) = (s.tenant, s.callable);
                 self.slab.remove(old);
+                self.names.release(tenant);
+                self.names.release(callable);
             }
         }
     }
@@ -285,12 +319,9 @@ impl Inner {
         let slot = self.slab.slot_mut(i);
         slot.ticket = ticket;
         let level = self.levels.entry((class, slot.config.priority)).or_default();
-        let q = match level.queues.get_mut(&slot.tenant) {
-            Some(q) => q,
-            None => level.queues.entry(slot.tenant.clone()).or_default(),
-        };
+        let q = level.queues.entry(slot.tenant).or_default();
         if q.is_empty() {
-            level.turn.push_back(slot.tenant.clone());
+            level.turn.push_back(slot.tenant);
         }
         q.push_back((ticket, i));
     }
@@ -340,9 +371,9 @@ impl Inner {
             .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied }));
         Slot {
             id: execution_id.into_boxed_str(),
-            tenant: self.interner.name(tenant_id),
-            callable: self.interner.name(callable_name),
-            config: self.interner.config(config),
+            tenant: self.names.hold(tenant_id),
+            callable: self.names.hold(callable_name),
+            config: self.configs.share(config),
             input: input.map(String::into_boxed_str),
             extra,
             run,
@@ -418,15 +449,15 @@ impl Store for MemoryStore {
 
     fn get(&self, id: &str) -> StoreResult<Option<BackgroundExecution>> {
         let g = self.inner.lock();
-        Ok(g.slab.find(id).map(|i| g.slab.slot(i).record()))
+        Ok(g.slab.find(id).map(|i| g.slab.slot(i).record(&g.names)))
     }
 
     fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>> {
         let g = self.inner.lock();
-        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter)).collect();
+        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter, &g.names)).collect();
         out.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
         let limit = filter.limit.unwrap_or(usize::MAX);
-        Ok(out.into_iter().take(limit).map(Slot::record).collect())
+        Ok(out.into_iter().take(limit).map(|s| s.record(&g.names)).collect())
     }
 
     fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str) -> bool) -> StoreResult<Vec<BackgroundExecution>> {
@@ -455,7 +486,7 @@ impl Store for MemoryStore {
                     level.queues.remove(&tenant);
                     continue;
                 }
-                if !admit(&tenant) {
+                if !admit(g.names.get(tenant)) {
                     level.turn.push_back(tenant);
                     refused += 1;
                     continue;
@@ -474,7 +505,7 @@ impl Store for MemoryStore {
                 slot.run().started_at = Some(now);
                 g.counts.queued -= 1;
                 g.counts.running += 1;
-                out.push(slot.record());
+                out.push(slot.record(&g.names));
             }
             if level.turn.is_empty() {
                 g.levels.remove(&key);
@@ -548,7 +579,7 @@ impl Store for MemoryStore {
                 settle = true;
             }
         }
-        let out = g.slab.slot(i).record();
+        let out = g.slab.slot(i).record(&g.names);
         if settle {
             g.settled(i);
         }
@@ -617,9 +648,44 @@ mod tests {
     use super::*;
 
     /// The queue-memory budget (about 250 bytes per waiting execution, all
-    /// in) leaves a slot 112 bytes, id pointer included.
+    /// in) leaves a slot 88 bytes, id pointer included.
     #[test]
-    fn a_slot_fits_in_112_bytes() {
-        assert!(std::mem::size_of::<Option<Slot>>() <= 112, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    fn a_slot_fits_in_88_bytes() {
+        assert!(std::mem::size_of::<Option<Slot>>() <= 88, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn names_are_shared_counted_and_forgotten_when_unused() {
+        let mut names = Names::default();
+        let a = names.hold("tenant_a".into());
+        assert_eq!(names.hold("tenant_a".into()), a);
+        let b = names.hold("tenant_b".into());
+        assert_ne!(a, b);
+        names.release(a);
+        assert_eq!(names.get(a), "tenant_a", "still used once");
+        names.release(a);
+        assert!(!names.numbers.contains_key("tenant_a"), "forgotten once unused");
+        let c = names.hold("tenant_c".into());
+        assert_eq!(c, a, "its number is reused");
+        assert_eq!((names.get(b), names.get(c)), ("tenant_b", "tenant_c"));
+    }
+
+    /// Executions dropped from a store release their names: a stream of
+    /// one-off tenants does not grow the name table.
+    #[test]
+    fn dropped_executions_release_their_names() {
+        let store = MemoryStore::keeping(0);
+        for n in 0..1000 {
+            let mut e: BackgroundExecution = serde_json::from_value(serde_json::json!({
+                "executionId": format!("e{n}"), "tenantId": format!("t{n}"), "callableName": "c",
+                "status": "completed", "queuedAt": "2026-01-01T00:00:00Z",
+            }))
+            .unwrap();
+            e.completed_at = Some(e.queued_at);
+            store.insert(e, Readiness::Final).unwrap();
+        }
+        let g = store.inner.lock();
+        assert_eq!(g.names.numbers.len(), 0);
+        assert!(g.names.names.len() <= 2, "numbers are reused: {}", g.names.names.len());
     }
 }
