@@ -129,6 +129,30 @@ describe('bad input gets a clear error', () => {
     const rec = await pending
     expect(rec).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
     expect((await e.wait('exec_mine')).status).toBe('completed')
+    // A second batch, after the first was handed over, is seen the same way
+    // by every reading method.
+    const more = [1, 2, 3].map((n) => e.submit({ tenantId: T, callableName: 'echo', executionId: `exec_more_${n}` }))
+    expect(e.stats().submitted).toBe(4)
+    const another = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_last' })
+    expect(e.listExecutions().map((r) => r.executionId)).toContain('exec_last')
+    const late = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_cancel_me' })
+    expect(await e.cancel('exec_cancel_me')).toBe(true)
+    await Promise.all([...more, another, late])
+    await e.idle()
+    expect(e.stats()).toMatchObject({ submitted: 6, completed: 5, cancelled: 1 })
+  })
+
+  test('the package entry routes submit and the stimuli through the JS runtime, with the native contract', async () => {
+    const e = engine()
+    expect(e.submit.name).toBe('submit')
+    const err = await rejection(e.submit({ tenantId: T, callableName: 'nope' }))
+    expect(err.code).toBe('ENACT_UNKNOWN_CALLABLE')
+    expect(await e.emit({ type: 'x', tenantId: T })).toEqual([])
+    expect(await e.emitBatch([])).toEqual([])
+    expect(await e.lifecycle({ type: 'x', tenantId: T })).toEqual([])
+    // Unbound calls fail loudly, as the native methods do.
+    const { submit } = e
+    expect(() => submit({ tenantId: T, callableName: 'nope' })).toThrow(TypeError)
   })
 
   test('the record submit resolves with equals the stored one, with or without config', async () => {

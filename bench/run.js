@@ -264,7 +264,7 @@ async function main() {
   const command = `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim()
   const started = new Date()
   const addonAtStart = addonFingerprint()
-  if (addonIsDebugBuild()) notes.push('**The addon under test is a debug build (mostly DWARF, e.g. `napi build` without `--release`): its figures are not representative.** Build with `npx napi build --platform --release` first.')
+  if (addonIsDebugBuild()) notes.push('**The addon under test is a debug build (mostly DWARF, e.g. `napi build` without `--release`): its figures are not representative.** Build with `npm run build` first.')
   const commit = gitDescribe()
   say(`${command}: ${benches.map((b) => b.name).join(', ')}, ${RUNS} runs each${QUICK ? ' (quick sizes)' : ''}`)
   const fingerprints = new Set([addonAtStart])

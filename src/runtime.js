@@ -358,6 +358,7 @@
 
   function submit(request) {
     return new Promise((resolve, reject) => {
+      if (submitRequests.length === 0) native.markSubmits()
       submitRequests.push(request)
       submitSettlers.push(resolve, reject)
       if (submitRequests.length >= SUBMIT_CHUNK) flushSubmits()
