@@ -306,6 +306,9 @@ pub struct Stats {
 struct Running {
     attempt: u32,
     tenant: Arc<str>,
+    /// It has a callback URL or a target binding: its final record is
+    /// needed even when nobody listens or waits.
+    heavy: bool,
 }
 
 #[derive(Default)]
@@ -613,7 +616,8 @@ impl Executor {
             let deadline = millis(now).saturating_add(rec.config.timeout_ms as i64);
             earliest = earliest.min(deadline);
             g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
-            g.running.insert(rec.execution_id.clone(), Running { attempt: rec.attempt, tenant });
+            let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
+            g.running.insert(rec.execution_id.clone(), Running { attempt: rec.attempt, tenant, heavy });
             if want_started {
                 g.outbox.push(Notice::Event(EventKind::Started, Box::new(rec.clone())));
             }
@@ -668,12 +672,13 @@ impl Executor {
     /// longer running (timed out, cancelled) is ignored and counted.
     pub fn complete(&self, execution_id: &str, attempt: u32, outcome: Outcome) -> EngineResult<()> {
         let mut g = self.inner.lock();
+        let heavy = g.running.get(execution_id).is_none_or(|r| r.heavy);
         if !self.release_slot(&mut g, execution_id, attempt) {
             g.stale += 1;
             return Ok(());
         }
         match outcome {
-            Outcome::Completed(output) => self.finish_completed(&mut g, execution_id, attempt, output),
+            Outcome::Completed(output) => self.finish_completed(&mut g, execution_id, attempt, output, heavy),
             Outcome::Failed(err) => {
                 let error = self.execution_error(ErrorCategory::ToolError, &err, attempt, execution_id)?;
                 self.fail_attempt(&mut g, execution_id, attempt, error, err.retryable, Status::Failed)
@@ -818,9 +823,14 @@ impl Executor {
         }
     }
 
-    fn finish_completed(&self, g: &mut Inner, id: &str, attempt: u32, output: Value) -> EngineResult<()> {
+    fn finish_completed(&self, g: &mut Inner, id: &str, attempt: u32, output: Value, heavy: bool) -> EngineResult<()> {
         let at = self.clock.now();
         let change = Change::Finish { status: Status::Completed, output: Some(output), error: None, at };
+        if !heavy && !g.watched.contains(id) && !self.wants(EventKind::Completed) {
+            // Nobody needs the record: no listener, waiter, callback or binding.
+            self.store.transition_quiet(id, Expect::Running(attempt), change)?;
+            return Ok(());
+        }
         let Some(rec) = self.store.transition(id, Expect::Running(attempt), change)? else { return Ok(()) };
         let Some(binding) = rec.config.target_binding.clone() else {
             self.settle(g, rec);

@@ -533,9 +533,25 @@ impl Store for MemoryStore {
     }
 
     fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>> {
+        Ok(self.change(id, expect, change, true).flatten())
+    }
+
+    fn transition_quiet(&self, id: &str, expect: Expect, change: Change) -> StoreResult<bool> {
+        Ok(self.change(id, expect, change, false).is_some())
+    }
+
+    fn counts(&self) -> StoreResult<StatusCounts> {
+        Ok(self.inner.lock().counts)
+    }
+}
+
+impl MemoryStore {
+    /// [`Store::transition`]: `None` when the state differs, else the new
+    /// record if `record` is asked for.
+    fn change(&self, id: &str, expect: Expect, change: Change, record: bool) -> Option<Option<BackgroundExecution>> {
         let mut g = self.inner.lock();
         let g = &mut *g;
-        let Some(i) = g.slab.find(id) else { return Ok(None) };
+        let i = g.slab.find(id)?;
         let slot = g.slab.slot_mut(i);
         let ok = match expect {
             Expect::Running(attempt) => slot.status == Status::Running && slot.attempt == attempt,
@@ -543,7 +559,7 @@ impl Store for MemoryStore {
             Expect::Completed => slot.status == Status::Completed,
         };
         if !ok {
-            return Ok(None);
+            return None;
         }
         let mut settle = false;
         match change {
@@ -579,15 +595,11 @@ impl Store for MemoryStore {
                 settle = true;
             }
         }
-        let out = g.slab.slot(i).record(&g.names);
+        let out = record.then(|| g.slab.slot(i).record(&g.names));
         if settle {
             g.settled(i);
         }
-        Ok(Some(out))
-    }
-
-    fn counts(&self) -> StoreResult<StatusCounts> {
-        Ok(self.inner.lock().counts)
+        Some(out)
     }
 }
 

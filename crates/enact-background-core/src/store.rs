@@ -165,6 +165,13 @@ pub trait Store: Send + Sync + 'static {
     /// the new record, or `None` when the id is unknown or the state differs.
     fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>>;
 
+    /// [`Store::transition`] when the caller does not need the new record
+    /// (nobody listens, waits or binds): `true` when the change applied. A
+    /// store that keeps records compact can skip building one.
+    fn transition_quiet(&self, id: &str, expect: Expect, change: Change) -> StoreResult<bool> {
+        Ok(self.transition(id, expect, change)?.is_some())
+    }
+
     /// Executions per status.
     fn counts(&self) -> StoreResult<StatusCounts>;
 }
