@@ -99,6 +99,30 @@ describe('bad input gets a clear error', () => {
     expect(err.message).toMatch(msg)
   })
 
+  test('bad requests among plain ones in one batch each get their own answer', async () => {
+    const e = engine()
+    e.registerCallable('echo', async (ctx) => ctx.input ?? null)
+    const results = await Promise.allSettled([
+      e.submit({ tenantId: T, callableName: 'echo', input: 'a' }),
+      e.submit({ tenantId: '', callableName: 'echo' }),
+      e.submit({ tenantId: T, callableName: 'echo', input: 7 }),
+      e.submit({ tenantId: T, callableName: 'echo', extra: true }),
+      e.submit({ tenantId: T, callableName: 'echo', input: null }),
+      e.submit({ tenantId: T, callableName: 'missing' }),
+      e.submit({ tenantId: T, callableName: 'echo', input: 'b' }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled'])
+    expect(results.slice(1, 4).map((r) => r.reason.message)).toEqual([
+      'tenantId: must not be empty',
+      expect.stringMatching(/^input: expected a string/),
+      expect.stringMatching(/^extra: /),
+    ])
+    expect(results[5].reason.code).toBe('ENACT_UNKNOWN_CALLABLE')
+    const done = await Promise.all([0, 4, 6].map((i) => e.wait(results[i].value.executionId)))
+    expect(done.map((r) => r.output)).toEqual(['a', null, 'b'])
+    expect(results[4].value.input).toBeUndefined()
+  })
+
   test('a request that is not JSON fails alone; its neighbours in the same batch are queued', async () => {
     const e = engine()
     e.registerCallable('echo', async (ctx) => ctx.input)

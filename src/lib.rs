@@ -231,12 +231,21 @@ struct ErrorOut {
 
 /// Validates and queues a batch of submissions (JSON text of an array of
 /// requests); answers JSON text of one [`Submitted`] per request.
+/// A submission in its commonest shape (default config, no id, context or
+/// metadata), read straight from JSON without a map per request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PlainSubmit {
+    tenant_id: String,
+    callable_name: String,
+    #[serde(default)]
+    input: Option<String>,
+}
+
 fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, EngineError> {
-    let requests: Vec<Value> = serde_json::from_str(text).map_err(|e| EngineError::invalid("request", e))?;
     let defaults = BackgroundExecutionConfig::default();
-    let mut out = Vec::with_capacity(requests.len());
-    for v in &requests {
-        let result = validate::submit_request(v).and_then(|req| {
+    let receipt = |req: EngineResult<validate::SubmitRequest>| {
+        let result = req.and_then(|req| {
             let silent = req.config.mode == ExecutionMode::Silent;
             let brief = req.config == defaults && req.metadata.is_none();
             let receipt = exec.submit_receipt(req, silent, !(brief || silent))?;
@@ -245,8 +254,36 @@ fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, Engi
                 None => Submitted::Brief(receipt.execution_id, receipt.queued_at),
             })
         });
-        out.push(result.unwrap_or_else(|e| Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } }));
-    }
+        result.unwrap_or_else(|e| Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } })
+    };
+    // A batch of plain, well-formed submissions skips the validating
+    // reader; anything else (or any empty name) takes it, for its errors.
+    let plain = serde_json::from_str::<Vec<PlainSubmit>>(text)
+        .ok()
+        .filter(|list| list.iter().all(|p| !p.tenant_id.is_empty() && !p.callable_name.is_empty()));
+    let out: Vec<Submitted> = match plain {
+        Some(list) => list
+            .into_iter()
+            .map(|p| {
+                receipt(Ok(validate::SubmitRequest {
+                    execution_id: None,
+                    tenant_id: p.tenant_id,
+                    callable_name: p.callable_name,
+                    input: p.input,
+                    context: None,
+                    config: BackgroundExecutionConfig::default(),
+                    metadata: None,
+                    trigger_id: None,
+                    trigger_source: None,
+                    chain_depth: 0,
+                }))
+            })
+            .collect(),
+        None => {
+            let requests: Vec<Value> = serde_json::from_str(text).map_err(|e| EngineError::invalid("request", e))?;
+            requests.iter().map(|v| receipt(validate::submit_request(v))).collect()
+        }
+    };
     serde_json::to_string(&out).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
 }
 
