@@ -229,8 +229,6 @@ struct ErrorOut {
     message: String,
 }
 
-/// Validates and queues a batch of submissions (JSON text of an array of
-/// requests); answers JSON text of one [`Submitted`] per request.
 /// A submission in its commonest shape (default config, no id, context or
 /// metadata), read straight from JSON without a map per request.
 #[derive(serde::Deserialize)]
@@ -242,6 +240,8 @@ struct PlainSubmit {
     input: Option<String>,
 }
 
+/// Validates and queues a batch of submissions (JSON text of an array of
+/// requests); answers JSON text of one [`Submitted`] per request.
 fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, EngineError> {
     let defaults = BackgroundExecutionConfig::default();
     let receipt = |req: EngineResult<validate::SubmitRequest>| {
@@ -363,14 +363,16 @@ enum Stimulus {
 /// patterns are not considered), so it only skips events that Rust would
 /// have matched to nothing.
 fn interest(t: Option<&Trigger>) -> (i32, Option<String>, Option<String>) {
-    let channel = match t.map(|t| t.trigger_type) {
-        Some(TriggerType::Event) => Stimulus::Emit,
-        Some(TriggerType::Lifecycle) => Stimulus::Lifecycle,
-        _ => return (-1, None, None),
+    const NONE: (i32, Option<String>, Option<String>) = (-1, None, None);
+    let Some(t) = t else { return NONE };
+    let channel = match t.trigger_type {
+        TriggerType::Event => Stimulus::Emit,
+        TriggerType::Lifecycle => Stimulus::Lifecycle,
+        _ => return NONE,
     };
-    match t.and_then(|t| Some((t.tenant_id.clone(), t.condition.event_type.clone()?))) {
-        Some((tenant, event_type)) => (channel as i32, Some(tenant), Some(event_type)),
-        None => (-1, None, None),
+    match &t.condition.event_type {
+        Some(event_type) => (channel as i32, Some(t.tenant_id.clone()), Some(event_type.clone())),
+        None => NONE,
     }
 }
 

@@ -343,7 +343,8 @@ impl Inner {
         *self.counts.slot(status) += 1;
     }
 
-    fn slot(&mut self, exec: BackgroundExecution) -> Slot {
+    /// The compact slot of a full record.
+    fn compact(&mut self, exec: BackgroundExecution) -> Slot {
         let BackgroundExecution {
             execution_id,
             tenant_id,
@@ -436,7 +437,7 @@ impl Store for MemoryStore {
             return Err(StoreError(format!("execution {:?} already exists", exec.execution_id)));
         }
         *g.counts.slot(exec.status) += 1;
-        let slot = g.slot(exec);
+        let slot = g.compact(exec);
         let i = g.slab.add(slot);
         match ready {
             Readiness::Now => g.enqueue(i, CLASS_NOW),
