@@ -172,6 +172,16 @@ export interface CallableContext {
  */
 export type Callable = (ctx: CallableContext) => unknown
 
+/** Options of `registerCallable`. */
+export interface CallableOptions {
+  /**
+   * Attempts of this callable in flight at once (default: only the engine
+   * and tenant limits apply). Its waiting work does not hold up other
+   * callables of the same tenant.
+   */
+  concurrency?: number
+}
+
 export interface BindingContext {
   execution: BackgroundExecution
   targetType: TargetType
@@ -386,9 +396,11 @@ export declare class BackgroundEngine {
   constructor(options?: EngineOptions | undefined | null)
   /**
    * Registers the async function that runs executions naming `name`.
-   * Registering a name again replaces the function.
+   * Registering a name again replaces the function and its options.
+   * `options.concurrency` caps the attempts of this callable in flight at
+   * once (its other waiting work does not hold up other callables).
    */
-  registerCallable(name: string, fn: Callable): void
+  registerCallable(name: string, fn: Callable, options?: CallableOptions): void
   /** Registers the handler that receives bound results for `targetType`. */
   registerTarget(targetType: TargetType, fn: TargetHandler): void
   /**

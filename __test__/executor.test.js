@@ -436,6 +436,60 @@ describe('queue order and concurrency', () => {
     expect(lastQuiet).toBeLessThan(20)
   })
 
+  test('registerCallable concurrency caps one callable; its backlog does not hold up the others', async () => {
+    const e = engine({ concurrency: 8 })
+    let slowRunning = 0
+    let slowPeak = 0
+    const fastDone = []
+    const release = deferred()
+    e.registerCallable(
+      'slow',
+      async () => {
+        slowRunning++
+        slowPeak = Math.max(slowPeak, slowRunning)
+        await release.promise
+        slowRunning--
+        return null
+      },
+      { concurrency: 2 },
+    )
+    e.registerCallable('fast', async (ctx) => {
+      fastDone.push(ctx.input)
+      return null
+    })
+    const slow = Array.from({ length: 20 }, () => e.submit({ tenantId: T, callableName: 'slow' }))
+    const fast = Array.from({ length: 5 }, (_, i) => e.submit({ tenantId: T, callableName: 'fast', input: `f${i}` }))
+    const fastRecs = await Promise.all(fast)
+    // The fast work finishes while 18 slow executions still wait behind the limit.
+    await Promise.all(fastRecs.map((r) => e.wait(r.executionId)))
+    expect(fastDone).toEqual(['f0', 'f1', 'f2', 'f3', 'f4'])
+    expect(slowRunning).toBe(2)
+    expect(e.stats()).toMatchObject({ running: 2, queued: 18 })
+    release.resolve()
+    const slowRecs = await Promise.all(slow)
+    await Promise.all(slowRecs.map((r) => e.wait(r.executionId)))
+    expect(slowPeak).toBe(2)
+    expect(e.stats()).toMatchObject({ completed: 25, running: 0, queued: 0 })
+  })
+
+  test.each([
+    [{ concurrency: 0 }, /^options\.concurrency: expected a positive integer, got 0/],
+    [{ concurrency: 1.5 }, /^options\.concurrency: expected a positive integer/],
+    [{ concurrency: '2' }, /^options\.concurrency: expected a positive integer, got "2"/],
+    [{ limit: 2 }, /^options\.limit: unknown field/],
+    ['fast', /^options: expected an object/],
+  ])('registerCallable options %p are refused', (options, message) => {
+    const e = engine()
+    let err
+    try {
+      e.registerCallable('x', async () => null, options)
+    } catch (caught) {
+      err = caught
+    }
+    expect(err && err.code).toBe('ENACT_INVALID_EXECUTION')
+    expect(err.message).toMatch(message)
+  })
+
   test('tenants at equal priority take turns', async () => {
     const { e, order, held, open } = await gatedEngine((ctx) => ctx.tenantId)
     const recs = []

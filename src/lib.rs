@@ -654,6 +654,27 @@ fn positive(env: &Env, field: &str, v: Option<u32>) -> Result<Option<usize>> {
     }
 }
 
+/// `options.concurrency` of `registerCallable`: a positive integer, if any.
+fn callable_concurrency(env: &Env, options: Option<Unknown>) -> Result<Option<usize>> {
+    let Some(options) = options else { return Ok(None) };
+    let v: Value = env.from_js_value(options).map_err(|e| invalid(env, "options", e.reason.clone()))?;
+    let map = match &v {
+        Value::Null => return Ok(None),
+        Value::Object(m) => m,
+        other => return Err(invalid(env, "options", format!("expected an object, got {}", validate::describe(other)))),
+    };
+    if let Some(key) = map.keys().find(|k| k.as_str() != "concurrency") {
+        return Err(invalid(env, &format!("options.{key}"), "unknown field (expected concurrency)"));
+    }
+    match map.get("concurrency") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => match n.as_f64().filter(|f| *f >= 1.0 && f.fract() == 0.0 && *f <= u32::MAX as f64) {
+            Some(f) => Ok(Some(f as usize)),
+            None => Err(invalid(env, "options.concurrency", format!("expected a positive integer, got {}", validate::describe(n)))),
+        },
+    }
+}
+
 fn event_name_list() -> String {
     EventKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
 }
@@ -743,13 +764,16 @@ impl BackgroundEngine {
     }
 
     /// Registers the async function that runs executions naming `name`.
-    /// Registering a name again replaces the function.
-    #[napi(catch_unwind, ts_args_type = "name: string, fn: Callable")]
-    pub fn register_callable(&self, env: Env, name: Unknown, callable: Unknown) -> Result<()> {
+    /// Registering a name again replaces the function and its options.
+    /// `options.concurrency` caps the attempts of this callable in flight at
+    /// once (its other waiting work does not hold up other callables).
+    #[napi(catch_unwind, ts_args_type = "name: string, fn: Callable, options?: CallableOptions")]
+    pub fn register_callable(&self, env: Env, name: Unknown, callable: Unknown, options: Option<Unknown>) -> Result<()> {
         let Ok(ValueType::String) = name.get_type() else { return Err(invalid(&env, "name", "expected a string")) };
         let Ok(ValueType::Function) = callable.get_type() else { return Err(invalid(&env, "fn", "expected a function")) };
+        let concurrency = callable_concurrency(&env, options)?;
         let name: String = unsafe { name.cast()? };
-        self.shared.exec.register_callable(&name).map_err(|e| engine_error(&env, e))?;
+        self.shared.exec.register_callable_limited(&name, concurrency).map_err(|e| engine_error(&env, e))?;
         self.call_rt(&env, "setCallable", FnArgs::from((name, callable)))?;
         Ok(())
     }

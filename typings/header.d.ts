@@ -172,6 +172,16 @@ export interface CallableContext {
  */
 export type Callable = (ctx: CallableContext) => unknown
 
+/** Options of `registerCallable`. */
+export interface CallableOptions {
+  /**
+   * Attempts of this callable in flight at once (default: only the engine
+   * and tenant limits apply). Its waiting work does not hold up other
+   * callables of the same tenant.
+   */
+  concurrency?: number
+}
+
 export interface BindingContext {
   execution: BackgroundExecution
   targetType: TargetType

@@ -34,7 +34,7 @@ use crate::model::{
     BackgroundExecution, BackgroundExecutionStatus as Status, ErrorCategory, ErrorRetryPolicy,
     ExecutionError, ExecutionMode, TargetBindingResult, TargetType,
 };
-use crate::store::{Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store};
+use crate::store::{Admit, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store};
 use crate::transform::apply_transform;
 use crate::validate::SubmitRequest;
 
@@ -306,6 +306,7 @@ pub struct Stats {
 struct Running {
     attempt: u32,
     tenant: Arc<str>,
+    callable: Arc<str>,
     /// It has a callback URL or a target binding: its final record is
     /// needed even when nobody listens or waits.
     heavy: bool,
@@ -313,10 +314,13 @@ struct Running {
 
 #[derive(Default)]
 struct Inner {
-    callables: HashSet<String>,
+    /// Registered callables and their concurrency limits.
+    callables: HashMap<String, Option<usize>>,
     targets: HashSet<TargetType>,
     running: HashMap<String, Running>,
-    per_tenant: HashMap<Arc<str>, usize>,
+    /// Attempts in flight per tenant and per callable.
+    per_tenant: Counts,
+    per_callable: Counts,
     deadlines: BinaryHeap<Reverse<(i64, String, u32)>>,
     watched: HashSet<String>,
     binding: HashSet<String>,
@@ -386,16 +390,27 @@ impl Executor {
 
     /// Declares a callable name; submissions naming others are refused.
     pub fn register_callable(&self, name: &str) -> EngineResult<()> {
+        self.register_callable_limited(name, None)
+    }
+
+    /// Declares a callable name with at most `concurrency` attempts of it
+    /// in flight at once (`None`: only the engine and tenant limits apply).
+    /// Declaring a name again replaces its limit; attempts already running
+    /// count against the new one.
+    pub fn register_callable_limited(&self, name: &str, concurrency: Option<usize>) -> EngineResult<()> {
         if name.is_empty() {
             return Err(EngineError::invalid("name", "must not be empty"));
         }
-        self.inner.lock().callables.insert(name.to_owned());
+        if concurrency == Some(0) {
+            return Err(EngineError::invalid("concurrency", "must be at least 1"));
+        }
+        self.inner.lock().callables.insert(name.to_owned(), concurrency);
         Ok(())
     }
 
     /// Whether a callable is registered.
     pub fn has_callable(&self, name: &str) -> bool {
-        self.inner.lock().callables.contains(name)
+        self.inner.lock().callables.contains_key(name)
     }
 
     /// Declares that a handler exists for `target`.
@@ -501,7 +516,7 @@ impl Executor {
             return Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"));
         }
         let mut ready = ready;
-        if !g.callables.contains(&record.callable_name) {
+        if !g.callables.contains_key(&record.callable_name) {
             let message = format!("callableName: no callable registered as {:?}", record.callable_name);
             if !record_unknown {
                 return Err(EngineError::new(ErrorCode::UnknownCallable, message));
@@ -595,29 +610,32 @@ impl Executor {
         }
         let now = self.clock.now();
         let tenant_limit = self.config.tenant_concurrency;
-        let per_tenant = &mut g.per_tenant;
-        let mut admit = |tenant: &str| match tenant_limit {
-            None => true,
-            Some(limit) => per_tenant.get(tenant).copied().unwrap_or(0) < limit && {
-                // Count it now so later candidates of this claim see it.
-                *per_tenant.entry(Arc::from(tenant)).or_insert(0) += 1;
-                true
-            },
+        let (per_tenant, per_callable, callables) = (&mut g.per_tenant, &mut g.per_callable, &g.callables);
+        // The counters' keys of each admitted attempt, in claim order.
+        let mut admitted: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        let mut admit = |tenant: &str, callable: &str| {
+            if tenant_limit.is_some_and(|limit| in_flight(per_tenant, tenant) >= limit) {
+                return Admit::TenantFull;
+            }
+            let callable_limit = callables.get(callable).copied().flatten();
+            if callable_limit.is_some_and(|limit| in_flight(per_callable, callable) >= limit) {
+                return Admit::CallableFull;
+            }
+            // Count it now, so that later candidates of this claim see it.
+            admitted.push((count_in(per_tenant, tenant), count_in(per_callable, callable)));
+            Admit::Yes
         };
         let claimed = self.store.claim(free, now, &mut admit)?;
+        debug_assert_eq!(claimed.len(), admitted.len(), "a store claims exactly what was admitted");
         let mut out = Vec::with_capacity(claimed.len());
         let mut earliest = i64::MAX;
         let want_started = self.wants(EventKind::Started);
-        for rec in claimed {
-            let tenant: Arc<str> = Arc::from(rec.tenant_id.as_str());
-            if tenant_limit.is_none() {
-                *g.per_tenant.entry(tenant.clone()).or_insert(0) += 1;
-            }
+        for (rec, (tenant, callable)) in claimed.into_iter().zip(admitted) {
             let deadline = millis(now).saturating_add(rec.config.timeout_ms as i64);
             earliest = earliest.min(deadline);
             g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
             let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
-            g.running.insert(rec.execution_id.clone(), Running { attempt: rec.attempt, tenant, heavy });
+            g.running.insert(rec.execution_id.clone(), Running { attempt: rec.attempt, tenant, callable, heavy });
             if want_started {
                 g.outbox.push(Notice::Event(EventKind::Started, Box::new(rec.clone())));
             }
@@ -769,12 +787,8 @@ impl Executor {
             return false;
         }
         let r = g.running.remove(id).expect("present");
-        if let Some(n) = g.per_tenant.get_mut(&r.tenant) {
-            *n -= 1;
-            if *n == 0 {
-                g.per_tenant.remove(&r.tenant);
-            }
-        }
+        uncount_in(&mut g.per_tenant, &r.tenant);
+        uncount_in(&mut g.per_callable, &r.callable);
         // Finished attempts leave their deadline behind (a heap has no
         // cheap removal); drop the dead ones once they dominate, so a
         // long timeout under sustained load cannot grow the heap
@@ -990,6 +1004,35 @@ impl Executor {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.timer_kick.notified() => {}
             }
+        }
+    }
+}
+
+/// Attempts in flight per tenant or per callable (a `Cell`, so that one
+/// lookup both counts and hands back the shared key).
+type Counts = HashMap<Arc<str>, std::cell::Cell<usize>>;
+
+fn in_flight(counts: &Counts, key: &str) -> usize {
+    counts.get(key).map_or(0, |n| n.get())
+}
+
+/// One more attempt in flight for `key`; its shared key.
+fn count_in(counts: &mut Counts, key: &str) -> Arc<str> {
+    if let Some((k, n)) = counts.get_key_value(key) {
+        n.set(n.get() + 1);
+        return k.clone();
+    }
+    let k: Arc<str> = Arc::from(key);
+    counts.insert(k.clone(), std::cell::Cell::new(1));
+    k
+}
+
+/// One attempt fewer in flight for `key`; the entry goes at zero.
+fn uncount_in(counts: &mut Counts, key: &str) {
+    if let Some(n) = counts.get(key) {
+        n.set(n.get() - 1);
+        if n.get() == 0 {
+            counts.remove(key);
         }
     }
 }

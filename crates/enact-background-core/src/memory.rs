@@ -29,7 +29,7 @@ use crate::model::{
     TargetBindingResult, Timestamp, Trigger,
 };
 use crate::store::{
-    apply_gate, Blocked, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult,
+    apply_gate, Admit, Blocked, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult,
     TriggerFilter, TriggerStore,
 };
 
@@ -272,12 +272,46 @@ impl Slab {
     }
 }
 
-/// Tenants waiting at one (class, priority), served round-robin; each
-/// tenant's queue holds (ticket, slot index).
+/// One tenant's waiting work at one level: a FIFO of (ticket, slot index)
+/// per callable, so that a callable at its concurrency limit does not hold
+/// up the tenant's other callables. Tickets grow with every enqueue, so the
+/// lowest head ticket is the oldest work: among the callables that admit
+/// it, that goes first.
+type TenantQueues = Vec<(u32, VecDeque<(u64, u32)>)>;
+
+/// Tenants waiting at one (class, priority), served round-robin.
 #[derive(Default)]
 struct Level {
     turn: VecDeque<u32>,
-    queues: HashMap<u32, VecDeque<(u64, u32)>>,
+    queues: HashMap<u32, TenantQueues>,
+}
+
+/// Callables of one tenant already refused in this turn.
+struct Refused {
+    small: u64,
+    large: Vec<bool>,
+}
+
+impl Refused {
+    fn new(n: usize) -> Self {
+        Self { small: 0, large: if n > 64 { vec![false; n] } else { Vec::new() } }
+    }
+
+    fn has(&self, j: usize) -> bool {
+        if self.large.is_empty() {
+            self.small >> j & 1 == 1
+        } else {
+            self.large[j]
+        }
+    }
+
+    fn add(&mut self, j: usize) {
+        if self.large.is_empty() {
+            self.small |= 1 << j;
+        } else {
+            self.large[j] = true;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -319,11 +353,14 @@ impl Inner {
         let slot = self.slab.slot_mut(i);
         slot.ticket = ticket;
         let level = self.levels.entry((class, slot.config.priority)).or_default();
-        let q = level.queues.entry(slot.tenant).or_default();
-        if q.is_empty() {
+        let tq = level.queues.entry(slot.tenant).or_default();
+        if tq.is_empty() {
             level.turn.push_back(slot.tenant);
         }
-        q.push_back((ticket, i));
+        match tq.iter_mut().find(|(c, _)| *c == slot.callable) {
+            Some((_, q)) => q.push_back((ticket, i)),
+            None => tq.push((slot.callable, VecDeque::from([(ticket, i)]))),
+        }
     }
 
     fn delay(&mut self, i: u32, due_ms: i64, class: u8) {
@@ -461,7 +498,7 @@ impl Store for MemoryStore {
         Ok(out.into_iter().take(limit).map(|s| s.record(&g.names)).collect())
     }
 
-    fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str) -> bool) -> StoreResult<Vec<BackgroundExecution>> {
+    fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str, &str) -> Admit) -> StoreResult<Vec<BackgroundExecution>> {
         let mut g = self.inner.lock();
         let g = &mut *g;
         let mut out = Vec::new();
@@ -475,26 +512,44 @@ impl Store for MemoryStore {
             let mut refused = 0;
             while out.len() < max && refused < level.turn.len() {
                 let tenant = level.turn.pop_front().expect("turn is non-empty");
-                let q = level.queues.get_mut(&tenant).expect("every tenant in turn has a queue");
-                while let Some(&(ticket, i)) = q.front() {
-                    let live = g.slab.at(i).is_some_and(|s| s.ticket == ticket && s.status == Status::Queued);
-                    if live {
-                        break;
+                let tq = level.queues.get_mut(&tenant).expect("every tenant in turn has queues");
+                for (_, q) in tq.iter_mut() {
+                    while let Some(&(ticket, i)) = q.front() {
+                        if g.slab.at(i).is_some_and(|s| s.ticket == ticket && s.status == Status::Queued) {
+                            break;
+                        }
+                        q.pop_front();
                     }
-                    q.pop_front();
                 }
-                if q.is_empty() {
+                tq.retain(|(_, q)| !q.is_empty());
+                if tq.is_empty() {
                     level.queues.remove(&tenant);
                     continue;
                 }
-                if !admit(g.names.get(tenant)) {
+                // The oldest head among the callables that admit it.
+                let mut skipped = Refused::new(tq.len());
+                let mut chosen = None;
+                while let Some(j) = (0..tq.len()).filter(|&j| !skipped.has(j)).min_by_key(|&j| tq[j].1.front().map(|e| e.0)) {
+                    match admit(g.names.get(tenant), g.names.get(tq[j].0)) {
+                        Admit::Yes => {
+                            chosen = Some(j);
+                            break;
+                        }
+                        Admit::TenantFull => break,
+                        Admit::CallableFull => skipped.add(j),
+                    }
+                }
+                let Some(j) = chosen else {
                     level.turn.push_back(tenant);
                     refused += 1;
                     continue;
-                }
+                };
                 refused = 0;
-                let (_, i) = q.pop_front().expect("checked non-empty");
-                if q.is_empty() {
+                let (_, i) = tq[j].1.pop_front().expect("heads are live");
+                if tq[j].1.is_empty() {
+                    tq.swap_remove(j);
+                }
+                if tq.is_empty() {
                     level.queues.remove(&tenant);
                 } else {
                     level.turn.push_back(tenant);

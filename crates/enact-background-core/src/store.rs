@@ -37,6 +37,17 @@ pub enum Readiness {
     Final,
 }
 
+/// The executor's answer for a candidate of [`Store::claim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Start it (the executor has counted it against its limits).
+    Yes,
+    /// The tenant is at its concurrency limit: none of its work now.
+    TenantFull,
+    /// The callable is at its concurrency limit: none of its work now.
+    CallableFull,
+}
+
 /// Which state a [`Store::transition`] expects the execution to be in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -146,15 +157,18 @@ pub trait Store: Send + Sync + 'static {
     fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>>;
 
     /// Claims up to `max` ready executions: highest priority first, tenants
-    /// at one priority served round-robin, FIFO within a tenant. `admit` is
-    /// asked once per candidate's tenant and may refuse (tenant at its
-    /// concurrency limit). Claimed executions become `running`, their
+    /// at one priority served round-robin, FIFO within a tenant among the
+    /// work that may start. `admit(tenant, callable)` is asked for each
+    /// candidate and may refuse: [`Admit::TenantFull`] passes over the
+    /// tenant for now, [`Admit::CallableFull`] passes over that callable's
+    /// work (the tenant's older work of a full callable must not hold up its
+    /// other callables). Claimed executions become `running`, their
     /// `attempt` grows by one and `startedAt` is `now`.
     fn claim(
         &self,
         max: usize,
         now: Timestamp,
-        admit: &mut dyn FnMut(&str) -> bool,
+        admit: &mut dyn FnMut(&str, &str) -> Admit,
     ) -> StoreResult<Vec<BackgroundExecution>>;
 
     /// Makes delayed executions due by `now_ms` claimable; returns how many

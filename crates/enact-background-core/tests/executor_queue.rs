@@ -172,6 +172,71 @@ async fn queue_tenant_concurrency() {
     assert_eq!((c.queued, c.running), (0, 0), "{c:?}");
 }
 
+/// A callable's concurrency limit holds through a whole run, across
+/// tenants, while the tenant's other callables and other tenants go on.
+#[tokio::test(start_paused = true)]
+async fn queue_callable_concurrency() {
+    let h = Harness::new(ExecutorConfig { concurrency: 8, tenant_concurrency: None });
+    h.exec.register_callable_limited("slow", Some(2)).unwrap();
+    let submit = |tenant: &str, callable: &str| h.submit(json!({"tenantId": tenant, "callableName": callable})).execution_id;
+    for _ in 0..6 {
+        submit("A", "slow");
+        submit("B", "slow");
+    }
+    for _ in 0..3 {
+        submit("A", "work");
+    }
+    let taken = h.take();
+    let slow = taken.iter().filter(|d| d.callable_name == "slow").count();
+    let work = taken.iter().filter(|d| d.callable_name == "work").count();
+    assert_eq!((slow, work), (2, 3), "slow capped at 2; A's later `work` is not held up behind it");
+    assert!(h.take().is_empty());
+
+    // Run everything to the end, checking the limit all the way.
+    let mut running = taken;
+    let mut in_flight = slow;
+    let mut done = 0;
+    while !running.is_empty() {
+        assert!(in_flight <= 2, "{in_flight} slow attempts in flight");
+        let d = running.remove(0);
+        if d.callable_name == "slow" {
+            in_flight -= 1;
+        }
+        if done % 3 == 0 {
+            h.complete_err(&d, "x");
+        } else {
+            h.complete_ok(&d, json!(1));
+        }
+        done += 1;
+        for nd in h.take() {
+            if nd.callable_name == "slow" {
+                in_flight += 1;
+            }
+            running.push(nd);
+        }
+    }
+    assert_eq!(done, 15);
+    let c = h.counts();
+    assert_eq!((c.queued, c.running), (0, 0), "{c:?}");
+}
+
+/// Registering a callable again replaces its limit; a limit of 0 is refused.
+#[tokio::test(start_paused = true)]
+async fn queue_callable_concurrency_changes_with_registration() {
+    let h = Harness::new(config(10));
+    h.exec.register_callable_limited("work", Some(1)).unwrap();
+    for _ in 0..4 {
+        h.submit_cfg("A", json!({}));
+    }
+    assert_eq!(h.take().len(), 1);
+    h.exec.register_callable_limited("work", Some(3)).unwrap();
+    assert_eq!(h.take().len(), 2, "the one running counts against the new limit");
+    h.exec.register_callable("work").unwrap();
+    assert_eq!(h.take().len(), 1, "no limit: the rest");
+    let err = h.exec.register_callable_limited("work", Some(0)).unwrap_err();
+    assert_eq!(err.message, "concurrency: must be at least 1");
+}
+
 #[tokio::test(start_paused = true)]
 async fn queue_tenant_concurrency_does_not_block_other_tenants_or_priorities() {
     let h = Harness::new(ExecutorConfig { concurrency: 4, tenant_concurrency: Some(1) });

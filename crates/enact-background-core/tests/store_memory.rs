@@ -9,7 +9,7 @@ use chrono::Utc;
 use common::*;
 use enact_background_core::clock::millis;
 use enact_background_core::prelude::*;
-use enact_background_core::store::{Change, Expect, Readiness, StatusCounts, StoreResult};
+use enact_background_core::store::{Admit, Change, Expect, Readiness, StatusCounts, StoreResult};
 use serde_json::json;
 
 fn exec(id: &str, tenant: &str, priority: u8) -> BackgroundExecution {
@@ -37,7 +37,7 @@ fn exec(id: &str, tenant: &str, priority: u8) -> BackgroundExecution {
 }
 
 fn claim_all(s: &MemoryStore, max: usize) -> Vec<String> {
-    s.claim(max, Utc::now(), &mut |_| true).unwrap().into_iter().map(|e| e.execution_id).collect()
+    s.claim(max, Utc::now(), &mut |_, _| Admit::Yes).unwrap().into_iter().map(|e| e.execution_id).collect()
 }
 
 fn error(attempt: u32) -> ExecutionError {
@@ -88,7 +88,7 @@ fn store_claim_marks_running() {
     let s = MemoryStore::new();
     s.insert(exec("e", "A", 50), Readiness::Now).unwrap();
     let now = Utc::now();
-    let got = s.claim(1, now, &mut |_| true).unwrap();
+    let got = s.claim(1, now, &mut |_, _| Admit::Yes).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].status, BackgroundExecutionStatus::Running);
     assert_eq!(got[0].attempt, 1);
@@ -113,9 +113,13 @@ fn store_claim_admit_refusals_skip_a_tenant_only() {
     }
     let mut asked = Vec::new();
     let got = s
-        .claim(10, Utc::now(), &mut |t| {
+        .claim(10, Utc::now(), &mut |t, _| {
             asked.push(t.to_owned());
-            t != "A"
+            if t == "A" {
+                Admit::TenantFull
+            } else {
+                Admit::Yes
+            }
         })
         .unwrap();
     let ids: Vec<_> = got.into_iter().map(|e| e.execution_id).collect();
@@ -123,6 +127,64 @@ fn store_claim_admit_refusals_skip_a_tenant_only() {
     assert!(asked.iter().all(|t| t == "A" || t == "B"));
     // A's work is still there, in order.
     assert_eq!(claim_all(&s, 10), ["a0", "a1", "a2"]);
+}
+
+fn exec_of(id: &str, tenant: &str, callable: &str) -> BackgroundExecution {
+    let mut e = exec(id, tenant, 50);
+    e.callable_name = callable.to_owned();
+    e
+}
+
+/// A callable at its limit is passed over, not the tenant: the tenant's
+/// later work of other callables starts, oldest first, and the refused
+/// callable's work keeps its order for later.
+#[test]
+fn store_claim_callable_refusals_skip_that_callable_only() {
+    let s = MemoryStore::new();
+    for (id, callable) in [("s0", "slow"), ("s1", "slow"), ("f0", "fast"), ("s2", "slow"), ("f1", "fast"), ("o0", "other")] {
+        s.insert(exec_of(id, "A", callable), Readiness::Now).unwrap();
+    }
+    let mut asked = Vec::new();
+    let got = s
+        .claim(10, Utc::now(), &mut |_, c| {
+            asked.push(c.to_owned());
+            if c == "slow" {
+                Admit::CallableFull
+            } else {
+                Admit::Yes
+            }
+        })
+        .unwrap();
+    let ids: Vec<_> = got.into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(ids, ["f0", "f1", "o0"], "oldest first among the admitted callables");
+    assert!(asked.iter().filter(|c| *c == "slow").count() >= 1);
+    assert_eq!(claim_all(&s, 10), ["s0", "s1", "s2"], "the refused callable's work, in order");
+}
+
+/// Across callables of one tenant, admitted work starts in submission
+/// order (the per-callable queues merge by age).
+#[test]
+fn store_claim_merges_callables_oldest_first() {
+    let s = MemoryStore::new();
+    let order = ["x0", "y0", "x1", "z0", "y1", "x2"];
+    for id in order {
+        s.insert(exec_of(id, "A", &id[..1]), Readiness::Now).unwrap();
+    }
+    assert_eq!(claim_all(&s, 10), order);
+    // A limit of one admission per callable per claim still takes the
+    // oldest of each.
+    for id in order {
+        s.insert(exec_of(&format!("{id}b"), "A", &id[..1]), Readiness::Now).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let got: Vec<_> = s
+        .claim(10, Utc::now(), &mut |_, c| if seen.insert(c.to_owned()) { Admit::Yes } else { Admit::CallableFull })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.execution_id)
+        .collect();
+    assert_eq!(got, ["x0b", "y0b", "z0b"]);
+    assert_eq!(claim_all(&s, 10), ["x1b", "y1b", "x2b"]);
 }
 
 #[test]
@@ -179,14 +241,14 @@ fn store_retry_release_cancel_and_bound() {
     assert_eq!(claim_all(&s, 10), ["q"]);
     assert_eq!(s.promote_due(now_ms + 499).unwrap().0, 0);
     assert_eq!(s.promote_due(now_ms + 500).unwrap().0, 1);
-    let again = s.claim(10, at, &mut |_| true).unwrap();
+    let again = s.claim(10, at, &mut |_, _| Admit::Yes).unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
 
     // Release: queued at once, the attempt not used up.
     let rel = s.transition("r", Expect::Running(2), Change::Release).unwrap().unwrap();
     assert_eq!((rel.status, rel.attempt), (BackgroundExecutionStatus::Queued, 1));
-    let again = s.claim(10, at, &mut |_| true).unwrap();
+    let again = s.claim(10, at, &mut |_, _| Admit::Yes).unwrap();
     assert_eq!(again[0].attempt, 2);
 
     // Cancel of a queued execution drops it from the queue.
@@ -257,7 +319,7 @@ impl Store for HookStore {
     fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>> {
         self.inner.list(filter)
     }
-    fn claim(&self, max: usize, now: enact_background_core::model::Timestamp, admit: &mut dyn FnMut(&str) -> bool) -> StoreResult<Vec<BackgroundExecution>> {
+    fn claim(&self, max: usize, now: enact_background_core::model::Timestamp, admit: &mut dyn FnMut(&str, &str) -> Admit) -> StoreResult<Vec<BackgroundExecution>> {
         self.inner.claim(max, now, admit)
     }
     fn promote_due(&self, now_ms: i64) -> StoreResult<(usize, Option<i64>)> {
