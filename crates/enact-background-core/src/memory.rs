@@ -286,13 +286,13 @@ struct Level {
     queues: HashMap<u32, TenantQueues>,
 }
 
-/// Callables of one tenant already refused in this turn.
-struct Refused {
+/// Callables of one tenant passed over (at their limit) in this turn.
+struct Skipped {
     small: u64,
     large: Vec<bool>,
 }
 
-impl Refused {
+impl Skipped {
     fn new(n: usize) -> Self {
         Self { small: 0, large: if n > 64 { vec![false; n] } else { Vec::new() } }
     }
@@ -527,7 +527,7 @@ impl Store for MemoryStore {
                     continue;
                 }
                 // The oldest head among the callables that admit it.
-                let mut skipped = Refused::new(tq.len());
+                let mut skipped = Skipped::new(tq.len());
                 let mut chosen = None;
                 while let Some(j) = (0..tq.len()).filter(|&j| !skipped.has(j)).min_by_key(|&j| tq[j].1.front().map(|e| e.0)) {
                     match admit(g.names.get(tenant), g.names.get(tq[j].0)) {
