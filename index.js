@@ -10,9 +10,6 @@ const binding = require('./binding.js')
 
 const { BackgroundEngine } = binding
 const RUNTIME = Symbol('enact-background runtime')
-const EMIT = 0
-const EMIT_BATCH = 1
-const LIFECYCLE = 2
 
 function runtimeOf(engine) {
   return engine[RUNTIME] || (engine[RUNTIME] = engine.__runtime())
@@ -26,17 +23,17 @@ Object.defineProperties(BackgroundEngine.prototype, {
   },
   emit: {
     value: function emit(event) {
-      return runtimeOf(this).stimulus(EMIT, event)
+      return runtimeOf(this).emit(event)
     },
   },
   emitBatch: {
     value: function emitBatch(events) {
-      return runtimeOf(this).stimulus(EMIT_BATCH, events)
+      return runtimeOf(this).emitBatch(events)
     },
   },
   lifecycle: {
     value: function lifecycle(event) {
-      return runtimeOf(this).stimulus(LIFECYCLE, event)
+      return runtimeOf(this).lifecycle(event)
     },
   },
 })

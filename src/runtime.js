@@ -676,6 +676,9 @@
     submit,
     flushSubmits,
     stimulus,
+    emit: (event) => stimulus(EMIT, event),
+    emitBatch: (events) => stimulus(EMIT_BATCH, events),
+    lifecycle: (event) => stimulus(LIFECYCLE, event),
     indexTrigger,
     webhookHandler,
     setCallable(name, fn) {
