@@ -25,6 +25,19 @@ pub enum ErrorCode {
     Transform,
     /// A bug in the engine (a caught panic).
     Internal,
+    /// An attempt ran past its `timeoutMs` (the reason of `ctx.signal`).
+    Timeout,
+    /// An execution was cancelled (the reason of `ctx.signal`).
+    Cancelled,
+    /// A listener, target handler or callback threw or failed (a process
+    /// warning, never an exception).
+    Listener,
+    /// A webhook request body is over `maxBodyBytes` (HTTP 413).
+    BodyTooLarge,
+    /// A webhook request used a method other than POST (HTTP 405).
+    Method,
+    /// A webhook request could not be read (HTTP 400).
+    BadRequest,
 }
 
 impl ErrorCode {
@@ -41,8 +54,35 @@ impl ErrorCode {
             Self::Store => "ENACT_STORE",
             Self::Transform => "ENACT_TRANSFORM",
             Self::Internal => "ENACT_INTERNAL",
+            Self::Timeout => "ENACT_TIMEOUT",
+            Self::Cancelled => "ENACT_CANCELLED",
+            Self::Listener => "ENACT_LISTENER",
+            Self::BodyTooLarge => "ENACT_BODY_TOO_LARGE",
+            Self::Method => "ENACT_METHOD",
+            Self::BadRequest => "ENACT_BAD_REQUEST",
         }
     }
+
+    /// Every code, in declaration order: the list JavaScript exports as
+    /// `ErrorCodes` and the typings list as `ErrorCode`.
+    pub const ALL: [ErrorCode; 16] = [
+        Self::InvalidTrigger,
+        Self::InvalidExecution,
+        Self::UnknownCallable,
+        Self::NotFound,
+        Self::WebhookSignature,
+        Self::TriggerInactive,
+        Self::Shutdown,
+        Self::Store,
+        Self::Transform,
+        Self::Internal,
+        Self::Timeout,
+        Self::Cancelled,
+        Self::Listener,
+        Self::BodyTooLarge,
+        Self::Method,
+        Self::BadRequest,
+    ];
 }
 
 /// An error with a stable code and a message naming the field at fault.
