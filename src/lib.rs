@@ -143,9 +143,7 @@ impl Shared {
 
     /// Keeps Node alive exactly while work is queued or running.
     fn refresh_keepalive(&self, env: &Env) {
-        let busy = self.exec.busy() > 0
-            || self.exec.stats().map(|s| s.counts.queued > 0).unwrap_or(false)
-            || self.triggers.has_schedules();
+        let busy = self.exec.busy() > 0 || self.exec.waiting() > 0 || self.triggers.has_schedules();
         if busy == self.alive.load(Ordering::Relaxed) {
             return;
         }
@@ -242,30 +240,18 @@ struct PlainSubmit {
 
 /// Validates and queues a batch of submissions (JSON text of an array of
 /// requests); answers JSON text of one [`Submitted`] per request.
-fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, EngineError> {
+fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String, EngineError> {
     let defaults = BackgroundExecutionConfig::default();
-    let receipt = |req: EngineResult<validate::SubmitRequest>| {
-        let result = req.and_then(|req| {
-            let silent = req.config.mode == ExecutionMode::Silent;
-            let brief = req.config == defaults && req.metadata.is_none();
-            let receipt = exec.submit_receipt(req, silent, !(brief || silent))?;
-            Ok(match receipt.record {
-                Some(rec) => Submitted::Record { r: Box::new(rec) },
-                None => Submitted::Brief(receipt.execution_id, receipt.queued_at),
-            })
-        });
-        result.unwrap_or_else(|e| Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } })
-    };
     // A batch of plain, well-formed submissions skips the validating
     // reader; anything else (or any empty name) takes it, for its errors.
     let plain = serde_json::from_str::<Vec<PlainSubmit>>(text)
         .ok()
         .filter(|list| list.iter().all(|p| !p.tenant_id.is_empty() && !p.callable_name.is_empty()));
-    let out: Vec<Submitted> = match plain {
+    let requests: Vec<EngineResult<validate::SubmitRequest>> = match plain {
         Some(list) => list
             .into_iter()
             .map(|p| {
-                receipt(Ok(validate::SubmitRequest {
+                Ok(validate::SubmitRequest {
                     execution_id: None,
                     tenant_id: p.tenant_id,
                     callable_name: p.callable_name,
@@ -276,14 +262,47 @@ fn submit_batch(exec: &Executor, text: &str) -> std::result::Result<String, Engi
                     trigger_id: None,
                     trigger_source: None,
                     chain_depth: 0,
-                }))
+                })
             })
             .collect(),
         None => {
             let requests: Vec<Value> = serde_json::from_str(text).map_err(|e| EngineError::invalid("request", e))?;
-            requests.iter().map(|v| receipt(validate::submit_request(v))).collect()
+            requests.iter().map(validate::submit_request).collect()
         }
     };
+    // Valid requests go to the store as one batch; invalid ones keep their place.
+    let mut batch = Vec::with_capacity(requests.len());
+    let mut briefs = Vec::with_capacity(requests.len());
+    let mut out: Vec<Option<Submitted>> = Vec::with_capacity(requests.len());
+    for r in requests {
+        match r {
+            Ok(request) => {
+                let silent = request.config.mode == ExecutionMode::Silent;
+                let brief = request.config == defaults && request.metadata.is_none();
+                briefs.push(brief || silent);
+                batch.push(Submission { request, watch: silent, keep_record: !(brief || silent) });
+                out.push(None);
+            }
+            Err(e) => out.push(Some(Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } })),
+        }
+    }
+    let receipts = Executor::now({
+        let fut = exec.clone().submit_many(batch);
+        async move { Ok(fut.await) }
+    })?;
+    let mut receipts = receipts.into_iter();
+    for slot in out.iter_mut().filter(|s| s.is_none()) {
+        let answer = match receipts.next().expect("one receipt per valid request") {
+            Ok(receipt) => match receipt.record {
+                Some(rec) => Submitted::Record { r: Box::new(rec) },
+                None => Submitted::Brief(receipt.execution_id, receipt.queued_at),
+            },
+            Err(e) => Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } },
+        };
+        *slot = Some(answer);
+    }
+    drop(briefs);
+    let out: Vec<Submitted> = out.into_iter().map(|s| s.expect("every request answered")).collect();
     serde_json::to_string(&out).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
 }
 
@@ -334,6 +353,20 @@ fn notices_to_js<'e>(env: &'e Env, notices: Vec<Notice>) -> Result<Array<'e>> {
             }
             Notice::TriggerFired(ev) => event_notice(env, EventKind::TriggerFired, to_js(env, &*ev)?)?,
             Notice::LoopBlocked(ev) => event_notice(env, EventKind::LoopBlocked, to_js(env, &*ev)?)?,
+            Notice::Diagnostic(d) => {
+                let mut a = env.create_array(4)?;
+                a.set(0, "diagnostic")?;
+                a.set(1, d.source)?;
+                a.set(2, d.error.code.as_str())?;
+                a.set(3, d.error.message)?;
+                a.to_unknown()
+            }
+            Notice::Answer { ticket, .. } => {
+                let mut a = env.create_array(2)?;
+                a.set(0, "answer")?;
+                a.set(1, ticket as f64)?;
+                a.to_unknown()
+            }
             Notice::Callback(rec) => {
                 let mut a = env.create_array(2)?;
                 a.set(0, "callback")?;
@@ -383,9 +416,9 @@ fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult
     const EMIT_BATCH: u32 = Stimulus::EmitBatch as u32;
     const LIFECYCLE: u32 = Stimulus::Lifecycle as u32;
     let fired = match kind {
-        EMIT => triggers.emit_text(text, false, false)?,
-        EMIT_BATCH => triggers.emit_text(text, true, false)?,
-        LIFECYCLE => triggers.emit_text(text, false, true)?,
+        EMIT => triggers.emit_text(text, enact_background_core::triggers::Stimulus::Emit)?,
+        EMIT_BATCH => triggers.emit_text(text, enact_background_core::triggers::Stimulus::EmitBatch)?,
+        LIFECYCLE => triggers.emit_text(text, enact_background_core::triggers::Stimulus::Lifecycle)?,
         _ => {
             let v: Value = serde_json::from_str(text).map_err(|e| EngineError::invalid_trigger("metric", e))?;
             triggers.report_metric(&v)?
@@ -531,8 +564,7 @@ fn native_table(env: &Env, shared: &Arc<Shared>) -> Result<Object<'static>> {
         native_fn(env, "pending", move |ctx| {
             let env = &*ctx.env;
             guarded(env, || {
-                let queued = s.exec.stats().map(|st| st.counts.queued).unwrap_or(0);
-                Ok((s.exec.busy() as u64 + queued) as f64)
+                Ok((s.exec.busy() as u64 + s.exec.waiting()) as f64)
             })
         })?,
     )?;
@@ -700,6 +732,7 @@ impl BackgroundEngine {
         let config = ExecutorConfig {
             concurrency: positive(&env, "concurrency", options.concurrency)?.unwrap_or(16),
             tenant_concurrency: positive(&env, "tenantConcurrency", options.tenant_concurrency)?,
+            ..ExecutorConfig::default()
         };
         let max_chain_depth = positive(&env, "maxChainDepth", options.max_chain_depth)?.unwrap_or(16) as u32;
         let host = Arc::new(JsHost { wake: Mutex::new(None) });
@@ -710,7 +743,7 @@ impl BackgroundEngine {
         };
         let store = MemoryStore::keeping(keep_finished);
         let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), config);
-        let triggers = TriggerEngine::new(exec.clone(), Arc::new(store), TriggerConfig { max_chain_depth });
+        let triggers = TriggerEngine::new(exec.clone(), TriggerConfig { max_chain_depth, ..TriggerConfig::default() });
         let shared = Arc::new(Shared { exec, triggers, host, pump_pending: AtomicBool::new(false), submits_pending: AtomicBool::new(false), alive: AtomicBool::new(false) });
 
         let factory: Function<Object, Object> = env.run_script(RUNTIME_JS)?;

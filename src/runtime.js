@@ -289,6 +289,9 @@
         case 'callback':
           postCallback(n[1])
           break
+        case 'diagnostic':
+          warn(`enact-background ${n[1]} failed (it goes on)`, `${n[2]}: ${n[3]}`)
+          break
         case 'closed':
           closed = true
           for (const [id, list] of waiters) for (const w of list) w.reject(shutdownError(id))

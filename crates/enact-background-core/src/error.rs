@@ -38,6 +38,9 @@ pub enum ErrorCode {
     Method,
     /// A webhook request could not be read (HTTP 400).
     BadRequest,
+    /// The `code` of an execution that ended `failed` because its engine
+    /// stopped while it ran more than `maxStalls` times.
+    Stalled,
 }
 
 impl ErrorCode {
@@ -60,12 +63,13 @@ impl ErrorCode {
             Self::BodyTooLarge => "ENACT_BODY_TOO_LARGE",
             Self::Method => "ENACT_METHOD",
             Self::BadRequest => "ENACT_BAD_REQUEST",
+            Self::Stalled => "ENACT_STALLED",
         }
     }
 
     /// Every code, in declaration order: the list JavaScript exports as
     /// `ErrorCodes` and the typings list as `ErrorCode`.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::InvalidTrigger,
         Self::InvalidExecution,
         Self::UnknownCallable,
@@ -82,6 +86,7 @@ impl ErrorCode {
         Self::BodyTooLarge,
         Self::Method,
         Self::BadRequest,
+        Self::Stalled,
     ];
 }
 
@@ -117,8 +122,39 @@ impl EngineError {
     }
 }
 
-impl From<crate::store::StoreError> for EngineError {
-    fn from(e: crate::store::StoreError) -> Self {
+/// A store driver's failure, typed by what the caller can do about it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with that key exists (a duplicate id).
+    #[error("store: {0}")]
+    Conflict(String),
+    /// The row the operation needs does not exist.
+    #[error("store: {0} not found")]
+    NotFound(String),
+    /// The store cannot answer now (unreachable, locked, disk full,
+    /// corrupt); the engine retries its own work later.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The driver's own error, if any.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] without a source.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable { message: message.into(), source: None }
+    }
+}
+
+/// Result with a [`StoreError`].
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
         Self::new(ErrorCode::Store, e.to_string())
     }
 }

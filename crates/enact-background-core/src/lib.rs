@@ -40,10 +40,10 @@ pub mod webhook;
 pub mod prelude {
     pub use crate::clock::{Clock, SystemClock, TokioClock};
     pub use crate::error::{EngineError, EngineResult, ErrorCode};
-    pub use crate::executor::{AbortReason, CallError, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats};
+    pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats, Submission};
     pub use crate::memory::MemoryStore;
     pub use crate::model::*;
-    pub use crate::store::{ExecutionFilter, Store, TriggerFilter, TriggerStore};
-    pub use crate::triggers::{TriggerConfig, TriggerEngine};
+    pub use crate::store::{Driver, ExecutionFilter, TriggerFilter};
+    pub use crate::triggers::{Stimulus, TriggerConfig, TriggerEngine};
     pub use crate::validate;
 }

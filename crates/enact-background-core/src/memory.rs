@@ -23,15 +23,18 @@ use serde_json::Value;
 /// caller chooses cannot be made to collide) instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+use crate::clock::millis;
 use crate::error::EngineError;
 use crate::model::{
     BackgroundExecution, BackgroundExecutionConfig, BackgroundExecutionStatus as Status, ExecutionError, JsonMap,
     TargetBindingResult, Timestamp, Trigger,
 };
 use crate::store::{
-    apply_gate, Admit, Blocked, Change, ExecutionFilter, Expect, Readiness, StatusCounts, Store, StoreError, StoreResult,
-    TriggerFilter, TriggerStore,
+    apply_gate, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Fire, FireGate,
+    FireParams, Inserted, NewExecution, Readiness, Rescued, Staged, StatusCounts, StoreError, StoreFuture, StoreResult,
+    TriggerChanges, TriggerEdit, TriggerFilter,
 };
+use crate::webhook::ReplayGuard;
 
 /// Queue class: immediate work outranks idle-deferred work at any priority.
 const CLASS_IDLE: u8 = 0;
@@ -56,6 +59,10 @@ struct Run {
     error: Option<Box<ExecutionError>>,
     binding_result: Option<Box<TargetBindingResult>>,
     target_binding_applied: bool,
+    /// Unix ms the running attempt is leased until.
+    lease_until_ms: i64,
+    /// Times a running attempt of it was rescued after its lease expired.
+    stalls: u32,
 }
 
 /// One execution, compact: 88 bytes in the slab, plus its id's bytes.
@@ -328,6 +335,9 @@ struct Inner {
     /// Settled executions, oldest first, for [`MemoryStore::keeping`].
     finished: VecDeque<u32>,
     keep_finished: usize,
+    /// Attempts running per tenant and per callable, by [`Names`] number.
+    running_tenant: Vec<u32>,
+    running_callable: Vec<u32>,
 }
 
 impl Inner {
@@ -336,6 +346,11 @@ impl Inner {
     /// them, so `counts()` still adds up to every execution ever inserted.
     fn settled(&mut self, i: u32) {
         self.finished.push_back(i);
+        self.evict();
+    }
+
+    /// Drops the oldest finished executions beyond `keep_finished`.
+    fn evict(&mut self) {
         while self.finished.len() > self.keep_finished {
             let old = self.finished.pop_front().expect("longer than the limit");
             if let Some(s) = self.slab.at(old).filter(|s| s.status.is_final()) {
@@ -378,7 +393,30 @@ impl Inner {
         slot.status = status;
         *self.counts.slot(old) -= 1;
         *self.counts.slot(status) += 1;
+        if old == Status::Running && status != Status::Running {
+            let (tenant, callable) = (slot.tenant as usize, slot.callable as usize);
+            self.running_tenant[tenant] -= 1;
+            self.running_callable[callable] -= 1;
+        }
     }
+
+}
+
+/// Attempts running of name number `n`.
+fn running_of(counts: &[u32], n: u32) -> usize {
+    counts.get(n as usize).copied().unwrap_or(0) as usize
+}
+
+/// One more attempt running of name number `n`.
+fn count_running(counts: &mut Vec<u32>, n: u32) {
+    let n = n as usize;
+    if counts.len() <= n {
+        counts.resize(n + 1, 0);
+    }
+    counts[n] += 1;
+}
+
+impl Inner {
 
     /// The compact slot of a full record.
     fn compact(&mut self, exec: BackgroundExecution) -> Slot {
@@ -406,7 +444,7 @@ impl Inner {
         let extra = (context.is_some() || trigger_id.is_some() || metadata.is_some() || trigger_source.is_some() || chain_depth != 0)
             .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth }));
         let run = (started_at.is_some() || completed_at.is_some() || output.is_some() || error.is_some() || binding_result.is_some() || target_binding_applied)
-            .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied }));
+            .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied, ..Run::default() }));
         Slot {
             id: execution_id.into_boxed_str(),
             tenant: self.names.hold(tenant_id),
@@ -424,20 +462,58 @@ impl Inner {
     }
 }
 
+/// A stored trigger and the state kept with it.
+struct TriggerRow {
+    /// Registration order.
+    seq: u64,
+    /// Shared with the fires that read it: a fire borrows the trigger
+    /// instead of copying it, and the next change copies only if a fire
+    /// still holds the old version.
+    trigger: Arc<Trigger>,
+    /// The last schedule tick fired (Unix ms).
+    cursor_ms: Option<i64>,
+    /// Threshold: whether the last reported value satisfied the comparison.
+    armed_true: bool,
+    /// Verified webhook message ids, kept apart per trigger so that one
+    /// trigger's traffic cannot evict another's.
+    replay: Option<Box<ReplayGuard>>,
+}
+
+/// Webhook ids a trigger remembers at most (a busier sender evicts its own
+/// oldest ids, never another trigger's).
+const REPLAY_CAPACITY: usize = 100_000;
+
+/// Trigger changes remembered for [`Driver::trigger_changes`].
+const CHANGE_LOG: usize = 10_000;
+
 /// Triggers in registration order.
 #[derive(Default)]
 struct Triggers {
-    /// Shared with the fires that read them: a fire borrows the trigger
-    /// instead of copying it, and the next change copies only if a fire
-    /// still holds the old version.
-    by_id: HashMap<String, (u64, Arc<Trigger>)>,
+    by_id: HashMap<String, TriggerRow>,
     next_seq: u64,
+    /// (change sequence, trigger id), oldest first, at most [`CHANGE_LOG`].
+    changes: VecDeque<(u64, Arc<str>)>,
+    change_seq: u64,
+}
+
+impl Triggers {
+    fn changed(&mut self, id: &str) {
+        self.change_seq += 1;
+        self.changes.push_back((self.change_seq, Arc::from(id)));
+        if self.changes.len() > CHANGE_LOG {
+            self.changes.pop_front();
+        }
+    }
 }
 
 /// Executions, the queue and triggers in process memory. Nothing survives
 /// the process. Finished executions are kept up to a limit (default
 /// [`DEFAULT_KEEP_FINISHED`]), oldest dropped first, so a long-running
 /// process does not grow without bound.
+///
+/// Every operation runs when it is called, under one lock, and its future
+/// is ready at once: the engine polls it in place, with no task and no
+/// thread hop.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
@@ -453,6 +529,25 @@ impl Default for MemoryStore {
     }
 }
 
+fn ready<'a, T: Send + 'a>(r: StoreResult<T>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(r))
+}
+
+/// What a memory operation expects of an execution's state.
+#[derive(Clone, Copy)]
+enum Expect {
+    Running(u32),
+    Active,
+    Completed,
+}
+
+/// A change of one execution.
+enum Op {
+    Change(Change),
+    Cancel(Timestamp),
+    Bound(TargetBindingResult),
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -465,13 +560,10 @@ impl MemoryStore {
         let inner = Inner { keep_finished, ..Inner::default() };
         Self { inner: Arc::new(Mutex::new(inner)), triggers: Arc::default() }
     }
-}
 
-impl Store for MemoryStore {
-    fn insert(&self, exec: BackgroundExecution, ready: Readiness) -> StoreResult<()> {
-        let mut g = self.inner.lock();
+    fn insert_one(g: &mut Inner, exec: BackgroundExecution, ready: Readiness) -> Inserted {
         if g.slab.find(&exec.execution_id).is_some() {
-            return Err(StoreError(format!("execution {:?} already exists", exec.execution_id)));
+            return Inserted::Duplicate;
         }
         *g.counts.slot(exec.status) += 1;
         let slot = g.compact(exec);
@@ -482,35 +574,23 @@ impl Store for MemoryStore {
             Readiness::At(ms) => g.delay(i, ms, CLASS_NOW),
             Readiness::Final => g.settled(i),
         }
-        Ok(())
+        Inserted::Ok
     }
 
-    fn get(&self, id: &str) -> StoreResult<Option<BackgroundExecution>> {
-        let g = self.inner.lock();
-        Ok(g.slab.find(id).map(|i| g.slab.slot(i).record(&g.names)))
-    }
-
-    fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>> {
-        let g = self.inner.lock();
-        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter, &g.names)).collect();
-        out.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
-        let limit = filter.limit.unwrap_or(usize::MAX);
-        Ok(out.into_iter().take(limit).map(|s| s.record(&g.names)).collect())
-    }
-
-    fn claim(&self, max: usize, now: Timestamp, admit: &mut dyn FnMut(&str, &str) -> Admit) -> StoreResult<Vec<BackgroundExecution>> {
+    fn claim_now(&self, p: &ClaimParams) -> Vec<BackgroundExecution> {
         let mut g = self.inner.lock();
         let g = &mut *g;
+        let lease_ms = millis(p.lease_until);
         let mut out = Vec::new();
         let keys: Vec<(u8, u8)> = g.levels.keys().rev().copied().collect();
         for key in keys {
-            if out.len() >= max {
+            if out.len() >= p.max {
                 break;
             }
             let level = g.levels.get_mut(&key).expect("level listed above");
             // Tenants refused in a row; a full turn of refusals ends the level.
             let mut refused = 0;
-            while out.len() < max && refused < level.turn.len() {
+            while out.len() < p.max && refused < level.turn.len() {
                 let tenant = level.turn.pop_front().expect("turn is non-empty");
                 let tq = level.queues.get_mut(&tenant).expect("every tenant in turn has queues");
                 for (_, q) in tq.iter_mut() {
@@ -526,17 +606,20 @@ impl Store for MemoryStore {
                     level.queues.remove(&tenant);
                     continue;
                 }
-                // The oldest head among the callables that admit it.
-                let mut skipped = Skipped::new(tq.len());
+                // The oldest head among the callables that may start: this
+                // engine runs them and they are under their limits.
                 let mut chosen = None;
-                while let Some(j) = (0..tq.len()).filter(|&j| !skipped.has(j)).min_by_key(|&j| tq[j].1.front().map(|e| e.0)) {
-                    match admit(g.names.get(tenant), g.names.get(tq[j].0)) {
-                        Admit::Yes => {
-                            chosen = Some(j);
-                            break;
+                if p.limits.tenant.is_none_or(|limit| running_of(&g.running_tenant, tenant) < limit) {
+                    let mut skipped = Skipped::new(tq.len());
+                    while let Some(j) = (0..tq.len()).filter(|&j| !skipped.has(j)).min_by_key(|&j| tq[j].1.front().map(|e| e.0)) {
+                        let callable = tq[j].0;
+                        match p.limits.callables.get(g.names.get(callable)) {
+                            Some(limit) if limit.is_none_or(|l| running_of(&g.running_callable, callable) < l) => {
+                                chosen = Some(j);
+                                break;
+                            }
+                            _ => skipped.add(j),
                         }
-                        Admit::TenantFull => break,
-                        Admit::CallableFull => skipped.add(j),
                     }
                 }
                 let Some(j) = chosen else {
@@ -558,68 +641,40 @@ impl Store for MemoryStore {
                 slot.ticket = 0;
                 slot.status = Status::Running;
                 slot.attempt += 1;
-                slot.run().started_at = Some(now);
+                let run = slot.run();
+                run.started_at = Some(p.now);
+                run.lease_until_ms = lease_ms;
+                let callable = slot.callable;
+                count_running(&mut g.running_tenant, tenant);
+                count_running(&mut g.running_callable, callable);
                 g.counts.queued -= 1;
                 g.counts.running += 1;
-                out.push(slot.record(&g.names));
+                out.push(g.slab.slot(i).record(&g.names));
             }
             if level.turn.is_empty() {
                 g.levels.remove(&key);
             }
         }
-        Ok(out)
+        out
     }
 
-    fn promote_due(&self, now_ms: i64) -> StoreResult<(usize, Option<i64>)> {
-        let mut g = self.inner.lock();
-        let mut promoted = 0;
-        while let Some(Reverse((due, _, _))) = g.delayed.peek() {
-            if *due > now_ms {
-                return Ok((promoted, Some(*due)));
-            }
-            let Reverse((_, ticket, i)) = g.delayed.pop().expect("peeked");
-            let class = match g.slab.at(i) {
-                Some(s) if s.ticket == ticket && s.status == Status::Queued => s.class_when_due,
-                _ => continue,
-            };
-            g.enqueue(i, class);
-            promoted += 1;
-        }
-        Ok((promoted, None))
-    }
-
-    fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>> {
-        Ok(self.change(id, expect, change, true).flatten())
-    }
-
-    fn transition_quiet(&self, id: &str, expect: Expect, change: Change) -> StoreResult<bool> {
-        Ok(self.change(id, expect, change, false).is_some())
-    }
-
-    fn counts(&self) -> StoreResult<StatusCounts> {
-        Ok(self.inner.lock().counts)
-    }
-}
-
-impl MemoryStore {
-    /// [`Store::transition`]: `None` when the state differs, else the new
-    /// record if `record` is asked for.
-    fn change(&self, id: &str, expect: Expect, change: Change, record: bool) -> Option<Option<BackgroundExecution>> {
-        let mut g = self.inner.lock();
-        let g = &mut *g;
+    /// Applies `op` if the execution is in the `expect`ed state: `None`
+    /// when it is not (or unknown), else the new record if `record` is
+    /// asked for.
+    fn change(g: &mut Inner, id: &str, expect: Expect, op: Op, record: bool) -> Option<Option<BackgroundExecution>> {
         let i = g.slab.find(id)?;
         let slot = g.slab.slot_mut(i);
         let ok = match expect {
             Expect::Running(attempt) => slot.status == Status::Running && slot.attempt == attempt,
             Expect::Active => matches!(slot.status, Status::Queued | Status::Running),
-            Expect::Completed => slot.status == Status::Completed,
+            Expect::Completed => slot.status == Status::Completed && !slot.run.as_ref().is_some_and(|r| r.binding_result.is_some()),
         };
         if !ok {
             return None;
         }
         let mut settle = false;
-        match change {
-            Change::Finish { status, output, error, at } => {
+        match op {
+            Op::Change(Change::Finish { status, output, error, at }) => {
                 // A completed execution that binds is final once bound.
                 settle = !(status == Status::Completed && slot.config.target_binding.is_some());
                 let run = slot.run();
@@ -628,23 +683,23 @@ impl MemoryStore {
                 run.completed_at = Some(at);
                 g.set_status(i, status);
             }
-            Change::Retry { error, due_ms } => {
+            Op::Change(Change::Retry { error, due_ms }) => {
                 slot.run().error = Some(Box::new(error));
                 g.set_status(i, Status::Queued);
                 g.delay(i, due_ms, CLASS_NOW);
             }
-            Change::Release => {
+            Op::Change(Change::Release) => {
                 slot.attempt = slot.attempt.saturating_sub(1);
                 g.set_status(i, Status::Queued);
                 g.enqueue(i, CLASS_NOW);
             }
-            Change::Cancel { at } => {
+            Op::Cancel(at) => {
                 slot.ticket = 0;
                 slot.run().completed_at = Some(at);
                 g.set_status(i, Status::Cancelled);
                 settle = true;
             }
-            Change::Bound(result) => {
+            Op::Bound(result) => {
                 let run = slot.run();
                 run.target_binding_applied = result.success;
                 run.binding_result = Some(Box::new(result));
@@ -657,57 +712,263 @@ impl MemoryStore {
         }
         Some(out)
     }
+
+    fn fire_now(&self, p: &FireParams<'_>) -> StoreResult<Fire> {
+        let mut t = self.triggers.lock();
+        let Some(row) = t.by_id.get_mut(p.trigger_id) else { return Ok(Fire::Gone) };
+        match p.gate {
+            FireGate::Plain => {}
+            FireGate::Tick(at) => {
+                if row.cursor_ms.is_some_and(|c| c >= at) {
+                    return Ok(Fire::Skipped);
+                }
+                // The tick is taken whether or not the gate lets it fire.
+                row.cursor_ms = Some(at);
+            }
+            FireGate::Crossing { holds } => {
+                let was = std::mem::replace(&mut row.armed_true, holds);
+                if !holds || was {
+                    return Ok(Fire::Skipped);
+                }
+            }
+        }
+        let trigger = Arc::make_mut(&mut row.trigger);
+        let before = (trigger.status, trigger.fire_count, trigger.last_fired_at, trigger.updated_at);
+        let (gate, _) = apply_gate(trigger, p.now);
+        if let Err(why) = gate {
+            return Ok(Fire::Blocked { trigger: row.trigger.clone(), why });
+        }
+        let new = (p.build)(&row.trigger);
+        let final_record = new.ready == Readiness::Final;
+        let record = (p.want_record || final_record).then(|| Box::new(new.record.clone()));
+        let execution_id = new.record.execution_id.clone();
+        let mut g = self.inner.lock();
+        if Self::insert_one(&mut g, new.record, new.ready) == Inserted::Duplicate {
+            // Undo the count: the fire and its execution go together.
+            let trigger = Arc::make_mut(&mut row.trigger);
+            (trigger.status, trigger.fire_count, trigger.last_fired_at, trigger.updated_at) = before;
+            return Err(StoreError::Conflict(format!("execution {execution_id:?} already exists")));
+        }
+        Ok(Fire::Fired { trigger: row.trigger.clone(), execution_id, record })
+    }
 }
 
-impl TriggerStore for MemoryStore {
-    fn insert_trigger(&self, t: Trigger) -> StoreResult<()> {
+impl Driver for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {
+        let mut g = self.inner.lock();
+        let out = rows.into_iter().map(|r| Self::insert_one(&mut g, r.record, r.ready)).collect();
+        ready(Ok(out))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
+        let g = self.inner.lock();
+        ready(Ok(g.slab.find(id).map(|i| g.slab.slot(i).record(&g.names))))
+    }
+
+    fn list<'a>(&'a self, filter: &'a ExecutionFilter) -> StoreFuture<'a, Vec<BackgroundExecution>> {
+        let g = self.inner.lock();
+        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter, &g.names)).collect();
+        out.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        ready(Ok(out.into_iter().take(limit).map(|s| s.record(&g.names)).collect()))
+    }
+
+    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<BackgroundExecution>> {
+        ready(Ok(self.claim_now(&params)))
+    }
+
+    fn finish_many(&self, rows: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>> {
+        let mut g = self.inner.lock();
+        let out = rows
+            .into_iter()
+            .map(|r| match Self::change(&mut g, &r.id, Expect::Running(r.attempt), Op::Change(r.change), r.want_record) {
+                None => Finished::Stale,
+                Some(rec) => Finished::Done(rec.map(Box::new)),
+            })
+            .collect();
+        ready(Ok(out))
+    }
+
+    fn cancel<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, CancelOutcome> {
+        let mut g = self.inner.lock();
+        let out = match Self::change(&mut g, id, Expect::Active, Op::Cancel(at), true) {
+            Some(rec) => CancelOutcome::Cancelled(Box::new(rec.expect("asked for"))),
+            None if g.slab.find(id).is_some() => CancelOutcome::AlreadyFinal,
+            None => CancelOutcome::NotFound,
+        };
+        ready(Ok(out))
+    }
+
+    fn bind<'a>(&'a self, id: &'a str, result: TargetBindingResult) -> StoreFuture<'a, Option<BackgroundExecution>> {
+        let mut g = self.inner.lock();
+        ready(Ok(Self::change(&mut g, id, Expect::Completed, Op::Bound(result), true).flatten()))
+    }
+
+    fn stage_due(&self, now_ms: i64) -> StoreFuture<'_, Staged> {
+        let mut g = self.inner.lock();
+        let mut promoted = 0;
+        while let Some(Reverse((due, _, _))) = g.delayed.peek() {
+            if *due > now_ms {
+                let next_due_ms = Some(*due);
+                return ready(Ok(Staged { promoted, next_due_ms }));
+            }
+            let Reverse((_, ticket, i)) = g.delayed.pop().expect("peeked");
+            let class = match g.slab.at(i) {
+                Some(s) if s.ticket == ticket && s.status == Status::Queued => s.class_when_due,
+                _ => continue,
+            };
+            g.enqueue(i, class);
+            promoted += 1;
+        }
+        ready(Ok(Staged { promoted, next_due_ms: None }))
+    }
+
+    fn heartbeat<'a>(&'a self, _worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, usize> {
+        let mut g = self.inner.lock();
+        let until = millis(lease_until);
+        let mut n = 0;
+        for id in ids {
+            let Some(i) = g.slab.find(id) else { continue };
+            let slot = g.slab.slot_mut(i);
+            if slot.status == Status::Running {
+                slot.run().lease_until_ms = until;
+                n += 1;
+            }
+        }
+        ready(Ok(n))
+    }
+
+    /// Scans every execution: in one process nothing outlives its engine,
+    /// so only tests and a durable store's rescuer call this.
+    fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let now_ms = millis(now);
+        let expired: Vec<u32> = (0..g.slab.len as u32)
+            .filter(|&i| g.slab.at(i).is_some_and(|s| s.status == Status::Running && s.run.as_ref().is_some_and(|r| r.lease_until_ms < now_ms)))
+            .collect();
+        let mut out = Vec::with_capacity(expired.len());
+        for i in expired {
+            let slot = g.slab.slot_mut(i);
+            let attempt = slot.attempt;
+            let run = slot.run();
+            run.stalls += 1;
+            let stalls = run.stalls;
+            if stalls > max_stalls {
+                let error = stalled_error(attempt, stalls, max_stalls, now_ms);
+                let run = slot.run();
+                run.error = Some(Box::new(error));
+                run.completed_at = Some(now);
+                g.set_status(i, Status::Failed);
+                out.push(Rescued { record: Box::new(g.slab.slot(i).record(&g.names)) });
+                g.settled(i);
+            } else {
+                slot.attempt = attempt.saturating_sub(1);
+                g.set_status(i, Status::Queued);
+                g.enqueue(i, CLASS_NOW);
+                out.push(Rescued { record: Box::new(g.slab.slot(i).record(&g.names)) });
+            }
+        }
+        ready(Ok(out))
+    }
+
+    fn prune(&self, keep: usize) -> StoreFuture<'_, usize> {
+        let mut g = self.inner.lock();
+        let before = g.finished.len();
+        let configured = std::mem::replace(&mut g.keep_finished, keep);
+        g.evict();
+        g.keep_finished = configured;
+        ready(Ok(before - g.finished.len()))
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StatusCounts> {
+        ready(Ok(self.inner.lock().counts))
+    }
+
+    fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {
         let mut g = self.triggers.lock();
         if g.by_id.contains_key(&t.trigger_id) {
-            return Err(StoreError(format!("trigger {:?} already exists", t.trigger_id)));
+            return ready(Err(StoreError::Conflict(format!("trigger {:?} already exists", t.trigger_id))));
         }
         g.next_seq += 1;
         let seq = g.next_seq;
-        g.by_id.insert(t.trigger_id.clone(), (seq, Arc::new(t)));
-        Ok(())
+        g.changed(&t.trigger_id);
+        let row = TriggerRow { seq, trigger: Arc::new(t), cursor_ms: None, armed_true: false, replay: None };
+        g.by_id.insert(row.trigger.trigger_id.clone(), row);
+        ready(Ok(()))
     }
 
-    fn get_trigger(&self, id: &str) -> StoreResult<Option<Trigger>> {
-        Ok(self.triggers.lock().by_id.get(id).map(|(_, t)| (**t).clone()))
+    fn get_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Trigger>> {
+        ready(Ok(self.triggers.lock().by_id.get(id).map(|r| (*r.trigger).clone())))
     }
 
-    fn list_triggers(&self, filter: &TriggerFilter) -> StoreResult<Vec<Trigger>> {
+    fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
         let g = self.triggers.lock();
-        let mut out: Vec<&(u64, Arc<Trigger>)> = g.by_id.values().filter(|(_, t)| filter.matches(t)).collect();
-        out.sort_by_key(|(seq, _)| *seq);
-        Ok(out.into_iter().map(|(_, t)| (**t).clone()).collect())
+        let mut out: Vec<&TriggerRow> = g.by_id.values().filter(|r| filter.matches(&r.trigger)).collect();
+        out.sort_by_key(|r| r.seq);
+        ready(Ok(out.into_iter().map(|r| (*r.trigger).clone()).collect()))
     }
 
-    fn update_trigger(
-        &self,
-        id: &str,
-        f: &mut dyn FnMut(&mut Trigger) -> Result<(), EngineError>,
-    ) -> StoreResult<Option<Result<Trigger, EngineError>>> {
+    fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         let mut g = self.triggers.lock();
-        let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
-        let mut next = (**t).clone();
-        Ok(Some(match f(&mut next) {
+        let Some(row) = g.by_id.get_mut(id) else { return ready(Ok(None)) };
+        let mut next = (*row.trigger).clone();
+        let out = match edit(&mut next) {
             Ok(()) => {
-                *t = Arc::new(next.clone());
+                // An edit that keeps the threshold keeps its arming: a value
+                // already past it is not a new crossing. Another threshold
+                // starts unarmed.
+                let (a, b) = (&row.trigger.condition, &next.condition);
+                if (&a.metric_name, a.threshold_operator, a.threshold_value) != (&b.metric_name, b.threshold_operator, b.threshold_value) {
+                    row.armed_true = false;
+                }
+                row.trigger = Arc::new(next.clone());
+                g.changed(id);
                 Ok(next)
             }
             Err(e) => Err(e),
-        }))
+        };
+        ready(Ok(Some(out)))
     }
 
-    fn remove_trigger(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.triggers.lock().by_id.remove(id).is_some())
-    }
-
-    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(Arc<Trigger>, Result<(), Blocked>)>> {
+    fn remove_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         let mut g = self.triggers.lock();
-        let Some((_, t)) = g.by_id.get_mut(id) else { return Ok(None) };
-        let (gate, _changed) = apply_gate(Arc::make_mut(t), now);
-        Ok(Some((t.clone(), gate)))
+        let removed = g.by_id.remove(id).is_some();
+        if removed {
+            g.changed(id);
+        }
+        ready(Ok(removed))
+    }
+
+    fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire> {
+        ready(self.fire_now(&params))
+    }
+
+    fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool> {
+        let mut g = self.triggers.lock();
+        let Some(row) = g.by_id.get_mut(trigger_id) else {
+            return ready(Err(StoreError::NotFound(format!("trigger {trigger_id:?}"))));
+        };
+        let guard = row.replay.get_or_insert_with(|| Box::new(ReplayGuard::new((expires_secs - now_secs).max(1), REPLAY_CAPACITY)));
+        ready(Ok(guard.first_sight("", message_id, now_secs)))
+    }
+
+    fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges> {
+        let g = self.triggers.lock();
+        let oldest = g.changes.front().map_or(g.change_seq + 1, |(seq, _)| *seq);
+        let complete = since + 1 >= oldest || since >= g.change_seq;
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (seq, id) in &g.changes {
+            if *seq > since && seen.insert(id.clone()) {
+                ids.push(id.to_string());
+            }
+        }
+        ready(Ok(TriggerChanges { seq: g.change_seq, ids, complete }))
     }
 }
 
@@ -750,7 +1011,8 @@ mod tests {
             }))
             .unwrap();
             e.completed_at = Some(e.queued_at);
-            store.insert(e, Readiness::Final).unwrap();
+            let inserted = crate::store::poll_now(store.insert_many(vec![NewExecution { record: e, ready: Readiness::Final }]));
+            assert_eq!(inserted.ok().unwrap().unwrap(), vec![Inserted::Ok]);
         }
         let g = store.inner.lock();
         assert_eq!(g.names.numbers.len(), 0);

@@ -1,27 +1,39 @@
-//! The storage seam. All queue and execution state goes through [`Store`];
-//! the engine keeps only in-flight bookkeeping (running attempts, deadlines)
-//! in memory.
+//! The store driver seam. Every piece of state that a durable store must
+//! keep goes through one [`Driver`]: executions and the queue, leases,
+//! triggers with their counts, schedule cursors, threshold arming, webhook
+//! replay ids and trigger-change notices. The engine keeps in memory only
+//! registries of JS functions, compiled matchers (rebuilt from the store)
+//! and what it is running.
 //!
-//! The trait is shaped for durable stores to come: `claim` is the only way a
-//! queued execution becomes running (SQL: `FOR UPDATE SKIP LOCKED`), every
-//! later change is a compare-and-set [`Store::transition`] that names the
-//! state it expects, so a late or duplicate result can never overwrite a
-//! newer one, and delayed work (deferred runs, retry backoff) is kept with
-//! its due time and promoted by [`Store::promote_due`].
+//! The driver is async and batch-first, its operations named by intent
+//! (River's `riverdriver`: `JobInsertFastMany`, `JobGetAvailable`,
+//! `JobSetStateIfRunningMany`, `JobRescueMany`): `insert_many`, `claim`
+//! with its limits passed as data, `finish_many` as compare-and-sets on the
+//! running attempt, and `fire` as one transaction that gates, counts, arms
+//! and inserts. `claim` is the only way a queued execution becomes running
+//! (SQL: `FOR UPDATE SKIP LOCKED`), and every later change names the state
+//! it expects, so a late or duplicate result can never overwrite a newer
+//! one.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::EngineError;
 use crate::model::{
     BackgroundExecution, BackgroundExecutionStatus, ExecutionError, Timestamp, TargetBindingResult,
     Trigger, TriggerStatus, TriggerType,
 };
 use serde_json::Value;
 
-/// A store failure.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+pub use crate::error::{StoreError, StoreResult};
 
-/// Result with a [`StoreError`].
-pub type StoreResult<T> = Result<T, StoreError>;
+/// What every driver call answers: a boxed future, so that drivers are
+/// objects (`Arc<dyn Driver>`). The memory driver's futures are ready on
+/// their first poll; a durable driver's wait on its own threads or
+/// connections, never on the caller's.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
 /// When a newly queued execution becomes claimable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,29 +49,55 @@ pub enum Readiness {
     Final,
 }
 
-/// The executor's answer for a candidate of [`Store::claim`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admit {
-    /// Start it (the executor has counted it against its limits).
-    Yes,
-    /// The tenant is at its concurrency limit: none of its work now.
-    TenantFull,
-    /// The callable is at its concurrency limit: none of its work now.
-    CallableFull,
+/// A new execution for [`Driver::insert_many`] or a fire.
+#[derive(Clone, Debug)]
+pub struct NewExecution {
+    /// The record as queued (or final, with [`Readiness::Final`]).
+    pub record: BackgroundExecution,
+    /// When it may be claimed.
+    pub ready: Readiness,
 }
 
-/// Which state a [`Store::transition`] expects the execution to be in.
+/// One row's answer of [`Driver::insert_many`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
-    /// Running this attempt.
-    Running(u32),
-    /// Queued or running.
-    Active,
-    /// Completed with its binding outstanding.
-    Completed,
+pub enum Inserted {
+    /// Stored.
+    Ok,
+    /// An execution with that id exists: nothing was written.
+    Duplicate,
 }
 
-/// A change applied by [`Store::transition`].
+/// The limits a claim must respect, passed as data (River's
+/// `JobGetAvailable` parameters, Oban's `fetch_jobs` limits): the driver
+/// counts what is running itself, so that on a shared store the limits
+/// hold for every engine together.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Attempts running at once per tenant.
+    pub tenant: Option<usize>,
+    /// The callables this engine runs, with their own limits (`None`: only
+    /// the engine and tenant limits). Work of other callables is left for
+    /// engines that run them.
+    pub callables: HashMap<String, Option<usize>, foldhash::fast::RandomState>,
+}
+
+/// Parameters of [`Driver::claim`].
+#[derive(Clone, Debug)]
+pub struct ClaimParams {
+    /// Who claims (an engine id), recorded with the lease.
+    pub worker: Arc<str>,
+    /// At most this many (the engine's free slots).
+    pub max: usize,
+    /// The claim's time: `startedAt` of what it claims.
+    pub now: Timestamp,
+    /// Until when the claimed attempts are leased to `worker`: past it a
+    /// rescuer may take them back ([`Driver::rescue_expired`]).
+    pub lease_until: Timestamp,
+    /// Tenant and callable limits.
+    pub limits: Arc<Limits>,
+}
+
+/// How a running attempt ends, for [`Driver::finish_many`].
 #[derive(Clone, Debug)]
 pub enum Change {
     /// Running → a final status.
@@ -82,16 +120,137 @@ pub enum Change {
     },
     /// Running → queued at once without using up the attempt (shutdown).
     Release,
-    /// Queued or running → cancelled.
-    Cancel {
-        /// When.
-        at: Timestamp,
-    },
-    /// Record the outcome of target binding.
-    Bound(TargetBindingResult),
 }
 
-/// Filter of [`Store::list`].
+/// One row of [`Driver::finish_many`]: a compare-and-set on the running
+/// attempt, so that a late or duplicate result never overwrites a newer
+/// state.
+#[derive(Clone, Debug)]
+pub struct Finish {
+    /// The execution.
+    pub id: String,
+    /// The attempt that must still be running.
+    pub attempt: u32,
+    /// What becomes of it.
+    pub change: Change,
+    /// Whether the caller needs the new record (a listener, waiter,
+    /// callback or binding); a compact store may skip building it.
+    pub want_record: bool,
+}
+
+/// One row's answer of [`Driver::finish_many`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finished {
+    /// That attempt was not running any more (timed out, cancelled,
+    /// rescued): nothing changed.
+    Stale,
+    /// Applied; the new record when it was asked for.
+    Done(Option<Box<BackgroundExecution>>),
+}
+
+/// What [`Driver::cancel`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CancelOutcome {
+    /// It was queued or running and is now `cancelled`.
+    Cancelled(Box<BackgroundExecution>),
+    /// It had already finished.
+    AlreadyFinal,
+    /// No execution has that id.
+    NotFound,
+}
+
+/// What [`Driver::stage_due`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Staged {
+    /// Delayed executions that became claimable.
+    pub promoted: usize,
+    /// The next due time still pending (Unix ms).
+    pub next_due_ms: Option<i64>,
+}
+
+/// An execution whose lease expired, as [`Driver::rescue_expired`] left it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rescued {
+    /// Its record after the rescue: `queued` again, or `failed` once it
+    /// stalled more than `maxStalls` times.
+    pub record: Box<BackgroundExecution>,
+}
+
+/// Which gate a fire passes besides the trigger's own (DESIGN §2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FireGate {
+    /// A stimulus: `emit`, `lifecycle`, `fire`, a webhook.
+    Plain,
+    /// A schedule tick: fires only if this tick (Unix ms) is later than the
+    /// trigger's schedule cursor, which it then becomes, so each tick
+    /// fires once even with several schedulers.
+    Tick(i64),
+    /// A metric report: records whether the comparison `holds` now, and
+    /// fires only on a crossing (it held not before, it holds now).
+    Crossing {
+        /// Whether `value <op> thresholdValue` holds for this report.
+        holds: bool,
+    },
+}
+
+/// Builds the execution of a fire from the trigger as the driver holds it
+/// inside its fire step.
+pub type BuildFired<'a> = &'a (dyn Fn(&Trigger) -> NewExecution + Send + Sync);
+
+/// Parameters of [`Driver::fire`].
+pub struct FireParams<'a> {
+    /// The trigger.
+    pub trigger_id: &'a str,
+    /// The fire's time (gates, `lastFiredAt`).
+    pub now: Timestamp,
+    /// Tick or crossing gate.
+    pub gate: FireGate,
+    /// The execution to insert when it fires.
+    pub build: BuildFired<'a>,
+    /// Whether to answer the inserted record.
+    pub want_record: bool,
+}
+
+/// What [`Driver::fire`] did.
+#[derive(Clone, Debug)]
+pub enum Fire {
+    /// No trigger has that id.
+    Gone,
+    /// The trigger's gate refused; nothing was counted.
+    Blocked {
+        /// The trigger as it stands (status refreshed).
+        trigger: Arc<Trigger>,
+        /// Why.
+        why: Blocked,
+    },
+    /// The tick was fired already, or the metric did not cross.
+    Skipped,
+    /// Fired: the count, arming, cursor and the execution were written
+    /// together.
+    Fired {
+        /// The trigger after the fire.
+        trigger: Arc<Trigger>,
+        /// The new execution's id.
+        execution_id: String,
+        /// Its record, when asked for (or when it was written final).
+        record: Option<Box<BackgroundExecution>>,
+    },
+}
+
+/// Triggers that changed since a sequence number, for engines that keep
+/// compiled indexes ([`Driver::trigger_changes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TriggerChanges {
+    /// The sequence number to ask from next time.
+    pub seq: u64,
+    /// Ids of triggers registered, changed or removed since (each once).
+    pub ids: Vec<String>,
+    /// False when the store no longer holds every change since the asked
+    /// sequence: reload all triggers.
+    pub complete: bool,
+}
+
+/// Filter of [`Driver::list`].
 #[derive(Clone, Debug, Default)]
 pub struct ExecutionFilter {
     /// Only this tenant.
@@ -145,55 +304,10 @@ impl StatusCounts {
     }
 }
 
-/// Execution storage and the queue.
-pub trait Store: Send + Sync + 'static {
-    /// Adds a queued execution. Fails if the id exists.
-    fn insert(&self, exec: BackgroundExecution, ready: Readiness) -> StoreResult<()>;
-
-    /// One execution.
-    fn get(&self, id: &str) -> StoreResult<Option<BackgroundExecution>>;
-
-    /// Executions passing `filter`, oldest first.
-    fn list(&self, filter: &ExecutionFilter) -> StoreResult<Vec<BackgroundExecution>>;
-
-    /// Claims up to `max` ready executions: highest priority first, tenants
-    /// at one priority served round-robin, FIFO within a tenant among the
-    /// work that may start. `admit(tenant, callable)` is asked for each
-    /// candidate and may refuse: [`Admit::TenantFull`] passes over the
-    /// tenant for now, [`Admit::CallableFull`] passes over that callable's
-    /// work (the tenant's older work of a full callable must not hold up its
-    /// other callables). Claimed executions become `running`, their
-    /// `attempt` grows by one and `startedAt` is `now`.
-    fn claim(
-        &self,
-        max: usize,
-        now: Timestamp,
-        admit: &mut dyn FnMut(&str, &str) -> Admit,
-    ) -> StoreResult<Vec<BackgroundExecution>>;
-
-    /// Makes delayed executions due by `now_ms` claimable; returns how many
-    /// became claimable and the next due time still pending.
-    fn promote_due(&self, now_ms: i64) -> StoreResult<(usize, Option<i64>)>;
-
-    /// Applies `change` if the execution is in the `expect`ed state; returns
-    /// the new record, or `None` when the id is unknown or the state differs.
-    fn transition(&self, id: &str, expect: Expect, change: Change) -> StoreResult<Option<BackgroundExecution>>;
-
-    /// [`Store::transition`] when the caller does not need the new record
-    /// (nobody listens, waits or binds): `true` when the change applied. A
-    /// store that keeps records compact can skip building one.
-    fn transition_quiet(&self, id: &str, expect: Expect, change: Change) -> StoreResult<bool> {
-        Ok(self.transition(id, expect, change)?.is_some())
-    }
-
-    /// Executions per status.
-    fn counts(&self) -> StoreResult<StatusCounts>;
-}
-
 // ---------------------------------------------------------------------------
 // Triggers
 
-/// Filter of [`TriggerStore::list_triggers`].
+/// Filter of [`Driver::list_triggers`].
 #[derive(Clone, Debug, Default)]
 pub struct TriggerFilter {
     /// Only this tenant.
@@ -284,33 +398,151 @@ pub fn refresh_status(t: &mut Trigger, now: Timestamp) -> bool {
     true
 }
 
-/// Trigger storage. Definitions and their mutable state (status,
-/// `fireCount`, `lastFiredAt`) live here; the engine keeps only compiled
-/// matchers and schedule timers, rebuilt from the store.
-pub trait TriggerStore: Send + Sync + 'static {
-    /// Adds a trigger. Fails if the id exists.
-    fn insert_trigger(&self, t: Trigger) -> StoreResult<()>;
+/// A trigger change for [`Driver::update_trigger`]: may refuse with an
+/// error, which is answered unchanged.
+pub type TriggerEdit<'a> = &'a mut (dyn FnMut(&mut Trigger) -> Result<(), EngineError> + Send);
+
+/// The store driver: every piece of state a durable store must keep goes
+/// through it, named by intent and batch-first (River's `riverdriver`,
+/// Oban's engines). Each operation is atomic; the engine keeps only what
+/// it is running and what makes matching fast.
+///
+/// One conformance suite (`tests/store_conformance.rs`) runs against every
+/// driver.
+pub trait Driver: Send + Sync + 'static {
+    /// `memory`, `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+
+    // -- executions --------------------------------------------------------
+
+    /// Inserts executions, in order; a row whose id exists is answered
+    /// [`Inserted::Duplicate`] and the others are still inserted.
+    fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>>;
+
+    /// One execution.
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>>;
+
+    /// Executions passing `filter`, oldest first.
+    fn list<'a>(&'a self, filter: &'a ExecutionFilter) -> StoreFuture<'a, Vec<BackgroundExecution>>;
+
+    /// Claims up to `max` ready executions of the callables in
+    /// `limits.callables`: highest priority first, immediate work before
+    /// idle-deferred work, tenants at one priority served round-robin,
+    /// FIFO within a tenant among the work that may start. A tenant at its
+    /// limit is passed over; a callable at its limit passes over only that
+    /// callable's work. Claimed executions become `running`, their
+    /// `attempt` grows by one, `startedAt` is `now` and they are leased to
+    /// `worker` until `lease_until`.
+    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<BackgroundExecution>>;
+
+    /// Ends or re-queues running attempts, each a compare-and-set on its
+    /// attempt; one answer per row, in order.
+    fn finish_many(&self, rows: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>>;
+
+    /// Queued or running → `cancelled`.
+    fn cancel<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, CancelOutcome>;
+
+    /// Records the outcome of target binding of a `completed` execution;
+    /// `None` when it is not (or no longer) completed and unbound.
+    fn bind<'a>(&'a self, id: &'a str, result: TargetBindingResult) -> StoreFuture<'a, Option<BackgroundExecution>>;
+
+    /// Makes delayed executions due by `now_ms` claimable (the stager).
+    fn stage_due(&self, now_ms: i64) -> StoreFuture<'_, Staged>;
+
+    /// Extends the leases of running attempts `ids` of `worker`; answers
+    /// how many it extended.
+    fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, usize>;
+
+    /// Takes back running attempts whose lease expired before `now` (their
+    /// engine died): each counts a stall and is queued again, or ends
+    /// `failed` once it stalled more than `max_stalls` times.
+    fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>>;
+
+    /// Drops the oldest finished executions beyond `keep`; answers how many.
+    fn prune(&self, keep: usize) -> StoreFuture<'_, usize>;
+
+    /// Executions per status.
+    fn counts(&self) -> StoreFuture<'_, StatusCounts>;
+
+    // -- triggers ----------------------------------------------------------
+
+    /// Adds a trigger; [`StoreError::Conflict`] if the id exists.
+    fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()>;
 
     /// One trigger.
-    fn get_trigger(&self, id: &str) -> StoreResult<Option<Trigger>>;
+    fn get_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Trigger>>;
 
-    /// Triggers passing `filter`, oldest first.
-    fn list_triggers(&self, filter: &TriggerFilter) -> StoreResult<Vec<Trigger>>;
+    /// Triggers passing `filter`, in registration order.
+    fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>>;
 
-    /// Replaces a trigger through `f` atomically; `None` when the id is
-    /// unknown. `f` may refuse with an error, which is returned unchanged.
-    fn update_trigger(
-        &self,
-        id: &str,
-        f: &mut dyn FnMut(&mut Trigger) -> Result<(), crate::error::EngineError>,
-    ) -> StoreResult<Option<Result<Trigger, crate::error::EngineError>>>;
+    /// Replaces a trigger through `edit`, atomically; `None` when the id is
+    /// unknown, `Some(Err)` when `edit` refused (nothing is written).
+    fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>>;
 
-    /// Removes a trigger; false when the id is unknown.
-    fn remove_trigger(&self, id: &str) -> StoreResult<bool>;
+    /// Removes a trigger (and its schedule cursor, arming and replay ids);
+    /// false when the id is unknown.
+    fn remove_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
 
-    /// The atomic fire step: applies [`apply_gate`] at `now` and persists
-    /// the result in one step, so concurrent fires of one trigger can never
-    /// both pass a `maxFires` or cooldown gate. `None` when the id is unknown.
-    /// The trigger comes back shared: a fire reads it, it does not own it.
-    fn fire_trigger(&self, id: &str, now: Timestamp) -> StoreResult<Option<(std::sync::Arc<Trigger>, Result<(), Blocked>)>>;
+    /// The fire step, one transaction: applies [`apply_gate`] and the
+    /// [`FireGate`], counts the fire, records arming or cursor, and inserts
+    /// the execution `build` makes — all or nothing, so concurrent fires
+    /// can never both pass a `maxFires` or cooldown gate, and a crash never
+    /// leaves a counted fire without its execution.
+    fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire>;
+
+    /// Remembers a verified webhook message id of a trigger until
+    /// `expires_secs`; false when it is already remembered (a replay).
+    fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool>;
+
+    /// Triggers changed since `since` (0: from the start).
+    fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges>;
+}
+
+/// The error of an execution that stalled (its engine stopped while it
+/// ran) more than `max_stalls` times: it ends `failed` with this, so a job
+/// that kills its process cannot crash-loop the service. Every driver
+/// writes the same.
+pub fn stalled_error(attempt: u32, stalls: u32, max_stalls: u32, now_ms: i64) -> ExecutionError {
+    ExecutionError {
+        category: crate::model::ErrorCategory::KernelInternal,
+        message: format!(
+            "interrupted: the engine running it stopped {stalls} time{} (maxStalls is {max_stalls})",
+            if stalls == 1 { "" } else { "s" }
+        ),
+        retry_policy: None,
+        code: Some(crate::error::ErrorCode::Stalled.as_str().into()),
+        attempt,
+        step_id: None,
+        provider: None,
+        http_status: None,
+        details: Some(serde_json::json!({ "stalls": stalls, "maxStalls": max_stalls })),
+        occurred_at: now_ms,
+    }
+}
+
+/// The output of `fut`, which must be ready on its first poll (the memory
+/// driver's always are): for callers that cannot wait, such as tests and
+/// the synchronous conveniences of the engine. A pending future is dropped
+/// and answered with `ENACT_STORE`.
+pub fn ready_now<T>(fut: impl Future<Output = crate::error::EngineResult<T>>) -> crate::error::EngineResult<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => Err(EngineError::new(
+            crate::error::ErrorCode::Store,
+            "the store answers asynchronously: use the call's asynchronous form",
+        )),
+    }
+}
+
+/// Polls `fut` once, in place: its output if it is ready (always, for the
+/// memory driver), else the future back, to be awaited elsewhere (a
+/// durable driver waiting on its own thread or connection).
+pub fn poll_now<F: Future + Unpin>(mut fut: F) -> Result<F::Output, F> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Ok(v),
+        std::task::Poll::Pending => Err(fut),
+    }
 }

@@ -31,7 +31,7 @@ fn index(id: &str) -> usize {
 #[tokio::test(start_paused = true)]
 async fn burst_100k_every_execution_final_exactly_once() {
     let wall = Instant::now();
-    let h = Harness::started(ExecutorConfig { concurrency: CONCURRENCY, tenant_concurrency: None });
+    let h = Harness::started(ExecutorConfig { concurrency: CONCURRENCY, tenant_concurrency: None, ..ExecutorConfig::default() });
     h.interest(&[EventKind::Completed, EventKind::Failed, EventKind::Timeout, EventKind::Cancelled, EventKind::Retrying]);
 
     for i in 0..N {

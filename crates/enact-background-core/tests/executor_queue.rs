@@ -109,7 +109,7 @@ async fn queue_concurrency_zero_is_treated_as_one() {
 
 #[tokio::test(start_paused = true)]
 async fn queue_tenant_concurrency() {
-    let h = Harness::new(ExecutorConfig { concurrency: 10, tenant_concurrency: Some(2) });
+    let h = Harness::new(ExecutorConfig { concurrency: 10, tenant_concurrency: Some(2), ..ExecutorConfig::default() });
     for _ in 0..5 {
         h.submit_cfg("A", json!({}));
     }
@@ -176,7 +176,7 @@ async fn queue_tenant_concurrency() {
 /// tenants, while the tenant's other callables and other tenants go on.
 #[tokio::test(start_paused = true)]
 async fn queue_callable_concurrency() {
-    let h = Harness::new(ExecutorConfig { concurrency: 8, tenant_concurrency: None });
+    let h = Harness::new(ExecutorConfig { concurrency: 8, tenant_concurrency: None, ..ExecutorConfig::default() });
     h.exec.register_callable_limited("slow", Some(2)).unwrap();
     let submit = |tenant: &str, callable: &str| h.submit(json!({"tenantId": tenant, "callableName": callable})).execution_id;
     for _ in 0..6 {
@@ -239,7 +239,7 @@ async fn queue_callable_concurrency_changes_with_registration() {
 
 #[tokio::test(start_paused = true)]
 async fn queue_tenant_concurrency_does_not_block_other_tenants_or_priorities() {
-    let h = Harness::new(ExecutorConfig { concurrency: 4, tenant_concurrency: Some(1) });
+    let h = Harness::new(ExecutorConfig { concurrency: 4, tenant_concurrency: Some(1), ..ExecutorConfig::default() });
     // A has high-priority work; B only low. A's limit must not stop B.
     for _ in 0..3 {
         h.submit_cfg("A", json!({"priority": 200}));

@@ -25,7 +25,7 @@ fn threads_submit_take_complete_cancel_race_safely() {
     let host = Arc::new(CountingHost::default());
     let store = MemoryStore::new();
     let exec = rt.block_on(async {
-        let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), ExecutorConfig { concurrency: CONCURRENCY, tenant_concurrency: Some(6) });
+        let exec = Executor::new(Arc::new(store.clone()), Arc::new(SystemClock), host.clone(), ExecutorConfig { concurrency: CONCURRENCY, tenant_concurrency: Some(6), ..ExecutorConfig::default() });
         exec.start();
         exec
     });
@@ -158,7 +158,7 @@ fn threads_submit_take_complete_cancel_race_safely() {
         }
     }
     assert_eq!(by_kind.get(&EventKind::Timeout), None);
-    let c = store.counts().unwrap();
+    let c = common::ready(store.counts());
     assert_eq!(c.queued + c.running, 0, "{c:?}");
     assert_eq!(c.completed, by_kind.get(&EventKind::Completed).copied().unwrap_or(0));
     assert_eq!(c.failed, by_kind.get(&EventKind::Failed).copied().unwrap_or(0));

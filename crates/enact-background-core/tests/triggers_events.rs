@@ -359,7 +359,7 @@ async fn events_feedback_stays_in_tenant_and_kind() {
 #[tokio::test(start_paused = true)]
 async fn events_self_loop_is_cut_at_max_chain_depth() {
     let h = Harness::new(config(16));
-    let eng = engine_with(&h, TriggerConfig { max_chain_depth: 3 });
+    let eng = engine_with(&h, TriggerConfig { max_chain_depth: 3, ..TriggerConfig::default() });
     h.exec.set_interest(EventKind::LoopBlocked, true);
     let t = reg(
         &eng,

@@ -305,7 +305,7 @@ async fn schedule_scheduler_task_ticks_on_its_own() {
         now(&h),
     )
     .unwrap();
-    h.store.insert_trigger(stored).unwrap();
+    common::ready(h.store.insert_trigger(stored));
     let t = reg(&eng, schedule_def("t", json!({"cronExpression": "* * * * * *"})));
     let task = eng.start().expect("start");
     // Paused time: the runtime jumps from timer to timer, no real waiting.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enact_background_core::prelude::*;
-use enact_background_core::store::Store;
+use enact_background_core::store::Driver;
 use serde_json::{json, Value};
 
 /// A host that only counts [`Host::wake`] calls.
@@ -105,7 +105,7 @@ impl Harness {
 
     /// Store-level counts, for cross-checking.
     pub fn counts(&self) -> enact_background_core::store::StatusCounts {
-        self.store.counts().unwrap()
+        ready(self.store.counts())
     }
 }
 
@@ -115,7 +115,12 @@ pub fn req(v: Value) -> validate::SubmitRequest {
 }
 
 pub fn config(concurrency: usize) -> ExecutorConfig {
-    ExecutorConfig { concurrency, tenant_concurrency: None }
+    ExecutorConfig { concurrency, ..ExecutorConfig::default() }
+}
+
+/// The output of a store future that is ready at once (the memory store's).
+pub fn ready<T>(fut: enact_background_core::store::StoreFuture<'_, T>) -> T {
+    enact_background_core::store::poll_now(fut).ok().expect("ready at once").expect("store call")
 }
 
 /// Lets paused time run forward by `ms`, running every timer due on the way

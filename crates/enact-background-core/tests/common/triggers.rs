@@ -55,7 +55,7 @@ pub fn engine(h: &Harness) -> Arc<TriggerEngine> {
 
 /// A trigger engine with `cfg`.
 pub fn engine_with(h: &Harness, cfg: TriggerConfig) -> Arc<TriggerEngine> {
-    TriggerEngine::new(h.exec.clone(), Arc::new(h.store.clone()), cfg)
+    TriggerEngine::new(h.exec.clone(), cfg)
 }
 
 /// The harness clock's now.

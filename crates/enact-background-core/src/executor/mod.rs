@@ -1,0 +1,1114 @@
+//! The executor: queue order, concurrency, timeouts, retries, cancellation
+//! and target binding, independent of who runs the callables and of which
+//! store holds the queue.
+//!
+//! The executor does not call callables itself. A *host* (the Node binding,
+//! or a Rust runner in tests) pulls started attempts with
+//! [`Executor::take`], runs them however it likes, and reports outcomes in
+//! batches with [`Executor::complete_many`]. Everything the host must act
+//! on — events, settled records for waiters, attempts to abort, results to
+//! bind, answers that came later — is queued as [`Notice`]s and pulled with
+//! [`Executor::drain`]. When background work produced something, the
+//! executor calls [`Host::wake`] once; the host then calls `drain` and
+//! `take`.
+//!
+//! Every store operation goes through the [`Driver`] seam as a future. The
+//! executor polls it once in place: the memory driver's futures are ready
+//! then, so the memory engine runs with no task and no thread hop. A
+//! durable driver's future is pending then (its I/O runs on its own
+//! threads), and the executor finishes the work on its tokio runtime and
+//! wakes the host: no store I/O ever waits on the host's thread. Claims
+//! land in a buffer that `take` empties; completions go to the store as one
+//! `finish_many` per batch.
+//!
+//! Background services (see `services.rs`): the timer (stager and
+//! timeouts), and with [`ExecutorConfig::maintenance`] the heartbeat that
+//! renews leases and the rescuer that takes back attempts whose engine died.
+
+mod protocol;
+mod services;
+
+pub use protocol::*;
+
+use std::collections::BinaryHeap;
+use std::future::Future;
+
+/// Id-keyed maps and sets: foldhash (fast, seeded per process).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::clock::{millis, Clock};
+use crate::error::{EngineError, EngineResult, ErrorCode};
+use crate::ids;
+use crate::model::{
+    BackgroundExecution, BackgroundExecutionStatus as Status, ErrorCategory, ErrorRetryPolicy, ExecutionError, ExecutionMode,
+    RetryConfig, TargetBindingConfig, TargetBindingResult, TargetType,
+};
+use crate::store::{
+    poll_now, ready_now, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Inserted, Limits, NewExecution,
+    Readiness,
+};
+use crate::transform::apply_transform;
+use crate::validate::SubmitRequest;
+
+/// Engine-wide limits and services.
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    /// Attempts in flight at once, engine-wide (default 16).
+    pub concurrency: usize,
+    /// Attempts in flight at once per tenant (default: no limit).
+    pub tenant_concurrency: Option<usize>,
+    /// How long a claimed attempt is leased to this engine (default
+    /// 30000 ms); the heartbeat renews what runs here.
+    pub lease_ms: u64,
+    /// Interruptions an execution survives; past them it ends `failed`
+    /// (default 1).
+    pub max_stalls: u32,
+    /// Run the heartbeat and rescuer services: for a store that outlives
+    /// the process or is shared with other engines. The memory store needs
+    /// neither.
+    pub maintenance: bool,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self { concurrency: 16, tenant_concurrency: None, lease_ms: 30_000, max_stalls: 1, maintenance: false }
+    }
+}
+
+/// A submission and what its caller wants back.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// The validated request.
+    pub request: SubmitRequest,
+    /// Deliver a [`Notice::Settled`] when it reaches its final record.
+    pub watch: bool,
+    /// Answer the queued record in the [`Receipt`].
+    pub keep_record: bool,
+}
+
+/// An attempt in flight here, with what its end needs to know (so that no
+/// end re-reads the record).
+struct Running {
+    attempt: u32,
+    /// It has a callback URL or a target binding: its final record is
+    /// needed even when nobody listens or waits.
+    heavy: bool,
+    retry: Option<RetryConfig>,
+    timeout_ms: u64,
+}
+
+/// A result handed to a target handler, until it reports.
+struct PendingBind {
+    config: TargetBindingConfig,
+    value: String,
+}
+
+/// What becomes of a running attempt that ended.
+#[derive(Clone, Copy)]
+enum RowKind {
+    Completed,
+    Retry(i64),
+    Final,
+}
+
+/// The executor-side context of one `finish_many` row.
+struct Row {
+    id: String,
+    kind: RowKind,
+}
+
+/// Store work a batch of ends left to do: bindings to record, and records
+/// to fetch for waiters that came while the batch was in flight.
+#[derive(Default)]
+struct FollowUp {
+    binds: Vec<(String, TargetBindingResult)>,
+    refetch: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Callables this engine runs (with their limits) and the tenant limit.
+    limits: Arc<Limits>,
+    targets: HashSet<TargetType>,
+    running: HashMap<String, Running>,
+    /// Slots promised to claims still in flight.
+    reserved: usize,
+    /// Claimed attempts not yet taken by the host.
+    ready: Vec<Dispatch>,
+    deadlines: BinaryHeap<Reverse<(i64, String, u32)>>,
+    watched: HashSet<String>,
+    binding: HashMap<String, PendingBind>,
+    outbox: Vec<Notice>,
+    accepting: bool,
+    claiming: bool,
+    submitted: u64,
+    retried: u64,
+    stale: u64,
+    /// Executions waiting (queued or delayed), as far as this engine has
+    /// seen them go in and out: what keeps the host alive, without asking
+    /// the store.
+    waiting: u64,
+}
+
+/// The background executor. Cheap to share behind an `Arc`.
+pub struct Executor {
+    inner: Mutex<Inner>,
+    driver: Arc<dyn Driver>,
+    clock: Arc<dyn Clock>,
+    host: Arc<dyn Host>,
+    config: ExecutorConfig,
+    /// This engine's id: the worker its claims are leased to.
+    worker: Arc<str>,
+    /// Events JS listens to.
+    interest: AtomicU32,
+    /// Events the trigger engine watches (fed back as trigger events).
+    feedback: AtomicU32,
+    woken: AtomicBool,
+    /// Unix ms the timer task sleeps until (`i64::MAX`: no timer due).
+    timer_due: AtomicI64,
+    timer_kick: tokio::sync::Notify,
+    /// Wakes the services to stop.
+    stop: tokio::sync::Notify,
+    stopped: AtomicBool,
+    next_ticket: AtomicU64,
+    /// Where store work that did not finish in place goes on.
+    runtime: OnceLock<tokio::runtime::Handle>,
+}
+
+fn now_ms(clock: &dyn Clock) -> i64 {
+    millis(clock.now())
+}
+
+/// Polls a future once: its output, or the future back.
+fn poll_boxed<T>(fut: impl Future<Output = T> + Send + 'static) -> Result<T, std::pin::Pin<Box<dyn Future<Output = T> + Send>>> {
+    poll_now(Box::pin(fut) as std::pin::Pin<Box<dyn Future<Output = T> + Send>>)
+}
+
+impl Executor {
+    /// A new executor over `driver`. Call [`Executor::start`] inside a
+    /// tokio runtime to run its services.
+    pub fn new(driver: Arc<dyn Driver>, clock: Arc<dyn Clock>, host: Arc<dyn Host>, config: ExecutorConfig) -> Arc<Self> {
+        let config = ExecutorConfig { concurrency: config.concurrency.max(1), lease_ms: config.lease_ms.max(1), ..config };
+        let limits = Limits { tenant: config.tenant_concurrency, callables: Default::default() };
+        Arc::new(Self {
+            inner: Mutex::new(Inner { accepting: true, claiming: true, limits: Arc::new(limits), ..Inner::default() }),
+            driver,
+            clock,
+            host,
+            config,
+            worker: ids::new_id("engine_").into(),
+            interest: AtomicU32::new(0),
+            feedback: AtomicU32::new(0),
+            woken: AtomicBool::new(false),
+            timer_due: AtomicI64::new(i64::MAX),
+            timer_kick: tokio::sync::Notify::new(),
+            stop: tokio::sync::Notify::new(),
+            stopped: AtomicBool::new(false),
+            next_ticket: AtomicU64::new(0),
+            runtime: OnceLock::new(),
+        })
+    }
+
+    /// Spawns the services on the current tokio runtime (which also
+    /// finishes store work that a driver answers later): the timer
+    /// (delayed work, retry backoff, timeouts), and with
+    /// [`ExecutorConfig::maintenance`] the heartbeat and the rescuer. They
+    /// end after [`Executor::finish_shutdown`]; the handle is the timer's.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let _ = self.runtime.set(tokio::runtime::Handle::current());
+        if self.config.maintenance {
+            tokio::spawn(self.clone().heartbeat_loop());
+            tokio::spawn(self.clone().rescuer_loop());
+        }
+        tokio::spawn(self.clone().timer_loop())
+    }
+
+    /// The clock the executor reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The store driver.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    /// This engine's worker id (what its leases name).
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    // -- registry ----------------------------------------------------------
+
+    /// Declares a callable name; submissions naming others are refused.
+    pub fn register_callable(&self, name: &str) -> EngineResult<()> {
+        self.register_callable_limited(name, None)
+    }
+
+    /// Declares a callable name with at most `concurrency` attempts of it
+    /// in flight at once (`None`: only the engine and tenant limits apply).
+    /// Declaring a name again replaces its limit; attempts already running
+    /// count against the new one.
+    pub fn register_callable_limited(&self, name: &str, concurrency: Option<usize>) -> EngineResult<()> {
+        if name.is_empty() {
+            return Err(EngineError::invalid("name", "must not be empty"));
+        }
+        if concurrency == Some(0) {
+            return Err(EngineError::invalid("concurrency", "must be at least 1"));
+        }
+        let mut g = self.inner.lock();
+        let mut limits = (*g.limits).clone();
+        limits.callables.insert(name.to_owned(), concurrency);
+        g.limits = Arc::new(limits);
+        Ok(())
+    }
+
+    /// Whether a callable is registered.
+    pub fn has_callable(&self, name: &str) -> bool {
+        self.inner.lock().limits.callables.contains_key(name)
+    }
+
+    /// Declares that a handler exists for `target`.
+    pub fn register_target(&self, target: TargetType) {
+        self.inner.lock().targets.insert(target);
+    }
+
+    /// Sets which events are delivered as [`Notice::Event`].
+    pub fn set_interest(&self, kind: EventKind, on: bool) {
+        if on {
+            self.interest.fetch_or(kind.bit(), Ordering::Relaxed);
+        } else {
+            self.interest.fetch_and(!kind.bit(), Ordering::Relaxed);
+        }
+    }
+
+    /// Sets which execution events the trigger engine wants to see (a mask
+    /// of [`EventKind::bit`]s); they are delivered as [`Notice::Event`] too.
+    pub fn set_feedback(&self, mask: u32) {
+        self.feedback.store(mask, Ordering::Relaxed);
+    }
+
+    /// Whether JS listens to `kind`.
+    pub fn listens(&self, kind: EventKind) -> bool {
+        self.interest.load(Ordering::Relaxed) & kind.bit() != 0
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        (self.interest.load(Ordering::Relaxed) | self.feedback.load(Ordering::Relaxed)) & kind.bit() != 0
+    }
+
+    /// Queues a notice for the host (trigger events) without waking it;
+    /// see [`Executor::wake`].
+    pub fn post(&self, notice: Notice) {
+        self.inner.lock().outbox.push(notice);
+    }
+
+    /// Reports a failure of background work as a [`Notice::Diagnostic`].
+    pub fn diagnose(&self, source: &'static str, error: EngineError) {
+        self.post(Notice::Diagnostic(Box::new(Diagnostic { source, error })));
+    }
+
+    /// Asks the host to drain and take soon (work was queued from a thread
+    /// other than the host's, e.g. by the scheduler).
+    pub fn wake(&self) {
+        self.wake_host();
+    }
+
+    // -- running store work ------------------------------------------------
+
+    /// Goes on with `fut` on the runtime: it was pending when polled in
+    /// place (a durable driver). The host is woken when it is done.
+    fn spawn_rest(self: &Arc<Self>, fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
+        let handle = tokio::runtime::Handle::try_current().ok().or_else(|| self.runtime.get().cloned());
+        match handle {
+            Some(h) => {
+                let me = self.clone();
+                h.spawn(async move {
+                    fut.await;
+                    me.wake_host();
+                });
+            }
+            None => self.diagnose(
+                "store",
+                EngineError::new(ErrorCode::Internal, "a store answered later, but the executor was never started on a runtime"),
+            ),
+        }
+    }
+
+    /// Runs store work in place when the store answers at once, else on the
+    /// runtime; an error that comes later becomes a diagnostic of `source`.
+    pub fn run(self: &Arc<Self>, source: &'static str, fut: impl Future<Output = EngineResult<()>> + Send + 'static) -> EngineResult<()> {
+        match poll_boxed(fut) {
+            Ok(r) => r,
+            Err(rest) => {
+                let me = self.clone();
+                self.spawn_rest(Box::pin(async move {
+                    if let Err(e) = rest.await {
+                        me.diagnose(source, e);
+                    }
+                }));
+                Ok(())
+            }
+        }
+    }
+
+    /// The answer of `fut` now if the store answers at once, else a ticket
+    /// whose [`Notice::Answer`] carries the answer as JSON later.
+    pub fn answer<T>(self: &Arc<Self>, fut: impl Future<Output = EngineResult<T>> + Send + 'static) -> Answer<EngineResult<T>>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        match poll_boxed(fut) {
+            Ok(r) => Answer::Now(r),
+            Err(rest) => {
+                let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
+                let me = self.clone();
+                self.spawn_rest(Box::pin(async move {
+                    let result = rest.await.and_then(|v| serde_json::to_value(v).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string())));
+                    me.post(Notice::Answer { ticket, result });
+                }));
+                Answer::Later(ticket)
+            }
+        }
+    }
+
+    /// The output of `fut`, which must be ready at once (the memory
+    /// driver): for callers that cannot wait, such as tests and the
+    /// synchronous conveniences below.
+    pub fn now<T>(fut: impl Future<Output = EngineResult<T>>) -> EngineResult<T> {
+        ready_now(fut)
+    }
+
+    // -- submission --------------------------------------------------------
+
+    /// Queues an execution (the store must answer at once). With `watch`, a
+    /// [`Notice::Settled`] follows when it reaches its final record.
+    pub fn submit(self: &Arc<Self>, req: SubmitRequest, watch: bool) -> EngineResult<BackgroundExecution> {
+        let receipt = self.submit_receipt(req, watch, true)?;
+        Ok(receipt.record.expect("kept on request"))
+    }
+
+    /// Like [`Executor::submit`], answering only the id and queue time (the
+    /// record goes to the store without a copy), plus the record when
+    /// `keep_record` is set.
+    pub fn submit_receipt(self: &Arc<Self>, request: SubmitRequest, watch: bool, keep_record: bool) -> EngineResult<Receipt> {
+        let fut = self.clone().submit_many(vec![Submission { request, watch, keep_record }]);
+        Self::now(async move { fut.await.pop().expect("one answer per submission") })
+    }
+
+    /// Queues a batch of executions with one store call (group commit on a
+    /// durable store); one answer per submission, in order. A refused
+    /// submission (unknown callable, duplicate id, shutdown) does not hold
+    /// up the others.
+    pub fn submit_many(self: Arc<Self>, batch: Vec<Submission>) -> impl Future<Output = Vec<EngineResult<Receipt>>> + Send + 'static {
+        let now = self.clock.now();
+        let mut answers: Vec<Option<EngineResult<Receipt>>> = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        // (answer index, watch, record kept for a notice, record kept for the caller)
+        let mut pending = Vec::with_capacity(batch.len());
+        {
+            let g = self.inner.lock();
+            let want_queued = self.wants(EventKind::Queued);
+            for Submission { request, watch, keep_record } in batch {
+                if !g.accepting {
+                    answers.push(Some(Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"))));
+                    continue;
+                }
+                if !g.limits.callables.contains_key(&request.callable_name) {
+                    let message = format!("callableName: no callable registered as {:?}", request.callable_name);
+                    answers.push(Some(Err(EngineError::new(ErrorCode::UnknownCallable, message))));
+                    continue;
+                }
+                let new = self.new_execution(request, now);
+                let notice = want_queued.then(|| new.record.clone());
+                let kept = keep_record.then(|| new.record.clone());
+                pending.push((answers.len(), watch, notice, kept, new.record.execution_id.clone(), new.ready));
+                answers.push(None);
+                rows.push(new);
+            }
+        }
+        let driver = self.driver.clone();
+        async move {
+            if !rows.is_empty() {
+                match driver.insert_many(rows).await {
+                    Ok(inserted) => self.inserted(now, &mut answers, pending, inserted),
+                    Err(e) => {
+                        let e = EngineError::from(e);
+                        for (index, ..) in pending {
+                            answers[index] = Some(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+            answers.into_iter().map(|a| a.expect("every submission answered")).collect()
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn inserted(
+        &self,
+        now: crate::model::Timestamp,
+        answers: &mut [Option<EngineResult<Receipt>>],
+        pending: Vec<(usize, bool, Option<BackgroundExecution>, Option<BackgroundExecution>, String, Readiness)>,
+        inserted: Vec<Inserted>,
+    ) {
+        let mut g = self.inner.lock();
+        let mut earliest = i64::MAX;
+        for ((index, watch, notice, kept, execution_id, ready), outcome) in pending.into_iter().zip(inserted) {
+            if outcome == Inserted::Duplicate {
+                answers[index] = Some(Err(EngineError::invalid("executionId", format!("{execution_id:?} already exists"))));
+                continue;
+            }
+            g.submitted += 1;
+            g.waiting += 1;
+            if watch {
+                g.watched.insert(execution_id.clone());
+            }
+            if let Some(rec) = notice {
+                g.outbox.push(Notice::Event(EventKind::Queued, Box::new(rec)));
+            }
+            if let Readiness::At(due) = ready {
+                earliest = earliest.min(due);
+            }
+            answers[index] = Some(Ok(Receipt { execution_id, queued_at: now, record: kept }));
+        }
+        drop(g);
+        if earliest != i64::MAX {
+            self.arm_timer(earliest);
+        }
+    }
+
+    /// The record and readiness of a submission.
+    fn new_execution(&self, req: SubmitRequest, now: crate::model::Timestamp) -> NewExecution {
+        let ready = match req.config.mode {
+            ExecutionMode::Deferred => match (req.config.run_at, req.config.delay_ms) {
+                (Some(at), _) if at <= now => Readiness::Now,
+                (Some(at), _) => Readiness::At(millis(at)),
+                (None, Some(0)) => Readiness::Now,
+                (None, Some(d)) => Readiness::At(millis(now) + d as i64),
+                (None, None) => Readiness::Idle,
+            },
+            _ => Readiness::Now,
+        };
+        let record = BackgroundExecution {
+            execution_id: req.execution_id.unwrap_or_else(|| ids::new_id("exec_")),
+            tenant_id: req.tenant_id,
+            callable_name: req.callable_name,
+            input: req.input,
+            context: req.context,
+            config: req.config,
+            status: Status::Queued,
+            queued_at: now,
+            started_at: None,
+            completed_at: None,
+            output: None,
+            error: None,
+            target_binding_applied: false,
+            trigger_id: req.trigger_id,
+            metadata: req.metadata,
+            trigger_source: req.trigger_source,
+            attempt: 0,
+            binding_result: None,
+            chain_depth: req.chain_depth,
+        };
+        NewExecution { record, ready }
+    }
+
+    /// The execution of a trigger fire, for the store's fire step. Unlike a
+    /// submission, an unregistered callable does not refuse the work: the
+    /// execution is written straight as `failed`, saying so, so a fire is
+    /// never dropped silently.
+    pub fn fired_execution(&self, req: SubmitRequest, now: crate::model::Timestamp) -> NewExecution {
+        let known = self.has_callable(&req.callable_name);
+        let mut new = self.new_execution(req, now);
+        if !known {
+            let message = format!("callableName: no callable registered as {:?}", new.record.callable_name);
+            let err = CallError { message, retryable: false, code: Some(ErrorCode::UnknownCallable.as_str().into()), details: None };
+            let mut error = self.execution_error_with(ErrorCategory::ValidationError, &err, 0, new.record.config.retry.as_ref());
+            error.retry_policy = None;
+            new.record.status = Status::Failed;
+            new.record.completed_at = Some(now);
+            new.record.error = Some(Box::new(error));
+            new.ready = Readiness::Final;
+        }
+        new
+    }
+
+    /// Whether a fire must hand back its execution's record (someone
+    /// listens to `execution.queued`).
+    pub fn wants_queued_record(&self) -> bool {
+        self.wants(EventKind::Queued)
+    }
+
+    /// Whether new work is accepted (not shutting down).
+    pub fn accepting(&self) -> bool {
+        self.inner.lock().accepting
+    }
+
+    /// Books an execution a fire inserted: `record` is its record when it
+    /// was asked for or written final.
+    pub fn accept_fired(&self, record: Option<Box<BackgroundExecution>>) {
+        let mut g = self.inner.lock();
+        g.submitted += 1;
+        match record {
+            Some(rec) if rec.status.is_final() => self.settle(&mut g, *rec),
+            Some(rec) => {
+                g.waiting += 1;
+                g.outbox.push(Notice::Event(EventKind::Queued, rec));
+            }
+            None => g.waiting += 1,
+        }
+    }
+
+    /// Watches an execution (the store must answer at once): its record if
+    /// it is settled (final and bound), else a [`Notice::Settled`] follows.
+    pub fn watch(self: &Arc<Self>, id: &str) -> EngineResult<Option<BackgroundExecution>> {
+        Self::now(self.clone().watch_async(id.to_owned()))
+    }
+
+    /// [`Executor::watch`] for any store.
+    pub async fn watch_async(self: Arc<Self>, id: String) -> EngineResult<Option<BackgroundExecution>> {
+        // Watch first, then read: an end racing the read then either
+        // settles the watch or is seen by the read.
+        if self.stopped.load(Ordering::Relaxed) {
+            let rec = self.driver.get(&id).await?.ok_or_else(|| EngineError::not_found("execution", &id))?;
+            if rec.status.is_final() {
+                return Ok(Some(rec));
+            }
+            return Err(EngineError::new(ErrorCode::Shutdown, format!("engine shut down before execution {id:?} finished")));
+        }
+        let fresh = self.inner.lock().watched.insert(id.clone());
+        let rec = match self.driver.get(&id).await {
+            Ok(Some(rec)) => rec,
+            other => {
+                if fresh {
+                    self.inner.lock().watched.remove(&id);
+                }
+                return Err(other.err().map(EngineError::from).unwrap_or_else(|| EngineError::not_found("execution", &id)));
+            }
+        };
+        let mut g = self.inner.lock();
+        if rec.status.is_final() && !g.binding.contains_key(&id) {
+            if fresh {
+                g.watched.remove(&id);
+            }
+            return Ok(Some(rec));
+        }
+        g.watched.insert(id);
+        Ok(None)
+    }
+
+    /// One execution (the store must answer at once).
+    pub fn get(&self, id: &str) -> EngineResult<Option<BackgroundExecution>> {
+        let (d, id) = (self.driver.clone(), id.to_owned());
+        Self::now(async move { Ok(d.get(&id).await?) })
+    }
+
+    /// Executions passing `filter` (the store must answer at once).
+    pub fn list(&self, filter: &ExecutionFilter) -> EngineResult<Vec<BackgroundExecution>> {
+        let (d, f) = (self.driver.clone(), filter.clone());
+        Self::now(async move { Ok(d.list(&f).await?) })
+    }
+
+    /// Counters (the store must answer at once).
+    pub fn stats(&self) -> EngineResult<Stats> {
+        let d = self.driver.clone();
+        let counts = Self::now(async move { Ok(d.counts().await?) })?;
+        let g = self.inner.lock();
+        Ok(Stats {
+            counts,
+            in_flight: g.running.len(),
+            concurrency: self.config.concurrency,
+            submitted: g.submitted,
+            retried: g.retried,
+            stale_results: g.stale,
+        })
+    }
+
+    // -- the host's pull API -----------------------------------------------
+
+    /// Starts as many ready attempts as the concurrency limits allow: what
+    /// an earlier claim left in the buffer, and what a new claim for the
+    /// free slots brings at once (a durable store's claim lands in the
+    /// buffer later, and wakes the host).
+    pub fn take(self: &Arc<Self>) -> EngineResult<Vec<Dispatch>> {
+        let params = {
+            let mut g = self.inner.lock();
+            if !g.claiming {
+                return Ok(Vec::new());
+            }
+            let busy = g.running.len() + g.reserved;
+            let free = self.config.concurrency.saturating_sub(busy);
+            if free == 0 {
+                None
+            } else {
+                g.reserved += free;
+                let now = self.clock.now();
+                let lease_until = now + chrono::Duration::milliseconds(self.config.lease_ms as i64);
+                Some(ClaimParams { worker: self.worker.clone(), max: free, now, lease_until, limits: g.limits.clone() })
+            }
+        };
+        if let Some(params) = params {
+            let (me, driver) = (self.clone(), self.driver.clone());
+            self.run("producer", async move {
+                let max = params.max;
+                let now = params.now;
+                let claimed = driver.claim(params).await;
+                me.claimed(max, now, claimed.map_err(EngineError::from))
+            })?;
+        }
+        Ok(std::mem::take(&mut self.inner.lock().ready))
+    }
+
+    /// Books a claim's attempts and puts them in the ready buffer.
+    fn claimed(&self, max: usize, now: crate::model::Timestamp, claimed: EngineResult<Vec<BackgroundExecution>>) -> EngineResult<()> {
+        let mut g = self.inner.lock();
+        g.reserved -= max;
+        let claimed = claimed?;
+        let mut earliest = i64::MAX;
+        let want_started = self.wants(EventKind::Started);
+        g.waiting = g.waiting.saturating_sub(claimed.len() as u64);
+        for rec in claimed {
+            let deadline = millis(now).saturating_add(rec.config.timeout_ms as i64);
+            earliest = earliest.min(deadline);
+            g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
+            let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
+            let running = Running { attempt: rec.attempt, heavy, retry: rec.config.retry.clone(), timeout_ms: rec.config.timeout_ms };
+            g.running.insert(rec.execution_id.clone(), running);
+            if want_started {
+                g.outbox.push(Notice::Event(EventKind::Started, Box::new(rec.clone())));
+            }
+            g.ready.push(Dispatch {
+                stream: rec.config.mode == ExecutionMode::Deferred,
+                execution_id: rec.execution_id,
+                attempt: rec.attempt,
+                tenant_id: rec.tenant_id,
+                callable_name: rec.callable_name,
+                input: rec.input,
+                context: rec.context,
+                trigger_id: rec.trigger_id,
+                trigger_source: rec.trigger_source,
+            });
+        }
+        drop(g);
+        if earliest != i64::MAX {
+            self.arm_timer(earliest);
+        }
+        Ok(())
+    }
+
+    /// Takes every pending notice and re-arms [`Host::wake`].
+    pub fn drain(&self) -> Vec<Notice> {
+        self.woken.store(false, Ordering::SeqCst);
+        std::mem::take(&mut self.inner.lock().outbox)
+    }
+
+    /// Whether notices are waiting.
+    pub fn has_notices(&self) -> bool {
+        !self.inner.lock().outbox.is_empty()
+    }
+
+    /// Attempts in flight.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().running.len()
+    }
+
+    /// Deadlines tracked for timeouts (live and not yet pruned); for tests
+    /// and diagnostics.
+    pub fn pending_deadlines(&self) -> usize {
+        self.inner.lock().deadlines.len()
+    }
+
+    /// Attempts in flight, claimed or being claimed, plus bindings awaiting
+    /// their handler: what shutdown waits for.
+    pub fn busy(&self) -> usize {
+        let g = self.inner.lock();
+        g.running.len() + g.reserved + g.ready.len() + g.binding.len()
+    }
+
+    /// Executions waiting as far as this engine knows (queued by it, not
+    /// yet claimed): with [`Executor::busy`], what keeps a host alive.
+    pub fn waiting(&self) -> u64 {
+        self.inner.lock().waiting
+    }
+
+    /// Reports how an attempt ended; see [`Executor::complete_many`].
+    pub fn complete(self: &Arc<Self>, execution_id: &str, attempt: u32, outcome: Outcome) -> EngineResult<()> {
+        self.complete_many(vec![(execution_id.to_owned(), attempt, outcome)])
+    }
+
+    /// Reports how attempts ended, with one store call for the batch. A
+    /// result for an attempt that is no longer running (timed out,
+    /// cancelled) is ignored and counted.
+    pub fn complete_many(self: &Arc<Self>, batch: Vec<(String, u32, Outcome)>) -> EngineResult<()> {
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut ctx = Vec::with_capacity(batch.len());
+        {
+            let mut g = self.inner.lock();
+            for (id, attempt, outcome) in batch {
+                let Some(run) = self.release_slot(&mut g, &id, attempt) else {
+                    g.stale += 1;
+                    continue;
+                };
+                let (finish, row) = match outcome {
+                    Outcome::Completed(output) => self.completed_row(&g, id, attempt, output, run.heavy),
+                    Outcome::Failed(err) => self.failed_row(&g, id, &run, ErrorCategory::ToolError, &err, Status::Failed),
+                };
+                rows.push(finish);
+                ctx.push(row);
+            }
+        }
+        self.finish_rows("completer", rows, ctx)
+    }
+
+    /// Sends ends to the store and acts on its answers.
+    fn finish_rows(self: &Arc<Self>, source: &'static str, rows: Vec<Finish>, ctx: Vec<Row>) -> EngineResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let me = self.clone();
+        self.run(source, async move {
+            let answers = me.driver.finish_many(rows).await?;
+            let follow = me.finished(ctx, answers);
+            me.follow_up(follow).await
+        })
+    }
+
+    fn completed_row(&self, g: &Inner, id: String, attempt: u32, output: Value, heavy: bool) -> (Finish, Row) {
+        let at = self.clock.now();
+        // Nobody needs the record without a listener, waiter, callback or binding.
+        let want_record = heavy || g.watched.contains(&id) || self.wants(EventKind::Completed);
+        let change = Change::Finish { status: Status::Completed, output: Some(output), error: None, at };
+        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Completed })
+    }
+
+    fn failed_row(&self, g: &Inner, id: String, run: &Running, category: ErrorCategory, err: &CallError, final_status: Status) -> (Finish, Row) {
+        let attempt = run.attempt;
+        let error = self.execution_error_with(category, err, attempt, run.retry.as_ref());
+        if let Some(r) = run.retry.as_ref().filter(|r| err.retryable && attempt < r.max_attempts) {
+            let delay = jittered(backoff_ms(r, attempt));
+            let due_ms = now_ms(&*self.clock).saturating_add(delay as i64);
+            let want_record = self.wants(EventKind::Retrying);
+            let finish = Finish { id: id.clone(), attempt, change: Change::Retry { error, due_ms }, want_record };
+            return (finish, Row { id, kind: RowKind::Retry(due_ms) });
+        }
+        let want_record = run.heavy || g.watched.contains(&id) || EventKind::of_final(final_status).is_some_and(|k| self.wants(k));
+        let change = Change::Finish { status: final_status, output: None, error: Some(error), at: self.clock.now() };
+        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Final })
+    }
+
+    /// Acts on the store's answers to a batch of ends.
+    fn finished(&self, ctx: Vec<Row>, answers: Vec<Finished>) -> FollowUp {
+        let mut g = self.inner.lock();
+        let mut follow = FollowUp::default();
+        let mut earliest = i64::MAX;
+        for (row, answer) in ctx.into_iter().zip(answers) {
+            let Finished::Done(rec) = answer else { continue };
+            match row.kind {
+                RowKind::Retry(due_ms) => {
+                    g.retried += 1;
+                    g.waiting += 1;
+                    earliest = earliest.min(due_ms);
+                    if let Some(rec) = rec.filter(|_| self.wants(EventKind::Retrying)) {
+                        g.outbox.push(Notice::Event(EventKind::Retrying, rec));
+                    }
+                }
+                RowKind::Completed => match rec {
+                    Some(rec) => self.after_completed(&mut g, *rec, &mut follow),
+                    None if g.watched.contains(&row.id) => follow.refetch.push(row.id),
+                    None => {}
+                },
+                RowKind::Final => match rec {
+                    Some(rec) => self.settle(&mut g, *rec),
+                    None if g.watched.contains(&row.id) => follow.refetch.push(row.id),
+                    None => {}
+                },
+            }
+        }
+        drop(g);
+        if earliest != i64::MAX {
+            self.arm_timer(earliest);
+        }
+        follow
+    }
+
+    /// Records bindings that need no handler and settles late watchers.
+    async fn follow_up(self: &Arc<Self>, follow: FollowUp) -> EngineResult<()> {
+        for (id, result) in follow.binds {
+            let kind = if result.success { EventKind::BindingApplied } else { EventKind::BindingFailed };
+            if let Some(rec) = self.driver.bind(&id, result).await? {
+                self.bound(kind, rec);
+            }
+        }
+        for id in follow.refetch {
+            if let Some(rec) = self.driver.get(&id).await?.filter(|r| r.status.is_final()) {
+                let mut g = self.inner.lock();
+                if !g.binding.contains_key(&id) {
+                    self.settle(&mut g, rec);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A completed record: bind its result, or settle it.
+    fn after_completed(&self, g: &mut Inner, rec: BackgroundExecution, follow: &mut FollowUp) {
+        let Some(binding) = rec.config.target_binding.clone() else {
+            self.settle(g, rec);
+            return;
+        };
+        let id = rec.execution_id.clone();
+        match transformed(&rec) {
+            Err(e) => follow.binds.push((id, self.binding_result(&binding, None, Some(e)))),
+            Ok(_) if !g.targets.contains(&binding.target_type) => {
+                let why = format!("no target handler registered for {:?}", binding.target_type.as_str());
+                follow.binds.push((id, self.binding_result(&binding, None, Some(why))));
+            }
+            Ok(value) => {
+                g.binding.insert(id, PendingBind { config: (*binding).clone(), value: value.clone() });
+                g.outbox.push(Notice::Bind(Box::new(BindRequest { target_type: binding.target_type, value, record: rec })));
+            }
+        }
+    }
+
+    fn binding_result(&self, binding: &TargetBindingConfig, value: Option<String>, error: Option<String>) -> TargetBindingResult {
+        TargetBindingResult {
+            target_type: binding.target_type,
+            target_path: binding.target_path.clone(),
+            success: error.is_none(),
+            applied_value: value,
+            error,
+            applied_at: self.clock.now(),
+        }
+    }
+
+    /// A binding was recorded: tell listeners, settle.
+    fn bound(&self, kind: EventKind, rec: BackgroundExecution) {
+        let mut g = self.inner.lock();
+        if self.wants(kind) {
+            g.outbox.push(Notice::Event(kind, Box::new(rec.clone())));
+        }
+        self.settle(&mut g, rec);
+    }
+
+    /// Reports the outcome of a [`Notice::Bind`]: `Ok` when the handler
+    /// accepted the value, `Err(message)` when it threw.
+    pub fn binding_done(self: &Arc<Self>, execution_id: &str, result: Result<(), String>) -> EngineResult<()> {
+        let Some(pending) = self.inner.lock().binding.remove(execution_id) else { return Ok(()) };
+        let (value, error) = match result {
+            Ok(()) => (Some(pending.value), None),
+            Err(e) => (None, Some(e)),
+        };
+        let result = self.binding_result(&pending.config, value, error);
+        let follow = FollowUp { binds: vec![(execution_id.to_owned(), result)], refetch: Vec::new() };
+        let me = self.clone();
+        self.run("binding", async move { me.follow_up(follow).await })
+    }
+
+    /// Cancels a queued or running execution (the store must answer at
+    /// once). `Ok(false)` when it had already finished.
+    pub fn cancel(self: &Arc<Self>, execution_id: &str) -> EngineResult<bool> {
+        Self::now(self.clone().cancel_async(execution_id.to_owned()))
+    }
+
+    /// [`Executor::cancel`] for any store.
+    pub async fn cancel_async(self: Arc<Self>, execution_id: String) -> EngineResult<bool> {
+        let at = self.clock.now();
+        match self.driver.cancel(&execution_id, at).await? {
+            CancelOutcome::Cancelled(rec) => {
+                let mut g = self.inner.lock();
+                match self.release_slot(&mut g, &execution_id, rec.attempt) {
+                    Some(run) => {
+                        g.outbox.push(Notice::Abort { execution_id, attempt: run.attempt, reason: AbortReason::Cancel });
+                    }
+                    None => g.waiting = g.waiting.saturating_sub(1),
+                }
+                self.settle(&mut g, *rec);
+                Ok(true)
+            }
+            CancelOutcome::AlreadyFinal => Ok(false),
+            CancelOutcome::NotFound => Err(EngineError::not_found("execution", &execution_id)),
+        }
+    }
+
+    // -- shutdown ----------------------------------------------------------
+
+    /// Stops accepting and starting work. Running attempts go on.
+    pub fn begin_shutdown(&self) {
+        let mut g = self.inner.lock();
+        g.accepting = false;
+        g.claiming = false;
+    }
+
+    /// Ends shutdown: running attempts are aborted and released back to the
+    /// queue (they did not finish, so a durable store runs them again),
+    /// remaining waiters are rejected ([`Notice::Closed`]) and the services
+    /// end. Idempotent.
+    pub fn finish_shutdown(self: &Arc<Self>) -> EngineResult<()> {
+        let mut rows = Vec::new();
+        {
+            let mut g = self.inner.lock();
+            g.accepting = false;
+            g.claiming = false;
+            let running: Vec<(String, u32)> = g.running.iter().map(|(id, r)| (id.clone(), r.attempt)).collect();
+            for (id, attempt) in running {
+                self.release_slot(&mut g, &id, attempt);
+                g.waiting += 1;
+                rows.push(Finish { id: id.clone(), attempt, change: Change::Release, want_record: false });
+                g.outbox.push(Notice::Abort { execution_id: id, attempt, reason: AbortReason::Shutdown });
+            }
+            // Claimed but never started: back to the queue too.
+            for d in std::mem::take(&mut g.ready) {
+                g.waiting += 1;
+                rows.push(Finish { id: d.execution_id, attempt: d.attempt, change: Change::Release, want_record: false });
+            }
+            g.deadlines.clear();
+            g.watched.clear();
+            if !self.stopped.swap(true, Ordering::SeqCst) {
+                g.outbox.push(Notice::Closed);
+            }
+        }
+        self.timer_kick.notify_one();
+        self.stop.notify_waiters();
+        let driver = self.driver.clone();
+        self.run("shutdown", async move {
+            if !rows.is_empty() {
+                driver.finish_many(rows).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether [`Executor::finish_shutdown`] ran.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    // -- internals ---------------------------------------------------------
+
+    /// Frees the concurrency slot of a running attempt: its bookkeeping, or
+    /// `None` if that attempt is not running here.
+    fn release_slot(&self, g: &mut Inner, id: &str, attempt: u32) -> Option<Running> {
+        if !is_live(&g.running, id, attempt) {
+            return None;
+        }
+        let r = g.running.remove(id).expect("present");
+        // Finished attempts leave their deadline behind (a heap has no
+        // cheap removal); drop the dead ones once they dominate, so a
+        // long timeout under sustained load cannot grow the heap
+        // without bound. Amortized O(1) per attempt.
+        if g.deadlines.len() > 4 * g.running.len() + 1024 {
+            let running = &g.running;
+            g.deadlines.retain(|Reverse((_, id, attempt))| is_live(running, id, *attempt));
+        }
+        Some(r)
+    }
+
+    fn execution_error_with(&self, category: ErrorCategory, err: &CallError, attempt: u32, retry: Option<&RetryConfig>) -> ExecutionError {
+        ExecutionError {
+            category,
+            message: err.message.clone(),
+            retry_policy: Some(match retry {
+                Some(r) => ErrorRetryPolicy {
+                    backoff_strategy: if r.backoff_multiplier == 1.0 { "constant" } else { "exponential" }.into(),
+                    base_delay: r.backoff_ms,
+                    max_delay: backoff_ms(r, r.max_attempts.saturating_sub(1).max(1)),
+                    max_retries: r.max_attempts.saturating_sub(1),
+                    requires_idempotency_key: false,
+                    retryable: err.retryable,
+                },
+                None => ErrorRetryPolicy {
+                    backoff_strategy: "constant".into(),
+                    base_delay: 0,
+                    max_delay: 0,
+                    max_retries: 0,
+                    requires_idempotency_key: false,
+                    retryable: err.retryable,
+                },
+            }),
+            code: err.code.clone(),
+            attempt,
+            step_id: None,
+            provider: None,
+            http_status: None,
+            details: err.details.clone(),
+            occurred_at: now_ms(&*self.clock),
+        }
+    }
+
+    /// The record is final (and bound): tell listeners and waiters.
+    fn settle(&self, g: &mut Inner, rec: BackgroundExecution) {
+        let kind = EventKind::of_final(rec.status).expect("settle of a final record");
+        if rec.config.callback_url.is_some() {
+            g.outbox.push(Notice::Callback(Box::new(rec.clone())));
+        }
+        let watched = g.watched.remove(&rec.execution_id);
+        match (self.wants(kind), watched) {
+            (true, true) => {
+                g.outbox.push(Notice::Event(kind, Box::new(rec.clone())));
+                g.outbox.push(Notice::Settled(Box::new(rec)));
+            }
+            (true, false) => g.outbox.push(Notice::Event(kind, Box::new(rec))),
+            (false, true) => g.outbox.push(Notice::Settled(Box::new(rec))),
+            (false, false) => {}
+        }
+    }
+
+    /// Makes sure the timer task wakes by `due_ms`. While the task is
+    /// scanning (`timer_due == i64::MIN`) the scan may already have read
+    /// past this work (a retry scheduled by a timeout in that very scan, or
+    /// a submit racing it from another thread), so it is kicked to scan
+    /// again rather than trusted to have seen it.
+    fn arm_timer(&self, due_ms: i64) {
+        let prev = self.timer_due.fetch_min(due_ms, Ordering::SeqCst);
+        if due_ms < prev || prev == i64::MIN {
+            self.timer_kick.notify_one();
+        }
+    }
+
+    fn wake_host(&self) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.host.wake();
+        }
+    }
+}
+
+/// Whether `attempt` of `id` is the one in flight: anything else (a late
+/// result, a stale deadline) belongs to an attempt that already ended.
+fn is_live(running: &HashMap<String, Running>, id: &str, attempt: u32) -> bool {
+    running.get(id).is_some_and(|r| r.attempt == attempt)
+}
+
+/// `backoffMs * backoffMultiplier^(attempt-1)`, capped at one day.
+pub fn backoff_ms(r: &crate::model::RetryConfig, attempt: u32) -> u64 {
+    let exp = attempt.saturating_sub(1).min(64) as i32;
+    let ms = r.backoff_ms as f64 * r.backoff_multiplier.powi(exp);
+    ms.min(86_400_000.0) as u64
+}
+
+/// ±20 % jitter so that retries of a burst do not stampede.
+fn jittered(ms: u64) -> u64 {
+    if ms == 0 {
+        return 0;
+    }
+    let f = 0.8 + fastrand::f64() * 0.4;
+    (ms as f64 * f).round() as u64
+}
+
+/// The value a completed execution binds: its output as text, transformed.
+fn transformed(rec: &BackgroundExecution) -> Result<String, String> {
+    let b = rec.config.target_binding.as_ref().ok_or("no target binding")?;
+    let text = match &rec.output {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    apply_transform(&text, b.transform, b.max_length, b.json_path.as_deref()).map_err(|e| e.0)
+}

@@ -1,0 +1,153 @@
+//! The executor's background services, each one loop on the tokio runtime
+//! that ends once the executor is stopped (River's `internal/maintenance`,
+//! Oban's Stager / Lifeline):
+//!
+//! - the **timer**: stages delayed work that came due (deferred runs, retry
+//!   backoff) and times out attempts past their deadline;
+//! - the **heartbeat** (with [`super::ExecutorConfig::maintenance`]): renews the
+//!   leases of the attempts running here;
+//! - the **rescuer** (likewise): takes back attempts whose lease expired —
+//!   their engine died — queueing them again or failing them after
+//!   `maxStalls` interruptions.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::DateTime;
+
+use super::{now_ms, AbortReason, CallError, Executor, Notice};
+use crate::error::{EngineError, EngineResult};
+use crate::model::{BackgroundExecutionStatus as Status, ErrorCategory};
+
+impl Executor {
+    /// One pass of timed work: stage due delayed executions, time out
+    /// overdue attempts. Returns (whether the host has something to do,
+    /// next due time).
+    async fn tick(self: &Arc<Self>) -> EngineResult<(bool, i64)> {
+        let now = now_ms(&*self.clock);
+        let staged = self.driver.stage_due(now).await?;
+        let mut rows = Vec::new();
+        let mut ctx = Vec::new();
+        let next_deadline = {
+            let mut g = self.inner.lock();
+            while let Some(Reverse((deadline, _, _))) = g.deadlines.peek() {
+                if *deadline > now {
+                    break;
+                }
+                let Reverse((_, id, attempt)) = g.deadlines.pop().expect("peeked");
+                let Some(run) = self.release_slot(&mut g, &id, attempt) else { continue };
+                g.outbox.push(Notice::Abort { execution_id: id.clone(), attempt, reason: AbortReason::Timeout });
+                let err = CallError::new(format!("timed out after {} ms", run.timeout_ms));
+                let (finish, row) = self.failed_row(&g, id, &run, ErrorCategory::Timeout, &err, Status::Timeout);
+                rows.push(finish);
+                ctx.push(row);
+            }
+            g.deadlines.peek().map(|Reverse((d, _, _))| *d).unwrap_or(i64::MAX)
+        };
+        let timed_out = !rows.is_empty();
+        if timed_out {
+            let answers = self.driver.finish_many(rows).await?;
+            let follow = self.finished(ctx, answers);
+            self.follow_up(follow).await?;
+        }
+        let pending = self.has_notices() || staged.promoted > 0 || timed_out;
+        Ok((pending, next_deadline.min(staged.next_due_ms.unwrap_or(i64::MAX))))
+    }
+
+    pub(super) async fn timer_loop(self: Arc<Self>) {
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            // Publish "awake" before scanning so that work armed during the
+            // scan is not missed.
+            self.timer_due.store(i64::MIN, Ordering::SeqCst);
+            let next = match self.tick().await {
+                Ok((pending, next)) => {
+                    if pending {
+                        self.wake_host();
+                    }
+                    next
+                }
+                Err(e) => {
+                    // Store trouble: say so, and try again in a second.
+                    self.diagnose("timer", e);
+                    self.wake_host();
+                    now_ms(&*self.clock) + 1000
+                }
+            };
+            self.timer_due.store(next, Ordering::SeqCst);
+            let sleep = if next == i64::MAX {
+                Duration::from_secs(3600)
+            } else {
+                crate::clock::until(self.clock.now(), DateTime::from_timestamp_millis(next).unwrap_or_default())
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.timer_kick.notified() => {}
+            }
+        }
+    }
+
+    /// Sleeps `period`, or less when the executor stops; false once stopped.
+    async fn pause(&self, period: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = self.stop.notified() => {}
+        }
+        !self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Renews the leases of the attempts running here, every third of a
+    /// lease.
+    pub(super) async fn heartbeat_loop(self: Arc<Self>) {
+        let lease = Duration::from_millis(self.config.lease_ms);
+        while self.pause(lease / 3).await {
+            let ids: Vec<String> = self.inner.lock().running.keys().cloned().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let until = self.clock.now() + chrono::Duration::milliseconds(self.config.lease_ms as i64);
+            if let Err(e) = self.driver.heartbeat(&self.worker, &ids, until).await {
+                self.diagnose("heartbeat", EngineError::from(e));
+                self.wake_host();
+            }
+        }
+    }
+
+    /// Takes back attempts whose engine died, every half lease.
+    pub(super) async fn rescuer_loop(self: Arc<Self>) {
+        let lease = Duration::from_millis(self.config.lease_ms);
+        while self.pause(lease / 2).await {
+            if let Err(e) = self.rescue().await {
+                self.diagnose("rescuer", e);
+                self.wake_host();
+            }
+        }
+    }
+
+    /// One rescue pass: attempts whose lease expired are queued again, or
+    /// end `failed` after more than [`super::ExecutorConfig::max_stalls`]
+    /// interruptions (and are settled like any end). Returns how many.
+    pub async fn rescue(self: &Arc<Self>) -> EngineResult<usize> {
+        let rescued = self.driver.rescue_expired(self.clock.now(), self.config.max_stalls).await?;
+        if rescued.is_empty() {
+            return Ok(0);
+        }
+        let n = rescued.len();
+        {
+            let mut g = self.inner.lock();
+            for r in rescued {
+                if r.record.status.is_final() {
+                    self.settle(&mut g, *r.record);
+                } else {
+                    g.waiting += 1;
+                }
+            }
+        }
+        self.wake_host();
+        Ok(n)
+    }
+}

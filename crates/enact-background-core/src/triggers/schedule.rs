@@ -1,0 +1,135 @@
+//! The scheduler: one loop that sleeps until the next schedule tick is due
+//! and fires every tick due by then. Each tick goes through the store's
+//! fire step with its `scheduledAt` as the cursor, so a tick fires once
+//! however many schedulers see it.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{json, Value};
+
+use super::firing::Refused;
+use super::index::Schedule;
+use super::TriggerEngine;
+use crate::clock::millis;
+use crate::error::{EngineResult, ErrorCode};
+use crate::model::{Timestamp, TriggerStatus};
+use crate::store::{ready_now, Blocked, FireGate};
+
+impl TriggerEngine {
+    /// Fires every schedule tick due by now (the store must answer at
+    /// once); returns the next due time.
+    pub fn run_due(self: &Arc<Self>) -> Option<i64> {
+        let me = self.clone();
+        ready_now(async move { Ok(me.run_due_async().await) }).unwrap_or(None)
+    }
+
+    /// [`TriggerEngine::run_due`] for any store.
+    pub async fn run_due_async(&self) -> Option<i64> {
+        let now_ms = millis(self.clock.now());
+        let mut due = Vec::new();
+        {
+            let mut g = self.state.lock();
+            while let Some(Reverse((at, _, _))) = g.timers.peek() {
+                if *at > now_ms {
+                    break;
+                }
+                let Reverse((at, generation, id)) = g.timers.pop().expect("peeked");
+                match g.compiled.get(&id) {
+                    Some(c) if c.generation == generation => due.push((at, c.clone())),
+                    _ => {} // removed or recompiled: a stale timer
+                }
+            }
+        }
+        let fired_any = !due.is_empty();
+        let mut stamp: Option<(i64, Value)> = None;
+        for (n, (at, c)) in due.into_iter().enumerate() {
+            // With thousands of ticks due at once, let the host start the
+            // first executions while the rest are still being fired.
+            if n % 256 == 255 {
+                self.exec.wake();
+            }
+            let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
+            // Ticks come due in bursts at one instant: format it once.
+            if stamp.as_ref().is_none_or(|(t, _)| *t != at) {
+                stamp = Some((at, Value::String(rfc3339(DateTime::from_timestamp_millis(at).unwrap_or_default()))));
+            }
+            let scheduled_at = stamp.as_ref().map(|(_, s)| s.clone()).expect("set above");
+            let mut source = json!({ "type": "schedule", "scheduledAt": scheduled_at });
+            match schedule {
+                Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
+                Schedule::Interval { secs, .. } => source["intervalSeconds"] = json!(secs),
+            }
+            // A trigger that is gone, fired out or expired ticks no more; a
+            // paused or disabled one keeps its timer (ticks are refused by
+            // the gate) so that resuming needs no re-arming. A store
+            // failure skips this tick with a diagnostic; the schedule goes on.
+            let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
+            match self.fire_with_status(&c, source, 0, FireGate::Tick(at)).await {
+                Ok(Err(Refused::Gone)) => continue,
+                Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
+                Err(e) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),
+                _ => {}
+            }
+            // Each tick fires once: a tick missed while the process was
+            // busy or asleep is not replayed; the next one after now is.
+            let next = schedule.next_after(at).and_then(|n| if n > now_ms { Some(n) } else { schedule.next_after(now_ms) });
+            if let Some(next) = next {
+                self.state.lock().timers.push(Reverse((next, c.generation, c.id.clone())));
+            }
+        }
+        if fired_any {
+            self.exec.wake();
+        }
+        self.state.lock().timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    pub(super) async fn schedule_loop(self: Arc<Self>) {
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let next = self.run_due_async().await;
+            let sleep = match next {
+                None => std::time::Duration::from_secs(3600),
+                Some(at) => crate::clock::until(self.clock.now(), DateTime::from_timestamp_millis(at).unwrap_or_default()),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.kick.notified() => {}
+            }
+        }
+    }
+
+    /// Polls the store's trigger changes every `period` and applies them to
+    /// the compiled indexes: triggers registered, changed or removed by
+    /// other engines sharing the store.
+    pub(super) async fn listen_loop(self: Arc<Self>, period: std::time::Duration) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = self.kick.notified() => {}
+            }
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Err(e) = self.sync_changes_async().await {
+                self.exec.diagnose("listener", e);
+                self.exec.wake();
+            }
+        }
+    }
+
+    /// Applies the store's trigger changes since the last call (the store
+    /// must answer at once); returns how many triggers were re-read.
+    pub fn sync_changes(self: &Arc<Self>) -> EngineResult<usize> {
+        let me = self.clone();
+        ready_now(async move { me.sync_changes_async().await })
+    }
+}
+
+pub(super) fn rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
