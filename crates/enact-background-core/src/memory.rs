@@ -247,7 +247,7 @@ impl Slab {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
-                if self.len % CHUNK == 0 {
+                if self.len.is_multiple_of(CHUNK) {
                     self.chunks.push(std::iter::repeat_with(|| None).take(CHUNK).collect());
                 }
                 self.len += 1;
@@ -667,7 +667,7 @@ impl MemoryStore {
         let ok = match expect {
             Expect::Running(attempt) => slot.status == Status::Running && slot.attempt == attempt,
             Expect::Active => matches!(slot.status, Status::Queued | Status::Running),
-            Expect::Completed => slot.status == Status::Completed && !slot.run.as_ref().is_some_and(|r| r.binding_result.is_some()),
+            Expect::Completed => slot.status == Status::Completed && slot.run.as_ref().is_none_or(|r| r.binding_result.is_none()),
         };
         if !ok {
             return None;

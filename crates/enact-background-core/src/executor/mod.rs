@@ -726,11 +726,12 @@ impl Executor {
         self.inner.lock().deadlines.len()
     }
 
-    /// Attempts in flight, claimed or being claimed, plus bindings awaiting
-    /// their handler: what shutdown waits for.
+    /// Attempts in flight (claimed, taken or not) and slots held by claims
+    /// in flight, plus bindings awaiting their handler: what shutdown waits
+    /// for.
     pub fn busy(&self) -> usize {
         let g = self.inner.lock();
-        g.running.len() + g.reserved + g.ready.len() + g.binding.len()
+        g.running.len() + g.reserved + g.binding.len()
     }
 
     /// Executions waiting as far as this engine knows (queued by it, not
@@ -964,11 +965,8 @@ impl Executor {
                 rows.push(Finish { id: id.clone(), attempt, change: Change::Release, want_record: false });
                 g.outbox.push(Notice::Abort { execution_id: id, attempt, reason: AbortReason::Shutdown });
             }
-            // Claimed but never started: back to the queue too.
-            for d in std::mem::take(&mut g.ready) {
-                g.waiting += 1;
-                rows.push(Finish { id: d.execution_id, attempt: d.attempt, change: Change::Release, want_record: false });
-            }
+            // Claimed but never taken: released above with the rest.
+            g.ready.clear();
             g.deadlines.clear();
             g.watched.clear();
             if !self.stopped.swap(true, Ordering::SeqCst) {

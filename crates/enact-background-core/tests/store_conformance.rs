@@ -1,0 +1,34 @@
+//! The store conformance suite against every driver: one module per
+//! driver, one test per case of `conformance/mod.rs`.
+
+mod conformance;
+
+use std::sync::Arc;
+
+use enact_background_core::memory::MemoryStore;
+
+conformance! {
+    memory => Arc::new(MemoryStore::new());
+        insert_get_and_duplicates,
+        insert_many_keeps_every_field,
+        claim_order_priority_class_tenant_fifo,
+        claim_marks_running_and_leases,
+        claim_max_zero_claims_nothing,
+        claim_tenant_limit_counts_running_work,
+        claim_callable_limit_skips_that_callable_only,
+        claim_takes_only_served_callables,
+        claim_merges_callables_oldest_first,
+        staging_makes_delayed_work_claimable_when_due,
+        finish_many_is_compare_and_set_per_row,
+        retry_release_cancel_and_bind,
+        list_filters_and_orders,
+        rescue_requeues_expired_leases_then_fails_them,
+        prune_drops_the_oldest_finished,
+        triggers_insert_get_list_update_remove,
+        fire_counts_and_inserts_together,
+        fire_respects_cooldown,
+        fire_tick_fires_each_tick_once,
+        fire_crossing_keeps_arming,
+        webhook_ids_are_remembered_per_trigger,
+        trigger_changes_are_reported,
+}
