@@ -366,3 +366,22 @@ async fn the_rescuer_requeues_work_of_a_dead_engine_then_fails_it() {
     assert_eq!(rec.error.unwrap().code.as_deref(), Some("ENACT_STALLED"));
     assert_eq!(events_of(&live.drain(), EventKind::Failed, &e2.execution_id).len(), 1, "the rescuer settles what it fails");
 }
+
+// ---------------------------------------------------------------------------
+// The pruner.
+
+#[tokio::test(start_paused = true)]
+async fn the_pruner_bounds_finished_executions_of_a_maintained_store() {
+    let store = MemoryStore::new();
+    let cfg = ExecutorConfig { maintenance: true, keep_finished: Some(2), ..config(8) };
+    let h = Harness::with_store(Arc::new(store.clone()), cfg);
+    h.exec.start();
+    let ids: Vec<String> = (0..5).map(|_| h.submit(json!({"tenantId": "t", "callableName": "work"})).execution_id).collect();
+    for d in h.take() {
+        h.complete_ok(&d, json!(1));
+    }
+    assert_eq!(ready_of(store.list(&ExecutionFilter::default())).len(), 5);
+    advance_ms(enact_background_core::executor::PRUNE_EVERY.as_millis() as u64 + 10).await;
+    let left: Vec<String> = ready_of(store.list(&ExecutionFilter::default())).into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(left, ids[3..], "the two newest finished executions are kept");
+}

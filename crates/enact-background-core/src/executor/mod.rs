@@ -23,12 +23,14 @@
 //!
 //! Background services (see `services.rs`): the timer (stager and
 //! timeouts), and with [`ExecutorConfig::maintenance`] the heartbeat that
-//! renews leases and the rescuer that takes back attempts whose engine died.
+//! renews leases, the rescuer that takes back attempts whose engine died
+//! and the pruner that bounds the finished executions a store keeps.
 
 mod protocol;
 mod services;
 
 pub use protocol::*;
+pub use services::PRUNE_EVERY;
 
 use std::collections::BinaryHeap;
 use std::future::Future;
@@ -74,11 +76,15 @@ pub struct ExecutorConfig {
     /// the process or is shared with other engines. The memory store needs
     /// neither.
     pub maintenance: bool,
+    /// With [`ExecutorConfig::maintenance`]: the pruner keeps at most this
+    /// many finished executions in the store (`None`: it does not run; the
+    /// memory store bounds itself as it goes).
+    pub keep_finished: Option<usize>,
 }
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        Self { concurrency: 16, tenant_concurrency: None, lease_ms: 30_000, max_stalls: 1, maintenance: false }
+        Self { concurrency: 16, tenant_concurrency: None, lease_ms: 30_000, max_stalls: 1, maintenance: false, keep_finished: None }
     }
 }
 
@@ -226,6 +232,9 @@ impl Executor {
         if self.config.maintenance {
             tokio::spawn(self.clone().heartbeat_loop());
             tokio::spawn(self.clone().rescuer_loop());
+            if let Some(keep) = self.config.keep_finished {
+                tokio::spawn(self.clone().pruner_loop(keep));
+            }
         }
         tokio::spawn(self.clone().timer_loop())
     }

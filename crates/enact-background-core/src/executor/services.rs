@@ -8,7 +8,9 @@
 //!   leases of the attempts running here;
 //! - the **rescuer** (likewise): takes back attempts whose lease expired —
 //!   their engine died — queueing them again or failing them after
-//!   `maxStalls` interruptions.
+//!   `maxStalls` interruptions;
+//! - the **pruner** (likewise, with a `keep_finished`): drops the oldest
+//!   finished executions beyond it, every [`PRUNE_EVERY`].
 
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
@@ -20,6 +22,9 @@ use chrono::DateTime;
 use super::{now_ms, AbortReason, CallError, Executor, Notice};
 use crate::error::{EngineError, EngineResult};
 use crate::model::{BackgroundExecutionStatus as Status, ErrorCategory};
+
+/// How often the pruner runs.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 impl Executor {
     /// One pass of timed work: stage due delayed executions, time out
@@ -123,6 +128,17 @@ impl Executor {
         while self.pause(lease / 2).await {
             if let Err(e) = self.rescue().await {
                 self.diagnose("rescuer", e);
+                self.wake_host();
+            }
+        }
+    }
+
+    /// Drops the oldest finished executions beyond `keep`, every
+    /// [`PRUNE_EVERY`].
+    pub(super) async fn pruner_loop(self: Arc<Self>, keep: usize) {
+        while self.pause(PRUNE_EVERY).await {
+            if let Err(e) = self.driver.prune(keep).await {
+                self.diagnose("pruner", EngineError::from(e));
                 self.wake_host();
             }
         }

@@ -1,5 +1,6 @@
-//! Shared helpers of the integration tests: an executor over a
-//! [`MemoryStore`] on tokio's (paused) clock, a host that counts wake-ups,
+//! Shared helpers of the integration tests: an executor over a store
+//! driver (a [`MemoryStore`] unless a test passes another) on tokio's
+//! (paused) clock, a host that counts wake-ups,
 //! and small shorthands for submitting, taking and draining.
 #![allow(dead_code)]
 
@@ -33,7 +34,9 @@ impl Host for CountingHost {
 pub struct Harness {
     pub exec: Arc<Executor>,
     pub host: Arc<CountingHost>,
-    pub store: MemoryStore,
+    /// The store, through the driver seam only: the harness runs over any
+    /// driver whose futures are ready at once.
+    pub store: Arc<dyn Driver>,
 }
 
 impl Harness {
@@ -41,12 +44,12 @@ impl Harness {
     /// (call inside a tokio runtime, paused or not) with callables `echo`
     /// and `work` registered. The timer task is not started.
     pub fn new(config: ExecutorConfig) -> Self {
-        Self::with_store(MemoryStore::new(), config)
+        Self::with_store(Arc::new(MemoryStore::new()), config)
     }
 
-    pub fn with_store(store: MemoryStore, config: ExecutorConfig) -> Self {
+    pub fn with_store(store: Arc<dyn Driver>, config: ExecutorConfig) -> Self {
         let host = Arc::new(CountingHost::default());
-        let exec = Executor::new(Arc::new(store.clone()), Arc::new(TokioClock::new()), host.clone(), config);
+        let exec = Executor::new(store.clone(), Arc::new(TokioClock::new()), host.clone(), config);
         exec.register_callable("echo").unwrap();
         exec.register_callable("work").unwrap();
         Self { exec, host, store }

@@ -40,9 +40,9 @@ pub fn at(s: &str) -> DateTime<Utc> {
 /// A [`Harness`] whose clock reads `wall` now (and follows tokio's paused
 /// time from there). Callables `echo` and `work` are registered.
 pub fn harness_at(wall: DateTime<Utc>) -> Harness {
-    let store = MemoryStore::new();
+    let store: Arc<dyn Driver> = Arc::new(MemoryStore::new());
     let host = Arc::new(CountingHost::default());
-    let exec = Executor::new(Arc::new(store.clone()), Arc::new(TokioClock::starting_at(wall)), host.clone(), config(16));
+    let exec = Executor::new(store.clone(), Arc::new(TokioClock::starting_at(wall)), host.clone(), config(16));
     exec.register_callable("echo").unwrap();
     exec.register_callable("work").unwrap();
     Harness { exec, host, store }
