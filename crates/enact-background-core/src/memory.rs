@@ -867,7 +867,8 @@ impl Driver for MemoryStore {
                 out.push(Rescued { record: Box::new(g.slab.slot(i).record(&g.names)) });
                 g.settled(i);
             } else {
-                slot.attempt = attempt.saturating_sub(1);
+                // The attempt number stays used: the engine that lost it may
+                // still report it, and must then find it no longer running.
                 g.set_status(i, Status::Queued);
                 g.enqueue(i, CLASS_NOW);
                 out.push(Rescued { record: Box::new(g.slab.slot(i).record(&g.names)) });

@@ -455,7 +455,9 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Takes back running attempts whose lease expired before `now` (their
     /// engine died): each counts a stall and is queued again, or ends
-    /// `failed` once it stalled more than `max_stalls` times.
+    /// `failed` once it stalled more than `max_stalls` times. The attempt
+    /// number stays used, so a late result of the lost attempt (an engine
+    /// that was only cut off) can never finish the next one.
     fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>>;
 
     /// Drops the oldest finished executions beyond `keep`; answers how many.

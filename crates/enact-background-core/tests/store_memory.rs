@@ -385,3 +385,27 @@ async fn the_pruner_bounds_finished_executions_of_a_maintained_store() {
     let left: Vec<String> = ready_of(store.list(&ExecutionFilter::default())).into_iter().map(|e| e.execution_id).collect();
     assert_eq!(left, ids[3..], "the two newest finished executions are kept");
 }
+
+/// An attempt claimed by a later-answering store but not yet taken by the
+/// host is not started once it was cancelled meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_attempt_waiting_in_the_ready_buffer_never_starts() {
+    let (exec, host, store) = later();
+    exec.start();
+    let fut = exec.clone().submit_many(vec![Submission { request: req(json!({"tenantId": "t", "callableName": "work"})), watch: false, keep_record: false }]);
+    let Answer::Later(_) = exec.answer(async move { Ok(fut.await.len()) }) else { panic!("answers later") };
+    until(|| host.wakes() > 0).await;
+    exec.drain();
+    assert!(exec.take().unwrap().is_empty());
+    until(|| host.wakes() > 1).await;
+    let id = store_ids(&store).pop().expect("one execution");
+    assert_eq!(exec.in_flight(), 1, "claimed, waiting in the ready buffer");
+    let fut = exec.clone().cancel_async(id);
+    exec.run("test", async move { fut.await.map(drop) }).unwrap();
+    until(|| exec.in_flight() == 0).await;
+    assert!(exec.take().unwrap().is_empty(), "the cancelled attempt is not handed out");
+}
+
+fn store_ids(s: &MemoryStore) -> Vec<String> {
+    ready_of(s.list(&ExecutionFilter::default())).into_iter().map(|e| e.execution_id).collect()
+}

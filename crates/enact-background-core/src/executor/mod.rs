@@ -1007,6 +1007,11 @@ impl Executor {
             return None;
         }
         let r = g.running.remove(id).expect("present");
+        // Claimed but not yet taken (a store that answered later): it must
+        // not start now.
+        if !g.ready.is_empty() {
+            g.ready.retain(|d| d.execution_id != id);
+        }
         // Finished attempts leave their deadline behind (a heap has no
         // cheap removal); drop the dead ones once they dominate, so a
         // long timeout under sustained load cannot grow the heap

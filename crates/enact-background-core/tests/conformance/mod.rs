@@ -361,7 +361,9 @@ pub async fn rescue_requeues_expired_leases_then_fails_them(d: Arc<dyn Driver>) 
     // Runs again, and its engine dies again: past maxStalls (1), it fails.
     let p = ClaimParams { worker: "engine_b".into(), max: 1, now: later, lease_until: later + Duration::milliseconds(100), limits: limits(None, &[("work", None)]) };
     let again = d.claim(p).await.unwrap();
-    assert_eq!((again[0].execution_id.as_str(), again[0].attempt), ("dead", 1), "a stall does not use up an attempt");
+    assert_eq!((again[0].execution_id.as_str(), again[0].attempt), ("dead", 2), "the lost attempt's number stays used");
+    let late = d.finish_many(vec![finish("dead", 1, BackgroundExecutionStatus::Completed)]).await.unwrap();
+    assert_eq!(late, vec![Finished::Stale], "the lost attempt's late result finishes nothing");
     let rescued = d.rescue_expired(later + Duration::seconds(1), 1).await.unwrap();
     let rec = &rescued[0].record;
     assert_eq!(rec.status, BackgroundExecutionStatus::Failed);
