@@ -1,5 +1,5 @@
 // emit / emitBatch / lifecycle answer events that no trigger could match in
-// JS, without crossing to Rust (src/runtime.js, `prefilter`). These tests
+// JS, without crossing to Rust (lib/prefilter.js). These tests
 // pin that this shortcut never changes an answer: fires and errors are the
 // same as if every event had gone to Rust, through registration, update,
 // removal, wildcards, channels and malformed input.
