@@ -419,6 +419,12 @@ export interface LoopBlockedEvent {
 // ---------------------------------------------------------------------------
 // The engine
 
+/**
+ * The trigger engine and background executor. Methods that read or change
+ * stored state (triggers, executions, stats) return Promises, so that code
+ * written against the memory store runs unchanged on durable stores; their
+ * errors are rejections with the same `code` and message.
+ */
 export declare class BackgroundEngine {
   /**
    * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
@@ -458,34 +464,34 @@ export declare class BackgroundEngine {
    */
   cancel(executionId: string): Promise<boolean>
   /** The execution's current record, or `null`. */
-  getExecution(executionId: string): BackgroundExecution | null
+  getExecution(executionId: string): Promise<BackgroundExecution | null>
   /** Executions, oldest first, optionally filtered. */
-  listExecutions(filter?: ExecutionFilter): BackgroundExecution[]
+  listExecutions(filter?: ExecutionFilter): Promise<BackgroundExecution[]>
   /**
    * Registers a trigger: enact-core's JSON as it is, or a minimal
    * definition (`tenantId`, `type`, `condition`, `action`); fills in id,
-   * name, status, counts and times and returns the stored Trigger.
-   * Throws `ENACT_INVALID_TRIGGER` naming the field at fault.
+   * name, status, counts and times and resolves with the stored Trigger.
+   * Rejects with `ENACT_INVALID_TRIGGER` naming the field at fault.
    */
-  registerTrigger(definition: TriggerDefinition): Trigger
-  /** One trigger. Throws `ENACT_NOT_FOUND` for an unknown id. */
-  getTrigger(triggerId: string): Trigger
+  registerTrigger(definition: TriggerDefinition): Promise<Trigger>
+  /** One trigger. Rejects with `ENACT_NOT_FOUND` for an unknown id. */
+  getTrigger(triggerId: string): Promise<Trigger>
   /** Triggers in registration order, optionally filtered. */
-  listTriggers(filter?: TriggerFilter): Trigger[]
+  listTriggers(filter?: TriggerFilter): Promise<Trigger[]>
   /**
    * Changes a trigger with a JSON merge patch (objects merge, `null`
    * deletes). `triggerId`, `tenantId`, `type` and counters are fixed.
    * A `fired`/`expired` trigger whose limit the patch lifts is active again.
    */
-  updateTrigger(triggerId: string, patch: TriggerPatch): Trigger
+  updateTrigger(triggerId: string, patch: TriggerPatch): Promise<Trigger>
   /** `active` → `paused`: stimuli and ticks are ignored until resumed. */
-  pauseTrigger(triggerId: string): Trigger
+  pauseTrigger(triggerId: string): Promise<Trigger>
   /** `paused` or `disabled` → `active`. */
-  resumeTrigger(triggerId: string): Trigger
+  resumeTrigger(triggerId: string): Promise<Trigger>
   /** Switches a trigger off (`disabled`); `resumeTrigger` switches it on. */
-  disableTrigger(triggerId: string): Trigger
+  disableTrigger(triggerId: string): Promise<Trigger>
   /** Deletes a trigger; its schedule stops. Executions it spawned stay. */
-  removeTrigger(triggerId: string): void
+  removeTrigger(triggerId: string): Promise<void>
   /**
    * Emits an application event to the tenant's event triggers; resolves
    * with one TriggerFiredEvent per trigger that fired.
@@ -537,7 +543,7 @@ export declare class BackgroundEngine {
   /** Removes a listener added with `on`. */
   off<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): void
   /** Counters: executions per status, attempts in flight, limits. */
-  stats(): EngineStats
+  stats(): Promise<EngineStats>
   /**
    * Stops taking work, lets running work finish for up to `timeoutMs`
    * (default 30000), then aborts what is left (it goes back to queued)

@@ -42,7 +42,7 @@ runChild({
     for (let i = 0; i < n; i++) engine.submit({ tenantId: 'tenant_1', callableName: 'noop' })
     await engine.idle()
     const ms = now() - t0
-    const stats = engine.stats()
+    const stats = await engine.stats()
     await engine.shutdown()
     expectCount('callable invocations', runs(), n)
     expectCount('stats().completed', stats.completed, n)

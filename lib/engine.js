@@ -311,31 +311,37 @@ class BackgroundEngine {
   /**
    * The execution's current record, or `null`.
    * @param {string} executionId
-   * @returns {import('..').BackgroundExecution | null}
+   * @returns {Promise<import('..').BackgroundExecution | null>}
    */
   getExecution(executionId) {
-    this.#flushSubmissions()
-    const record = this.#native.getExecution(executionId)
-    return record === null ? null : JSON.parse(record)
+    return settled(() => {
+      this.#flushSubmissions()
+      const record = this.#native.getExecution(executionId)
+      return record === null ? null : JSON.parse(record)
+    })
   }
 
   /**
    * Executions, oldest first, optionally filtered.
    * @param {import('..').ExecutionFilter} [filter]
-   * @returns {import('..').BackgroundExecution[]}
+   * @returns {Promise<import('..').BackgroundExecution[]>}
    */
   listExecutions(filter) {
-    this.#flushSubmissions()
-    return JSON.parse(this.#native.listExecutions(filter ?? null))
+    return settled(() => {
+      this.#flushSubmissions()
+      return JSON.parse(this.#native.listExecutions(filter ?? null))
+    })
   }
 
   /**
    * Counters: executions per status, attempts in flight, limits.
-   * @returns {import('..').EngineStats}
+   * @returns {Promise<import('..').EngineStats>}
    */
   stats() {
-    this.#flushSubmissions()
-    return this.#native.stats()
+    return settled(() => {
+      this.#flushSubmissions()
+      return this.#native.stats()
+    })
   }
 
   /** Hands submissions still held in JS to Rust, so that what follows sees them. */
@@ -344,72 +350,76 @@ class BackgroundEngine {
   }
 
   // -- triggers -----------------------------------------------------------------
+  // Each answers a Promise (a store may be remote), rejected with the
+  // error's code and message; the memory store answers at once.
 
   /**
    * Registers a trigger; returns the stored Trigger.
    * @param {import('..').TriggerDefinition} definition
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   registerTrigger(definition) {
-    return this.#indexed(this.#native.registerTrigger(definition))
+    return settled(() => this.#indexed(this.#native.registerTrigger(definition)))
   }
 
   /**
    * @param {string} triggerId
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   getTrigger(triggerId) {
-    return JSON.parse(this.#native.getTrigger(triggerId))
+    return settled(() => JSON.parse(this.#native.getTrigger(triggerId)))
   }
 
   /**
    * @param {import('..').TriggerFilter} [filter]
-   * @returns {import('..').Trigger[]}
+   * @returns {Promise<import('..').Trigger[]>}
    */
   listTriggers(filter) {
-    return JSON.parse(this.#native.listTriggers(filter ?? null))
+    return settled(() => JSON.parse(this.#native.listTriggers(filter ?? null)))
   }
 
   /**
    * @param {string} triggerId
    * @param {import('..').TriggerPatch} patch
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   updateTrigger(triggerId, patch) {
-    return this.#indexed(this.#native.updateTrigger(triggerId, patch))
+    return settled(() => this.#indexed(this.#native.updateTrigger(triggerId, patch)))
   }
 
   /**
    * @param {string} triggerId
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   pauseTrigger(triggerId) {
-    return JSON.parse(this.#native.pauseTrigger(triggerId))
+    return settled(() => JSON.parse(this.#native.pauseTrigger(triggerId)))
   }
 
   /**
    * @param {string} triggerId
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   resumeTrigger(triggerId) {
-    return JSON.parse(this.#native.resumeTrigger(triggerId))
+    return settled(() => JSON.parse(this.#native.resumeTrigger(triggerId)))
   }
 
   /**
    * @param {string} triggerId
-   * @returns {import('..').Trigger}
+   * @returns {Promise<import('..').Trigger>}
    */
   disableTrigger(triggerId) {
-    return JSON.parse(this.#native.disableTrigger(triggerId))
+    return settled(() => JSON.parse(this.#native.disableTrigger(triggerId)))
   }
 
   /**
    * @param {string} triggerId
-   * @returns {void}
+   * @returns {Promise<void>}
    */
   removeTrigger(triggerId) {
-    this.#native.removeTrigger(triggerId)
-    this.#interest.forget(triggerId)
+    return settled(() => {
+      this.#native.removeTrigger(triggerId)
+      this.#interest.forget(triggerId)
+    })
   }
 
   /**
