@@ -14,7 +14,7 @@ const { Runner, Slicer } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
-const { Callbacks } = require('./callbacks')
+const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
 
 const { stimuli } = protocol
@@ -84,7 +84,6 @@ class BackgroundEngine {
   #slicer
   #submissions
   #interest = new Interest()
-  #callbacks = new Callbacks()
   /** @type {Map<string, Function>} */
   #targets = new Map()
   /** @type {Map<string, { resolve: (record: any) => void, reject: (err: Error) => void }[]>} */
@@ -96,7 +95,6 @@ class BackgroundEngine {
   /** @type {Promise<void> | null} */
   #shutdown = null
   #pumpScheduled = false
-  #bindingsPending = 0
   #closed = false
 
   /**
@@ -148,22 +146,26 @@ class BackgroundEngine {
     if (this.#idleWaiters.length > 0 && native.pending() === 0) this.#resolveIdle()
   }
 
-  /** @param {string} notices */
+  /** What each kind of notice does (lib/notices.js). */
+  /** @type {import('./notices').NoticeHandlers} */
+  #onNotice = {
+    event: (name, payload) => this.#listeners.emit(name, payload),
+    settled: (record) => this.#settle(record),
+    abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
+    bind: (record, targetType, value) => this.#bind(record, targetType, value),
+    callback: (record) => void postCallback(record),
+    closed: () => {
+      this.#closed = true
+      for (const [id, list] of this.#waiters) for (const w of list) w.reject(this.#shutdownError(id))
+      this.#waiters.clear()
+      this.#runner.abortAll()
+      this.#resolveIdle()
+    },
+  }
+
+  /** @param {string} notices JSON text from `NativeEngine.drain` */
   #deliver(notices) {
-    dispatch(notices, {
-      event: (name, payload) => this.#listeners.emit(name, payload),
-      settled: (record) => this.#settle(record),
-      abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
-      bind: (record, targetType, value) => this.#bind(record, targetType, value),
-      callback: (record) => void this.#callbacks.post(record),
-      closed: () => {
-        this.#closed = true
-        for (const [id, list] of this.#waiters) for (const w of list) w.reject(this.#shutdownError(id))
-        this.#waiters.clear()
-        this.#runner.abortAll()
-        this.#resolveIdle()
-      },
-    })
+    dispatch(notices, this.#onNotice)
   }
 
   #resolveIdle() {
@@ -205,11 +207,9 @@ class BackgroundEngine {
    */
   #bind(record, targetType, value) {
     const handler = /** @type {Function} */ (this.#targets.get(targetType))
-    this.#bindingsPending++
     const binding = record.config.targetBinding
     /** @param {string | null} error */
     const done = (error) => {
-      this.#bindingsPending--
       if (this.#closed) return
       this.#native.bindingDone(record.executionId, error)
       this.#sync()

@@ -144,11 +144,6 @@ class Runner {
     this.#callables.set(name, fn)
   }
 
-  /** Attempts started and not settled yet. */
-  get inflight() {
-    return this.#inflight.size
-  }
-
   /** @param {Job[]} jobs */
   start(jobs) {
     for (let i = 0; i < jobs.length; i++) {
