@@ -491,7 +491,7 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_f64() {
-            Some(n) if n == 0.0 => Err(EngineError::invalid(key, "must be at least 1")),
+            Some(0.0) => Err(EngineError::invalid(key, "must be at least 1")),
             Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as usize)),
             _ => Err(EngineError::invalid(key, format!("expected a positive integer, got {}", describe(v)))),
         },
