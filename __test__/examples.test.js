@@ -3,13 +3,13 @@ const path = require('path')
 
 const root = path.join(__dirname, '..')
 
-test('npm run typecheck: the examples, index.js and lib/ type-check against index.d.ts', async () => {
+test('npm run typecheck: the examples, index.js and lib/ type-check against index.d.ts', () => {
   const tsc = require.resolve('typescript/bin/tsc')
   // Throws (failing the test) with tsc's diagnostics when a type does not fit.
   execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'pipe' })
 })
 
-test('`npm start` demo fires one trigger of each type, binds every result and exits on its own', async () => {
+test('`npm start` demo fires one trigger of each type, binds every result and exits on its own', () => {
   // execFileSync throws on a non-zero exit or when the demo outlives the timeout.
   const out = execFileSync(process.execPath, [path.join(root, 'examples/demo.js')], { cwd: root, encoding: 'utf8', timeout: 15_000 })
   for (const type of ['event', 'lifecycle', 'schedule', 'threshold', 'webhook', 'manual']) {

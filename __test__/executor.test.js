@@ -478,7 +478,7 @@ describe('queue order and concurrency', () => {
     [{ concurrency: '2' }, /^options\.concurrency: expected a positive integer, got "2"/],
     [{ limit: 2 }, /^options\.limit: unknown field/],
     ['fast', /^options: expected an object/],
-  ])('registerCallable options %p are refused', async (options, message) => {
+  ])('registerCallable options %p are refused', (options, message) => {
     const e = engine()
     let err
     try {

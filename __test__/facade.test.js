@@ -31,7 +31,7 @@ function declared() {
   return out
 }
 
-test('index.d.ts declares exactly the public methods of the facade class', async () => {
+test('index.d.ts declares exactly the public methods of the facade class', () => {
   const proto = pkg.BackgroundEngine.prototype
   const actual = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof proto[n] === 'function')
   const d = declared()
@@ -40,11 +40,11 @@ test('index.d.ts declares exactly the public methods of the facade class', async
   expect([...d.statics].sort()).toEqual(statics.sort())
 })
 
-test('index.d.ts declares exactly what the package exports', async () => {
+test('index.d.ts declares exactly what the package exports', () => {
   expect([...declared().exports].sort()).toEqual(Object.keys(pkg).sort())
 })
 
-test('ErrorCodes is the frozen list from Rust, and the ErrorCode union in index.d.ts matches it', async () => {
+test('ErrorCodes is the frozen list from Rust, and the ErrorCode union in index.d.ts matches it', () => {
   expect(Object.isFrozen(pkg.ErrorCodes)).toBe(true)
   expect(pkg.ErrorCodes).toContain('ENACT_INVALID_TRIGGER')
   expect(pkg.ErrorCodes).toContain('ENACT_BAD_REQUEST')
@@ -52,7 +52,7 @@ test('ErrorCodes is the frozen list from Rust, and the ErrorCode union in index.
   expect(declared().errorCodes).toEqual([...pkg.ErrorCodes])
 })
 
-test('no hidden accessor: the engine exposes its public methods and nothing else', async () => {
+test('no hidden accessor: the engine exposes its public methods and nothing else', () => {
   const e = engine()
   expect(Object.keys(e)).toEqual([])
   expect(e.__runtime).toBeUndefined()
@@ -60,7 +60,7 @@ test('no hidden accessor: the engine exposes its public methods and nothing else
   expect(Object.getOwnPropertyNames(e)).toEqual([])
 })
 
-test('no JS source under lib/ spells out an error code: they come from Rust', async () => {
+test('no JS source under lib/ spells out an error code: they come from Rust', () => {
   for (const file of fs.readdirSync(path.join(root, 'lib'))) {
     const text = fs.readFileSync(path.join(root, 'lib', file), 'utf8')
     expect({ file, codes: text.match(/['"]ENACT_[A-Z_]+['"]/g) }).toEqual({ file, codes: null })

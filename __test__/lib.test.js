@@ -11,7 +11,7 @@ const { Code, enactError } = require('../lib/errors')
 const trigger = (triggerId, type, eventType, tenantId = 't1') => ({ triggerId, tenantId, type, condition: eventType === undefined ? {} : { eventType } })
 
 describe('prefilter', () => {
-  test('rules out events no trigger listens to, per channel and tenant, exact and by prefix', async () => {
+  test('rules out events no trigger listens to, per channel and tenant, exact and by prefix', () => {
     const i = new Interest()
     const ev = (type, tenantId = 't1') => ({ type, tenantId, data: { n: 1 } })
     expect(i.filterEvent('event', ev('a.b'))).toBe(NOTHING_FIRED)
@@ -28,7 +28,7 @@ describe('prefilter', () => {
     expect(i.filterBatch([ev('x'), ev('y')])).toBe(NOTHING_FIRED)
   })
 
-  test('follows updates and removals, counting triggers that share a type', async () => {
+  test('follows updates and removals, counting triggers that share a type', () => {
     const i = new Interest()
     i.index(trigger('tr_1', 'event', 'a'))
     i.index(trigger('tr_2', 'event', 'a'))
@@ -42,7 +42,7 @@ describe('prefilter', () => {
     i.forget('tr_unknown')
   })
 
-  test('sends anything not certainly well-formed to Rust, for its precise error', async () => {
+  test('sends anything not certainly well-formed to Rust, for its precise error', () => {
     const i = new Interest()
     for (const bad of [null, 'x', [], { type: 'a' }, { type: '', tenantId: 't1' }, { type: 'a', tenantId: 't1', extra: 1 }, { type: 'a', tenantId: 't1', data: { n: 1n } }]) {
       expect(i.filterEvent('event', bad)).toBe(bad)
@@ -87,7 +87,7 @@ describe('submission batching against a fake native side', () => {
     expect(s.pending).toBe(false)
   })
 
-  test('flush() hands held requests over at once (what the facade does before reading state)', async () => {
+  test('flush() hands held requests over at once (what the facade does before reading state)', () => {
     const { s, calls } = fake()
     s.submit({ tenantId: 't', callableName: 'c' })
     s.flush()
@@ -147,7 +147,7 @@ describe('webhook handler with fake req/res', () => {
     return r
   }
 
-  test('POST …/<id>: the body is collected and delivered; 202 with the fire', async () => {
+  test('POST …/<id>: the body is collected and delivered; 202 with the fire', () => {
     const seen = []
     const handler = createWebhookHandler((id, headers, body) => {
       seen.push([id, headers['x-a'], body.toString()])
@@ -164,7 +164,7 @@ describe('webhook handler with fake req/res', () => {
     expect(s.body).toEqual({ triggerId: 'trigger_1' })
   })
 
-  test('error codes map to statuses; other methods get 405; big bodies 413; a broken stream 400', async () => {
+  test('error codes map to statuses; other methods get 405; big bodies 413; a broken stream 400', () => {
     const fail = (code) => () => {
       throw enactError(code, `failed with ${code}`)
     }
@@ -196,7 +196,7 @@ describe('webhook handler with fake req/res', () => {
     expect(deliver).not.toHaveBeenCalled()
   })
 
-  test('a body a parser already read is used as is', async () => {
+  test('a body a parser already read is used as is', () => {
     const seen = []
     const q = req('POST', '/t/trigger_9')
     Object.assign(q, { body: Buffer.from('raw'), readableEnded: true })
@@ -207,7 +207,7 @@ describe('webhook handler with fake req/res', () => {
 })
 
 describe('notices and listeners', () => {
-  test('dispatch hands each tagged notice to its handler, in order', async () => {
+  test('dispatch hands each tagged notice to its handler, in order', () => {
     const log = []
     const on = {
       event: (name, payload) => log.push(['event', name, payload]),
@@ -238,7 +238,7 @@ describe('notices and listeners', () => {
     ])
   })
 
-  test('listeners tell the native side when a name gains its first or loses its last listener', async () => {
+  test('listeners tell the native side when a name gains its first or loses its last listener', () => {
     const interest = []
     const l = new Listeners(['a.b', 'c.d'], (name, on) => interest.push([name, on]))
     const f = jest.fn()

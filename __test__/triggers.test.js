@@ -213,7 +213,7 @@ describe('bad definitions are ENACT_INVALID_TRIGGER naming the field', () => {
     await expectReject(e.reportMetric({ tenantId: T, name: 'cpu' }), 'ENACT_INVALID_TRIGGER', /^metric\.value: is required/)
   })
 
-  test('maxChainDepth: 0 is a bad option', async () => {
+  test('maxChainDepth: 0 is a bad option', () => {
     expectThrow(() => new BackgroundEngine({ maxChainDepth: 0 }), 'ENACT_INVALID_EXECUTION', /^maxChainDepth: /)
   })
 })
