@@ -579,25 +579,9 @@ export interface EngineOptions {
   keepFinished?: number
 }
 
-/** Counters returned by `stats()`. */
-export interface EngineStats {
-  queued: number
-  running: number
-  completed: number
-  failed: number
-  cancelled: number
-  timeout: number
-  /** Attempts in flight. */
-  inFlight: number
-  /** Engine-wide concurrency limit. */
-  concurrency: number
-  /** Submissions accepted since start. */
-  submitted: number
-  /** Retries scheduled since start. */
-  retried: number
-  /** Late results ignored (after a timeout or cancel). */
-  staleResults: number
-}
+/** Counters returned by `stats()`: the native binding's own type, generated from the Rust struct. */
+import type { EngineStats } from './binding'
+export type { EngineStats }
 
 /** Options of `shutdown`. */
 export interface ShutdownOptions {
