@@ -154,7 +154,7 @@ impl Shared {
 
 // -- conversions ------------------------------------------------------------
 
-/// A finished attempt, as the runtime reports it in a JSON batch.
+/// A finished attempt, as lib/runner.js reports it in a JSON batch.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Completion {
@@ -167,7 +167,7 @@ struct Completion {
     error: Option<CompletionError>,
 }
 
-/// A callable's error as the runtime captured it.
+/// A callable's error as lib/runner.js captured it.
 #[derive(serde::Deserialize)]
 struct CompletionError {
     message: String,
@@ -202,7 +202,7 @@ fn outcome(c: Completion) -> Outcome {
 }
 
 /// One submission's result in a `submitBatch` answer: `[id, queuedAt]`
-/// when the runtime can build the record itself (no config beyond the
+/// when lib/submissions.js can build the record itself (no config beyond the
 /// defaults), the full record otherwise, or the error.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
