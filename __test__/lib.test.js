@@ -255,3 +255,29 @@ describe('notices and listeners', () => {
     expect(() => l.on('a.b', 'f')).toThrow(expect.objectContaining({ message: 'listener: expected a function' }))
   })
 })
+
+describe('callable context', () => {
+  const { Context } = require('../lib/runner')
+
+  test('a callable sees the CallableContext surface only; the runner aborts and settles through static handles', () => {
+    const ctx = new Context({ executionId: 'exec_1', tenantId: 't', callableName: 'c', attempt: 1 }, () => {})
+    expect(Object.keys(ctx).sort()).toEqual(['attempt', 'callableName', 'context', 'executionId', 'input', 'tenantId', 'triggerId', 'triggerSource'])
+    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(ctx)).sort()).toEqual(['constructor', 'signal', 'stream'])
+    const signal = ctx.signal
+    expect(Context.settle(ctx)).toBe(true)
+    expect(Context.settle(ctx)).toBe(false)
+    Context.abort(ctx, 'why')
+    expect([signal.aborted, signal.reason]).toEqual([true, 'why'])
+  })
+
+  test('stream chunks are delivered only for deferred runs and not after an abort', () => {
+    const seen = []
+    const emit = (name, payload) => seen.push([name, payload.chunk])
+    new Context({ executionId: 'e', tenantId: 't', callableName: 'c', attempt: 1 }, emit).stream('no')
+    const ctx = new Context({ executionId: 'e', tenantId: 't', callableName: 'c', attempt: 1, stream: true }, emit)
+    ctx.stream('yes')
+    Context.abort(ctx, 'stop')
+    ctx.stream('late')
+    expect(seen).toEqual([['execution.stream', 'yes']])
+  })
+})

@@ -91,24 +91,29 @@ class Context {
     })
   }
 
+  // The runner's handles on an attempt are static, so that a callable
+  // sees only the CallableContext surface (index.d.ts) on `ctx`.
+
   /**
-   * Marks the attempt settled; false if it already was (for the runner).
+   * Marks the attempt settled; false if it already was.
+   * @param {Context} ctx
    * @returns {boolean}
    */
-  settle() {
-    if (this.#settled) return false
-    this.#settled = true
+  static settle(ctx) {
+    if (ctx.#settled) return false
+    ctx.#settled = true
     return true
   }
 
   /**
-   * Aborts the signal (for the runner).
+   * Aborts the attempt's signal.
+   * @param {Context} ctx
    * @param {unknown} reason
    */
-  abort(reason) {
-    if (this.#abortReason !== undefined) return
-    this.#abortReason = reason
-    if (this.#controller !== null) this.#controller.abort(reason)
+  static abort(ctx, reason) {
+    if (ctx.#abortReason !== undefined) return
+    ctx.#abortReason = reason
+    if (ctx.#controller !== null) ctx.#controller.abort(reason)
   }
 }
 
@@ -193,19 +198,19 @@ class Runner {
     const ctx = this.#inflight.get(executionId)
     if (ctx !== undefined && ctx.attempt === attempt) {
       this.#inflight.delete(executionId)
-      ctx.abort(abortReason(why, executionId))
+      Context.abort(ctx, abortReason(why, executionId))
     }
   }
 
   /** Aborts every attempt in flight (shutdown). */
   abortAll() {
-    for (const ctx of this.#inflight.values()) ctx.abort(abortReason('shutdown'))
+    for (const ctx of this.#inflight.values()) Context.abort(ctx, abortReason('shutdown'))
     this.#inflight.clear()
   }
 
   /** @param {Context} ctx */
   #release(ctx) {
-    if (!ctx.settle()) return false
+    if (!Context.settle(ctx)) return false
     if (this.#inflight.get(ctx.executionId) === ctx) this.#inflight.delete(ctx.executionId)
     return true
   }
