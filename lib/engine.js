@@ -146,8 +146,10 @@ class BackgroundEngine {
     if (this.#idleWaiters.length > 0 && native.pending() === 0) this.#resolveIdle()
   }
 
-  /** What each kind of notice does (lib/notices.js). */
-  /** @type {import('./notices').NoticeHandlers} */
+  /**
+   * What each kind of notice does (lib/notices.js).
+   * @type {import('./notices').NoticeHandlers}
+   */
   #onNotice = {
     event: (name, payload) => this.#listeners.emit(name, payload),
     settled: (record) => this.#settle(record),
