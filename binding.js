@@ -835,5 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.BackgroundEngine = nativeBinding.BackgroundEngine
+module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.applyTransform = nativeBinding.applyTransform
+module.exports.protocol = nativeBinding.protocol

@@ -1,5 +1,5 @@
 // emit / emitBatch / lifecycle answer events that no trigger could match in
-// JS, without crossing to Rust (src/runtime.js, `prefilter`). These tests
+// JS, without crossing to Rust (lib/prefilter.js). These tests
 // pin that this shortcut never changes an answer: fires and errors are the
 // same as if every event had gone to Rust, through registration, update,
 // removal, wildcards, channels and malformed input.
@@ -14,10 +14,10 @@ function noopEngine() {
   return e
 }
 
-function trigger(e, eventType, { tenantId = T, type = 'event', eventPattern } = {}) {
+async function trigger(e, eventType, { tenantId = T, type = 'event', eventPattern } = {}) {
   const condition = { eventType }
   if (eventPattern !== undefined) condition.eventPattern = eventPattern
-  return e.registerTrigger({ tenantId, type, condition, action: { callableName: 'noop' } })
+  return await e.registerTrigger({ tenantId, type, condition, action: { callableName: 'noop' } })
 }
 
 const ids = (fired) => fired.map((f) => f.triggerId)
@@ -27,29 +27,29 @@ describe('events no trigger could match', () => {
     const e = noopEngine()
     const event = { type: 'order.created', tenantId: T, data: { n: 1 } }
     expect(await e.emit(event)).toEqual([])
-    const t = trigger(e, 'order.created')
+    const t = await trigger(e, 'order.created')
     expect(ids(await e.emit(event))).toEqual([t.triggerId])
-    e.updateTrigger(t.triggerId, { condition: { eventType: 'order.paid' } })
+    await e.updateTrigger(t.triggerId, { condition: { eventType: 'order.paid' } })
     expect(await e.emit(event)).toEqual([])
     expect(ids(await e.emit({ ...event, type: 'order.paid' }))).toEqual([t.triggerId])
-    e.removeTrigger(t.triggerId)
+    await e.removeTrigger(t.triggerId)
     expect(await e.emit({ ...event, type: 'order.paid' })).toEqual([])
     await e.idle()
-    expect(e.stats().completed).toBe(2)
+    expect((await e.stats()).completed).toBe(2)
   })
 
   test('two triggers on one type: removing one keeps the other listening', async () => {
     const e = noopEngine()
-    const a = trigger(e, 'x.y')
-    const b = trigger(e, 'x.y')
-    e.removeTrigger(a.triggerId)
+    const a = await trigger(e, 'x.y')
+    const b = await trigger(e, 'x.y')
+    await e.removeTrigger(a.triggerId)
     expect(ids(await e.emit({ type: 'x.y', tenantId: T }))).toEqual([b.triggerId])
   })
 
   test('wildcards match by prefix, per tenant', async () => {
     const e = noopEngine()
-    const all = trigger(e, '*', { tenantId: OTHER })
-    const orders = trigger(e, 'order.*')
+    const all = await trigger(e, '*', { tenantId: OTHER })
+    const orders = await trigger(e, 'order.*')
     const fired = await e.emitBatch([
       { type: 'order.created', tenantId: T },
       { type: 'orders', tenantId: T },
@@ -62,36 +62,36 @@ describe('events no trigger could match', () => {
 
   test('a pattern that filters the event out is still decided in Rust', async () => {
     const e = noopEngine()
-    const t = trigger(e, 'order.created', { eventPattern: { amount: { $gt: 100 } } })
+    const t = await trigger(e, 'order.created', { eventPattern: { amount: { $gt: 100 } } })
     expect(await e.emit({ type: 'order.created', tenantId: T, data: { amount: 5 } })).toEqual([])
     expect(ids(await e.emit({ type: 'order.created', tenantId: T, data: { amount: 500 } }))).toEqual([t.triggerId])
   })
 
   test('event and lifecycle triggers are separate channels', async () => {
     const e = noopEngine()
-    const ev = trigger(e, 'thread.created')
-    const lc = trigger(e, 'thread.created', { type: 'lifecycle' })
+    const ev = await trigger(e, 'thread.created')
+    const lc = await trigger(e, 'thread.created', { type: 'lifecycle' })
     const event = { type: 'thread.created', tenantId: T }
     expect(ids(await e.emit(event))).toEqual([ev.triggerId])
     expect(ids(await e.lifecycle(event))).toEqual([lc.triggerId])
-    e.removeTrigger(lc.triggerId)
+    await e.removeTrigger(lc.triggerId)
     expect(await e.lifecycle(event)).toEqual([])
     expect(ids(await e.emit(event))).toEqual([ev.triggerId])
   })
 
   test('a paused trigger still answers from Rust (the gate decides), then fires once resumed', async () => {
     const e = noopEngine()
-    const t = trigger(e, 'a.b')
-    e.pauseTrigger(t.triggerId)
+    const t = await trigger(e, 'a.b')
+    await e.pauseTrigger(t.triggerId)
     expect(await e.emit({ type: 'a.b', tenantId: T })).toEqual([])
-    e.resumeTrigger(t.triggerId)
+    await e.resumeTrigger(t.triggerId)
     expect(ids(await e.emit({ type: 'a.b', tenantId: T }))).toEqual([t.triggerId])
   })
 
   test('a batch keeps the order of the fires of the events that could match', async () => {
     const e = noopEngine()
-    const a = trigger(e, 'a')
-    const b = trigger(e, 'b', { tenantId: OTHER })
+    const a = await trigger(e, 'a')
+    const b = await trigger(e, 'b', { tenantId: OTHER })
     const events = []
     for (let i = 0; i < 300; i++) events.push({ type: ['a', 'b', 'c'][i % 3], tenantId: [T, OTHER][i % 2], data: { i } })
     const fired = await e.emitBatch(events)
@@ -172,17 +172,17 @@ test('random triggers and events: the fires equal a plain reference matcher', as
     const ids = [...live.keys()]
     if (op === 0 && ids.length > 0) {
       const id = ids[rand(ids.length)]
-      e.removeTrigger(id)
+      await e.removeTrigger(id)
       live.delete(id)
     } else if (op === 1 && ids.length > 0) {
       const id = ids[rand(ids.length)]
       const eventType = pool[rand(pool.length)]
-      e.updateTrigger(id, { condition: { eventType } })
+      await e.updateTrigger(id, { condition: { eventType } })
       live.set(id, [live.get(id)[0], eventType])
     } else {
       const tenant = tenants[rand(tenants.length)]
       const eventType = pool[rand(pool.length)]
-      live.set(trigger(e, eventType, { tenantId: tenant }).triggerId, [tenant, eventType])
+      live.set((await trigger(e, eventType, { tenantId: tenant })).triggerId, [tenant, eventType])
     }
     const events = []
     for (let i = 0; i < 20; i++) events.push({ type: types[rand(types.length)], tenantId: tenants[rand(tenants.length)] })

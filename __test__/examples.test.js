@@ -3,7 +3,7 @@ const path = require('path')
 
 const root = path.join(__dirname, '..')
 
-test('the examples type-check against the generated index.d.ts', () => {
+test('npm run typecheck: the examples, index.js and lib/ type-check against index.d.ts', () => {
   const tsc = require.resolve('typescript/bin/tsc')
   // Throws (failing the test) with tsc's diagnostics when a type does not fit.
   execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'pipe' })

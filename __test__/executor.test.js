@@ -58,7 +58,7 @@ describe('submission modes', () => {
     })
     const submittedAt = Date.now()
     const rec = await e.submit({ tenantId: T, callableName: 'later', config: { mode: 'deferred', delayMs: 150 } })
-    expect(e.getExecution(rec.executionId).status).toBe('queued')
+    expect((await e.getExecution(rec.executionId)).status).toBe('queued')
     const done = await e.wait(rec.executionId)
     expect(done.status).toBe('completed')
     expect(startedAt - submittedAt).toBeGreaterThanOrEqual(140)
@@ -148,22 +148,22 @@ describe('bad input gets a clear error', () => {
     e.registerCallable('echo', async () => 1)
     const pending = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_mine', metadata: { k: 'v' } })
     // Not awaited: the engine must still know about it.
-    expect(e.getExecution('exec_mine')).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
-    expect(e.stats().submitted).toBe(1)
+    expect(await e.getExecution('exec_mine')).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
+    expect((await e.stats()).submitted).toBe(1)
     const rec = await pending
     expect(rec).toMatchObject({ executionId: 'exec_mine', metadata: { k: 'v' } })
     expect((await e.wait('exec_mine')).status).toBe('completed')
     // A second batch, after the first was handed over, is seen the same way
     // by every reading method.
     const more = [1, 2, 3].map((n) => e.submit({ tenantId: T, callableName: 'echo', executionId: `exec_more_${n}` }))
-    expect(e.stats().submitted).toBe(4)
+    expect((await e.stats()).submitted).toBe(4)
     const another = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_last' })
-    expect(e.listExecutions().map((r) => r.executionId)).toContain('exec_last')
+    expect((await e.listExecutions()).map((r) => r.executionId)).toContain('exec_last')
     const late = e.submit({ tenantId: T, callableName: 'echo', executionId: 'exec_cancel_me' })
     expect(await e.cancel('exec_cancel_me')).toBe(true)
     await Promise.all([...more, another, late])
     await e.idle()
-    expect(e.stats()).toMatchObject({ submitted: 6, completed: 5, cancelled: 1 })
+    expect(await e.stats()).toMatchObject({ submitted: 6, completed: 5, cancelled: 1 })
   })
 
   test('the package entry routes submit and the stimuli through the JS runtime, with the native contract', async () => {
@@ -185,8 +185,8 @@ describe('bad input gets a clear error', () => {
     e.registerTarget('thread.title', () => {})
     const plain = await e.submit({ tenantId: T, callableName: 'job', input: 'x', context: { a: 'b' } })
     const configured = await e.submit({ tenantId: T, callableName: 'job', config: { priority: 7, targetBinding: { targetType: 'thread.title' } }, metadata: { m: 1 } })
-    expect(plain).toEqual(e.getExecution(plain.executionId))
-    expect(configured).toEqual(e.getExecution(configured.executionId))
+    expect(plain).toEqual(await e.getExecution(plain.executionId))
+    expect(configured).toEqual(await e.getExecution(configured.executionId))
     expect(plain.status).toBe('queued')
     open()
   })
@@ -200,12 +200,12 @@ describe('bad input gets a clear error', () => {
     expect(() => e.registerCallable('x', 'not a function')).toThrow(expect.objectContaining({ message: expect.stringMatching(/^fn: /) }))
     expect(() => e.registerTarget('thread.colour', () => {})).toThrow(expect.objectContaining({ message: expect.stringMatching(/^targetType: /) }))
     expect(() => e.on('execution.done', () => {})).toThrow(expect.objectContaining({ message: expect.stringMatching(/^event: unknown event/) }))
-    expect(() => e.listExecutions({ status: 'done' })).toThrow(expect.objectContaining({ message: expect.stringMatching(/^filter\.status: /) }))
+    await expect(e.listExecutions({ status: 'done' })).rejects.toMatchObject({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^filter\.status: /) })
   })
 
   test('unknown ids', async () => {
     const e = engine()
-    expect(e.getExecution('exec_missing')).toBeNull()
+    expect(await e.getExecution('exec_missing')).toBeNull()
     expect((await rejection(e.wait('exec_missing'))).code).toBe('ENACT_NOT_FOUND')
     expect((await rejection(e.cancel('exec_missing'))).code).toBe('ENACT_NOT_FOUND')
   })
@@ -283,9 +283,9 @@ describe('nothing a callable does crashes the engine', () => {
     release.resolve()
     await new Promise((r) => setImmediate(r))
     await new Promise((r) => setImmediate(r))
-    expect(e.getExecution(rec.executionId)).toMatchObject({ status: 'timeout' })
-    expect(e.getExecution(rec.executionId).output).toBeUndefined()
-    expect(e.stats().staleResults).toBe(1)
+    expect(await e.getExecution(rec.executionId)).toMatchObject({ status: 'timeout' })
+    expect((await e.getExecution(rec.executionId)).output).toBeUndefined()
+    expect((await e.stats()).staleResults).toBe(1)
   })
 })
 
@@ -308,7 +308,7 @@ describe('retries', () => {
       ['queued', 1, 'callable threw: attempt 1 failed'],
       ['queued', 2, 'callable threw: attempt 2 failed'],
     ])
-    expect(e.stats().retried).toBe(2)
+    expect((await e.stats()).retried).toBe(2)
   })
 
   test('attempts run out: failed with the last error', async () => {
@@ -356,7 +356,7 @@ describe('cancellation', () => {
     const cancelled = nextEvent(e, 'execution.cancelled')
     expect(await e.cancel(victim.executionId)).toBe(true)
     expect((await cancelled).executionId).toBe(victim.executionId)
-    expect(e.getExecution(victim.executionId).status).toBe('cancelled')
+    expect((await e.getExecution(victim.executionId)).status).toBe('cancelled')
     gate.resolve()
     await e.wait(blocker.executionId)
     expect(ran).toEqual(['blocker'])
@@ -464,12 +464,12 @@ describe('queue order and concurrency', () => {
     await Promise.all(fastRecs.map((r) => e.wait(r.executionId)))
     expect(fastDone).toEqual(['f0', 'f1', 'f2', 'f3', 'f4'])
     expect(slowRunning).toBe(2)
-    expect(e.stats()).toMatchObject({ running: 2, queued: 18 })
+    expect(await e.stats()).toMatchObject({ running: 2, queued: 18 })
     release.resolve()
     const slowRecs = await Promise.all(slow)
     await Promise.all(slowRecs.map((r) => e.wait(r.executionId)))
     expect(slowPeak).toBe(2)
-    expect(e.stats()).toMatchObject({ completed: 25, running: 0, queued: 0 })
+    expect(await e.stats()).toMatchObject({ completed: 25, running: 0, queued: 0 })
   })
 
   test.each([
@@ -616,12 +616,12 @@ describe('events, queries and stats', () => {
     for (const [tenantId, callableName] of [['t1', 'a'], ['t1', 'b'], ['t2', 'a'], ['t2', 'a']]) {
       await e.submit({ tenantId, callableName, config: { mode: 'silent' } })
     }
-    expect(e.listExecutions()).toHaveLength(4)
-    expect(e.listExecutions({ tenantId: 't2' }).map((r) => r.tenantId)).toEqual(['t2', 't2'])
-    expect(e.listExecutions({ status: 'failed' }).map((r) => r.callableName)).toEqual(['b'])
-    expect(e.listExecutions({ callableName: 'a', tenantId: 't1' })).toHaveLength(1)
-    expect(e.listExecutions({ limit: 3 })).toHaveLength(3)
-    expect(e.stats()).toMatchObject({ completed: 3, failed: 1, queued: 0, running: 0, inFlight: 0, submitted: 4, concurrency: 16 })
+    expect(await e.listExecutions()).toHaveLength(4)
+    expect((await e.listExecutions({ tenantId: 't2' })).map((r) => r.tenantId)).toEqual(['t2', 't2'])
+    expect((await e.listExecutions({ status: 'failed' })).map((r) => r.callableName)).toEqual(['b'])
+    expect(await e.listExecutions({ callableName: 'a', tenantId: 't1' })).toHaveLength(1)
+    expect(await e.listExecutions({ limit: 3 })).toHaveLength(3)
+    expect(await e.stats()).toMatchObject({ completed: 3, failed: 1, queued: 0, running: 0, inFlight: 0, submitted: 4, concurrency: 16 })
   })
 })
 
@@ -646,7 +646,7 @@ describe('under load', () => {
     expect(finals.filter((r) => r.status === 'failed')).toHaveLength(N * 0.1)
     expect(runs.size).toBe(N)
     expect([...runs.values()].every((n) => n === 1)).toBe(true)
-    expect(e.stats()).toMatchObject({ queued: 0, running: 0, completed: N * 0.9, failed: N * 0.1 })
+    expect(await e.stats()).toMatchObject({ queued: 0, running: 0, completed: N * 0.9, failed: N * 0.1 })
   }, 120_000)
 
   test('a long run of instant callables lets timers and I/O run in between', async () => {
@@ -679,7 +679,7 @@ describe('under load', () => {
     e.submit({ tenantId: 't', callableName: 'noop', config: { mode: 'deferred', delayMs: 50 } })
     await e.idle()
     expect(done).toBe(1001)
-    expect(e.stats()).toMatchObject({ queued: 0, running: 0, completed: 1001 })
+    expect(await e.stats()).toMatchObject({ queued: 0, running: 0, completed: 1001 })
   })
 
   test('keepFinished bounds the finished executions kept; counts still add up', async () => {
@@ -688,9 +688,9 @@ describe('under load', () => {
     const done = []
     for (const input of ['a', 'b', 'c']) done.push(await e.submit({ tenantId: T, callableName: 'echo', input, config: { mode: 'silent' } }))
     expect(done.map((r) => r.output)).toEqual(['a', 'b', 'c'])
-    expect(e.getExecution(done[0].executionId)).toBeNull()
-    expect(e.listExecutions().map((r) => r.output)).toEqual(['b', 'c'])
-    expect(e.stats()).toMatchObject({ completed: 3, submitted: 3 })
+    expect(await e.getExecution(done[0].executionId)).toBeNull()
+    expect((await e.listExecutions()).map((r) => r.output)).toEqual(['b', 'c'])
+    expect(await e.stats()).toMatchObject({ completed: 3, submitted: 3 })
     expect((await rejection(e.wait(done[0].executionId))).code).toBe('ENACT_NOT_FOUND')
     expect(() => engine({ keepFinished: -1 })).toThrow(expect.objectContaining({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^keepFinished: /) }))
   })

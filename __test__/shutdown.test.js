@@ -31,7 +31,7 @@ describe('shutdown', () => {
     expect((await stuck.aborted).code).toBe('ENACT_SHUTDOWN')
     expect((await rejection(waiting)).code).toBe('ENACT_SHUTDOWN')
     // It did not finish, so it is queued again: a durable store runs it after restart.
-    expect(e.getExecution(rec.executionId).status).toBe('queued')
+    expect((await e.getExecution(rec.executionId)).status).toBe('queued')
     // shutdown is idempotent
     await e.shutdown()
   })

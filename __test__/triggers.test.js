@@ -23,8 +23,8 @@ function noopEngine(options) {
 }
 
 /** Registers an event trigger for tenant T with a `noop` action. */
-function eventTrigger(e, condition, extra = {}) {
-  return e.registerTrigger({ tenantId: T, type: 'event', condition, action: { callableName: 'noop' }, ...extra })
+async function eventTrigger(e, condition, extra = {}) {
+  return await e.registerTrigger({ tenantId: T, type: 'event', condition, action: { callableName: 'noop' }, ...extra })
 }
 
 /** Waits for every execution the fired events spawned to finish. */
@@ -54,22 +54,22 @@ async function expectReject(p, code, msg) {
 }
 
 describe('registering and managing triggers', () => {
-  test.each(triggerFixtures)('%s registers as is and reads back deep-equal', (file) => {
+  test.each(triggerFixtures)('%s registers as is and reads back deep-equal', async (file) => {
     const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8'))
     // trigger_schedule_cron.json has endAt 2026-12-27: from then on an active
     // copy is (correctly) registered as expired, which changes updatedAt too.
     const lapsed = fixture.status === 'active' && fixture.endAt !== undefined && Date.parse(fixture.endAt) < Date.now()
     const expected = lapsed ? { ...fixture, status: 'expired', updatedAt: expect.stringMatching(ISO) } : fixture
     const e = engine()
-    const stored = e.registerTrigger(fixture)
+    const stored = await e.registerTrigger(fixture)
     expect(stored).toEqual(expected)
-    expect(e.getTrigger(fixture.triggerId)).toEqual(expected)
-    expect(e.listTriggers().map((t) => t.triggerId)).toEqual([fixture.triggerId])
+    expect(await e.getTrigger(fixture.triggerId)).toEqual(expected)
+    expect((await e.listTriggers()).map((t) => t.triggerId)).toEqual([fixture.triggerId])
   })
 
-  test('a minimal definition gets an id, status, counts and times', () => {
+  test('a minimal definition gets an id, status, counts and times', async () => {
     const e = engine()
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
     expect(t.triggerId).toMatch(TRIGGER_ID)
     expect(t).toMatchObject({ tenantId: T, type: 'manual', status: 'active', fireCount: 0, action: { callableName: 'task', background: true } })
     expect(typeof t.name).toBe('string')
@@ -77,40 +77,40 @@ describe('registering and managing triggers', () => {
     expect(t.createdAt).toMatch(ISO)
     expect(t.updatedAt).toMatch(ISO)
     expect(t.lastFiredAt).toBeUndefined()
-    expect(e.getTrigger(t.triggerId)).toEqual(t)
+    expect(await e.getTrigger(t.triggerId)).toEqual(t)
   })
 
-  test('a caller-supplied trigger id and name are kept', () => {
+  test('a caller-supplied trigger id and name are kept', async () => {
     const e = engine()
-    const t = e.registerTrigger({ triggerId: 'trigger_mine', name: 'Mine', tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    const t = await e.registerTrigger({ triggerId: 'trigger_mine', name: 'Mine', tenantId: T, type: 'manual', action: { callableName: 'task' } })
     expect(t.triggerId).toBe('trigger_mine')
     expect(t.name).toBe('Mine')
-    expect(e.getTrigger('trigger_mine').name).toBe('Mine')
+    expect((await e.getTrigger('trigger_mine')).name).toBe('Mine')
   })
 
-  test('listTriggers keeps registration order and filters by tenantId, type and status', () => {
+  test('listTriggers keeps registration order and filters by tenantId, type and status', async () => {
     const e = engine()
     const action = { callableName: 'task' }
-    const a = e.registerTrigger({ tenantId: T, type: 'manual', action })
-    const b = e.registerTrigger({ tenantId: OTHER, type: 'event', condition: { eventType: 'x' }, action })
-    const c = e.registerTrigger({ tenantId: T, type: 'event', condition: { eventType: 'y' }, action })
-    const d = e.registerTrigger({ tenantId: T, type: 'threshold', condition: { metricName: 'm', thresholdValue: 1, thresholdOperator: 'gt' }, action })
-    e.pauseTrigger(c.triggerId)
-    const ids = (filter) => e.listTriggers(filter).map((t) => t.triggerId)
-    expect(ids()).toEqual([a, b, c, d].map((t) => t.triggerId))
-    expect(ids({})).toEqual([a, b, c, d].map((t) => t.triggerId))
-    expect(ids({ tenantId: T })).toEqual([a.triggerId, c.triggerId, d.triggerId])
-    expect(ids({ tenantId: OTHER })).toEqual([b.triggerId])
-    expect(ids({ type: 'event' })).toEqual([b.triggerId, c.triggerId])
-    expect(ids({ status: 'paused' })).toEqual([c.triggerId])
-    expect(ids({ status: 'active' })).toEqual([a.triggerId, b.triggerId, d.triggerId])
-    expect(ids({ tenantId: T, type: 'event', status: 'active' })).toEqual([])
-    expect(ids({ tenantId: 'tenant_nobody' })).toEqual([])
+    const a = await e.registerTrigger({ tenantId: T, type: 'manual', action })
+    const b = await e.registerTrigger({ tenantId: OTHER, type: 'event', condition: { eventType: 'x' }, action })
+    const c = await e.registerTrigger({ tenantId: T, type: 'event', condition: { eventType: 'y' }, action })
+    const d = await e.registerTrigger({ tenantId: T, type: 'threshold', condition: { metricName: 'm', thresholdValue: 1, thresholdOperator: 'gt' }, action })
+    await e.pauseTrigger(c.triggerId)
+    const ids = async (filter) => (await e.listTriggers(filter)).map((t) => t.triggerId)
+    expect(await ids()).toEqual([a, b, c, d].map((t) => t.triggerId))
+    expect(await ids({})).toEqual([a, b, c, d].map((t) => t.triggerId))
+    expect(await ids({ tenantId: T })).toEqual([a.triggerId, c.triggerId, d.triggerId])
+    expect(await ids({ tenantId: OTHER })).toEqual([b.triggerId])
+    expect(await ids({ type: 'event' })).toEqual([b.triggerId, c.triggerId])
+    expect(await ids({ status: 'paused' })).toEqual([c.triggerId])
+    expect(await ids({ status: 'active' })).toEqual([a.triggerId, b.triggerId, d.triggerId])
+    expect(await ids({ tenantId: T, type: 'event', status: 'active' })).toEqual([])
+    expect(await ids({ tenantId: 'tenant_nobody' })).toEqual([])
   })
 
-  test('updateTrigger merges a patch; null deletes a field', () => {
+  test('updateTrigger merges a patch; null deletes a field', async () => {
     const e = engine()
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'event',
       name: 'Original',
@@ -118,65 +118,65 @@ describe('registering and managing triggers', () => {
       condition: { eventType: 'order.created' },
       action: { callableName: 'notify', input: 'old input', context: { locale: 'en' } },
     })
-    const updated = e.updateTrigger(t.triggerId, { action: { input: 'new input' }, description: null, cooldownMs: 500 })
+    const updated = await e.updateTrigger(t.triggerId, { action: { input: 'new input' }, description: null, cooldownMs: 500 })
     expect(updated.action).toEqual({ callableName: 'notify', input: 'new input', context: { locale: 'en' }, background: true })
     expect('description' in updated).toBe(false)
     expect(updated).toMatchObject({ triggerId: t.triggerId, tenantId: T, type: 'event', name: 'Original', cooldownMs: 500, fireCount: 0, createdAt: t.createdAt })
     expect(updated.condition).toEqual({ eventType: 'order.created' })
     expect(Date.parse(updated.updatedAt)).toBeGreaterThanOrEqual(Date.parse(t.updatedAt))
-    expect(e.getTrigger(t.triggerId)).toEqual(updated)
+    expect(await e.getTrigger(t.triggerId)).toEqual(updated)
   })
 
-  test('updateTrigger cannot change fixed fields', () => {
+  test('updateTrigger cannot change fixed fields', async () => {
     const e = engine()
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
-    expectThrow(() => e.updateTrigger(t.triggerId, { tenantId: OTHER }), 'ENACT_INVALID_TRIGGER', /^patch\.tenantId: /)
-    expectThrow(() => e.updateTrigger(t.triggerId, { fireCount: 9 }), 'ENACT_INVALID_TRIGGER', /^patch\.fireCount: /)
-    expect(e.getTrigger(t.triggerId)).toEqual(t)
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    await expectReject(e.updateTrigger(t.triggerId, { tenantId: OTHER }), 'ENACT_INVALID_TRIGGER', /^patch\.tenantId: /)
+    await expectReject(e.updateTrigger(t.triggerId, { fireCount: 9 }), 'ENACT_INVALID_TRIGGER', /^patch\.fireCount: /)
+    expect(await e.getTrigger(t.triggerId)).toEqual(t)
   })
 
   test('a fired trigger whose maxFires the patch lifts is active again', async () => {
     const e = noopEngine()
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', maxFires: 1, action: { callableName: 'noop' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', maxFires: 1, action: { callableName: 'noop' } })
     await e.wait((await e.fire(t.triggerId)).executionId)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 1 })
-    expect(e.updateTrigger(t.triggerId, { maxFires: 2 })).toMatchObject({ status: 'active', fireCount: 1, maxFires: 2 })
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 1 })
+    expect(await e.updateTrigger(t.triggerId, { maxFires: 2 })).toMatchObject({ status: 'active', fireCount: 1, maxFires: 2 })
     await e.wait((await e.fire(t.triggerId)).executionId)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 2 })
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 2 })
   })
 
-  test('pause, resume and disable set the status', () => {
+  test('pause, resume and disable set the status', async () => {
     const e = engine()
-    const { triggerId } = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
-    expect(e.pauseTrigger(triggerId).status).toBe('paused')
-    expect(e.getTrigger(triggerId).status).toBe('paused')
-    expect(e.resumeTrigger(triggerId).status).toBe('active')
-    expect(e.getTrigger(triggerId).status).toBe('active')
-    expect(e.disableTrigger(triggerId).status).toBe('disabled')
-    expect(e.getTrigger(triggerId).status).toBe('disabled')
-    expect(e.resumeTrigger(triggerId).status).toBe('active')
-    expect(e.getTrigger(triggerId).status).toBe('active')
+    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    expect((await e.pauseTrigger(triggerId)).status).toBe('paused')
+    expect((await e.getTrigger(triggerId)).status).toBe('paused')
+    expect((await e.resumeTrigger(triggerId)).status).toBe('active')
+    expect((await e.getTrigger(triggerId)).status).toBe('active')
+    expect((await e.disableTrigger(triggerId)).status).toBe('disabled')
+    expect((await e.getTrigger(triggerId)).status).toBe('disabled')
+    expect((await e.resumeTrigger(triggerId)).status).toBe('active')
+    expect((await e.getTrigger(triggerId)).status).toBe('active')
   })
 
-  test('removeTrigger deletes it', () => {
+  test('removeTrigger deletes it', async () => {
     const e = engine()
-    const keep = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
-    const gone = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
-    expect(e.removeTrigger(gone.triggerId)).toBeUndefined()
-    expectThrow(() => e.getTrigger(gone.triggerId), 'ENACT_NOT_FOUND', gone.triggerId)
-    expect(e.listTriggers().map((t) => t.triggerId)).toEqual([keep.triggerId])
-    expectThrow(() => e.removeTrigger(gone.triggerId), 'ENACT_NOT_FOUND', gone.triggerId)
+    const keep = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    const gone = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    expect(await e.removeTrigger(gone.triggerId)).toBeUndefined()
+    await expectReject(e.getTrigger(gone.triggerId), 'ENACT_NOT_FOUND', gone.triggerId)
+    expect((await e.listTriggers()).map((t) => t.triggerId)).toEqual([keep.triggerId])
+    await expectReject(e.removeTrigger(gone.triggerId), 'ENACT_NOT_FOUND', gone.triggerId)
   })
 
   test('every trigger method on an unknown id is ENACT_NOT_FOUND', async () => {
     const e = engine()
     const id = 'trigger_missing'
-    expectThrow(() => e.getTrigger(id), 'ENACT_NOT_FOUND', id)
-    expectThrow(() => e.updateTrigger(id, { name: 'x' }), 'ENACT_NOT_FOUND', id)
-    expectThrow(() => e.pauseTrigger(id), 'ENACT_NOT_FOUND', id)
-    expectThrow(() => e.resumeTrigger(id), 'ENACT_NOT_FOUND', id)
-    expectThrow(() => e.disableTrigger(id), 'ENACT_NOT_FOUND', id)
-    expectThrow(() => e.removeTrigger(id), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.getTrigger(id), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.updateTrigger(id, { name: 'x' }), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.pauseTrigger(id), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.resumeTrigger(id), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.disableTrigger(id), 'ENACT_NOT_FOUND', id)
+    await expectReject(e.removeTrigger(id), 'ENACT_NOT_FOUND', id)
     await expectReject(e.fire(id), 'ENACT_NOT_FOUND', id)
     await expectReject(e.fire(id, { some: 'payload' }), 'ENACT_NOT_FOUND', id)
     await expectReject(e.webhook(id, { body: '{}' }), 'ENACT_NOT_FOUND', id)
@@ -199,10 +199,10 @@ describe('bad definitions are ENACT_INVALID_TRIGGER naming the field', () => {
     ['null', null, /^definition: expected an object/],
   ]
 
-  test.each(cases)('%s', (_name, def, msg) => {
+  test.each(cases)('%s', async (_name, def, msg) => {
     const e = engine()
-    expectThrow(() => e.registerTrigger(def), 'ENACT_INVALID_TRIGGER', msg)
-    expect(e.listTriggers()).toEqual([])
+    await expectReject(e.registerTrigger(def), 'ENACT_INVALID_TRIGGER', msg)
+    expect(await e.listTriggers()).toEqual([])
   })
 
   test('bad emit and reportMetric input', async () => {
@@ -228,7 +228,7 @@ describe('event triggers', () => {
       return 'Order 42 shipped\nmore details'
     })
     e.registerTarget('thread.title', (value, binding) => titles.push([value, binding.threadId]))
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'event',
       name: 'Title on ship',
@@ -265,8 +265,8 @@ describe('event triggers', () => {
       { triggerId: t.triggerId, triggerSource: { type: 'order.shipped', data: { orderId: 42 } }, input: 'summarize the order', context: { locale: 'en' } },
     ])
     expect(titles).toEqual([['Order 42 shipped', 'thread_1']])
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ fireCount: 1, status: 'active' })
-    expect(e.getTrigger(t.triggerId).lastFiredAt).toMatch(ISO)
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ fireCount: 1, status: 'active' })
+    expect((await e.getTrigger(t.triggerId)).lastFiredAt).toMatch(ISO)
   })
 
   test('events of other types do not fire; trailing wildcards match', async () => {
@@ -274,9 +274,9 @@ describe('event triggers', () => {
     // of its executions fires it once more, up to maxChainDepth; depth 1
     // keeps that chain out of this test.
     const e = noopEngine({ maxChainDepth: 1 })
-    const exact = eventTrigger(e, { eventType: 'order.created' })
-    const prefix = eventTrigger(e, { eventType: 'order.*' })
-    const all = eventTrigger(e, { eventType: '*' })
+    const exact = await eventTrigger(e, { eventType: 'order.created' })
+    const prefix = await eventTrigger(e, { eventType: 'order.*' })
+    const all = await eventTrigger(e, { eventType: '*' })
     const firedBy = async (type) => {
       const fired = await e.emit({ type, tenantId: T, data: {} })
       await settle(e, fired)
@@ -307,47 +307,47 @@ describe('event triggers', () => {
 
   test.each(patterns)('eventPattern %s', async (_name, eventPattern, matching, nonMatching) => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'thing.happened', eventPattern })
+    const t = await eventTrigger(e, { eventType: 'thing.happened', eventPattern })
     expect(await e.emit({ type: 'thing.happened', tenantId: T, data: nonMatching })).toEqual([])
     const fired = await e.emit({ type: 'thing.happened', tenantId: T, data: matching })
     expect(fired.map((f) => f.triggerId)).toEqual([t.triggerId])
     expect(fired[0].triggerSource).toEqual({ type: 'thing.happened', data: matching })
     await settle(e, fired)
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(1)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(1)
   })
 
   test("another tenant's event does not fire", async () => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'order.created' })
+    const t = await eventTrigger(e, { eventType: 'order.created' })
     expect(await e.emit({ type: 'order.created', tenantId: OTHER, data: {} })).toEqual([])
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(0)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(0)
     const fired = await e.emit({ type: 'order.created', tenantId: T, data: {} })
     expect(fired.map((f) => f.triggerId)).toEqual([t.triggerId])
     await settle(e, fired)
-    expect(e.listExecutions({ tenantId: OTHER })).toEqual([])
-    expect(e.listExecutions({ tenantId: T }).map((x) => x.triggerId)).toEqual([t.triggerId])
+    expect(await e.listExecutions({ tenantId: OTHER })).toEqual([])
+    expect((await e.listExecutions({ tenantId: T })).map((x) => x.triggerId)).toEqual([t.triggerId])
   })
 
   test('lifecycle() fires lifecycle triggers only, emit() event triggers only', async () => {
     const e = noopEngine()
-    const life = e.registerTrigger({ tenantId: T, type: 'lifecycle', condition: { eventType: 'user.signup' }, action: { callableName: 'noop' } })
-    const evt = eventTrigger(e, { eventType: 'user.signup' })
+    const life = await e.registerTrigger({ tenantId: T, type: 'lifecycle', condition: { eventType: 'user.signup' }, action: { callableName: 'noop' } })
+    const evt = await eventTrigger(e, { eventType: 'user.signup' })
     const viaLifecycle = await e.lifecycle({ type: 'user.signup', tenantId: T, data: { userId: 'u1' } })
     expect(viaLifecycle.map((f) => [f.triggerId, f.triggerType])).toEqual([[life.triggerId, 'lifecycle']])
     expect(viaLifecycle[0].triggerSource).toEqual({ type: 'user.signup', data: { userId: 'u1' } })
     const viaEmit = await e.emit({ type: 'user.signup', tenantId: T, data: { userId: 'u2' } })
     expect(viaEmit.map((f) => [f.triggerId, f.triggerType])).toEqual([[evt.triggerId, 'event']])
     await settle(e, [...viaLifecycle, ...viaEmit])
-    expect(e.getTrigger(life.triggerId).fireCount).toBe(1)
-    expect(e.getTrigger(evt.triggerId).fireCount).toBe(1)
+    expect((await e.getTrigger(life.triggerId)).fireCount).toBe(1)
+    expect((await e.getTrigger(evt.triggerId)).fireCount).toBe(1)
   })
 })
 
 describe('emitBatch', () => {
   test('fires for each matching event in order, across tenants', async () => {
     const e = noopEngine()
-    const a = eventTrigger(e, { eventType: 'order.created' })
-    const b = e.registerTrigger({ tenantId: OTHER, type: 'event', condition: { eventType: 'order.*' }, action: { callableName: 'noop' } })
+    const a = await eventTrigger(e, { eventType: 'order.created' })
+    const b = await e.registerTrigger({ tenantId: OTHER, type: 'event', condition: { eventType: 'order.*' }, action: { callableName: 'noop' } })
     const fired = await e.emitBatch([
       { type: 'order.created', tenantId: T, data: { n: 1 } },
       { type: 'user.signup', tenantId: T },
@@ -360,11 +360,11 @@ describe('emitBatch', () => {
 
   test('a malformed event rejects the whole batch, naming its index, before anything fires', async () => {
     const e = noopEngine()
-    const a = eventTrigger(e, { eventType: 'order.created' })
+    const a = await eventTrigger(e, { eventType: 'order.created' })
     const err = await rejection(e.emitBatch([{ type: 'order.created', tenantId: T }, { type: 'order.created' }]))
     expect(err.code).toBe('ENACT_INVALID_TRIGGER')
     expect(err.message).toMatch(/^events\[1\]\.tenantId: is required/)
-    expect(e.getTrigger(a.triggerId).fireCount).toBe(0)
+    expect((await e.getTrigger(a.triggerId)).fireCount).toBe(0)
     const notArray = await rejection(e.emitBatch({ type: 'x' }))
     expect(notArray.message).toMatch(/^events: expected an array/)
   })
@@ -373,7 +373,7 @@ describe('emitBatch', () => {
 describe('gating', () => {
   test('maxFires: 1 under 1,000 concurrent emits fires exactly once', async () => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'burst' }, { maxFires: 1 })
+    const t = await eventTrigger(e, { eventType: 'burst' }, { maxFires: 1 })
     let events = 0
     e.on('trigger.fired', (f) => {
       if (f.triggerId === t.triggerId) events++
@@ -383,40 +383,40 @@ describe('gating', () => {
     expect(fired).toHaveLength(1)
     await settle(e, fired)
     expect(events).toBe(1)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 1 })
-    expect(e.listExecutions({ callableName: 'noop' })).toHaveLength(1)
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 1 })
+    expect(await e.listExecutions({ callableName: 'noop' })).toHaveLength(1)
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', t.triggerId)
   })
 
   test('cooldownMs: a second event inside the cooldown fires nothing', async () => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'ping' }, { cooldownMs: 60000 })
+    const t = await eventTrigger(e, { eventType: 'ping' }, { cooldownMs: 60000 })
     const first = await e.emit({ type: 'ping', tenantId: T })
     expect(first).toHaveLength(1)
     expect(await e.emit({ type: 'ping', tenantId: T })).toEqual([])
     await settle(e, first)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'active', fireCount: 1 })
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'active', fireCount: 1 })
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', /cooling down/)
   })
 
   test('a paused trigger fires nothing until resumed', async () => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'ping' })
-    e.pauseTrigger(t.triggerId)
+    const t = await eventTrigger(e, { eventType: 'ping' })
+    await e.pauseTrigger(t.triggerId)
     expect(await e.emit({ type: 'ping', tenantId: T })).toEqual([])
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', /paused/)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'paused', fireCount: 0 })
-    e.resumeTrigger(t.triggerId)
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'paused', fireCount: 0 })
+    await e.resumeTrigger(t.triggerId)
     const fired = await e.emit({ type: 'ping', tenantId: T })
     expect(fired.map((f) => f.triggerId)).toEqual([t.triggerId])
     await settle(e, fired)
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(1)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(1)
   })
 
   test('a disabled trigger fires nothing', async () => {
     const e = noopEngine()
-    const t = eventTrigger(e, { eventType: 'ping' })
-    e.disableTrigger(t.triggerId)
+    const t = await eventTrigger(e, { eventType: 'ping' })
+    await e.disableTrigger(t.triggerId)
     expect(await e.emit({ type: 'ping', tenantId: T })).toEqual([])
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', /disabled/)
   })
@@ -424,18 +424,18 @@ describe('gating', () => {
   test('startAt in the future: nothing fires yet', async () => {
     const e = noopEngine()
     const startAt = new Date(Date.now() + 3600000).toISOString()
-    const t = eventTrigger(e, { eventType: 'ping' }, { startAt })
+    const t = await eventTrigger(e, { eventType: 'ping' }, { startAt })
     expect(await e.emit({ type: 'ping', tenantId: T })).toEqual([])
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', /starts at/)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'active', fireCount: 0 })
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'active', fireCount: 0 })
   })
 
   test('endAt in the past at registration: expired', async () => {
     const e = noopEngine()
     const endAt = new Date(Date.now() - 3600000).toISOString()
-    const t = eventTrigger(e, { eventType: 'ping' }, { endAt })
+    const t = await eventTrigger(e, { eventType: 'ping' }, { endAt })
     expect(t.status).toBe('expired')
-    expect(e.getTrigger(t.triggerId).status).toBe('expired')
+    expect((await e.getTrigger(t.triggerId)).status).toBe('expired')
     expect(await e.emit({ type: 'ping', tenantId: T })).toEqual([])
     await expectReject(e.fire(t.triggerId), 'ENACT_TRIGGER_INACTIVE', /expired/)
   })
@@ -444,7 +444,7 @@ describe('gating', () => {
 describe('threshold triggers', () => {
   test('fire on each crossing, not while the comparison stays true', async () => {
     const e = noopEngine()
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'threshold',
       condition: { metricName: 'queue.depth', thresholdValue: 100, thresholdOperator: 'gt' },
@@ -464,12 +464,12 @@ describe('threshold triggers', () => {
     expect(fired[0].triggerSource).toEqual({ name: 'queue.depth', value: 150, thresholdValue: 100, thresholdOperator: 'gt' })
     expect(fired[1].triggerSource).toEqual({ name: 'queue.depth', value: 120, thresholdValue: 100, thresholdOperator: 'gt' })
     await settle(e, fired)
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(2)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(2)
   })
 
   test('other metric names and tenants are ignored', async () => {
     const e = noopEngine()
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'threshold',
       condition: { metricName: 'cost.usd', thresholdValue: 10, thresholdOperator: 'gte' },
@@ -491,7 +491,7 @@ describe('manual triggers', () => {
       seen.push([ctx.triggerId, ctx.triggerSource])
       return 'done'
     })
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', name: 'Button', action: { callableName: 'task' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', name: 'Button', action: { callableName: 'task' } })
     const fired = await e.fire(t.triggerId, { clickedBy: 'ada', count: 2 })
     expect(fired).toMatchObject({ triggerId: t.triggerId, triggerName: 'Button', triggerType: 'manual', triggerSource: { clickedBy: 'ada', count: 2 } })
     const rec = await e.wait(fired.executionId)
@@ -506,7 +506,7 @@ describe('manual triggers', () => {
       seen.push(ctx.triggerSource)
       return null
     })
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'task' } })
     const fired = await e.fire(t.triggerId)
     expect(fired.triggerSource).toBeNull()
     const rec = await e.wait(fired.executionId)
@@ -516,7 +516,7 @@ describe('manual triggers', () => {
 
   test('a trigger whose callable is not registered yields a failed execution', async () => {
     const e = engine()
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'ghost' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'ghost' } })
     const fired = await e.fire(t.triggerId)
     const rec = await e.wait(fired.executionId)
     expect(rec).toMatchObject({ status: 'failed', callableName: 'ghost', triggerId: t.triggerId })
@@ -534,7 +534,7 @@ describe('schedule triggers', () => {
       ticks.push(f)
       if (ticks.length === 2) done()
     })
-    const t = e.registerTrigger({ tenantId: T, type: 'schedule', maxFires: 2, condition: { cronExpression: '* * * * * *' }, action: { callableName: 'noop' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'schedule', maxFires: 2, condition: { cronExpression: '* * * * * *' }, action: { callableName: 'noop' } })
     await twoTicks
     expect(ticks.map((f) => [f.triggerId, f.triggerType])).toEqual([
       [t.triggerId, 'schedule'],
@@ -544,8 +544,8 @@ describe('schedule triggers', () => {
     for (const s of at) expect(s).toMatch(WHOLE_SECOND)
     expect(Date.parse(at[1]) - Date.parse(at[0])).toBe(1000)
     await settle(e, ticks)
-    expect(e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 2 })
-    const recs = e.listExecutions({ callableName: 'noop' })
+    expect(await e.getTrigger(t.triggerId)).toMatchObject({ status: 'fired', fireCount: 2 })
+    const recs = await e.listExecutions({ callableName: 'noop' })
     expect(recs.map((r) => [r.triggerId, r.status, r.config.mode])).toEqual([
       [t.triggerId, 'completed', 'silent'],
       [t.triggerId, 'completed', 'silent'],
@@ -554,38 +554,38 @@ describe('schedule triggers', () => {
 
   test('intervalSeconds: 1 fires', async () => {
     const e = noopEngine()
-    const t = e.registerTrigger({ tenantId: T, type: 'schedule', condition: { intervalSeconds: 1 }, action: { callableName: 'noop' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'schedule', condition: { intervalSeconds: 1 }, action: { callableName: 'noop' } })
     const fired = await nextEvent(e, 'trigger.fired', (f) => f.triggerId === t.triggerId)
     expect(fired.triggerType).toBe('schedule')
     expect(fired.triggerSource.scheduledAt).toMatch(ISO)
     const rec = await e.wait(fired.executionId)
     expect(rec).toMatchObject({ status: 'completed', triggerId: t.triggerId })
-    expect(e.getTrigger(t.triggerId).fireCount).toBeGreaterThanOrEqual(1)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBeGreaterThanOrEqual(1)
   })
 
   test('removing a schedule trigger stops it', async () => {
     const e = noopEngine()
     const action = { callableName: 'noop' }
-    const doomed = e.registerTrigger({ tenantId: T, type: 'schedule', condition: { cronExpression: '* * * * * *' }, action })
-    const witness = e.registerTrigger({ tenantId: T, type: 'schedule', condition: { cronExpression: '* * * * * *' }, action })
+    const doomed = await e.registerTrigger({ tenantId: T, type: 'schedule', condition: { cronExpression: '* * * * * *' }, action })
+    const witness = await e.registerTrigger({ tenantId: T, type: 'schedule', condition: { cronExpression: '* * * * * *' }, action })
     const doomedFires = []
     e.on('trigger.fired', (f) => {
       if (f.triggerId === doomed.triggerId) doomedFires.push(f)
     })
     await nextEvent(e, 'trigger.fired', (f) => f.triggerId === doomed.triggerId)
-    e.removeTrigger(doomed.triggerId)
+    await e.removeTrigger(doomed.triggerId)
     const removedAt = Date.now()
     const firesAtRemoval = doomedFires.length
     // The witness ticks on the same schedule: once it has fired for a tick
     // a full second after the removal, the doomed trigger had its chances.
     await nextEvent(e, 'trigger.fired', (f) => f.triggerId === witness.triggerId && Date.parse(f.triggerSource.scheduledAt) >= removedAt + 1000)
-    e.removeTrigger(witness.triggerId)
+    await e.removeTrigger(witness.triggerId)
     // More work through the engine, so any pending fired events are delivered.
-    const other = e.registerTrigger({ tenantId: T, type: 'manual', action })
+    const other = await e.registerTrigger({ tenantId: T, type: 'manual', action })
     await e.wait((await e.fire(other.triggerId)).executionId)
     expect(doomedFires.length).toBe(firesAtRemoval)
-    expectThrow(() => e.getTrigger(doomed.triggerId), 'ENACT_NOT_FOUND', doomed.triggerId)
-    const doomedExecs = e.listExecutions().filter((r) => r.triggerId === doomed.triggerId)
+    await expectReject(e.getTrigger(doomed.triggerId), 'ENACT_NOT_FOUND', doomed.triggerId)
+    const doomedExecs = (await e.listExecutions()).filter((r) => r.triggerId === doomed.triggerId)
     expect(doomedExecs).toHaveLength(firesAtRemoval)
   })
 })
@@ -596,7 +596,7 @@ describe('feedback from the executor', () => {
     e.registerCallable('first', async () => 'first result')
     e.registerCallable('second', async (ctx) => ctx.triggerSource.data.executionId)
     e.registerCallable('unrelated', async () => null)
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'event',
       condition: { eventType: 'execution.completed', eventPattern: { callableName: 'first' } },
@@ -610,13 +610,13 @@ describe('feedback from the executor', () => {
     const rec = await e.wait(fired.executionId)
     expect(rec).toMatchObject({ status: 'completed', callableName: 'second', triggerId: t.triggerId, chainDepth: 1, output: first.executionId })
     expect(rec.triggerSource.data.executionId).toBe(first.executionId)
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(1)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(1)
   })
 
   test('a trigger chain stops at maxChainDepth with trigger.loop_blocked', async () => {
     const e = engine({ maxChainDepth: 3 })
     e.registerCallable('loop', async (ctx) => ctx.attempt)
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'event',
       name: 'Loop',
@@ -629,14 +629,14 @@ describe('feedback from the executor', () => {
     expect(ev).toMatchObject({ triggerId: t.triggerId, triggerName: 'Loop', tenantId: T, chainDepth: 4, maxChainDepth: 3 })
     expect(ev.blockedAt).toMatch(ISO)
     expect(ev.triggerSource).toMatchObject({ type: 'execution.completed', data: { callableName: 'loop' } })
-    const spawned = e.listExecutions({ callableName: 'loop' }).filter((r) => r.triggerId === t.triggerId)
+    const spawned = (await e.listExecutions({ callableName: 'loop' })).filter((r) => r.triggerId === t.triggerId)
     expect(spawned).toHaveLength(3)
     const finals = await Promise.all(spawned.map((r) => e.wait(r.executionId)))
     expect(finals.map((r) => r.chainDepth).sort()).toEqual([1, 2, 3])
     expect(finals.every((r) => r.status === 'completed')).toBe(true)
     expect((await e.wait(start.executionId)).status).toBe('completed')
-    expect(e.listExecutions({ callableName: 'loop' })).toHaveLength(4)
-    expect(e.getTrigger(t.triggerId).fireCount).toBe(3)
+    expect(await e.listExecutions({ callableName: 'loop' })).toHaveLength(4)
+    expect((await e.getTrigger(t.triggerId)).fireCount).toBe(3)
   })
 })
 
@@ -652,7 +652,7 @@ describe('trigger events', () => {
     e.on('trigger.fired', (f) => kept.push(f.triggerId))
     e.off('trigger.fired', onFired)
     e.off('trigger.loop_blocked', onBlocked)
-    const t = e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'noop' } })
+    const t = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'noop' } })
     const delivered = nextEvent(e, 'trigger.fired')
     const fired = await e.fire(t.triggerId)
     expect((await delivered).executionId).toBe(fired.executionId)
@@ -668,7 +668,7 @@ describe('trigger events', () => {
     const onBlocked = (b) => removed.push(b)
     e.on('trigger.loop_blocked', onBlocked)
     e.off('trigger.loop_blocked', onBlocked)
-    const t = e.registerTrigger({
+    const t = await e.registerTrigger({
       tenantId: T,
       type: 'event',
       condition: { eventType: 'execution.completed', eventPattern: { callableName: 'again' } },

@@ -32,22 +32,22 @@ function signedHeaders(body, { secret = SECRET, id = newMsgId(), timestamp = now
 }
 
 /** An engine with callable `hook` (records ctx, returns ctx.triggerSource) and one webhook trigger. */
-function setup(triggerFields = {}) {
+async function setup(triggerFields = {}) {
   const e = engine()
   const seen = []
   e.registerCallable('hook', async (ctx) => {
     seen.push(ctx)
     return ctx.triggerSource ?? null
   })
-  const trigger = e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, ...triggerFields })
+  const trigger = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, ...triggerFields })
   return { e, seen, trigger, id: trigger.triggerId }
 }
 
-const executionsOf = (e, triggerId) => e.listExecutions({}).filter((x) => x.triggerId === triggerId)
+const executionsOf = async (e, triggerId) => (await e.listExecutions({})).filter((x) => x.triggerId === triggerId)
 
 describe('engine.webhook() on an unsigned trigger', () => {
   test('fires with the parsed JSON body as triggerSource, which the callable gets', async () => {
-    const { e, seen, trigger, id } = setup()
+    const { e, seen, trigger, id } = await setup()
     const firedEvent = nextEvent(e, 'trigger.fired')
     const fired = await e.webhook(id, { headers: { 'content-type': 'application/json' }, body: '{"order":{"id":7,"items":["a","b"]}}' })
     expect(fired).toMatchObject({
@@ -65,11 +65,11 @@ describe('engine.webhook() on an unsigned trigger', () => {
     expect(seen).toHaveLength(1)
     expect(seen[0].triggerId).toBe(id)
     expect(seen[0].triggerSource).toEqual({ order: { id: 7, items: ['a', 'b'] } })
-    expect(e.getTrigger(id).fireCount).toBe(1)
+    expect((await e.getTrigger(id)).fireCount).toBe(1)
   })
 
   test('a body that is not JSON arrives as a string', async () => {
-    const { e, seen, id } = setup()
+    const { e, seen, id } = await setup()
     const fired = await e.webhook(id, { headers: {}, body: 'plain text, not json' })
     expect(fired.triggerSource).toBe('plain text, not json')
     await e.wait(fired.executionId)
@@ -77,7 +77,7 @@ describe('engine.webhook() on an unsigned trigger', () => {
   })
 
   test('a Buffer body works like the same bytes as a string', async () => {
-    const { e, seen, id } = setup()
+    const { e, seen, id } = await setup()
     const fired = await e.webhook(id, { headers: {}, body: Buffer.from('{"via":"buffer","n":[1,2]}') })
     expect(fired.triggerSource).toEqual({ via: 'buffer', n: [1, 2] })
     const done = await e.wait(fired.executionId)
@@ -86,7 +86,7 @@ describe('engine.webhook() on an unsigned trigger', () => {
   })
 
   test('a request that is not { headers, body } is ENACT_INVALID_TRIGGER naming the field', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const bad = async (req, message) => {
       const err = await rejection(e.webhook(id, req))
       expect(err.code).toBe('ENACT_INVALID_TRIGGER')
@@ -95,13 +95,13 @@ describe('engine.webhook() on an unsigned trigger', () => {
     await bad('raw body', /^request: expected an object/)
     await bad({ headers: 'x', body: '{}' }, /^request\.headers: expected an object/)
     await bad({ headers: { 'webhook-id': { nested: true } }, body: '{}' }, /^request\.headers\.webhook-id: expected a string/)
-    expect(e.listExecutions()).toHaveLength(0)
+    expect(await e.listExecutions()).toHaveLength(0)
   })
 })
 
 describe('engine.webhook() with a webhookSecret', () => {
   test('a valid signature over a string body fires', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const body = '{"event":"paid","amount":42}'
     const fired = await e.webhook(id, { headers: signedHeaders(body), body })
     expect(fired).toMatchObject({ triggerId: id, triggerType: 'webhook', triggerSource: { event: 'paid', amount: 42 } })
@@ -109,7 +109,7 @@ describe('engine.webhook() with a webhookSecret', () => {
   })
 
   test('a valid signature over a Buffer body fires', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const body = Buffer.from('{"event":"refund","note":"caf\u00e9 \u2615"}')
     const fired = await e.webhook(id, { headers: signedHeaders(body), body })
     expect(fired.triggerSource).toEqual({ event: 'refund', note: 'caf\u00e9 \u2615' })
@@ -127,20 +127,20 @@ describe('engine.webhook() with a webhookSecret', () => {
     ['no headers at all', (body) => ({ body }), /missing/],
   ]
   test.each(bad)('%s: rejects ENACT_WEBHOOK_SIGNATURE and nothing fires', async (_name, make, why) => {
-    const { e, seen, id } = setup({ webhookSecret: SECRET })
+    const { e, seen, id } = await setup({ webhookSecret: SECRET })
     const fired = []
     e.on('trigger.fired', (f) => fired.push(f))
     const err = await rejection(e.webhook(id, make('{"event":"paid","amount":42}')))
     expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
     expect(err.message).toMatch(why)
-    expect(executionsOf(e, id)).toEqual([])
-    expect(e.getTrigger(id).fireCount).toBe(0)
+    expect(await executionsOf(e, id)).toEqual([])
+    expect((await e.getTrigger(id)).fireCount).toBe(0)
     expect(fired).toEqual([])
     expect(seen).toEqual([])
   })
 
   test('header names match in any case', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const body = '{"case":"mixed"}'
     const h = signedHeaders(body)
     const headers = { 'Webhook-Id': h['webhook-id'], 'WEBHOOK-TIMESTAMP': h['webhook-timestamp'], 'wEbHoOk-SiGnAtUrE': h['webhook-signature'] }
@@ -149,7 +149,7 @@ describe('engine.webhook() with a webhookSecret', () => {
   })
 
   test('several signatures in the header pass when one of them is valid', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const body = '{"rotated":true}'
     const msgId = newMsgId()
     const ts = nowSecs()
@@ -166,11 +166,11 @@ describe('engine.webhook() with a webhookSecret', () => {
       e.webhook(id, { headers: signedHeaders(body, { id: msgId2, timestamp: ts, 'webhook-signature': `${sign(OTHER_SECRET, msgId2, ts, body)} v2,${good2.slice(3)}` }), body }),
     )
     expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
-    expect(executionsOf(e, id)).toHaveLength(1)
+    expect(await executionsOf(e, id)).toHaveLength(1)
   })
 
   test('the same webhook-id twice: the replay is rejected and fires nothing', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const body = '{"once":true}'
     const msgId = newMsgId()
     const first = await e.webhook(id, { headers: signedHeaders(body, { id: msgId }), body })
@@ -179,8 +179,8 @@ describe('engine.webhook() with a webhookSecret', () => {
     const err = await rejection(e.webhook(id, { headers: signedHeaders(body, { id: msgId }), body }))
     expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
     expect(err.message).toMatch(/replay/i)
-    expect(executionsOf(e, id).map((x) => x.executionId)).toEqual([first.executionId])
-    expect(e.getTrigger(id).fireCount).toBe(1)
+    expect((await executionsOf(e, id)).map((x) => x.executionId)).toEqual([first.executionId])
+    expect((await e.getTrigger(id)).fireCount).toBe(1)
   })
 })
 
@@ -191,7 +191,7 @@ describe('webhookHandler() in http.createServer', () => {
   }
 
   test('a valid signed POST answers 202 with triggerId and executionId; the execution completes', async () => {
-    const { e, seen, id } = setup({ webhookSecret: SECRET })
+    const { e, seen, id } = await setup({ webhookSecret: SECRET })
     const url = await mount(e)
     const body = '{"hello":"world"}'
     const res = await request(`${url}/webhooks/${id}`, { headers: { 'content-type': 'application/json', ...signedHeaders(body) }, body })
@@ -205,7 +205,7 @@ describe('webhookHandler() in http.createServer', () => {
   })
 
   test('an unsigned trigger accepts a plain POST', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const url = await mount(e)
     const res = await request(`${url}/webhooks/${id}`, { body: 'just text' })
     expect(res.status).toBe(202)
@@ -214,7 +214,7 @@ describe('webhookHandler() in http.createServer', () => {
   })
 
   test('a bad signature answers 401 with {error, code} and nothing fires', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const url = await mount(e)
     const body = '{"hello":"world"}'
     const res = await request(`${url}/webhooks/${id}`, { headers: signedHeaders(body, { secret: OTHER_SECRET }), body })
@@ -223,84 +223,84 @@ describe('webhookHandler() in http.createServer', () => {
     const unsigned = await request(`${url}/webhooks/${id}`, { body })
     expect(unsigned.status).toBe(401)
     expect(unsigned.json.code).toBe('ENACT_WEBHOOK_SIGNATURE')
-    expect(executionsOf(e, id)).toEqual([])
-    expect(e.getTrigger(id).fireCount).toBe(0)
+    expect(await executionsOf(e, id)).toEqual([])
+    expect((await e.getTrigger(id)).fireCount).toBe(0)
   })
 
   test('an unknown trigger id answers 404', async () => {
-    const { e } = setup()
+    const { e } = await setup()
     const url = await mount(e)
     const res = await request(`${url}/webhooks/trigger_doesNotExist000000000000000`, { body: '{}' })
     expect(res.status).toBe(404)
     expect(res.json).toMatchObject({ code: 'ENACT_NOT_FOUND', error: expect.any(String) })
-    expect(e.listExecutions({})).toEqual([])
+    expect(await e.listExecutions({})).toEqual([])
   })
 
   test('a paused trigger answers 409 ENACT_TRIGGER_INACTIVE', async () => {
-    const { e, id } = setup()
-    e.pauseTrigger(id)
+    const { e, id } = await setup()
+    await e.pauseTrigger(id)
     const url = await mount(e)
     const res = await request(`${url}/webhooks/${id}`, { body: '{}' })
     expect(res.status).toBe(409)
     expect(res.json).toMatchObject({ code: 'ENACT_TRIGGER_INACTIVE', error: expect.any(String) })
-    expect(executionsOf(e, id)).toEqual([])
+    expect(await executionsOf(e, id)).toEqual([])
   })
 
   test('a paused signed trigger answers 409, and the same message is accepted once resumed', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
-    e.pauseTrigger(id)
+    const { e, id } = await setup({ webhookSecret: SECRET })
+    await e.pauseTrigger(id)
     const url = await mount(e)
     const body = '{"retry":"me"}'
     const headers = signedHeaders(body)
     const paused = await request(`${url}/webhooks/${id}`, { headers, body })
     expect(paused.status).toBe(409)
     expect(paused.json.code).toBe('ENACT_TRIGGER_INACTIVE')
-    e.resumeTrigger(id)
+    await e.resumeTrigger(id)
     const again = await request(`${url}/webhooks/${id}`, { headers, body })
     expect(again.status).toBe(202)
-    expect(executionsOf(e, id)).toHaveLength(1)
+    expect(await executionsOf(e, id)).toHaveLength(1)
   })
 
   test('GET answers 405', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const url = await mount(e)
     const res = await request(`${url}/webhooks/${id}`, { method: 'GET' })
     expect(res.status).toBe(405)
     expect(res.headers.allow).toBe('POST')
-    expect(executionsOf(e, id)).toEqual([])
+    expect(await executionsOf(e, id)).toEqual([])
   })
 
   test('a body over maxBodyBytes answers 413 (with content-length)', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const url = await mount(e, { maxBodyBytes: 1024 })
     const res = await request(`${url}/webhooks/${id}`, { body: JSON.stringify({ pad: 'x'.repeat(2000) }) })
     expect(res.status).toBe(413)
     expect(res.json).toMatchObject({ error: expect.stringMatching(/1024/) })
-    expect(executionsOf(e, id)).toEqual([])
+    expect(await executionsOf(e, id)).toEqual([])
   })
 
   test('a body over maxBodyBytes answers 413 (chunked, no content-length)', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const url = await mount(e, { maxBodyBytes: 1024 })
     const chunks = ['{"pad":"', 'x'.repeat(600), 'x'.repeat(600), '"}']
     const res = await request(`${url}/webhooks/${id}`, { chunks })
     expect(res.status).toBe(413)
-    expect(executionsOf(e, id)).toEqual([])
+    expect(await executionsOf(e, id)).toEqual([])
   })
 
   test('a body of exactly maxBodyBytes is accepted, one byte more is not', async () => {
-    const { e, id } = setup()
+    const { e, id } = await setup()
     const url = await mount(e, { maxBodyBytes: 1024 })
     const exact = JSON.stringify({ pad: 'y'.repeat(1024 - 10) })
     expect(Buffer.byteLength(exact)).toBe(1024)
     expect((await request(`${url}/webhooks/${id}`, { body: exact })).status).toBe(202)
     expect((await request(`${url}/webhooks/${id}`, { body: exact + ' ' })).status).toBe(413)
     expect((await request(`${url}/webhooks/${id}`, { chunks: [exact.slice(0, 500), exact.slice(500), ' '] })).status).toBe(413)
-    expect(executionsOf(e, id)).toHaveLength(1)
+    expect(await executionsOf(e, id)).toHaveLength(1)
   })
 
   test('a chunked body within maxBodyBytes is accepted', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const url = await mount(e, { maxBodyBytes: 1024 })
     const chunks = ['{"part":', '"one', ' and two"}']
     const body = chunks.join('')
@@ -310,7 +310,7 @@ describe('webhookHandler() in http.createServer', () => {
   })
 
   test('a query string after the id and a trailing slash still find the trigger', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const url = await mount(e)
     for (const path of [`/webhooks/${id}?x=1`, `/webhooks/${id}/`, `/webhooks/${id}/?x=1&y=2`]) {
       const body = JSON.stringify({ path })
@@ -318,7 +318,7 @@ describe('webhookHandler() in http.createServer', () => {
       expect(res.status).toBe(202)
       expect(res.json).toMatchObject({ triggerId: id, triggerSource: { path } })
     }
-    expect(executionsOf(e, id)).toHaveLength(3)
+    expect(await executionsOf(e, id)).toHaveLength(3)
   })
 
   test.each([0, 'x', -5, 1.5])('webhookHandler({maxBodyBytes: %p}) throws ENACT_INVALID_TRIGGER', (maxBodyBytes) => {
@@ -335,7 +335,7 @@ describe('webhookHandler() in http.createServer', () => {
   })
 
   test('behind a raw body parser (req.body is a Buffer, like express.raw()) signatures still verify', async () => {
-    const { e, id } = setup({ webhookSecret: SECRET })
+    const { e, id } = await setup({ webhookSecret: SECRET })
     const handler = e.webhookHandler()
     let parsed = false
     // What express.raw() does: read the whole body into req.body as bytes, then call next.
@@ -360,6 +360,6 @@ describe('webhookHandler() in http.createServer', () => {
     const bad = await request(`${url}/hooks/${id}`, { headers: signedHeaders(body), body: body.replace('a parser', 'someone') })
     expect(bad.status).toBe(401)
     expect(bad.json.code).toBe('ENACT_WEBHOOK_SIGNATURE')
-    expect(executionsOf(e, id)).toHaveLength(1)
+    expect(await executionsOf(e, id)).toHaveLength(1)
   })
 })

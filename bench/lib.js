@@ -71,6 +71,31 @@ function median(values) {
   return quantile(sortNumbers(values), 0.5)
 }
 
+/**
+ * Event-loop lag probe: a 1 ms `setInterval` whose every tick records how
+ * much later than 1 ms after the previous tick it ran (the time the loop
+ * was kept from turning). `stop()` also counts the time since the last
+ * tick, so a loop blocked to the end is seen, and answers the p99 and max
+ * lateness in ms.
+ */
+function lagProbe(intervalMs = 1) {
+  const late = []
+  let last = now()
+  const timer = setInterval(() => {
+    const t = now()
+    late.push(Math.max(0, t - last - intervalMs))
+    last = t
+  }, intervalMs)
+  return {
+    stop() {
+      clearInterval(timer)
+      late.push(Math.max(0, now() - last - intervalMs))
+      const sorted = sortNumbers(late)
+      return { lagP99Ms: quantile(sorted, 0.99), lagMaxMs: sorted[sorted.length - 1], lagTicks: late.length }
+    },
+  }
+}
+
 /** mulberry32: a tiny, fast, seeded PRNG giving floats in [0, 1). */
 function prng(seed) {
   let s = seed >>> 0
@@ -172,6 +197,7 @@ module.exports = {
   quantile,
   sortNumbers,
   median,
+  lagProbe,
   prng,
   randInt,
   sleep,

@@ -40,7 +40,7 @@ async function runOurs({ triggers: count = 10_000, events = 1_000_000 }, batch) 
   for (const t of triggers(count)) {
     const condition = { eventType: t.eventType }
     if (t.eventPattern !== undefined) condition.eventPattern = t.eventPattern
-    engine.registerTrigger({ tenantId: t.tenantId, type: 'event', condition, action: { callableName: 'noop' } })
+    await engine.registerTrigger({ tenantId: t.tenantId, type: 'event', condition, action: { callableName: 'noop' } })
   }
   const registerMs = now() - r0
   const reference = registerJs(count)
@@ -69,7 +69,7 @@ async function runOurs({ triggers: count = 10_000, events = 1_000_000 }, batch) 
     for (let i = 0; i < chunk.length; i++) expected += reference.match(chunk[i]) // untimed
   }
   await engine.idle()
-  const stats = engine.stats()
+  const stats = await engine.stats()
   await engine.shutdown()
   log(`fires ${fires}, expected ${expected}, ran ${runs()}, stats ${JSON.stringify(stats)}`)
   expectCount('fires returned by emit (vs the JS matcher on the same events)', fires, expected)

@@ -42,7 +42,7 @@ runChild({
     }
     await fullGc()
     const after = process.memoryUsage()
-    const stats = engine.stats()
+    const stats = await engine.stats()
     log('stats after queuing', JSON.stringify(stats))
     await engine.shutdown({ timeoutMs: 1000 })
     expectCount('stats().submitted', stats.submitted, n)

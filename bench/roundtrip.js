@@ -26,7 +26,7 @@ runChild({
       if (record.status !== 'completed') throw new Error(`execution ${record.executionId} ended ${record.status}`)
       if (i >= 0) samples[i] = t1 - t0
     }
-    const stats = engine.stats()
+    const stats = await engine.stats()
     await engine.shutdown()
     expectCount('callable invocations', runs(), n + warmup)
     expectCount('stats().completed', stats.completed, n + warmup)

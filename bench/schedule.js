@@ -87,7 +87,7 @@ runChild({
     const ids = []
     const r0 = now()
     for (let i = 0; i < triggers; i++) {
-      const { triggerId } = engine.registerTrigger({
+      const { triggerId } = await engine.registerTrigger({
         tenantId: `tenant_${i % 100}`,
         type: 'schedule',
         condition: { cronExpression: '* * * * * *' },
@@ -100,9 +100,9 @@ runChild({
     const figures = await rec.finish()
     // Stop the schedules, let the last fires run, then check that every fire
     // became an execution that ran and completed.
-    for (const id of ids) engine.removeTrigger(id)
+    for (const id of ids) await engine.removeTrigger(id)
     await engine.idle()
-    const stats = engine.stats()
+    const stats = await engine.stats()
     await engine.shutdown({ timeoutMs: 5000 })
     if (stats.completed !== ran || stats.failed + stats.timeout + stats.cancelled + stats.queued + stats.running !== 0) {
       throw new Error(`executions do not add up: ${ran} callable runs, stats ${JSON.stringify(stats)}`)

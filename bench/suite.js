@@ -11,12 +11,16 @@ const BENCHES = [
     name: 'throughput',
     file: 'throughput.js',
     title: 'Executor throughput',
-    what: '200,000 fire-and-forget no-op async executions, concurrency 64, submitted in a loop, then awaited until idle; jobs/s from the first submit to all done.',
+    what: '200,000 fire-and-forget no-op async executions, concurrency 64, submitted in a loop, then awaited until idle; jobs/s from the first submit to all done. Event-loop lag: p99 and max lateness of a 1 ms setInterval probe running meanwhile (how long timers and I/O of the rest of the application waited).',
     args: { n: 200_000 },
     quick: { n: 10_000 },
     ours: ['ours'],
     theirs: ['p-queue', 'heap-queue'],
-    figures: [{ key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true }],
+    figures: [
+      { key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true },
+      { key: 'lagP99Ms', label: 'event-loop lag p99 ms', better: lower, digits: 1, ratio: true },
+      { key: 'lagMaxMs', label: 'event-loop lag max ms', better: lower, digits: 1 },
+    ],
   },
   {
     name: 'roundtrip',

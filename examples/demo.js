@@ -49,37 +49,37 @@ async function main() {
 
   // -- one trigger of each type --------------------------------------------
   const action = (/** @type {string} */ callableName, /** @type {import('..').TargetBindingConfig} */ targetBinding) => ({ callableName, targetBinding })
-  engine.registerTrigger({
+  await engine.registerTrigger({
     tenantId: TENANT, type: 'event', name: 'Big orders',
     condition: { eventType: 'order.*', eventPattern: { total: { $gte: 100 }, 'customer.tier': { $in: ['gold', 'platinum'] } } },
     action: action('summarize-order', { targetType: 'thread.title', transform: 'first_line' }),
   })
-  engine.registerTrigger({
+  await engine.registerTrigger({
     tenantId: TENANT, type: 'lifecycle', name: 'Welcome',
     condition: { eventType: 'user.signup' },
     action: action('welcome', { targetType: 'message.metadata', transform: 'json_extract', jsonPath: '$.greeting' }),
   })
-  const heartbeat = engine.registerTrigger({
+  const heartbeat = await engine.registerTrigger({
     tenantId: TENANT, type: 'schedule', name: 'Heartbeat', maxFires: 3,
     condition: { cronExpression: '* * * * * *', timezone: 'Europe/Berlin' },
     action: action('heartbeat', { targetType: 'memory.write' }),
   })
-  engine.registerTrigger({
+  await engine.registerTrigger({
     tenantId: TENANT, type: 'threshold', name: 'Queue too deep',
     condition: { metricName: 'queue.depth', thresholdOperator: 'gt', thresholdValue: 100 },
     action: action('scale-up', { targetType: 'custom', targetPath: 'ops.alerts' }),
   })
   const secret = 'whsec_' + crypto.randomBytes(24).toString('base64')
-  const payments = engine.registerTrigger({
+  const payments = await engine.registerTrigger({
     tenantId: TENANT, type: 'webhook', name: 'Payments', webhookSecret: secret,
     action: action('ingest-payment', { targetType: 'artifact.create', transform: 'json_extract', jsonPath: '$.payment.amount' }),
   })
-  engine.registerTrigger({
+  await engine.registerTrigger({
     tenantId: TENANT, type: 'event', name: 'After payments',
     condition: { eventType: 'execution.completed', eventPattern: { triggerId: payments.triggerId } },
     action: action('notify', { targetType: 'custom', targetPath: 'finance.inbox' }),
   })
-  const nightly = engine.registerTrigger({
+  const nightly = await engine.registerTrigger({
     tenantId: TENANT, type: 'manual', name: 'Nightly report',
     action: action('report', { targetType: 'execution.summary', transform: 'truncate', maxLength: 40 }),
   })
@@ -120,18 +120,15 @@ async function main() {
   track([await engine.fire(nightly.triggerId, { day: new Date().toISOString().slice(0, 10) })])
 
   // -- wait for the per-second schedule to use up its maxFires --------------
-  await new Promise((resolve) => {
-    const check = () => (engine.getTrigger(heartbeat.triggerId).status === 'fired' ? resolve(undefined) : setTimeout(check, 100))
-    check()
-  })
+  while ((await engine.getTrigger(heartbeat.triggerId)).status !== 'fired') await new Promise((resolve) => setTimeout(resolve, 100))
   await Promise.all(waits)
-  await Promise.all(engine.listExecutions({ tenantId: TENANT }).map((e) => engine.wait(e.executionId)))
+  await Promise.all((await engine.listExecutions({ tenantId: TENANT })).map((e) => engine.wait(e.executionId)))
 
   console.log('\nTriggers:')
-  for (const t of engine.listTriggers({ tenantId: TENANT })) {
+  for (const t of await engine.listTriggers({ tenantId: TENANT })) {
     console.log(`  ${t.type.padEnd(10)} ${t.name.padEnd(16)} status ${t.status.padEnd(7)} fired ${t.fireCount}x`)
   }
-  const s = engine.stats()
+  const s = await engine.stats()
   console.log(`Executions: ${s.completed} completed, ${s.failed} failed`)
 
   server.close()

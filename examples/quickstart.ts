@@ -18,6 +18,11 @@ async function main() {
 
   console.log(done.status, done.output) // completed { summary: 'another', attempt: 1 }
   console.log((await engine.wait(queued.executionId)).status, (await engine.wait(later.executionId)).output)
+
+  // Triggers and queries answer Promises, on every store (memory today).
+  const button = await engine.registerTrigger({ tenantId: 'tenant_1', type: 'manual', action: { callableName: 'summarize', input: 'on demand' } })
+  const fired = await engine.fire(button.triggerId)
+  console.log((await engine.wait(fired.executionId)).output, (await engine.stats()).completed) // { summary: 'on demand', attempt: 1 } 4
   await engine.shutdown({ timeoutMs: 5_000 })
 }
 

@@ -459,6 +459,278 @@ fn trigger_action(f: &Fields<'_>) -> EngineResult<TriggerAction> {
     })
 }
 
+// -- arguments of the JavaScript API ------------------------------------------
+// What the binding receives besides submissions and trigger definitions:
+// engine and handler options, query filters, webhook headers. Plain
+// functions over JSON, so the binding only converts and forwards.
+
+/// Validated options of `new BackgroundEngine(options)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Attempts in flight at once, engine-wide.
+    pub concurrency: usize,
+    /// Attempts in flight at once per tenant.
+    pub tenant_concurrency: Option<usize>,
+    /// Longest chain of triggers firing triggers.
+    pub max_chain_depth: u32,
+    /// Finished executions the memory store keeps.
+    pub keep_finished: usize,
+}
+
+/// Default engine-wide concurrency.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default `maxChainDepth`.
+pub const DEFAULT_MAX_CHAIN_DEPTH: u32 = 16;
+/// Default `maxBodyBytes` of the webhook handler (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: f64 = 1024.0 * 1024.0;
+/// Default `timeoutMs` of `shutdown`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: f64 = 30_000.0;
+
+/// An optional count of at least 1 at `key` of `map`.
+fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usize>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(0.0) => Err(EngineError::invalid(key, "must be at least 1")),
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as usize)),
+            _ => Err(EngineError::invalid(key, format!("expected a positive integer, got {}", describe(v)))),
+        },
+    }
+}
+
+/// Options of the engine (absent or null: all defaults). Only the
+/// `memory` store exists in this build: any other is `ENACT_STORE`.
+/// Unknown fields are ignored, so options of later versions pass.
+pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
+    let empty = Map::new();
+    let map = match v {
+        Value::Null => &empty,
+        Value::Object(m) => m,
+        other => return Err(EngineError::invalid("options", format!("expected an object, got {}", describe(other)))),
+    };
+    match map.get("store") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "memory" => {}
+        Some(other) => {
+            return Err(EngineError::new(
+                ErrorCode::Store,
+                format!("store: {} is not available in this build; use 'memory'", describe(other)),
+            ))
+        }
+    }
+    let keep_finished = match map.get("keepFinished") {
+        None | Some(Value::Null) => crate::memory::DEFAULT_KEEP_FINISHED,
+        Some(v) => match v.as_f64() {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => n.min(usize::MAX as f64) as usize,
+            _ => return Err(EngineError::invalid("keepFinished", format!("expected a non-negative integer, got {}", describe(v)))),
+        },
+    };
+    Ok(EngineOptions {
+        concurrency: opt_positive(map, "concurrency")?.unwrap_or(DEFAULT_CONCURRENCY),
+        tenant_concurrency: opt_positive(map, "tenantConcurrency")?,
+        max_chain_depth: opt_positive(map, "maxChainDepth")?.map_or(DEFAULT_MAX_CHAIN_DEPTH, |n| n as u32),
+        keep_finished,
+    })
+}
+
+/// `options` of `registerCallable(name, fn, options)`: its `concurrency`,
+/// a positive integer, if any.
+pub fn callable_options(v: &Value) -> EngineResult<Option<usize>> {
+    let map = match v {
+        Value::Null => return Ok(None),
+        Value::Object(m) => m,
+        other => return Err(EngineError::invalid("options", format!("expected an object, got {}", describe(other)))),
+    };
+    if let Some(key) = map.keys().find(|k| k.as_str() != "concurrency") {
+        return Err(EngineError::invalid(&format!("options.{key}"), "unknown field (expected concurrency)"));
+    }
+    match map.get("concurrency") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => match n.as_f64().filter(|f| *f >= 1.0 && f.fract() == 0.0 && *f <= u32::MAX as f64) {
+            Some(f) => Ok(Some(f as usize)),
+            None => Err(EngineError::invalid("options.concurrency", format!("expected a positive integer, got {}", describe(n)))),
+        },
+    }
+}
+
+/// The filter of `listExecutions`.
+pub fn execution_filter(v: &Value) -> EngineResult<crate::store::ExecutionFilter> {
+    let f = Fields::of(v, "filter")?;
+    f.only(&["tenantId", "status", "callableName", "limit"])?;
+    let statuses = ["queued", "running", "completed", "failed", "cancelled", "timeout"];
+    Ok(crate::store::ExecutionFilter {
+        tenant_id: f.opt_str("tenantId")?,
+        status: f.opt_enum("status", &statuses, parse_serde)?,
+        callable_name: f.opt_str("callableName")?,
+        limit: f.opt_int("limit", 0, u32::MAX as u64)?.map(|n| n as usize),
+    })
+}
+
+/// The filter of `listTriggers`.
+pub fn trigger_filter(v: &Value) -> EngineResult<crate::store::TriggerFilter> {
+    let f = Fields::with_code(v, "filter", ErrorCode::InvalidTrigger)?;
+    f.only(&["tenantId", "type", "status"])?;
+    let types = ["event", "schedule", "webhook", "threshold", "manual", "lifecycle"];
+    let statuses = ["active", "paused", "disabled", "fired", "expired"];
+    Ok(crate::store::TriggerFilter {
+        tenant_id: f.opt_str("tenantId")?,
+        trigger_type: f.opt_enum("type", &types, parse_serde)?,
+        status: f.opt_enum("status", &statuses, parse_serde)?,
+    })
+}
+
+/// A target type of `registerTarget`.
+pub fn target_type(name: &str) -> EngineResult<TargetType> {
+    TargetType::parse(name).ok_or_else(|| {
+        let allowed: Vec<&str> = TargetType::ALL.iter().map(|t| t.as_str()).collect();
+        EngineError::invalid("targetType", format!("expected one of {}", allowed.join(", ")))
+    })
+}
+
+/// Webhook request headers as (name, value) pairs: values may be strings,
+/// numbers or, as Node gives repeated headers, arrays of strings (joined
+/// with ", "); null values are skipped.
+pub fn header_pairs(v: &Value) -> EngineResult<Vec<(String, String)>> {
+    let Value::Object(map) = v else {
+        return Err(EngineError::invalid_trigger("request.headers", format!("expected an object, got {}", describe(v))));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+            }
+            Value::Null => continue,
+            other => {
+                return Err(EngineError::invalid_trigger(
+                    &format!("request.headers.{k}"),
+                    format!("expected a string or an array of strings, got {}", describe(other)),
+                ))
+            }
+        };
+        out.push((k.clone(), value));
+    }
+    Ok(out)
+}
+
+/// `options.maxBodyBytes` of `webhookHandler(options)`: a positive integer
+/// (default [`DEFAULT_MAX_BODY_BYTES`]).
+pub fn max_body_bytes(options: &Value) -> EngineResult<f64> {
+    match options.get("maxBodyBytes") {
+        None | Some(Value::Null) => Ok(DEFAULT_MAX_BODY_BYTES),
+        Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0).ok_or_else(|| {
+            EngineError::invalid_trigger("options.maxBodyBytes", format!("expected a positive integer, got {}", describe(v)))
+        }),
+    }
+}
+
+/// `options.timeoutMs` of `shutdown(options)`: a non-negative number
+/// (default [`DEFAULT_SHUTDOWN_TIMEOUT_MS`]).
+pub fn shutdown_timeout(options: &Value) -> EngineResult<f64> {
+    let v = match options {
+        Value::Null => return Ok(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+        Value::Object(m) => m.get("timeoutMs"),
+        other => return Err(EngineError::invalid("options", format!("expected an object, got {}", describe(other)))),
+    };
+    match v {
+        None | Some(Value::Null) => Ok(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+        Some(v) => v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| {
+            EngineError::invalid("timeoutMs", format!("expected a non-negative number, got {}", describe(v)))
+        }),
+    }
+}
+
+/// The `transform` and `maxLength` arguments of `applyTransform`.
+pub fn transform_args(transform: &str, max_length: Option<f64>) -> EngineResult<(TransformType, Option<usize>)> {
+    let kind: TransformType = parse_serde(transform).ok_or_else(|| {
+        EngineError::invalid("transform", format!("expected one of none, first_line, truncate, json_extract, got {transform:?}"))
+    })?;
+    let max = match max_length {
+        None => None,
+        Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as usize),
+        Some(n) => return Err(EngineError::invalid("maxLength", format!("expected a non-negative integer, got {n}"))),
+    };
+    Ok((kind, max))
+}
+
+#[cfg(test)]
+mod argument_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(r: EngineResult<impl std::fmt::Debug>) -> (ErrorCode, String) {
+        let e = r.unwrap_err();
+        (e.code, e.message)
+    }
+
+    #[test]
+    fn engine_options_defaults_limits_and_store() {
+        let d = engine_options(&Value::Null).unwrap();
+        assert_eq!(d, EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED });
+        let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "keepFinished": 0, "clock": "later"})).unwrap();
+        assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.keep_finished), (4, Some(2), 3, 0));
+        assert_eq!(err(engine_options(&json!({"concurrency": 0}))), (ErrorCode::InvalidExecution, "concurrency: must be at least 1".into()));
+        assert_eq!(err(engine_options(&json!({"maxChainDepth": 0}))).1, "maxChainDepth: must be at least 1");
+        assert_eq!(err(engine_options(&json!({"tenantConcurrency": 1.5}))).1, "tenantConcurrency: expected a positive integer, got 1.5");
+        assert_eq!(err(engine_options(&json!({"keepFinished": -1}))).1, "keepFinished: expected a non-negative integer, got -1");
+        assert_eq!(err(engine_options(&json!({"store": {"postgres": "x"}}))), (ErrorCode::Store, "store: an object is not available in this build; use 'memory'".into()));
+        assert!(engine_options(&json!({"store": "memory"})).is_ok());
+        assert_eq!(err(engine_options(&json!(5))).1, "options: expected an object, got 5");
+    }
+
+    #[test]
+    fn callable_options_name_the_field() {
+        assert_eq!(callable_options(&Value::Null).unwrap(), None);
+        assert_eq!(callable_options(&json!({})).unwrap(), None);
+        assert_eq!(callable_options(&json!({"concurrency": 3})).unwrap(), Some(3));
+        assert_eq!(err(callable_options(&json!({"concurrency": 0}))).1, "options.concurrency: expected a positive integer, got 0");
+        assert_eq!(err(callable_options(&json!({"concurrency": "2"}))).1, "options.concurrency: expected a positive integer, got \"2\"");
+        assert_eq!(err(callable_options(&json!({"limit": 2}))).1, "options.limit: unknown field (expected concurrency)");
+        assert_eq!(err(callable_options(&json!("fast"))).1, "options: expected an object, got \"fast\"");
+    }
+
+    #[test]
+    fn filters() {
+        let f = execution_filter(&json!({"tenantId": "t", "status": "failed", "limit": 3})).unwrap();
+        assert_eq!((f.tenant_id.as_deref(), f.limit), (Some("t"), Some(3)));
+        assert!(err(execution_filter(&json!({"status": "done"}))).1.starts_with("filter.status: expected one of queued"));
+        assert!(err(execution_filter(&json!({"tenant": "t"}))).1.starts_with("filter.tenant: unknown field"));
+        let t = trigger_filter(&json!({"type": "event", "status": "paused"})).unwrap();
+        assert_eq!((t.trigger_type, t.status), (Some(TriggerType::Event), Some(TriggerStatus::Paused)));
+        assert_eq!(err(trigger_filter(&json!({"type": "cron"}))).0, ErrorCode::InvalidTrigger);
+        assert_eq!(err(trigger_filter(&json!([]))).1, "filter: expected an object, got an array");
+    }
+
+    #[test]
+    fn target_types() {
+        assert_eq!(target_type("thread.title").unwrap(), TargetType::ThreadTitle);
+        assert!(err(target_type("thread.colour")).1.starts_with("targetType: expected one of thread.title, "));
+    }
+
+    #[test]
+    fn webhook_headers_and_body_limit() {
+        let pairs = header_pairs(&json!({"a": "1", "b": ["x", "y"], "c": 5, "d": null})).unwrap();
+        assert_eq!(pairs, vec![("a".into(), "1".into()), ("b".into(), "x, y".into()), ("c".into(), "5".into())]);
+        assert_eq!(err(header_pairs(&json!({"a": {"b": 1}}))), (ErrorCode::InvalidTrigger, "request.headers.a: expected a string or an array of strings, got an object".into()));
+        assert_eq!(err(header_pairs(&json!("x"))).1, "request.headers: expected an object, got \"x\"");
+        assert_eq!(max_body_bytes(&Value::Null).unwrap(), DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(max_body_bytes(&json!({"maxBodyBytes": 10})).unwrap(), 10.0);
+        assert_eq!(err(max_body_bytes(&json!({"maxBodyBytes": 0}))), (ErrorCode::InvalidTrigger, "options.maxBodyBytes: expected a positive integer, got 0".into()));
+    }
+
+    #[test]
+    fn shutdown_and_transform_arguments() {
+        assert_eq!(shutdown_timeout(&Value::Null).unwrap(), 30_000.0);
+        assert_eq!(shutdown_timeout(&json!({"timeoutMs": 5})).unwrap(), 5.0);
+        assert_eq!(err(shutdown_timeout(&json!({"timeoutMs": -1}))), (ErrorCode::InvalidExecution, "timeoutMs: expected a non-negative number, got -1".into()));
+        assert_eq!(transform_args("truncate", Some(3.0)).unwrap(), (TransformType::Truncate, Some(3)));
+        assert_eq!(err(transform_args("upper", None)).1, "transform: expected one of none, first_line, truncate, json_extract, got \"upper\"");
+        assert_eq!(err(transform_args("none", Some(1.5))).1, "maxLength: expected a non-negative integer, got 1.5");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

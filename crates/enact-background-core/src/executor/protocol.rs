@@ -103,11 +103,13 @@ pub enum EventKind {
     TriggerFired,
     /// `trigger.loop_blocked`
     LoopBlocked,
+    /// `engine.diagnostic`: background work failed and goes on.
+    Diagnostic,
 }
 
 impl EventKind {
     /// Every event kind.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         Self::Queued,
         Self::Started,
         Self::Stream,
@@ -120,6 +122,7 @@ impl EventKind {
         Self::BindingFailed,
         Self::TriggerFired,
         Self::LoopBlocked,
+        Self::Diagnostic,
     ];
 
     /// The event name, e.g. `execution.completed`.
@@ -137,6 +140,7 @@ impl EventKind {
             Self::BindingFailed => "binding.failed",
             Self::TriggerFired => "trigger.fired",
             Self::LoopBlocked => "trigger.loop_blocked",
+            Self::Diagnostic => "engine.diagnostic",
         }
     }
 
@@ -148,7 +152,7 @@ impl EventKind {
     /// Whether this is one of the executor's own lifecycle events
     /// (`execution.*`, `binding.*`), which flow back into the trigger engine.
     pub fn is_execution_event(self) -> bool {
-        !matches!(self, Self::TriggerFired | Self::LoopBlocked)
+        !matches!(self, Self::TriggerFired | Self::LoopBlocked | Self::Diagnostic)
     }
 
     /// This kind's bit in an interest mask.

@@ -1,0 +1,613 @@
+// @ts-check
+'use strict'
+// The public engine: a plain JS class that owns the API. It holds the
+// native engine (`NativeEngine` from binding.js) and the JS runtime parts
+// as private fields and calls named native methods. Calls go one way: JS
+// asks Rust, Rust answers. Rust reaches JS only through the wake function
+// handed to the native constructor (a weak threadsafe function, ref'd
+// while work is queued or running), when a timer produced work.
+
+const { NativeEngine } = require('../binding.js')
+const protocol = require('./protocol')
+const { Code, enactError, describe, warn } = require('./errors')
+const { Runner, Slicer } = require('./runner')
+const { Listeners, dispatch } = require('./notices')
+const { Submissions } = require('./submissions')
+const { Interest, NOTHING_FIRED } = require('./prefilter')
+const { postCallback } = require('./callbacks')
+const { createWebhookHandler } = require('./webhook-handler')
+
+const { stimuli } = protocol
+const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
+
+/**
+ * The type of a value, for messages.
+ * @param {unknown} v
+ */
+function typeName(v) {
+  if (v === null) return 'null'
+  switch (typeof v) {
+    case 'undefined':
+      return 'undefined'
+    case 'boolean':
+      return 'a boolean'
+    case 'number':
+      return 'a number'
+    case 'string':
+      return 'a string'
+    case 'function':
+      return 'a function'
+    default:
+      return 'a value of another type'
+  }
+}
+
+/**
+ * A webhook body as bytes: a string (UTF-8), a Buffer or typed array as
+ * is, anything else as its JSON text; absent is empty.
+ * @param {unknown} body
+ * @returns {Buffer}
+ */
+function bodyBytes(body) {
+  if (body === undefined || body === null) return Buffer.alloc(0)
+  if (typeof body === 'string') return Buffer.from(body)
+  if (Buffer.isBuffer(body)) return body
+  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  let text
+  try {
+    text = JSON.stringify(body)
+  } catch (err) {
+    throw enactError(Code.INVALID_TRIGGER, `request.body: ${describe(err)}`)
+  }
+  return Buffer.from(text === undefined ? 'null' : text)
+}
+
+/**
+ * `fn()`'s value as a settled promise: a throw becomes a rejection.
+ * @template T
+ * @param {() => T} fn
+ * @returns {Promise<T>}
+ */
+function settled(fn) {
+  try {
+    return Promise.resolve(fn())
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
+class BackgroundEngine {
+  /** @type {NativeEngine} */
+  #native
+  #listeners
+  #runner
+  #slicer
+  #submissions
+  #interest = new Interest()
+  /** @type {Map<string, Function>} */
+  #targets = new Map()
+  /** @type {Map<string, { resolve: (record: any) => void, reject: (err: Error) => void }[]>} */
+  #waiters = new Map()
+  /** @type {(() => void)[]} */
+  #idleWaiters = []
+  /** @type {(() => void) | null} */
+  #onIdle = null
+  /** @type {Promise<void> | null} */
+  #shutdown = null
+  #pumpScheduled = false
+  #closed = false
+
+  /**
+   * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
+   * `ENACT_STORE` for a store that is not available.
+   * @param {import('..').EngineOptions} [options]
+   */
+  constructor(options) {
+    const pump = () => this.#schedulePump()
+    this.#native = new NativeEngine(options ?? null, pump)
+    const native = this.#native
+    this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
+    this.#runner = new Runner({
+      complete: (batch) => native.complete(batch),
+      emit: (name, payload) => this.#listeners.emit(name, payload),
+      afterFlush: () => this.#sync(),
+    })
+    this.#slicer = new Slicer(() => this.#sync())
+    this.#submissions = new Submissions({
+      submitBatch: (text) => native.submitBatch(text),
+      waitFor: (id) => this.#waitFor(id),
+      defaultConfig: protocol.defaultConfig,
+      afterFlush: () => this.#sync(),
+    })
+    // Triggers the store already holds (none in a new memory store).
+    for (const t of JSON.parse(native.listTriggers(null))) this.#interest.index(t)
+  }
+
+  // -- the loop --------------------------------------------------------------
+
+  #schedulePump() {
+    if (this.#pumpScheduled) return
+    this.#pumpScheduled = true
+    queueMicrotask(() => {
+      this.#pumpScheduled = false
+      this.#sync()
+    })
+  }
+
+  /** Delivers pending notices and starts whatever may start now. */
+  #sync() {
+    if (this.#slicer.overBudget()) return
+    const native = this.#native
+    const notices = native.drain()
+    if (notices !== null) this.#deliver(notices)
+    const jobs = native.take()
+    if (jobs !== null) this.#runner.start(JSON.parse(jobs))
+    if (this.#onIdle !== null && native.busy() === 0) this.#onIdle()
+    if (this.#idleWaiters.length > 0 && native.pending() === 0) this.#resolveIdle()
+  }
+
+  /**
+   * What each kind of notice does (lib/notices.js).
+   * @type {import('./notices').NoticeHandlers}
+   */
+  #onNotice = {
+    event: (name, payload) => this.#listeners.emit(name, payload),
+    settled: (record) => this.#settle(record),
+    abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
+    bind: (record, targetType, value) => this.#bind(record, targetType, value),
+    callback: (record) => void postCallback(record),
+    closed: () => {
+      this.#closed = true
+      for (const [id, list] of this.#waiters) for (const w of list) w.reject(this.#shutdownError(id))
+      this.#waiters.clear()
+      this.#runner.abortAll()
+      this.#resolveIdle()
+    },
+    diagnostic: (source, code, message) => {
+      if (this.#listeners.has('engine.diagnostic')) this.#listeners.emit('engine.diagnostic', { source, code, message })
+      else warn(`enact-background: ${source} failed and goes on`, `${code}: ${message}`)
+    },
+  }
+
+  /** @param {string} notices JSON text from `NativeEngine.drain` */
+  #deliver(notices) {
+    dispatch(notices, this.#onNotice)
+  }
+
+  #resolveIdle() {
+    const list = this.#idleWaiters
+    this.#idleWaiters = []
+    for (const resolve of list) resolve()
+  }
+
+  /** @param {string} id */
+  #shutdownError(id) {
+    return enactError(Code.SHUTDOWN, `engine shut down before execution ${JSON.stringify(id)} finished`)
+  }
+
+  /**
+   * @param {string} id
+   * @returns {Promise<any>}
+   */
+  #waitFor(id) {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) return reject(this.#shutdownError(id))
+      let list = this.#waiters.get(id)
+      if (list === undefined) this.#waiters.set(id, (list = []))
+      list.push({ resolve, reject })
+    })
+  }
+
+  /** @param {any} record */
+  #settle(record) {
+    const list = this.#waiters.get(record.executionId)
+    if (list === undefined) return
+    this.#waiters.delete(record.executionId)
+    for (const w of list) w.resolve(record)
+  }
+
+  /**
+   * @param {any} record
+   * @param {string} targetType
+   * @param {string} value
+   */
+  #bind(record, targetType, value) {
+    const handler = /** @type {Function} */ (this.#targets.get(targetType))
+    const binding = record.config.targetBinding
+    /** @param {string | null} error */
+    const done = (error) => {
+      if (this.#closed) return
+      this.#native.bindingDone(record.executionId, error)
+      this.#sync()
+    }
+    /** @param {unknown} err */
+    const failed = (err) => done(`target handler threw: ${describe(err)}`)
+    try {
+      const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
+      if (out !== null && typeof out === 'object' && typeof out.then === 'function') out.then(() => done(null), failed)
+      else done(null)
+    } catch (err) {
+      failed(err)
+    }
+  }
+
+  // -- callables and targets ---------------------------------------------------
+
+  /**
+   * Registers the async function that runs executions naming `name`.
+   * @param {string} name
+   * @param {import('..').Callable} fn
+   * @param {import('..').CallableOptions} [options]
+   */
+  registerCallable(name, fn, options) {
+    if (typeof name !== 'string') throw enactError(Code.INVALID_EXECUTION, 'name: expected a string')
+    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, 'fn: expected a function')
+    this.#native.registerCallable(name, options ?? null)
+    this.#runner.setCallable(name, fn)
+  }
+
+  /**
+   * Registers the handler that receives bound results for `targetType`.
+   * @param {import('..').TargetType} targetType
+   * @param {import('..').TargetHandler} fn
+   */
+  registerTarget(targetType, fn) {
+    if (typeof targetType !== 'string' || !protocol.targetTypes.includes(targetType)) {
+      throw enactError(Code.INVALID_EXECUTION, `targetType: expected one of ${protocol.targetTypes.join(', ')}`)
+    }
+    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, 'fn: expected a function')
+    this.#native.registerTarget(targetType)
+    this.#targets.set(targetType, fn)
+  }
+
+  // -- executions --------------------------------------------------------------
+
+  /**
+   * Queues an execution.
+   * @param {import('..').SubmitRequest} request
+   * @returns {Promise<import('..').BackgroundExecution>}
+   */
+  submit(request) {
+    return this.#submissions.submit(request)
+  }
+
+  /**
+   * Resolves with the execution's final record (after binding).
+   * @param {string} executionId
+   * @returns {Promise<import('..').BackgroundExecution>}
+   */
+  wait(executionId) {
+    let record
+    try {
+      this.#flushSubmissions()
+      record = this.#native.watch(executionId)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return record === null ? this.#waitFor(executionId) : Promise.resolve(JSON.parse(record))
+  }
+
+  /**
+   * Resolves once nothing is queued, running or being bound.
+   * @returns {Promise<void>}
+   */
+  idle() {
+    this.#flushSubmissions()
+    return new Promise((resolve) => {
+      if (this.#closed || this.#native.pending() === 0) return resolve()
+      this.#idleWaiters.push(resolve)
+      this.#schedulePump()
+    })
+  }
+
+  /**
+   * Cancels a queued or running execution.
+   * @param {string} executionId
+   * @returns {Promise<boolean>}
+   */
+  cancel(executionId) {
+    return settled(() => {
+      this.#flushSubmissions()
+      const cancelled = this.#native.cancel(executionId)
+      this.#schedulePump()
+      return cancelled
+    })
+  }
+
+  /**
+   * The execution's current record, or `null`.
+   * @param {string} executionId
+   * @returns {Promise<import('..').BackgroundExecution | null>}
+   */
+  getExecution(executionId) {
+    return settled(() => {
+      this.#flushSubmissions()
+      const record = this.#native.getExecution(executionId)
+      return record === null ? null : JSON.parse(record)
+    })
+  }
+
+  /**
+   * Executions, oldest first, optionally filtered.
+   * @param {import('..').ExecutionFilter} [filter]
+   * @returns {Promise<import('..').BackgroundExecution[]>}
+   */
+  listExecutions(filter) {
+    return settled(() => {
+      this.#flushSubmissions()
+      return JSON.parse(this.#native.listExecutions(filter ?? null))
+    })
+  }
+
+  /**
+   * Counters: executions per status, attempts in flight, limits.
+   * @returns {Promise<import('..').EngineStats>}
+   */
+  stats() {
+    return settled(() => {
+      this.#flushSubmissions()
+      return this.#native.stats()
+    })
+  }
+
+  /** Hands submissions still held in JS to Rust, so that what follows sees them. */
+  #flushSubmissions() {
+    if (this.#submissions.pending) this.#submissions.flush()
+  }
+
+  // -- triggers -----------------------------------------------------------------
+  // Each answers a Promise (a store may be remote), rejected with the
+  // error's code and message; the memory store answers at once.
+
+  /**
+   * Registers a trigger; returns the stored Trigger.
+   * @param {import('..').TriggerDefinition} definition
+   * @returns {Promise<import('..').Trigger>}
+   */
+  registerTrigger(definition) {
+    return settled(() => this.#indexed(this.#native.registerTrigger(definition)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @returns {Promise<import('..').Trigger>}
+   */
+  getTrigger(triggerId) {
+    return settled(() => JSON.parse(this.#native.getTrigger(triggerId)))
+  }
+
+  /**
+   * @param {import('..').TriggerFilter} [filter]
+   * @returns {Promise<import('..').Trigger[]>}
+   */
+  listTriggers(filter) {
+    return settled(() => JSON.parse(this.#native.listTriggers(filter ?? null)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @param {import('..').TriggerPatch} patch
+   * @returns {Promise<import('..').Trigger>}
+   */
+  updateTrigger(triggerId, patch) {
+    return settled(() => this.#indexed(this.#native.updateTrigger(triggerId, patch)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @returns {Promise<import('..').Trigger>}
+   */
+  pauseTrigger(triggerId) {
+    return settled(() => JSON.parse(this.#native.pauseTrigger(triggerId)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @returns {Promise<import('..').Trigger>}
+   */
+  resumeTrigger(triggerId) {
+    return settled(() => JSON.parse(this.#native.resumeTrigger(triggerId)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @returns {Promise<import('..').Trigger>}
+   */
+  disableTrigger(triggerId) {
+    return settled(() => JSON.parse(this.#native.disableTrigger(triggerId)))
+  }
+
+  /**
+   * @param {string} triggerId
+   * @returns {Promise<void>}
+   */
+  removeTrigger(triggerId) {
+    return settled(() => {
+      this.#native.removeTrigger(triggerId)
+      this.#interest.forget(triggerId)
+    })
+  }
+
+  /**
+   * A trigger Rust answered, recorded for the prefilter.
+   * @param {string} text
+   * @returns {import('..').Trigger}
+   */
+  #indexed(text) {
+    const trigger = JSON.parse(text)
+    this.#interest.index(trigger)
+    return trigger
+  }
+
+  /**
+   * @param {import('..').TriggerEvent} event
+   * @returns {Promise<import('..').TriggerFiredEvent[]>}
+   */
+  emit(event) {
+    return this.#stimulus(stimuli.emit, event)
+  }
+
+  /**
+   * @param {import('..').TriggerEvent[]} events
+   * @returns {Promise<import('..').TriggerFiredEvent[]>}
+   */
+  emitBatch(events) {
+    return this.#stimulus(stimuli.emitBatch, events)
+  }
+
+  /**
+   * @param {import('..').TriggerEvent} event
+   * @returns {Promise<import('..').TriggerFiredEvent[]>}
+   */
+  lifecycle(event) {
+    return this.#stimulus(stimuli.lifecycle, event)
+  }
+
+  /**
+   * @param {import('..').MetricReport} metric
+   * @returns {Promise<import('..').TriggerFiredEvent[]>}
+   */
+  reportMetric(metric) {
+    return this.#stimulus(stimuli.metric, metric)
+  }
+
+  /**
+   * The value crosses to Rust as JSON text and the fires come back as
+   * JSON text (null: none fired); events no trigger could match do not
+   * cross at all.
+   * @param {number} kind
+   * @param {unknown} value
+   * @returns {Promise<any[]>}
+   */
+  #stimulus(kind, value) {
+    let send
+    try {
+      send =
+        kind === stimuli.emit ? this.#interest.filterEvent('event', value)
+        : kind === stimuli.lifecycle ? this.#interest.filterEvent('lifecycle', value)
+        : kind === stimuli.emitBatch ? this.#interest.filterBatch(value)
+        : value
+    } catch {
+      send = value // a throwing getter: JSON.stringify below reports it
+    }
+    if (send === NOTHING_FIRED) return Promise.resolve([])
+    let text
+    try {
+      text = JSON.stringify(send)
+    } catch (err) {
+      return Promise.reject(enactError(Code.INVALID_TRIGGER, `${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`))
+    }
+    let out
+    try {
+      out = this.#native.stimulus(kind, text === undefined ? 'null' : text)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (out === null) return Promise.resolve([])
+    this.#schedulePump()
+    return Promise.resolve(JSON.parse(out))
+  }
+
+  /**
+   * Fires a trigger now with `payload` as its source.
+   * @param {string} triggerId
+   * @param {unknown} [payload]
+   * @returns {Promise<import('..').TriggerFiredEvent>}
+   */
+  fire(triggerId, payload) {
+    return settled(() => this.#fired(this.#native.fire(triggerId, payload ?? null)))
+  }
+
+  /**
+   * Delivers a webhook request to a webhook trigger.
+   * @param {string} triggerId
+   * @param {import('..').WebhookRequest} request
+   * @returns {Promise<import('..').TriggerFiredEvent>}
+   */
+  webhook(triggerId, request) {
+    return settled(() => {
+      if (request === null || typeof request !== 'object') {
+        throw enactError(Code.INVALID_TRIGGER, `request: expected an object { headers, body }, got ${typeName(request)}`)
+      }
+      return this.#fired(this.#native.webhook(triggerId, request.headers ?? null, bodyBytes(request.body)))
+    })
+  }
+
+  /**
+   * A fire Rust answered: its execution is queued, so start it.
+   * @param {string} text
+   */
+  #fired(text) {
+    this.#schedulePump()
+    return JSON.parse(text)
+  }
+
+  /**
+   * A Node `(req, res)` handler for `http.createServer` or Express.
+   * @param {import('..').WebhookHandlerOptions} [options]
+   * @returns {import('..').WebhookHandler}
+   */
+  webhookHandler(options) {
+    const maxBodyBytes = this.#native.maxBodyBytes(options ?? null)
+    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes)
+  }
+
+  // -- events ---------------------------------------------------------------------
+
+  /**
+   * @param {import('..').EngineEventName} event
+   * @param {(payload: any) => void} listener
+   */
+  on(event, listener) {
+    this.#listeners.on(event, listener)
+  }
+
+  /**
+   * @param {import('..').EngineEventName} event
+   * @param {(payload: any) => void} listener
+   */
+  off(event, listener) {
+    this.#listeners.off(event, listener)
+  }
+
+  // -- shutdown -------------------------------------------------------------------
+
+  /**
+   * Stops taking work, lets running work finish for up to `timeoutMs`,
+   * then aborts what is left and rejects pending waiters.
+   * @param {import('..').ShutdownOptions} [options]
+   * @returns {Promise<void>}
+   */
+  shutdown(options) {
+    let timeoutMs
+    try {
+      this.#flushSubmissions()
+      timeoutMs = this.#native.shutdownTimeout(options ?? null)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.#shutdown !== null) return this.#shutdown
+    const native = this.#native
+    native.beginShutdown()
+    this.#shutdown = new Promise((resolve) => {
+      /** @type {NodeJS.Timeout | null} */
+      let timer = null
+      const finish = () => {
+        if (this.#onIdle === null) return
+        this.#onIdle = null
+        if (timer !== null) clearTimeout(timer)
+        native.finishShutdown()
+        const notices = native.drain()
+        if (notices !== null) this.#deliver(notices)
+        native.close()
+        resolve()
+      }
+      this.#onIdle = finish
+      if (native.busy() === 0) return finish()
+      timer = setTimeout(finish, timeoutMs)
+    })
+    return this.#shutdown
+  }
+}
+
+module.exports = { BackgroundEngine }

@@ -1,0 +1,141 @@
+// @ts-check
+'use strict'
+// Event listeners, and the dispatch of the notices Rust hands over (one
+// JSON text per drain: an array of objects tagged by `t`).
+
+const { Code, enactError, warn } = require('./errors')
+
+/**
+ * A notice as `NativeEngine.drain` answers it.
+ * @typedef {{ t: 'event', name: string, payload: unknown }
+ *   | { t: 'settled', record: any }
+ *   | { t: 'abort', executionId: string, attempt: number, reason: string }
+ *   | { t: 'bind', record: any, targetType: string, value: string }
+ *   | { t: 'callback', record: any }
+ *   | { t: 'closed' }
+ *   | { t: 'diagnostic', source: string, code: string, message: string }} Notice
+ */
+
+/**
+ * What to do with each kind of notice.
+ * @typedef {object} NoticeHandlers
+ * @property {(name: string, payload: unknown) => void} event
+ * @property {(record: any) => void} settled
+ * @property {(executionId: string, attempt: number, reason: string) => void} abort
+ * @property {(record: any, targetType: string, value: string) => void} bind
+ * @property {(record: any) => void} callback
+ * @property {() => void} closed
+ * @property {(source: string, code: string, message: string) => void} diagnostic
+ */
+
+/**
+ * Hands each notice of a drained batch to its handler, in order.
+ * @param {string} text JSON text of a Notice[]
+ * @param {NoticeHandlers} on
+ */
+function dispatch(text, on) {
+  /** @type {Notice[]} */
+  const notices = JSON.parse(text)
+  for (let i = 0; i < notices.length; i++) {
+    const n = notices[i]
+    switch (n.t) {
+      case 'event':
+        on.event(n.name, n.payload)
+        break
+      case 'settled':
+        on.settled(n.record)
+        break
+      case 'abort':
+        on.abort(n.executionId, n.attempt, n.reason)
+        break
+      case 'bind':
+        on.bind(n.record, n.targetType, n.value)
+        break
+      case 'callback':
+        on.callback(n.record)
+        break
+      case 'closed':
+        on.closed()
+        break
+      case 'diagnostic':
+        on.diagnostic(n.source, n.code, n.message)
+        break
+    }
+  }
+}
+
+/** Listeners of engine events (`on` / `off`). */
+class Listeners {
+  /** @type {Map<string, Set<Function>>} */
+  #byName = new Map()
+  #names
+  #setInterest
+
+  /**
+   * @param {readonly string[]} names the event names there are
+   * @param {(name: string, on: boolean) => void} setInterest tells Rust
+   *   whether anyone listens to `name` (events nobody listens to are not built)
+   */
+  constructor(names, setInterest) {
+    this.#names = names
+    this.#setInterest = setInterest
+  }
+
+  /**
+   * @param {unknown} name
+   * @param {unknown} listener
+   */
+  on(name, listener) {
+    if (typeof name !== 'string' || !this.#names.includes(name)) {
+      throw enactError(Code.INVALID_EXECUTION, `event: unknown event ${JSON.stringify(String(name))} (expected one of ${this.#names.join(', ')})`)
+    }
+    if (typeof listener !== 'function') throw enactError(Code.INVALID_EXECUTION, 'listener: expected a function')
+    let set = this.#byName.get(name)
+    if (set === undefined) {
+      this.#byName.set(name, (set = new Set()))
+      this.#setInterest(name, true)
+    }
+    set.add(listener)
+  }
+
+  /**
+   * @param {unknown} name
+   * @param {unknown} listener
+   */
+  off(name, listener) {
+    const set = typeof name === 'string' ? this.#byName.get(name) : undefined
+    if (set === undefined) return
+    set.delete(/** @type {Function} */ (listener))
+    if (set.size === 0) {
+      this.#byName.delete(/** @type {string} */ (name))
+      this.#setInterest(/** @type {string} */ (name), false)
+    }
+  }
+
+  /**
+   * Whether anyone listens to `name`.
+   * @param {string} name
+   */
+  has(name) {
+    return this.#byName.has(name)
+  }
+
+  /**
+   * Calls each listener of `name`; a throwing one becomes a process warning.
+   * @param {string} name
+   * @param {unknown} payload
+   */
+  emit(name, payload) {
+    const set = this.#byName.get(name)
+    if (set === undefined) return
+    for (const fn of [...set]) {
+      try {
+        fn(payload)
+      } catch (err) {
+        warn(`listener for ${name} threw`, err)
+      }
+    }
+  }
+}
+
+module.exports = { dispatch, Listeners }

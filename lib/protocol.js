@@ -1,0 +1,24 @@
+// @ts-check
+'use strict'
+// The constants JS shares with Rust, read once from the native binding
+// (`protocol()` in src/lib.rs), so that each is defined in one place: the
+// error codes (crates/enact-background-core/src/error.rs, `ErrorCode::ALL`),
+// the event names, the target types, the numbers of the stimulus entry
+// points and the config of a submission that gives none.
+
+const { protocol } = require('../binding.js')
+
+/**
+ * @typedef {object} Protocol
+ * @property {readonly string[]} errorCodes
+ * @property {readonly string[]} eventNames
+ * @property {readonly string[]} targetTypes
+ * @property {Readonly<{ emit: number, emitBatch: number, lifecycle: number, metric: number }>} stimuli
+ * @property {Readonly<Record<string, unknown>>} defaultConfig
+ */
+
+/** @type {Protocol} */
+const constants = JSON.parse(protocol())
+for (const value of Object.values(constants)) Object.freeze(value)
+
+module.exports = Object.freeze(constants)

@@ -1,0 +1,333 @@
+// @ts-check
+'use strict'
+// The callable runner: starts the attempts Rust hands over, awaits each
+// callable's result and reports the results back to Rust as one JSON text
+// per microtask batch. No thread hop and no promise awaited from Rust per
+// job (NAPI-NOTES.md: that is the slow path). Also the event-loop slicing
+// that keeps a stream of instant work from starving timers and I/O.
+
+const { Code, describe } = require('./errors')
+
+/**
+ * An attempt as Rust hands it over (`NativeEngine.take`).
+ * @typedef {object} Job
+ * @property {string} executionId
+ * @property {string} tenantId
+ * @property {string} callableName
+ * @property {string} [input]
+ * @property {Record<string, string>} [context]
+ * @property {number} attempt
+ * @property {string} [triggerId]
+ * @property {unknown} [triggerSource]
+ * @property {boolean} [stream] whether stream chunks are delivered
+ */
+
+/** @typedef {{ message: string, retryable: boolean, code?: string, name?: string, stack?: string }} CallError */
+
+/**
+ * The reason a running attempt's signal aborts with.
+ * @param {string} why `timeout`, `cancel` or `shutdown`
+ * @param {string} [executionId]
+ * @returns {Error & { code: string }}
+ */
+function abortReason(why, executionId) {
+  const err = /** @type {Error & { code: string }} */ (
+    new Error(why === 'timeout' ? `execution ${executionId} timed out` : why === 'cancel' ? `execution ${executionId} was cancelled` : 'engine is shutting down')
+  )
+  err.name = why === 'timeout' ? 'TimeoutError' : 'AbortError'
+  err.code = why === 'timeout' ? Code.TIMEOUT : why === 'cancel' ? Code.CANCELLED : Code.SHUTDOWN
+  return err
+}
+
+/** What a callable receives (`CallableContext` in index.d.ts). */
+class Context {
+  /** @type {(name: string, payload: unknown) => void} */
+  #emit
+  #streams
+  /** @type {AbortController | null} */
+  #controller = null
+  /** @type {unknown} */
+  #abortReason = undefined
+  #settled = false
+
+  /**
+   * @param {Job} job
+   * @param {(name: string, payload: unknown) => void} emit
+   */
+  constructor(job, emit) {
+    this.executionId = job.executionId
+    this.tenantId = job.tenantId
+    this.callableName = job.callableName
+    this.input = job.input
+    this.context = job.context || {}
+    this.attempt = job.attempt
+    this.triggerId = job.triggerId
+    this.triggerSource = job.triggerSource
+    this.#streams = job.stream === true
+    this.#emit = emit
+  }
+
+  /** Aborts on timeout, cancellation or shutdown. Created on first use. */
+  get signal() {
+    if (this.#controller === null) {
+      this.#controller = new AbortController()
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason)
+    }
+    return this.#controller.signal
+  }
+
+  /**
+   * Delivers a chunk as an `execution.stream` event (deferred mode only).
+   * @param {unknown} chunk
+   */
+  stream(chunk) {
+    if (!this.#streams || this.#abortReason !== undefined) return
+    this.#emit('execution.stream', {
+      executionId: this.executionId,
+      tenantId: this.tenantId,
+      callableName: this.callableName,
+      attempt: this.attempt,
+      chunk,
+    })
+  }
+
+  // The runner's handles on an attempt are static, so that a callable
+  // sees only the CallableContext surface (index.d.ts) on `ctx`.
+
+  /**
+   * Marks the attempt settled; false if it already was.
+   * @param {Context} ctx
+   * @returns {boolean}
+   */
+  static settle(ctx) {
+    if (ctx.#settled) return false
+    ctx.#settled = true
+    return true
+  }
+
+  /**
+   * Aborts the attempt's signal.
+   * @param {Context} ctx
+   * @param {unknown} reason
+   */
+  static abort(ctx, reason) {
+    if (ctx.#abortReason !== undefined) return
+    ctx.#abortReason = reason
+    if (ctx.#controller !== null) ctx.#controller.abort(reason)
+  }
+}
+
+class Runner {
+  /** @type {Map<string, Function>} */
+  #callables = new Map()
+  /** @type {Map<string, Context>} */
+  #inflight = new Map()
+  /** @type {string[]} */
+  #results = []
+  #flushScheduled = false
+  #complete
+  #emit
+  #afterFlush
+
+  /**
+   * @param {object} host
+   * @param {(batch: string) => void} host.complete hands a JSON batch of results to Rust
+   * @param {(name: string, payload: unknown) => void} host.emit delivers a stream chunk to listeners
+   * @param {() => void} host.afterFlush runs after each batch (start what may start now)
+   */
+  constructor({ complete, emit, afterFlush }) {
+    this.#complete = complete
+    this.#emit = emit
+    this.#afterFlush = afterFlush
+  }
+
+  /**
+   * @param {string} name
+   * @param {Function} fn
+   */
+  setCallable(name, fn) {
+    this.#callables.set(name, fn)
+  }
+
+  /** @param {Job[]} jobs */
+  start(jobs) {
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]
+      const ctx = new Context(job, this.#emit)
+      this.#inflight.set(job.executionId, ctx)
+      const fn = this.#callables.get(job.callableName)
+      if (fn === undefined) {
+        this.#fail(ctx, { message: `no callable registered as ${JSON.stringify(job.callableName)}`, retryable: false }, '')
+        continue
+      }
+      let out
+      try {
+        out = fn(ctx)
+      } catch (err) {
+        this.#fail(ctx, err)
+        continue
+      }
+      if (out !== null && (typeof out === 'object' || typeof out === 'function')) {
+        let then
+        try {
+          then = out.then
+        } catch (err) {
+          this.#fail(ctx, err)
+          continue
+        }
+        if (typeof then === 'function') {
+          try {
+            then.call(out, (/** @type {unknown} */ value) => this.#succeed(ctx, value), (/** @type {unknown} */ err) => this.#fail(ctx, err))
+          } catch (err) {
+            this.#fail(ctx, err)
+          }
+          continue
+        }
+      }
+      this.#succeed(ctx, out)
+    }
+  }
+
+  /**
+   * Aborts one attempt (its late result is ignored by Rust).
+   * @param {string} executionId
+   * @param {number} attempt
+   * @param {string} why `timeout`, `cancel` or `shutdown`
+   */
+  abort(executionId, attempt, why) {
+    const ctx = this.#inflight.get(executionId)
+    if (ctx !== undefined && ctx.attempt === attempt) {
+      this.#inflight.delete(executionId)
+      Context.abort(ctx, abortReason(why, executionId))
+    }
+  }
+
+  /** Aborts every attempt in flight (shutdown). */
+  abortAll() {
+    for (const ctx of this.#inflight.values()) Context.abort(ctx, abortReason('shutdown'))
+    this.#inflight.clear()
+  }
+
+  /** @param {Context} ctx */
+  #release(ctx) {
+    if (!Context.settle(ctx)) return false
+    if (this.#inflight.get(ctx.executionId) === ctx) this.#inflight.delete(ctx.executionId)
+    return true
+  }
+
+  /**
+   * @param {Context} ctx
+   * @param {unknown} value
+   */
+  #succeed(ctx, value) {
+    if (!this.#release(ctx)) return
+    let output
+    try {
+      output = JSON.stringify(value)
+    } catch (err) {
+      return this.#report(ctx, null, { message: `callable returned a value that is not JSON-serializable: ${describe(err)}`, retryable: false })
+    }
+    if (output === undefined) {
+      return this.#report(ctx, null, {
+        message: `callable returned ${value === undefined ? 'undefined' : typeof value}; return a JSON value (use null for "nothing")`,
+        retryable: false,
+      })
+    }
+    this.#report(ctx, output, null)
+  }
+
+  /**
+   * @param {Context} ctx
+   * @param {unknown} err
+   * @param {string} [prefix]
+   */
+  #fail(ctx, err, prefix = 'callable threw: ') {
+    if (!this.#release(ctx)) return
+    const e = /** @type {any} */ (err)
+    /** @type {CallError} */
+    const error = { message: prefix + describe(err), retryable: !(e !== null && typeof e === 'object' && e.retryable === false) }
+    try {
+      if (e !== null && typeof e === 'object') {
+        if (typeof e.code === 'string') error.code = e.code
+        if (typeof e.name === 'string') error.name = e.name
+        if (typeof e.stack === 'string') error.stack = e.stack
+      }
+    } catch {
+      // a hostile error object; its message is enough
+    }
+    this.#report(ctx, null, error)
+  }
+
+  /**
+   * Results cross to Rust as one JSON text per batch; `output` is already
+   * JSON text, so it is spliced in rather than encoded twice.
+   * @param {Context} ctx
+   * @param {string | null} output
+   * @param {CallError | null} error
+   */
+  #report(ctx, output, error) {
+    const head = '{"executionId":' + JSON.stringify(ctx.executionId) + ',"attempt":' + ctx.attempt
+    this.#results.push(error === null ? head + ',"output":' + output + '}' : head + ',"error":' + JSON.stringify(error) + '}')
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      queueMicrotask(() => this.#flush())
+    }
+  }
+
+  #flush() {
+    this.#flushScheduled = false
+    const batch = this.#results
+    this.#results = []
+    if (batch.length > 0) this.#complete('[' + batch.join(',') + ']')
+    this.#afterFlush()
+  }
+}
+
+/**
+ * Event-loop slicing. Batches chain through microtasks, which Node runs
+ * before any timer or I/O callback. So that a stream of instant callables
+ * (or a chain of triggers) cannot starve the event loop, work that has run
+ * for longer than `sliceMs` without the loop turning continues in a
+ * macrotask (`resume`, via setImmediate).
+ */
+class Slicer {
+  #sliceStart = -1
+  #yieldScheduled = false
+  #sliceMs
+  #endSlice = () => {
+    this.#sliceStart = -1
+  }
+  #resumeAfterYield = () => {
+    this.#yieldScheduled = false
+    this.#sliceStart = -1
+    this.#resume()
+  }
+  #resume
+
+  /**
+   * @param {() => void} resume
+   * @param {number} [sliceMs]
+   */
+  constructor(resume, sliceMs = 10) {
+    this.#resume = resume
+    this.#sliceMs = sliceMs
+  }
+
+  /** Whether the current slice is spent (then `resume` runs in a macrotask). */
+  overBudget() {
+    const now = performance.now()
+    if (this.#sliceStart < 0) {
+      this.#sliceStart = now
+      setImmediate(this.#endSlice)
+      return false
+    }
+    if (now - this.#sliceStart <= this.#sliceMs) return false
+    if (!this.#yieldScheduled) {
+      this.#yieldScheduled = true
+      setImmediate(this.#resumeAfterYield)
+    }
+    return true
+  }
+}
+
+module.exports = { Runner, Context, Slicer, abortReason }
