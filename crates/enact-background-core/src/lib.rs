@@ -13,7 +13,7 @@
 //! let exec = Executor::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock), Arc::new(NoHost), ExecutorConfig::default());
 //! exec.register_callable("echo").unwrap();
 //! let req = validate::submit_request(&serde_json::json!({"tenantId": "t1", "callableName": "echo", "input": "hi"})).unwrap();
-//! let queued = exec.submit(req, false).unwrap();
+//! let queued = exec.submit(req, Watch::No).unwrap();
 //! let started = exec.take().unwrap();
 //! assert_eq!(started[0].execution_id, queued.execution_id);
 //! exec.complete(&queued.execution_id, 1, Outcome::Completed(serde_json::json!("hi"))).unwrap();
@@ -40,7 +40,7 @@ pub mod webhook;
 pub mod prelude {
     pub use crate::clock::{Clock, SystemClock, TokioClock};
     pub use crate::error::{EngineError, EngineResult, ErrorCode};
-    pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats, Submission};
+    pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats, Submission, Watch};
     pub use crate::memory::MemoryStore;
     pub use crate::model::*;
     pub use crate::store::{Driver, ExecutionFilter, TriggerFilter};

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 /// Submits `work` with `binding`, runs it to completion with `output`;
 /// returns its id and the notices that followed.
-fn run_bound(h: &Harness, binding: Value, output: Value, watch: bool) -> (String, Vec<Notice>) {
+fn run_bound(h: &Harness, binding: Value, output: Value, watch: Watch) -> (String, Vec<Notice>) {
     let e = h
         .exec
         .submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"targetBinding": binding}})), watch)
@@ -28,7 +28,7 @@ async fn binding_applied() {
         &h,
         json!({"targetType": "thread.title", "transform": "first_line", "maxLength": 100, "threadId": "thread_1"}),
         json!("Quarterly planning\nDetails follow"),
-        true,
+        Watch::Settled,
     );
     // First the handler is asked; nothing is settled until it answers.
     let b = binds(&n);
@@ -77,7 +77,7 @@ async fn binding_handler_failure_does_not_fail_the_execution() {
     let h = Harness::new(config(2));
     h.interest(&[EventKind::BindingApplied, EventKind::BindingFailed, EventKind::Completed, EventKind::Failed]);
     h.exec.register_target(TargetType::Custom);
-    let (id, n) = run_bound(&h, json!({"targetType": "custom", "targetPath": "crm.note", "transform": "truncate", "maxLength": 8}), json!("héllo wörld"), true);
+    let (id, n) = run_bound(&h, json!({"targetType": "custom", "targetPath": "crm.note", "transform": "truncate", "maxLength": 8}), json!("héllo wörld"), Watch::Settled);
     let b = binds(&n);
     assert_eq!(b[0].value, "héllo...");
     h.exec.binding_done(&id, Err("Thread not found".into())).unwrap();
@@ -101,7 +101,7 @@ async fn binding_without_a_registered_handler_fails_with_a_message() {
     let h = Harness::new(config(2));
     h.interest(&[EventKind::BindingFailed, EventKind::Completed]);
     h.exec.register_target(TargetType::ThreadTitle); // another type
-    let (id, n) = run_bound(&h, json!({"targetType": "memory.write", "targetPath": "user.preferences"}), json!("v"), true);
+    let (id, n) = run_bound(&h, json!({"targetType": "memory.write", "targetPath": "user.preferences"}), json!("v"), Watch::Settled);
     assert!(binds(&n).is_empty(), "no handler to call");
     let rec = h.get(&id);
     assert_eq!(rec.status, BackgroundExecutionStatus::Completed);
@@ -120,7 +120,7 @@ async fn binding_transform_error_fails_the_binding_only() {
     let h = Harness::new(config(2));
     h.interest(&[EventKind::BindingFailed, EventKind::BindingApplied]);
     h.exec.register_target(TargetType::ExecutionSummary);
-    let (id, n) = run_bound(&h, json!({"targetType": "execution.summary", "transform": "json_extract", "jsonPath": "$.a"}), json!("not json at all"), false);
+    let (id, n) = run_bound(&h, json!({"targetType": "execution.summary", "transform": "json_extract", "jsonPath": "$.a"}), json!("not json at all"), Watch::No);
     assert!(binds(&n).is_empty(), "handler not called with no value");
     let rec = h.get(&id);
     assert_eq!(rec.status, BackgroundExecutionStatus::Completed);
@@ -131,7 +131,7 @@ async fn binding_transform_error_fails_the_binding_only() {
     assert_eq!(event_kinds(&n), vec![EventKind::BindingFailed]);
 
     // A path that matches nothing fails the same way.
-    let (id, _) = run_bound(&h, json!({"targetType": "execution.summary", "transform": "json_extract", "jsonPath": "$.missing"}), json!({"a": 1}), false);
+    let (id, _) = run_bound(&h, json!({"targetType": "execution.summary", "transform": "json_extract", "jsonPath": "$.missing"}), json!({"a": 1}), Watch::No);
     let r = h.get(&id).binding_result.unwrap();
     assert!(!r.success);
     assert!(r.error.unwrap().contains("$.missing"));
@@ -142,17 +142,17 @@ async fn binding_json_output_is_bound_as_json_text() {
     let h = Harness::new(config(2));
     h.exec.register_target(TargetType::ArtifactCreate);
     // Non-string output: bound as its JSON text, then transformed.
-    let (id, n) = run_bound(&h, json!({"targetType": "artifact.create", "transform": "json_extract", "jsonPath": "$.items[*].id"}), json!({"items": [{"id": 1}, {"id": 2}]}), false);
+    let (id, n) = run_bound(&h, json!({"targetType": "artifact.create", "transform": "json_extract", "jsonPath": "$.items[*].id"}), json!({"items": [{"id": 1}, {"id": 2}]}), Watch::No);
     assert_eq!(binds(&n)[0].value, "[1,2]");
     h.exec.binding_done(&id, Ok(())).unwrap();
     assert_eq!(h.get(&id).binding_result.unwrap().applied_value.as_deref(), Some("[1,2]"));
 
-    let (id, n) = run_bound(&h, json!({"targetType": "artifact.create"}), json!({"k": "v"}), false);
+    let (id, n) = run_bound(&h, json!({"targetType": "artifact.create"}), json!({"k": "v"}), Watch::No);
     assert_eq!(binds(&n)[0].value, r#"{"k":"v"}"#);
     h.exec.binding_done(&id, Ok(())).unwrap();
 
     // A string that is itself JSON text can be extracted from.
-    let (_, n) = run_bound(&h, json!({"targetType": "artifact.create", "transform": "json_extract", "jsonPath": "$.name"}), json!(r#"{"name":"名前"}"#), false);
+    let (_, n) = run_bound(&h, json!({"targetType": "artifact.create", "transform": "json_extract", "jsonPath": "$.name"}), json!(r#"{"name":"名前"}"#), Watch::No);
     assert_eq!(binds(&n)[0].value, "名前");
 }
 
@@ -176,7 +176,7 @@ async fn binding_not_attempted_for_failed_executions() {
 async fn binding_outstanding_cannot_be_cancelled_and_settles_after() {
     let h = Harness::new(config(2));
     h.exec.register_target(TargetType::ThreadSummary);
-    let (id, _) = run_bound(&h, json!({"targetType": "thread.summary"}), json!("s"), true);
+    let (id, _) = run_bound(&h, json!({"targetType": "thread.summary"}), json!("s"), Watch::Settled);
     assert_eq!(h.exec.cancel(&id), Ok(false), "already completed");
     h.exec.binding_done(&id, Ok(())).unwrap();
     let n = h.drain();

@@ -41,7 +41,7 @@ async fn burst_100k_every_execution_final_exactly_once() {
         }
         let tenant = format!("tenant_{}", i % 13);
         h.exec
-            .submit(req(json!({"executionId": format!("exec_burst_{i}"), "tenantId": tenant, "callableName": "work", "config": config})), false)
+            .submit(req(json!({"executionId": format!("exec_burst_{i}"), "tenantId": tenant, "callableName": "work", "config": config})), Watch::No)
             .unwrap();
     }
     assert_eq!(h.stats().submitted, N as u64);

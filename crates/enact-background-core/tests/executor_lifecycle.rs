@@ -102,7 +102,7 @@ async fn cancel_finished_and_unknown() {
 async fn watch_settles_waiters() {
     let h = Harness::new(config(4));
     // Watched at submit.
-    let a = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), true).unwrap();
+    let a = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::Settled).unwrap();
     // Watched later.
     let b = h.submit_cfg("t", json!({}));
     assert_eq!(h.exec.watch(&b.execution_id), Ok(None));
@@ -140,7 +140,7 @@ async fn watch_settles_waiters() {
 #[tokio::test(start_paused = true)]
 async fn watch_waits_through_retries_and_timeouts() {
     let h = Harness::started(config(1));
-    let e = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"timeoutMs": 100, "retry": {"maxAttempts": 2, "backoffMs": 10}}})), true).unwrap();
+    let e = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"timeoutMs": 100, "retry": {"maxAttempts": 2, "backoffMs": 10}}})), Watch::Settled).unwrap();
     h.take().pop().unwrap();
     advance_ms(101).await;
     assert!(settled(&h.drain()).is_empty(), "not settled while a retry is pending");
@@ -158,7 +158,7 @@ async fn watch_waits_through_retries_and_timeouts() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_refuses_work_and_releases_running_attempts() {
     let h = Harness::started(config(2));
-    let watched = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), true).unwrap();
+    let watched = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::Settled).unwrap();
     let other = h.submit_cfg("t", json!({}));
     let queued = h.submit_cfg("t", json!({}));
     let t = h.take();
@@ -166,7 +166,7 @@ async fn shutdown_refuses_work_and_releases_running_attempts() {
     h.drain();
 
     h.exec.begin_shutdown();
-    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), false).unwrap_err();
+    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::No).unwrap_err();
     assert_eq!(err.code, ErrorCode::Shutdown);
     assert!(h.take().is_empty(), "no new attempt starts during shutdown");
     assert!(!h.exec.is_stopped());
@@ -196,7 +196,7 @@ async fn shutdown_refuses_work_and_releases_running_attempts() {
     assert_eq!(h.stats().stale_results, 1);
 
     assert!(h.take().is_empty());
-    assert_eq!(h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), false).unwrap_err().code, ErrorCode::Shutdown);
+    assert_eq!(h.exec.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::No).unwrap_err().code, ErrorCode::Shutdown);
     // Watching an unfinished execution after shutdown fails.
     assert_eq!(h.exec.watch(&queued.execution_id).unwrap_err().code, ErrorCode::Shutdown);
     // Finished executions can still be read and watched.

@@ -419,7 +419,7 @@ async fn queue_generated_ids_are_exec_ksuids() {
 #[tokio::test(start_paused = true)]
 async fn queue_submit_errors() {
     let h = Harness::new(config(1));
-    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "nope"})), false).unwrap_err();
+    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "nope"})), Watch::No).unwrap_err();
     assert_eq!(err.code, ErrorCode::UnknownCallable);
     assert!(err.message.contains("nope"), "{}", err.message);
     assert!(!h.exec.has_callable("nope"));
@@ -428,7 +428,7 @@ async fn queue_submit_errors() {
 
     // Duplicate id: refused, the first record untouched.
     let first = h.submit(json!({"tenantId": "t", "callableName": "work", "executionId": "exec_dup", "input": "one"}));
-    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "echo", "executionId": "exec_dup"})), false).unwrap_err();
+    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "echo", "executionId": "exec_dup"})), Watch::No).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidExecution);
     assert!(err.message.starts_with("executionId:"), "{}", err.message);
     assert_eq!(h.get("exec_dup"), first);

@@ -53,7 +53,7 @@ fn threads_submit_take_complete_cancel_race_safely() {
                         config["retry"] = json!({"maxAttempts": 2, "backoffMs": 0});
                     }
                     let e = exec
-                        .submit(req(json!({"tenantId": format!("t{}", i % 9), "callableName": "work", "input": format!("{sub}:{i}"), "config": config})), false)
+                        .submit(req(json!({"tenantId": format!("t{}", i % 9), "callableName": "work", "input": format!("{sub}:{i}"), "config": config})), Watch::No)
                         .unwrap();
                     ids.lock().unwrap().push(e.execution_id);
                 }

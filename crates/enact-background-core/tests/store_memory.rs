@@ -184,7 +184,7 @@ async fn timer_sees_delayed_work_submitted_during_its_scan() {
     {
         let (exec, id) = (exec.clone(), id.clone());
         *hook.lock().unwrap() = Some(Box::new(move || {
-            let e = exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"mode": "deferred", "delayMs": 100}})), false).unwrap();
+            let e = exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"mode": "deferred", "delayMs": 100}})), Watch::No).unwrap();
             *id.lock().unwrap() = e.execution_id;
         }));
     }
@@ -202,7 +202,7 @@ async fn timer_sees_delayed_work_submitted_during_its_scan() {
 #[tokio::test(start_paused = true)]
 async fn timer_sees_deadlines_armed_during_its_scan() {
     let (exec, _host, hook) = hooked();
-    let e = exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"timeoutMs": 100}})), false).unwrap();
+    let e = exec.submit(req(json!({"tenantId": "t", "callableName": "work", "config": {"timeoutMs": 100}})), Watch::No).unwrap();
     {
         let exec = exec.clone();
         *hook.lock().unwrap() = Some(Box::new(move || {
@@ -337,7 +337,7 @@ async fn the_rescuer_requeues_work_of_a_dead_engine_then_fails_it() {
     };
     // Engine A claims and "dies": no heartbeat, its lease runs out.
     let dead = make(ExecutorConfig { lease_ms: 300, ..config(4) });
-    let e = dead.submit(req(json!({"tenantId": "t", "callableName": "work"})), false).unwrap();
+    let e = dead.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::No).unwrap();
     assert_eq!(dead.take().unwrap().len(), 1);
     // Engine B runs the heartbeat and the rescuer.
     let live = make(maintained);
@@ -354,7 +354,7 @@ async fn the_rescuer_requeues_work_of_a_dead_engine_then_fails_it() {
     assert_eq!(live.get(&e.execution_id).unwrap().unwrap().status, BackgroundExecutionStatus::Completed);
 
     // A job that kills every engine that runs it ends failed after maxStalls.
-    let e2 = dead.submit(req(json!({"tenantId": "t", "callableName": "work"})), false).unwrap();
+    let e2 = dead.submit(req(json!({"tenantId": "t", "callableName": "work"})), Watch::No).unwrap();
     let killer = make(ExecutorConfig { lease_ms: 300, ..config(4) });
     // Only the doomed engines claim it (the live one is never asked to).
     assert_eq!(killer.take().unwrap().len(), 1);

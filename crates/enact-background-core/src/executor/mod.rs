@@ -88,6 +88,15 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// Whether a submitter waits for an execution's final record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// A [`Notice::Settled`] follows when it reaches its final record.
+    Settled,
+    /// Nothing follows.
+    No,
+}
+
 /// A submission and what its caller wants back.
 #[derive(Clone, Debug)]
 pub struct Submission {
@@ -397,19 +406,14 @@ impl Executor {
 
     // -- submission --------------------------------------------------------
 
-    /// Queues an execution (the store must answer at once). With `watch`, a
-    /// [`Notice::Settled`] follows when it reaches its final record.
-    pub fn submit(self: &Arc<Self>, req: SubmitRequest, watch: bool) -> EngineResult<BackgroundExecution> {
-        let receipt = self.submit_receipt(req, watch, true)?;
+    /// Queues an execution (the store must answer at once) and answers its
+    /// queued record; with [`Watch::Settled`] a [`Notice::Settled`] follows
+    /// when it reaches its final record.
+    pub fn submit(self: &Arc<Self>, request: SubmitRequest, watch: Watch) -> EngineResult<BackgroundExecution> {
+        let submission = Submission { request, watch: watch == Watch::Settled, keep_record: true };
+        let fut = self.clone().submit_many(vec![submission]);
+        let receipt = Self::now(async move { fut.await.pop().expect("one answer per submission") })?;
         Ok(receipt.record.expect("kept on request"))
-    }
-
-    /// Like [`Executor::submit`], answering only the id and queue time (the
-    /// record goes to the store without a copy), plus the record when
-    /// `keep_record` is set.
-    pub fn submit_receipt(self: &Arc<Self>, request: SubmitRequest, watch: bool, keep_record: bool) -> EngineResult<Receipt> {
-        let fut = self.clone().submit_many(vec![Submission { request, watch, keep_record }]);
-        Self::now(async move { fut.await.pop().expect("one answer per submission") })
     }
 
     /// Queues a batch of executions with one store call (group commit on a

@@ -64,7 +64,7 @@ impl Harness {
 
     /// Submits a JSON request (validated as JavaScript's would be).
     pub fn submit(&self, v: Value) -> BackgroundExecution {
-        self.exec.submit(req(v), false).expect("submit")
+        self.exec.submit(req(v), Watch::No).expect("submit")
     }
 
     /// Submits `work` for `tenant` with `config`.
