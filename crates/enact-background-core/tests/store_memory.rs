@@ -412,3 +412,31 @@ async fn a_cancelled_attempt_waiting_in_the_ready_buffer_never_starts() {
 fn store_ids(s: &MemoryStore) -> Vec<String> {
     ready_of(s.list(&ExecutionFilter::default())).into_iter().map(|e| e.execution_id).collect()
 }
+
+// ---------------------------------------------------------------------------
+// What keeps the host alive adds up, whatever the order of threads.
+
+/// A schedule tick fires on the timer thread while the host's thread claims:
+/// the claim may book the execution before the fire does. The engine's
+/// count of waiting work must still come back to zero, or `idle()` and the
+/// process's keep-alive would wait forever (a hang the schedule benchmark
+/// hit once in 5 runs of 10,000 triggers).
+#[tokio::test(start_paused = true)]
+async fn waiting_work_adds_up_when_a_claim_beats_the_fire_that_inserted_it() {
+    let store = Wrapped::hooked(MemoryStore::new());
+    let hook = store.after_fire.clone();
+    let exec = Executor::new(Arc::new(store), Arc::new(TokioClock::new()), Arc::new(CountingHost::default()), config(4));
+    exec.register_callable("work").unwrap();
+    let eng = TriggerEngine::new(exec.clone(), TriggerConfig::default());
+    let t = eng.register(&json!({"tenantId": "t", "type": "manual", "condition": {}, "action": {"callableName": "work"}})).unwrap();
+    let claimed = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (exec, claimed) = (exec.clone(), claimed.clone());
+        *hook.lock().unwrap() = Some(Box::new(move || *claimed.lock().unwrap() = exec.take().unwrap()));
+    }
+    eng.fire(&t.trigger_id, None).unwrap();
+    let jobs = claimed.lock().unwrap().clone();
+    assert_eq!(jobs.len(), 1, "the hook claimed the fired execution before the fire returned");
+    exec.complete(&jobs[0].execution_id, jobs[0].attempt, Outcome::Completed(json!(1))).unwrap();
+    assert_eq!((exec.busy(), exec.waiting()), (0, 0), "nothing is left waiting");
+}

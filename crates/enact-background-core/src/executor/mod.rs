@@ -168,8 +168,11 @@ struct Inner {
     stale: u64,
     /// Executions waiting (queued or delayed), as far as this engine has
     /// seen them go in and out: what keeps the host alive, without asking
-    /// the store.
-    waiting: u64,
+    /// the store. Signed and never clamped: a claim on the host's thread
+    /// may book an execution before the fire that inserted it on a timer
+    /// thread books it, so the count may dip below zero for a moment and
+    /// must still add up afterwards.
+    waiting: i64,
 }
 
 /// The background executor. Cheap to share behind an `Arc`.
@@ -687,7 +690,7 @@ impl Executor {
         let claimed = claimed?;
         let mut earliest = i64::MAX;
         let want_started = self.wants(EventKind::Started);
-        g.waiting = g.waiting.saturating_sub(claimed.len() as u64);
+        g.waiting -= claimed.len() as i64;
         for rec in claimed {
             let deadline = millis(now).saturating_add(rec.config.timeout_ms as i64);
             earliest = earliest.min(deadline);
@@ -750,7 +753,7 @@ impl Executor {
     /// Executions waiting as far as this engine knows (queued by it, not
     /// yet claimed): with [`Executor::busy`], what keeps a host alive.
     pub fn waiting(&self) -> u64 {
-        self.inner.lock().waiting
+        self.inner.lock().waiting.max(0) as u64
     }
 
     /// Reports how an attempt ended; see [`Executor::complete_many`].
@@ -942,7 +945,7 @@ impl Executor {
                     Some(run) => {
                         g.outbox.push(Notice::Abort { execution_id, attempt: run.attempt, reason: AbortReason::Cancel });
                     }
-                    None => g.waiting = g.waiting.saturating_sub(1),
+                    None => g.waiting -= 1,
                 }
                 self.settle(&mut g, *rec);
                 Ok(true)

@@ -22,15 +22,18 @@ pub struct Wrapped<D> {
     pub later: bool,
     /// Run once, right after the next `stage_due`.
     pub after_stage: Arc<Mutex<Option<Hook>>>,
+    /// Run once, right after the next `fire` wrote its execution (another
+    /// thread claiming it before the fire returns).
+    pub after_fire: Arc<Mutex<Option<Hook>>>,
 }
 
 impl<D> Wrapped<D> {
     pub fn later(inner: D) -> Self {
-        Self { inner, later: true, after_stage: Arc::default() }
+        Self { inner, later: true, after_stage: Arc::default(), after_fire: Arc::default() }
     }
 
     pub fn hooked(inner: D) -> Self {
-        Self { inner, later: false, after_stage: Arc::default() }
+        Self { inner, later: false, after_stage: Arc::default(), after_fire: Arc::default() }
     }
 }
 
@@ -122,7 +125,12 @@ impl<D: Driver> Driver for Wrapped<D> {
         self.wrap(self.inner.remove_trigger(id))
     }
     fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire> {
-        self.wrap(self.inner.fire(params))
+        let f = self.inner.fire(params);
+        let hook = self.after_fire.lock().unwrap().take();
+        if let Some(h) = hook {
+            h();
+        }
+        self.wrap(f)
     }
     fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool> {
         self.wrap(self.inner.remember_webhook(trigger_id, message_id, now_secs, expires_secs))
