@@ -282,7 +282,7 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
         .map(|slot| {
             slot.unwrap_or_else(|| match receipts.next().expect("one receipt per valid request") {
                 Ok(receipt) => match receipt.record {
-                    Some(rec) => Submitted::Record { r: Box::new(rec) },
+                    Some(rec) => Submitted::Record { r: rec },
                     None => Submitted::Brief(receipt.execution_id, receipt.queued_at),
                 },
                 Err(e) => Submitted::Error { e: ErrorOut { code: e.code.as_str(), message: e.message } },

@@ -740,10 +740,10 @@ impl MemoryStore {
         }
         let new = (p.build)(&row.trigger);
         let final_record = new.ready == Readiness::Final;
-        let record = (p.want_record || final_record).then(|| Box::new(new.record.clone()));
+        let record = (p.want_record || final_record).then(|| new.record.clone());
         let execution_id = new.record.execution_id.clone();
         let mut g = self.inner.lock();
-        if Self::insert_one(&mut g, new.record, new.ready) == Inserted::Duplicate {
+        if Self::insert_one(&mut g, *new.record, new.ready) == Inserted::Duplicate {
             // Undo the count: the fire and its execution go together.
             let trigger = Arc::make_mut(&mut row.trigger);
             (trigger.status, trigger.fire_count, trigger.last_fired_at, trigger.updated_at) = before;
@@ -760,7 +760,7 @@ impl Driver for MemoryStore {
 
     fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {
         let mut g = self.inner.lock();
-        let out = rows.into_iter().map(|r| Self::insert_one(&mut g, r.record, r.ready)).collect();
+        let out = rows.into_iter().map(|r| Self::insert_one(&mut g, *r.record, r.ready)).collect();
         ready(Ok(out))
     }
 
@@ -1012,7 +1012,7 @@ mod tests {
             }))
             .unwrap();
             e.completed_at = Some(e.queued_at);
-            let inserted = crate::store::poll_now(store.insert_many(vec![NewExecution { record: e, ready: Readiness::Final }]));
+            let inserted = crate::store::poll_now(store.insert_many(vec![NewExecution { record: Box::new(e), ready: Readiness::Final }]));
             assert_eq!(inserted.ok().unwrap().unwrap(), vec![Inserted::Ok]);
         }
         let g = store.inner.lock();

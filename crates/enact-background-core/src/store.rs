@@ -52,8 +52,10 @@ pub enum Readiness {
 /// A new execution for [`Driver::insert_many`] or a fire.
 #[derive(Clone, Debug)]
 pub struct NewExecution {
-    /// The record as queued (or final, with [`Readiness::Final`]).
-    pub record: BackgroundExecution,
+    /// The record as queued (or final, with [`Readiness::Final`]); boxed,
+    /// so that a batch of a thousand is a small vector, not half a
+    /// megabyte to map and zero per batch.
+    pub record: Box<BackgroundExecution>,
     /// When it may be claimed.
     pub ready: Readiness,
 }

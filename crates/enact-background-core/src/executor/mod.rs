@@ -416,7 +416,7 @@ impl Executor {
         let submission = Submission { request, watch: watch == Watch::Settled, keep_record: true };
         let fut = self.clone().submit_many(vec![submission]);
         let receipt = Self::now(async move { fut.await.pop().expect("one answer per submission") })?;
-        Ok(receipt.record.expect("kept on request"))
+        Ok(*receipt.record.expect("kept on request"))
     }
 
     /// Queues a batch of executions with one store call (group commit on a
@@ -472,7 +472,7 @@ impl Executor {
         &self,
         now: crate::model::Timestamp,
         answers: &mut [Option<EngineResult<Receipt>>],
-        pending: Vec<(usize, bool, Option<BackgroundExecution>, Option<BackgroundExecution>, String, Readiness)>,
+        pending: Vec<(usize, bool, Option<Box<BackgroundExecution>>, Option<Box<BackgroundExecution>>, String, Readiness)>,
         inserted: Vec<Inserted>,
     ) {
         let mut g = self.inner.lock();
@@ -488,7 +488,7 @@ impl Executor {
                 g.watched.insert(execution_id.clone());
             }
             if let Some(rec) = notice {
-                g.outbox.push(Notice::Event(EventKind::Queued, Box::new(rec)));
+                g.outbox.push(Notice::Event(EventKind::Queued, rec));
             }
             if let Readiness::At(due) = ready {
                 earliest = earliest.min(due);
@@ -534,7 +534,7 @@ impl Executor {
             binding_result: None,
             chain_depth: req.chain_depth,
         };
-        NewExecution { record, ready }
+        NewExecution { record: Box::new(record), ready }
     }
 
     /// The execution of a trigger fire, for the store's fire step. Unlike a

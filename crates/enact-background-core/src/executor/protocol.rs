@@ -282,7 +282,7 @@ pub struct Receipt {
     pub queued_at: crate::model::Timestamp,
     /// The queued (or, for an unknown callable fired by a trigger, failed)
     /// record, when asked for.
-    pub record: Option<BackgroundExecution>,
+    pub record: Option<Box<BackgroundExecution>>,
 }
 
 /// Counters of [`Executor::stats`].
