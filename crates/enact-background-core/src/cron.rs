@@ -43,10 +43,16 @@
 //!   `after` (because `after` already lies in the repeated hour), the wall time
 //!   has already had its tick and the search moves on to later wall times.
 //! - **Nonexistent time** (a spring-forward gap) fires at the instant the
-//!   wall time would have had with the offset in force before the transition:
-//!   02:30 in a 02:00→03:00 gap fires at 03:30 new time. The next search
-//!   starts from the wall time of that instant, so an every-minute cron fires
-//!   once at 03:00 for the whole gap rather than sixty times at or after it.
+//!   wall time would have had with the offset in force before the transition
+//!   (02:30 in a 02:00→03:00 gap fires at 03:30 new time), or at the first
+//!   real matching wall time after the gap if that comes earlier: in a gap
+//!   that is not a whole hour on the hour, `10,35 2 * * *` in
+//!   `Australia/Lord_Howe` (02:00→02:30) fires at 02:35, not at 02:40 (02:10
+//!   moved), and `* 3 * * *` in `Pacific/Chatham` (02:45→03:45) fires at
+//!   03:45, 03:46, …, 03:59. The next search starts from the wall time of
+//!   the fired instant, so all matching times of one gap share one tick (an
+//!   every-minute cron fires once at 03:00 for the whole gap rather than
+//!   sixty times at or after it) and no real matching wall time is skipped.
 //!
 //! UTC and fixed-offset zones have neither gaps nor overlaps. The returned
 //! instants of successive calls strictly increase and no wall-clock time fires
@@ -171,7 +177,23 @@ impl CronSchedule {
             let instant = match tz.from_local_datetime(&local) {
                 chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
                 chrono::LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
-                chrono::LocalResult::None => gap_instant(local, tz),
+                chrono::LocalResult::None => {
+                    let (moved, end) = gap_instant(local, tz);
+                    // When the gap is not a whole hour on the hour, a real matching wall time just
+                    // after the gap can come before the moved instant; it fires first, and the gap's
+                    // times share its tick. Otherwise searching on from the moved instant's wall time
+                    // would skip it.
+                    let end_wall = end.with_timezone(&tz).naive_local();
+                    let real = end_wall
+                        .checked_sub_signed(TimeDelta::seconds(1))
+                        .and_then(|wall| self.next_local(wall))
+                        .and_then(|wall| tz.from_local_datetime(&wall).earliest())
+                        .map(|t| t.with_timezone(&Utc));
+                    match real {
+                        Some(real) if real < moved => real,
+                        _ => moved,
+                    }
+                }
             };
             if instant > after {
                 return Some(instant);
@@ -258,25 +280,27 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
         .map_err(|_| format!("{name:?} is not a known IANA time zone (such as \"Europe/Berlin\" or \"UTC\")"))
 }
 
-/// The instant a nonexistent (spring-forward gap) wall time `local` would have had with the offset
-/// in force before the transition.
-fn gap_instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+/// For a nonexistent (spring-forward gap) wall time `local`: the instant it would have had with the
+/// offset in force before the transition, and the transition instant (the gap's end).
+fn gap_instant(local: NaiveDateTime, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
     // Offsets stay within ±26 h, so the wall time at `lo` is before `local` and at `hi` after it.
-    // Bisect for the last instant whose wall time is still before `local`: the transition is
-    // right after it, and its offset is the one before the gap.
-    let as_utc = local.and_utc();
-    let mut lo = as_utc - TimeDelta::hours(30);
-    let mut hi = as_utc + TimeDelta::hours(30);
-    while hi - lo > TimeDelta::seconds(1) {
+    // Bisect on whole seconds (transitions fall on whole seconds) for the last instant whose wall
+    // time is still before `local`: the transition is the second right after it, and the offset
+    // at `lo` is the one before the gap.
+    let as_utc = local.and_utc().timestamp();
+    let wall_at = |secs: i64| DateTime::from_timestamp(secs, 0).map(|t| t.with_timezone(&tz).naive_local());
+    let (mut lo, mut hi) = (as_utc - 30 * 3600, as_utc + 30 * 3600);
+    while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if mid.with_timezone(&tz).naive_local() < local {
+        if wall_at(mid).is_some_and(|wall| wall < local) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let before = tz.offset_from_utc_datetime(&lo.naive_utc()).fix().local_minus_utc();
-    (local - TimeDelta::seconds(before.into())).and_utc()
+    let instant = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let before = tz.offset_from_utc_datetime(&instant(lo).naive_utc()).fix().local_minus_utc();
+    ((local - TimeDelta::seconds(before.into())).and_utc(), instant(hi))
 }
 
 fn midnight(year: i32, month: u32, day: u32) -> Option<NaiveDateTime> {
@@ -522,6 +546,8 @@ mod tests {
     fn gap_instant_uses_offset_before_the_transition() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let local = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(2, 30, 0).unwrap();
-        assert_eq!(gap_instant(local, ny), Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+        let (moved, end) = gap_instant(local, ny);
+        assert_eq!(moved, Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap());
     }
 }

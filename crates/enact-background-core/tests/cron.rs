@@ -385,6 +385,31 @@ fn cron_gap_of_thirty_minutes() {
 }
 
 #[test]
+fn cron_gap_times_never_hide_a_real_time_after_the_gap() {
+    // Australia/Lord_Howe 2026-10-04: 02:00 (+10:30) becomes 02:30 (+11:00) at 15:30Z.
+    // 02:10 does not exist; moved by the old offset it would be 02:40, but 02:35 is real and
+    // comes first: it fires (02:10 shares its tick) and is not skipped.
+    let lord_howe = tz("Australia/Lord_Howe");
+    let t = ticks("10,35 2 * * *", utc(2026, 10, 3, 12, 0, 0), lord_howe, 3);
+    assert_eq!(t, [utc(2026, 10, 3, 15, 35, 0), utc(2026, 10, 4, 15, 10, 0), utc(2026, 10, 4, 15, 35, 0)]);
+
+    // Pacific/Chatham 2026-09-27: 02:45 (+12:45) becomes 03:45 (+13:45) at 14:00Z.
+    // 03:00-03:44 do not exist; 03:45-03:59 do and each fires once.
+    let chatham = tz("Pacific/Chatham");
+    let t = ticks("* 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 16);
+    let expected: Vec<_> = (0..15).map(|m| utc(2026, 9, 26, 14, m, 0)).chain([utc(2026, 9, 27, 13, 15, 0)]).collect();
+    assert_eq!(t, expected, "03:45..03:59 +13:45, then 03:00 the next day");
+
+    let t = ticks("0,50 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 3);
+    assert_eq!(t, [utc(2026, 9, 26, 14, 5, 0), utc(2026, 9, 27, 13, 15, 0), utc(2026, 9, 27, 14, 5, 0)], "03:50 fires");
+
+    // With no real match before it, a gap time still fires once, moved by the old offset:
+    // 03:00 (+12:45) is 04:00 (+13:45).
+    let t = ticks("0 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 2);
+    assert_eq!(t, [utc(2026, 9, 26, 14, 15, 0), utc(2026, 9, 27, 13, 15, 0)]);
+}
+
+#[test]
 fn cron_fall_back_overlap_fires_once_at_the_earlier_instant() {
     // America/New_York 2026-11-01: 02:00 EDT (06:00Z) becomes 01:00 EST; 01:00-01:59 happen twice.
     let ny = tz("America/New_York");
