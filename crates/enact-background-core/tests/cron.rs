@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use enact_background_core::cron::{parse_timezone, CronSchedule};
 
@@ -455,4 +455,115 @@ fn cron_fixed_zones_are_plain_offsets() {
     let c = cron("0 9 * * *");
     assert_eq!(c.next_after(utc(2026, 7, 1, 0, 0, 0), tz("Etc/GMT+5")), Some(utc(2026, 7, 1, 14, 0, 0)));
     assert_eq!(c.next_after(utc(2026, 7, 1, 0, 0, 0), tz("UTC")), Some(utc(2026, 7, 1, 9, 0, 0)));
+}
+
+/// A random cron expression whose hours sit around `hour` (the local hour a transition starts in),
+/// so that its matches land before, inside and after gaps and overlaps.
+fn random_expression(rng: &mut fastrand::Rng, hour: u32) -> String {
+    let seconds = ["0", "0", "0", "30", "0,30", "*/20", "10-50/20"][rng.usize(..7)].to_string();
+    let minutes = match rng.u32(..6) {
+        0 => "*".to_string(),
+        1 => format!("*/{}", rng.u32(2..=30)),
+        2 => format!("{}/{}", rng.u32(..60), rng.u32(5..=40)),
+        3 => {
+            let a = rng.u32(..60);
+            format!("{a}-{}", rng.u32(a..60))
+        }
+        _ => (0..rng.usize(1..=3)).map(|_| rng.u32(..60).to_string()).collect::<Vec<_>>().join(","),
+    };
+    let hours = match rng.u32(..5) {
+        0 => "*".to_string(),
+        _ => {
+            let mut hs: Vec<u32> = (0..rng.usize(1..=3)).map(|_| (hour + 23 + rng.u32(..4)) % 24).collect();
+            hs.sort_unstable();
+            hs.dedup();
+            hs.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        }
+    };
+    format!("{seconds} {minutes} {hours} * * *")
+}
+
+#[test]
+fn cron_property_ticks_increase_and_every_real_match_fires() {
+    // One window of 36 hours around each transition, in zones with odd rules: 30-minute DST
+    // (Lord_Howe), a 02:45 transition (Chatham), a 15-minute one-off jump (Kathmandu 1986),
+    // a midnight transition (Santiago), and the ordinary whole-hour ones.
+    let windows = [
+        ("America/New_York", utc(2026, 3, 8, 7, 0, 0)),
+        ("America/New_York", utc(2026, 11, 1, 6, 0, 0)),
+        ("Europe/Berlin", utc(2026, 3, 29, 1, 0, 0)),
+        ("Europe/Berlin", utc(2026, 10, 25, 1, 0, 0)),
+        ("Australia/Lord_Howe", utc(2026, 10, 3, 15, 30, 0)),
+        ("Australia/Lord_Howe", utc(2026, 4, 4, 15, 0, 0)),
+        ("Pacific/Chatham", utc(2026, 9, 26, 14, 0, 0)),
+        ("Pacific/Chatham", utc(2026, 4, 4, 14, 0, 0)),
+        ("Asia/Kathmandu", utc(1985, 12, 31, 18, 30, 0)),
+        ("America/Santiago", utc(2026, 9, 6, 4, 0, 0)),
+        ("America/Santiago", utc(2026, 4, 5, 3, 0, 0)),
+        ("Australia/Sydney", utc(2026, 10, 3, 16, 0, 0)),
+        ("Australia/Sydney", utc(2026, 4, 4, 16, 0, 0)),
+    ];
+    let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);
+    let mut cases = 0;
+    for (name, center) in windows {
+        let zone = tz(name);
+        let offset = |at: DateTime<Utc>| TimeDelta::seconds(at.with_timezone(&zone).offset().fix().local_minus_utc().into());
+        let (start, end) = (center - TimeDelta::hours(18), center + TimeDelta::hours(18));
+        // The one transition in the window, found minute by minute.
+        let changes: Vec<DateTime<Utc>> = (1..=36 * 60)
+            .map(|m| start + TimeDelta::minutes(m))
+            .filter(|&at| offset(at) != offset(at - TimeDelta::minutes(1)))
+            .collect();
+        assert_eq!(changes.len(), 1, "{name} around {center}: {changes:?}");
+        let transition = changes[0];
+        let hour = chrono::Timelike::hour(&(transition - TimeDelta::minutes(1)).with_timezone(&zone));
+
+        for _ in 0..40 {
+            let expr = random_expression(&mut rng, hour);
+            let schedule = cron(&expr);
+            // Every matching wall time near the window, enumerated in UTC (no gaps there), then
+            // placed in the zone: real ones at their earliest instant, nonexistent ones apart.
+            let (mut expected, mut gap_walls) = (Vec::new(), Vec::new());
+            let (wall_start, wall_end) = ((start + offset(start)).naive_utc(), (end + offset(end)).naive_utc());
+            let mut wall = wall_start - TimeDelta::hours(2);
+            while let Some(w) = schedule.next_after(wall.and_utc(), Tz::UTC).map(|t| t.naive_utc()) {
+                if w > wall_end + TimeDelta::hours(2) {
+                    break;
+                }
+                match zone.from_local_datetime(&w).earliest() {
+                    Some(at) if at.with_timezone(&Utc) > start && at.with_timezone(&Utc) <= end => expected.push(at.with_timezone(&Utc)),
+                    Some(_) => {}
+                    None => gap_walls.push(w),
+                }
+                wall = w;
+            }
+            let mut actual = Vec::new();
+            let mut at = start;
+            while let Some(next) = schedule.next_after(at, zone).filter(|&t| t <= end) {
+                assert!(next > at, "{name} {expr:?}: {next} not after {at}");
+                actual.push(next);
+                at = next;
+            }
+            let fired: HashSet<_> = actual.iter().copied().collect();
+            for want in &expected {
+                assert!(fired.contains(want), "{name} {expr:?}: real match at {want} ({}) skipped", want.with_timezone(&zone));
+            }
+            let wanted: HashSet<_> = expected.iter().copied().collect();
+            let extras: Vec<_> = actual.iter().filter(|t| !wanted.contains(t)).collect();
+            match gap_walls.first() {
+                None => assert!(extras.is_empty(), "{name} {expr:?}: ticks at no matching time: {extras:?}"),
+                Some(first) => {
+                    // The gap's times fire once: at the first one moved by the old offset, or
+                    // earlier with a real match after the gap.
+                    let moved = (*first - offset(start)).and_utc();
+                    assert!(extras.len() <= 1 && extras.iter().all(|t| **t == moved), "{name} {expr:?}: extras {extras:?}, moved {moved}");
+                    assert!(actual.iter().any(|t| *t >= transition && *t <= moved), "{name} {expr:?}: the gap did not fire");
+                }
+            }
+            let walls: HashSet<_> = actual.iter().map(|t| t.with_timezone(&zone).naive_local()).collect();
+            assert_eq!(walls.len(), actual.len(), "{name} {expr:?}: a wall time fired twice");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 13 * 40);
 }
