@@ -22,6 +22,12 @@
 //! `a/n` (from `a` to the field's maximum), or a comma list of these. Names
 //! are case-insensitive.
 //!
+//! Day-of-week counts 0-7 like any other field, and 0 and 7 both name
+//! Sunday: `1/2` runs 1, 3, 5, 7 and so is `1-7/2`, Monday, Wednesday, Friday
+//! and Sunday; `0/2` and `*/2` run 0, 2, 4, 6, Sunday, Tuesday, Thursday and
+//! Saturday. A field is a set of days, so a Sunday named twice (`0,7`, `0-7`,
+//! `0/1`) still fires once.
+//!
 //! Day-of-month and day-of-week combine as in Vixie cron: when both are
 //! restricted, a day matches if *either* matches (`0 0 13 * FRI` fires on
 //! every 13th and on every Friday); when one of them is unrestricted, both
@@ -351,25 +357,22 @@ impl Bits {
 struct FieldSpec {
     name: &'static str,
     min: u32,
-    /// The largest value that may be written.
+    /// The largest value that may be written; `*` and `a/n` run to it.
     max: u32,
-    /// Where `*` and `a/n` end (day-of-week: 6, so `*/2` does not add Sunday twice).
-    open_max: u32,
     /// Names for `min`, `min + 1`, ...
     names: &'static [&'static str],
     /// Subtracted before storing (years).
     base: u32,
 }
 
-const SECOND: FieldSpec = FieldSpec { name: "second", min: 0, max: 59, open_max: 59, names: &[], base: 0 };
-const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, open_max: 59, names: &[], base: 0 };
-const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, open_max: 23, names: &[], base: 0 };
-const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, open_max: 31, names: &[], base: 0 };
+const SECOND: FieldSpec = FieldSpec { name: "second", min: 0, max: 59, names: &[], base: 0 };
+const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, names: &[], base: 0 };
+const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, names: &[], base: 0 };
+const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[], base: 0 };
 const MONTH: FieldSpec = FieldSpec {
     name: "month",
     min: 1,
     max: 12,
-    open_max: 12,
     names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
     base: 0,
 };
@@ -377,7 +380,6 @@ const DAY_OF_WEEK: FieldSpec = FieldSpec {
     name: "day-of-week",
     min: 0,
     max: 7,
-    open_max: 6,
     names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
     base: 0,
 };
@@ -385,7 +387,6 @@ const YEAR: FieldSpec = FieldSpec {
     name: "year",
     min: MIN_YEAR as u32,
     max: MAX_YEAR as u32,
-    open_max: MAX_YEAR as u32,
     names: &[],
     base: MIN_YEAR as u32,
 };
@@ -461,7 +462,7 @@ fn parse_item(item: &str, text: &str, spec: &FieldSpec, field: &mut Field) -> Re
         if base == "?" && !(is_dom || is_dow) {
             return Err("? is only allowed in day-of-month and day-of-week".into());
         }
-        (spec.min, spec.open_max)
+        (spec.min, spec.max)
     } else if let Some((a, b)) = base.split_once('-') {
         let (lo, hi) = (parse_value(a, item, spec)?, parse_value(b, item, spec)?);
         if lo > hi {
@@ -471,7 +472,7 @@ fn parse_item(item: &str, text: &str, spec: &FieldSpec, field: &mut Field) -> Re
     } else {
         let value = parse_value(base, item, spec)?;
         match step {
-            Some(_) => (value, spec.open_max.max(value)),
+            Some(_) => (value, spec.max),
             None => (value, value),
         }
     };
@@ -533,13 +534,16 @@ mod tests {
     }
 
     #[test]
-    fn dow_seven_is_sunday_and_star_stops_at_saturday() {
+    fn dow_seven_is_sunday_and_steps_count_to_seven() {
         let a = CronSchedule::parse("0 0 * * 7").unwrap();
         let b = CronSchedule::parse("0 0 * * 0").unwrap();
         assert_eq!(a, b);
         let star = CronSchedule::parse("0 0 * * */2").unwrap();
         let list = CronSchedule::parse("0 0 * * 0,2,4,6").unwrap();
         assert_eq!(star.days_of_week, list.days_of_week);
+        let open = CronSchedule::parse("0 0 * * 1/2").unwrap();
+        let list = CronSchedule::parse("0 0 * * 0,1,3,5").unwrap();
+        assert_eq!(open.days_of_week, list.days_of_week);
     }
 
     #[test]

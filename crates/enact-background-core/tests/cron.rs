@@ -222,6 +222,33 @@ fn cron_day_of_week_seven_is_sunday() {
 }
 
 #[test]
+fn cron_day_of_week_steps_run_to_seven_which_is_sunday() {
+    // As documented, a/n runs to the field's maximum, 7: 1/2 is 1, 3, 5, 7 like 1-7/2.
+    assert_eq!(cron("0 0 * * 1/2"), cron("0 0 * * 1-7/2"));
+    assert_eq!(cron("0 0 * * 1/2"), cron("0 0 * * MON,WED,FRI,SUN"));
+    assert_eq!(cron("0 0 * * MON/2"), cron("0 0 * * 1/2"));
+    assert_eq!(cron("0 0 * * 5/1"), cron("0 0 * * 5-7"));
+    assert_eq!(cron("0 0 * * 7/2"), cron("0 0 * * SUN"));
+    // 2026-01-01 is a Thursday: Fri 2, Sun 4, Mon 5, Wed 7, Fri 9, Sun 11.
+    let t = ticks("0 0 * * 1/2", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 6);
+    let days: Vec<u32> = t.iter().map(chrono::Datelike::day).collect();
+    assert_eq!(days, [2, 4, 5, 7, 9, 11]);
+
+    // 0/2 runs 0, 2, 4, 6: Sunday once a week (7 is not reached), like */2.
+    assert_eq!(cron("0 0 * * 0/2"), cron("0 0 * * 0,2,4,6"));
+    let t = ticks("0 0 * * 0/2", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 8);
+    let days: Vec<u32> = t.iter().map(chrono::Datelike::day).collect();
+    assert_eq!(days, [3, 4, 6, 8, 10, 11, 13, 15], "Sat, Sun, Tue, Thu, ...");
+    // Sunday named twice (0 and 7) is still one day a week.
+    let t = ticks("0 0 * * 0,7", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 3);
+    assert_eq!(t, [utc(2026, 1, 4, 0, 0, 0), utc(2026, 1, 11, 0, 0, 0), utc(2026, 1, 18, 0, 0, 0)]);
+    let daily = ticks("0 0 * * *", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 14);
+    for expr in ["0 0 * * 0/1", "0 0 * * 0-7"] {
+        assert_eq!(ticks(expr, utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 14), daily, "{expr}");
+    }
+}
+
+#[test]
 fn cron_last_day_of_month() {
     let t = ticks("0 0 L * *", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 4);
     assert_eq!(t, [utc(2026, 1, 31, 0, 0, 0), utc(2026, 2, 28, 0, 0, 0), utc(2026, 3, 31, 0, 0, 0), utc(2026, 4, 30, 0, 0, 0)]);
