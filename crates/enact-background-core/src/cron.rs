@@ -177,7 +177,15 @@ impl CronSchedule {
     ///
     /// See the [module documentation](crate::cron) for how gaps and overlaps are handled.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        let mut cursor = after.with_timezone(&tz).naive_local();
+        // Ticks have local years MIN_YEAR..=MAX_YEAR and offsets stay within ±26 h, so every tick
+        // lies strictly between these two instants. Clamping `after` to them changes no answer and
+        // keeps its wall time inside chrono's range (near DateTime::MIN_UTC/MAX_UTC it overflows).
+        let floor = midnight(MIN_YEAR, 1, 1)?.and_utc() - TimeDelta::days(2);
+        let ceiling = midnight(MAX_YEAR + 1, 1, 1)?.and_utc() + TimeDelta::days(2);
+        if after >= ceiling {
+            return None;
+        }
+        let mut cursor = after.max(floor).with_timezone(&tz).naive_local();
         loop {
             let local = self.next_local(cursor)?;
             let instant = match tz.from_local_datetime(&local) {

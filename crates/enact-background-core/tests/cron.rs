@@ -325,6 +325,20 @@ fn cron_impossible_dates_return_none_quickly() {
 }
 
 #[test]
+fn cron_next_after_any_representable_instant_does_not_panic() {
+    // Found by tests/fuzz_readers.rs: the wall time of an instant near chrono's limits overflowed.
+    for zone in ["UTC", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"] {
+        let zone = tz(zone);
+        let c = cron("* * * * *");
+        assert_eq!(c.next_after(DateTime::<Utc>::MAX_UTC, zone), None, "{zone}");
+        let first = c.next_after(DateTime::<Utc>::MIN_UTC, zone).unwrap();
+        assert_eq!(first, c.next_after(utc(1960, 1, 1, 0, 0, 0), zone).unwrap(), "{zone}");
+        assert_eq!(first.with_timezone(&zone).naive_local(), utc(1970, 1, 1, 0, 0, 0).naive_utc(), "{zone}");
+    }
+    assert_eq!(cron("0 0 0 31 12 * 2199").next_after(utc(2199, 12, 30, 0, 0, 0), tz("Etc/GMT+12")), Some(utc(2199, 12, 31, 12, 0, 0)));
+}
+
+#[test]
 fn cron_next_is_strictly_after() {
     assert_eq!(next("* * * * *", utc(2026, 5, 1, 10, 0, 0)), Some(utc(2026, 5, 1, 10, 1, 0)), "equal tick skipped");
     assert_eq!(next("0 * * * *", utc(2026, 5, 1, 10, 0, 0)), Some(utc(2026, 5, 1, 11, 0, 0)), "equal tick skipped");
