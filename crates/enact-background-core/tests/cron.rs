@@ -1,5 +1,6 @@
 //! Cron: every syntax form and error message, next-tick arithmetic, and the
-//! time-zone contract (gaps fire once, shifted; overlaps fire once, earlier).
+//! time-zone contract (a gap's times fire once, shifted or with the first real
+//! match after the gap; overlaps fire once, earlier; no real match is skipped).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
