@@ -22,6 +22,12 @@
 //! `a/n` (from `a` to the field's maximum), or a comma list of these. Names
 //! are case-insensitive.
 //!
+//! Day-of-week counts 0-7 like any other field, and 0 and 7 both name
+//! Sunday: `1/2` runs 1, 3, 5, 7 and so is `1-7/2`, Monday, Wednesday, Friday
+//! and Sunday; `0/2` and `*/2` run 0, 2, 4, 6, Sunday, Tuesday, Thursday and
+//! Saturday. A field is a set of days, so a Sunday named twice (`0,7`, `0-7`,
+//! `0/1`) still fires once.
+//!
 //! Day-of-month and day-of-week combine as in Vixie cron: when both are
 //! restricted, a day matches if *either* matches (`0 0 13 * FRI` fires on
 //! every 13th and on every Friday); when one of them is unrestricted, both
@@ -43,10 +49,16 @@
 //!   `after` (because `after` already lies in the repeated hour), the wall time
 //!   has already had its tick and the search moves on to later wall times.
 //! - **Nonexistent time** (a spring-forward gap) fires at the instant the
-//!   wall time would have had with the offset in force before the transition:
-//!   02:30 in a 02:00→03:00 gap fires at 03:30 new time. The next search
-//!   starts from the wall time of that instant, so an every-minute cron fires
-//!   once at 03:00 for the whole gap rather than sixty times at or after it.
+//!   wall time would have had with the offset in force before the transition
+//!   (02:30 in a 02:00→03:00 gap fires at 03:30 new time), or at the first
+//!   real matching wall time after the gap if that comes earlier: in a gap
+//!   that is not a whole hour on the hour, `10,35 2 * * *` in
+//!   `Australia/Lord_Howe` (02:00→02:30) fires at 02:35, not at 02:40 (02:10
+//!   moved), and `* 3 * * *` in `Pacific/Chatham` (02:45→03:45) fires at
+//!   03:45, 03:46, …, 03:59. The next search starts from the wall time of
+//!   the fired instant, so all matching times of one gap share one tick (an
+//!   every-minute cron fires once at 03:00 for the whole gap rather than
+//!   sixty times at or after it) and no real matching wall time is skipped.
 //!
 //! UTC and fixed-offset zones have neither gaps nor overlaps. The returned
 //! instants of successive calls strictly increase and no wall-clock time fires
@@ -165,13 +177,37 @@ impl CronSchedule {
     ///
     /// See the [module documentation](crate::cron) for how gaps and overlaps are handled.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        let mut cursor = after.with_timezone(&tz).naive_local();
+        // Ticks have local years MIN_YEAR..=MAX_YEAR and offsets stay within ±26 h, so every tick
+        // lies strictly between these two instants. Clamping `after` to them changes no answer and
+        // keeps its wall time inside chrono's range (near DateTime::MIN_UTC/MAX_UTC it overflows).
+        let floor = midnight(MIN_YEAR, 1, 1)?.and_utc() - TimeDelta::days(2);
+        let ceiling = midnight(MAX_YEAR + 1, 1, 1)?.and_utc() + TimeDelta::days(2);
+        if after >= ceiling {
+            return None;
+        }
+        let mut cursor = after.max(floor).with_timezone(&tz).naive_local();
         loop {
             let local = self.next_local(cursor)?;
             let instant = match tz.from_local_datetime(&local) {
                 chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
                 chrono::LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
-                chrono::LocalResult::None => gap_instant(local, tz),
+                chrono::LocalResult::None => {
+                    let (moved, end) = gap_instant(local, tz);
+                    // When the gap is not a whole hour on the hour, a real matching wall time just
+                    // after the gap can come before the moved instant; it fires first, and the gap's
+                    // times share its tick. Otherwise searching on from the moved instant's wall time
+                    // would skip it.
+                    let end_wall = end.with_timezone(&tz).naive_local();
+                    let real = end_wall
+                        .checked_sub_signed(TimeDelta::seconds(1))
+                        .and_then(|wall| self.next_local(wall))
+                        .and_then(|wall| tz.from_local_datetime(&wall).earliest())
+                        .map(|t| t.with_timezone(&Utc));
+                    match real {
+                        Some(real) if real < moved => real,
+                        _ => moved,
+                    }
+                }
             };
             if instant > after {
                 return Some(instant);
@@ -258,25 +294,27 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
         .map_err(|_| format!("{name:?} is not a known IANA time zone (such as \"Europe/Berlin\" or \"UTC\")"))
 }
 
-/// The instant a nonexistent (spring-forward gap) wall time `local` would have had with the offset
-/// in force before the transition.
-fn gap_instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+/// For a nonexistent (spring-forward gap) wall time `local`: the instant it would have had with the
+/// offset in force before the transition, and the transition instant (the gap's end).
+fn gap_instant(local: NaiveDateTime, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
     // Offsets stay within ±26 h, so the wall time at `lo` is before `local` and at `hi` after it.
-    // Bisect for the last instant whose wall time is still before `local`: the transition is
-    // right after it, and its offset is the one before the gap.
-    let as_utc = local.and_utc();
-    let mut lo = as_utc - TimeDelta::hours(30);
-    let mut hi = as_utc + TimeDelta::hours(30);
-    while hi - lo > TimeDelta::seconds(1) {
+    // Bisect on whole seconds (transitions fall on whole seconds) for the last instant whose wall
+    // time is still before `local`: the transition is the second right after it, and the offset
+    // at `lo` is the one before the gap.
+    let as_utc = local.and_utc().timestamp();
+    let wall_at = |secs: i64| DateTime::from_timestamp(secs, 0).map(|t| t.with_timezone(&tz).naive_local());
+    let (mut lo, mut hi) = (as_utc - 30 * 3600, as_utc + 30 * 3600);
+    while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if mid.with_timezone(&tz).naive_local() < local {
+        if wall_at(mid).is_some_and(|wall| wall < local) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let before = tz.offset_from_utc_datetime(&lo.naive_utc()).fix().local_minus_utc();
-    (local - TimeDelta::seconds(before.into())).and_utc()
+    let instant = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let before = tz.offset_from_utc_datetime(&instant(lo).naive_utc()).fix().local_minus_utc();
+    ((local - TimeDelta::seconds(before.into())).and_utc(), instant(hi))
 }
 
 fn midnight(year: i32, month: u32, day: u32) -> Option<NaiveDateTime> {
@@ -327,25 +365,22 @@ impl Bits {
 struct FieldSpec {
     name: &'static str,
     min: u32,
-    /// The largest value that may be written.
+    /// The largest value that may be written; `*` and `a/n` run to it.
     max: u32,
-    /// Where `*` and `a/n` end (day-of-week: 6, so `*/2` does not add Sunday twice).
-    open_max: u32,
     /// Names for `min`, `min + 1`, ...
     names: &'static [&'static str],
     /// Subtracted before storing (years).
     base: u32,
 }
 
-const SECOND: FieldSpec = FieldSpec { name: "second", min: 0, max: 59, open_max: 59, names: &[], base: 0 };
-const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, open_max: 59, names: &[], base: 0 };
-const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, open_max: 23, names: &[], base: 0 };
-const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, open_max: 31, names: &[], base: 0 };
+const SECOND: FieldSpec = FieldSpec { name: "second", min: 0, max: 59, names: &[], base: 0 };
+const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, names: &[], base: 0 };
+const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, names: &[], base: 0 };
+const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[], base: 0 };
 const MONTH: FieldSpec = FieldSpec {
     name: "month",
     min: 1,
     max: 12,
-    open_max: 12,
     names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
     base: 0,
 };
@@ -353,7 +388,6 @@ const DAY_OF_WEEK: FieldSpec = FieldSpec {
     name: "day-of-week",
     min: 0,
     max: 7,
-    open_max: 6,
     names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
     base: 0,
 };
@@ -361,7 +395,6 @@ const YEAR: FieldSpec = FieldSpec {
     name: "year",
     min: MIN_YEAR as u32,
     max: MAX_YEAR as u32,
-    open_max: MAX_YEAR as u32,
     names: &[],
     base: MIN_YEAR as u32,
 };
@@ -437,7 +470,7 @@ fn parse_item(item: &str, text: &str, spec: &FieldSpec, field: &mut Field) -> Re
         if base == "?" && !(is_dom || is_dow) {
             return Err("? is only allowed in day-of-month and day-of-week".into());
         }
-        (spec.min, spec.open_max)
+        (spec.min, spec.max)
     } else if let Some((a, b)) = base.split_once('-') {
         let (lo, hi) = (parse_value(a, item, spec)?, parse_value(b, item, spec)?);
         if lo > hi {
@@ -447,7 +480,7 @@ fn parse_item(item: &str, text: &str, spec: &FieldSpec, field: &mut Field) -> Re
     } else {
         let value = parse_value(base, item, spec)?;
         match step {
-            Some(_) => (value, spec.open_max.max(value)),
+            Some(_) => (value, spec.max),
             None => (value, value),
         }
     };
@@ -509,19 +542,24 @@ mod tests {
     }
 
     #[test]
-    fn dow_seven_is_sunday_and_star_stops_at_saturday() {
+    fn dow_seven_is_sunday_and_steps_count_to_seven() {
         let a = CronSchedule::parse("0 0 * * 7").unwrap();
         let b = CronSchedule::parse("0 0 * * 0").unwrap();
         assert_eq!(a, b);
         let star = CronSchedule::parse("0 0 * * */2").unwrap();
         let list = CronSchedule::parse("0 0 * * 0,2,4,6").unwrap();
         assert_eq!(star.days_of_week, list.days_of_week);
+        let open = CronSchedule::parse("0 0 * * 1/2").unwrap();
+        let list = CronSchedule::parse("0 0 * * 0,1,3,5").unwrap();
+        assert_eq!(open.days_of_week, list.days_of_week);
     }
 
     #[test]
     fn gap_instant_uses_offset_before_the_transition() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let local = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(2, 30, 0).unwrap();
-        assert_eq!(gap_instant(local, ny), Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+        let (moved, end) = gap_instant(local, ny);
+        assert_eq!(moved, Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap());
     }
 }

@@ -1,10 +1,11 @@
 //! Cron: every syntax form and error message, next-tick arithmetic, and the
-//! time-zone contract (gaps fire once, shifted; overlaps fire once, earlier).
+//! time-zone contract (a gap's times fire once, shifted or with the first real
+//! match after the gap; overlaps fire once, earlier; no real match is skipped).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use enact_background_core::cron::{parse_timezone, CronSchedule};
 
@@ -222,6 +223,33 @@ fn cron_day_of_week_seven_is_sunday() {
 }
 
 #[test]
+fn cron_day_of_week_steps_run_to_seven_which_is_sunday() {
+    // As documented, a/n runs to the field's maximum, 7: 1/2 is 1, 3, 5, 7 like 1-7/2.
+    assert_eq!(cron("0 0 * * 1/2"), cron("0 0 * * 1-7/2"));
+    assert_eq!(cron("0 0 * * 1/2"), cron("0 0 * * MON,WED,FRI,SUN"));
+    assert_eq!(cron("0 0 * * MON/2"), cron("0 0 * * 1/2"));
+    assert_eq!(cron("0 0 * * 5/1"), cron("0 0 * * 5-7"));
+    assert_eq!(cron("0 0 * * 7/2"), cron("0 0 * * SUN"));
+    // 2026-01-01 is a Thursday: Fri 2, Sun 4, Mon 5, Wed 7, Fri 9, Sun 11.
+    let t = ticks("0 0 * * 1/2", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 6);
+    let days: Vec<u32> = t.iter().map(chrono::Datelike::day).collect();
+    assert_eq!(days, [2, 4, 5, 7, 9, 11]);
+
+    // 0/2 runs 0, 2, 4, 6: Sunday once a week (7 is not reached), like */2.
+    assert_eq!(cron("0 0 * * 0/2"), cron("0 0 * * 0,2,4,6"));
+    let t = ticks("0 0 * * 0/2", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 8);
+    let days: Vec<u32> = t.iter().map(chrono::Datelike::day).collect();
+    assert_eq!(days, [3, 4, 6, 8, 10, 11, 13, 15], "Sat, Sun, Tue, Thu, ...");
+    // Sunday named twice (0 and 7) is still one day a week.
+    let t = ticks("0 0 * * 0,7", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 3);
+    assert_eq!(t, [utc(2026, 1, 4, 0, 0, 0), utc(2026, 1, 11, 0, 0, 0), utc(2026, 1, 18, 0, 0, 0)]);
+    let daily = ticks("0 0 * * *", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 14);
+    for expr in ["0 0 * * 0/1", "0 0 * * 0-7"] {
+        assert_eq!(ticks(expr, utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 14), daily, "{expr}");
+    }
+}
+
+#[test]
 fn cron_last_day_of_month() {
     let t = ticks("0 0 L * *", utc(2026, 1, 1, 0, 0, 0), Tz::UTC, 4);
     assert_eq!(t, [utc(2026, 1, 31, 0, 0, 0), utc(2026, 2, 28, 0, 0, 0), utc(2026, 3, 31, 0, 0, 0), utc(2026, 4, 30, 0, 0, 0)]);
@@ -295,6 +323,20 @@ fn cron_impossible_dates_return_none_quickly() {
         assert_eq!(c.next_after(utc(2026, 1, 1, 0, 0, 0), tz("America/New_York")), None, "{expr}");
     }
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn cron_next_after_any_representable_instant_does_not_panic() {
+    // Found by tests/fuzz_readers.rs: the wall time of an instant near chrono's limits overflowed.
+    for zone in ["UTC", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"] {
+        let zone = tz(zone);
+        let c = cron("* * * * *");
+        assert_eq!(c.next_after(DateTime::<Utc>::MAX_UTC, zone), None, "{zone}");
+        let first = c.next_after(DateTime::<Utc>::MIN_UTC, zone).unwrap();
+        assert_eq!(first, c.next_after(utc(1960, 1, 1, 0, 0, 0), zone).unwrap(), "{zone}");
+        assert_eq!(first.with_timezone(&zone).naive_local(), utc(1970, 1, 1, 0, 0, 0).naive_utc(), "{zone}");
+    }
+    assert_eq!(cron("0 0 0 31 12 * 2199").next_after(utc(2199, 12, 30, 0, 0, 0), tz("Etc/GMT+12")), Some(utc(2199, 12, 31, 12, 0, 0)));
 }
 
 #[test]
@@ -385,6 +427,31 @@ fn cron_gap_of_thirty_minutes() {
 }
 
 #[test]
+fn cron_gap_times_never_hide_a_real_time_after_the_gap() {
+    // Australia/Lord_Howe 2026-10-04: 02:00 (+10:30) becomes 02:30 (+11:00) at 15:30Z.
+    // 02:10 does not exist; moved by the old offset it would be 02:40, but 02:35 is real and
+    // comes first: it fires (02:10 shares its tick) and is not skipped.
+    let lord_howe = tz("Australia/Lord_Howe");
+    let t = ticks("10,35 2 * * *", utc(2026, 10, 3, 12, 0, 0), lord_howe, 3);
+    assert_eq!(t, [utc(2026, 10, 3, 15, 35, 0), utc(2026, 10, 4, 15, 10, 0), utc(2026, 10, 4, 15, 35, 0)]);
+
+    // Pacific/Chatham 2026-09-27: 02:45 (+12:45) becomes 03:45 (+13:45) at 14:00Z.
+    // 03:00-03:44 do not exist; 03:45-03:59 do and each fires once.
+    let chatham = tz("Pacific/Chatham");
+    let t = ticks("* 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 16);
+    let expected: Vec<_> = (0..15).map(|m| utc(2026, 9, 26, 14, m, 0)).chain([utc(2026, 9, 27, 13, 15, 0)]).collect();
+    assert_eq!(t, expected, "03:45..03:59 +13:45, then 03:00 the next day");
+
+    let t = ticks("0,50 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 3);
+    assert_eq!(t, [utc(2026, 9, 26, 14, 5, 0), utc(2026, 9, 27, 13, 15, 0), utc(2026, 9, 27, 14, 5, 0)], "03:50 fires");
+
+    // With no real match before it, a gap time still fires once, moved by the old offset:
+    // 03:00 (+12:45) is 04:00 (+13:45).
+    let t = ticks("0 3 * * *", utc(2026, 9, 26, 13, 0, 0), chatham, 2);
+    assert_eq!(t, [utc(2026, 9, 26, 14, 15, 0), utc(2026, 9, 27, 13, 15, 0)]);
+}
+
+#[test]
 fn cron_fall_back_overlap_fires_once_at_the_earlier_instant() {
     // America/New_York 2026-11-01: 02:00 EDT (06:00Z) becomes 01:00 EST; 01:00-01:59 happen twice.
     let ny = tz("America/New_York");
@@ -430,4 +497,115 @@ fn cron_fixed_zones_are_plain_offsets() {
     let c = cron("0 9 * * *");
     assert_eq!(c.next_after(utc(2026, 7, 1, 0, 0, 0), tz("Etc/GMT+5")), Some(utc(2026, 7, 1, 14, 0, 0)));
     assert_eq!(c.next_after(utc(2026, 7, 1, 0, 0, 0), tz("UTC")), Some(utc(2026, 7, 1, 9, 0, 0)));
+}
+
+/// A random cron expression whose hours sit around `hour` (the local hour a transition starts in),
+/// so that its matches land before, inside and after gaps and overlaps.
+fn random_expression(rng: &mut fastrand::Rng, hour: u32) -> String {
+    let seconds = ["0", "0", "0", "30", "0,30", "*/20", "10-50/20"][rng.usize(..7)].to_string();
+    let minutes = match rng.u32(..6) {
+        0 => "*".to_string(),
+        1 => format!("*/{}", rng.u32(2..=30)),
+        2 => format!("{}/{}", rng.u32(..60), rng.u32(5..=40)),
+        3 => {
+            let a = rng.u32(..60);
+            format!("{a}-{}", rng.u32(a..60))
+        }
+        _ => (0..rng.usize(1..=3)).map(|_| rng.u32(..60).to_string()).collect::<Vec<_>>().join(","),
+    };
+    let hours = match rng.u32(..5) {
+        0 => "*".to_string(),
+        _ => {
+            let mut hs: Vec<u32> = (0..rng.usize(1..=3)).map(|_| (hour + 23 + rng.u32(..4)) % 24).collect();
+            hs.sort_unstable();
+            hs.dedup();
+            hs.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        }
+    };
+    format!("{seconds} {minutes} {hours} * * *")
+}
+
+#[test]
+fn cron_property_ticks_increase_and_every_real_match_fires() {
+    // One window of 36 hours around each transition, in zones with odd rules: 30-minute DST
+    // (Lord_Howe), a 02:45 transition (Chatham), a 15-minute one-off jump (Kathmandu 1986),
+    // a midnight transition (Santiago), and the ordinary whole-hour ones.
+    let windows = [
+        ("America/New_York", utc(2026, 3, 8, 7, 0, 0)),
+        ("America/New_York", utc(2026, 11, 1, 6, 0, 0)),
+        ("Europe/Berlin", utc(2026, 3, 29, 1, 0, 0)),
+        ("Europe/Berlin", utc(2026, 10, 25, 1, 0, 0)),
+        ("Australia/Lord_Howe", utc(2026, 10, 3, 15, 30, 0)),
+        ("Australia/Lord_Howe", utc(2026, 4, 4, 15, 0, 0)),
+        ("Pacific/Chatham", utc(2026, 9, 26, 14, 0, 0)),
+        ("Pacific/Chatham", utc(2026, 4, 4, 14, 0, 0)),
+        ("Asia/Kathmandu", utc(1985, 12, 31, 18, 30, 0)),
+        ("America/Santiago", utc(2026, 9, 6, 4, 0, 0)),
+        ("America/Santiago", utc(2026, 4, 5, 3, 0, 0)),
+        ("Australia/Sydney", utc(2026, 10, 3, 16, 0, 0)),
+        ("Australia/Sydney", utc(2026, 4, 4, 16, 0, 0)),
+    ];
+    let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);
+    let mut cases = 0;
+    for (name, center) in windows {
+        let zone = tz(name);
+        let offset = |at: DateTime<Utc>| TimeDelta::seconds(at.with_timezone(&zone).offset().fix().local_minus_utc().into());
+        let (start, end) = (center - TimeDelta::hours(18), center + TimeDelta::hours(18));
+        // The one transition in the window, found minute by minute.
+        let changes: Vec<DateTime<Utc>> = (1..=36 * 60)
+            .map(|m| start + TimeDelta::minutes(m))
+            .filter(|&at| offset(at) != offset(at - TimeDelta::minutes(1)))
+            .collect();
+        assert_eq!(changes.len(), 1, "{name} around {center}: {changes:?}");
+        let transition = changes[0];
+        let hour = chrono::Timelike::hour(&(transition - TimeDelta::minutes(1)).with_timezone(&zone));
+
+        for _ in 0..40 {
+            let expr = random_expression(&mut rng, hour);
+            let schedule = cron(&expr);
+            // Every matching wall time near the window, enumerated in UTC (no gaps there), then
+            // placed in the zone: real ones at their earliest instant, nonexistent ones apart.
+            let (mut expected, mut gap_walls) = (Vec::new(), Vec::new());
+            let (wall_start, wall_end) = ((start + offset(start)).naive_utc(), (end + offset(end)).naive_utc());
+            let mut wall = wall_start - TimeDelta::hours(2);
+            while let Some(w) = schedule.next_after(wall.and_utc(), Tz::UTC).map(|t| t.naive_utc()) {
+                if w > wall_end + TimeDelta::hours(2) {
+                    break;
+                }
+                match zone.from_local_datetime(&w).earliest() {
+                    Some(at) if at.with_timezone(&Utc) > start && at.with_timezone(&Utc) <= end => expected.push(at.with_timezone(&Utc)),
+                    Some(_) => {}
+                    None => gap_walls.push(w),
+                }
+                wall = w;
+            }
+            let mut actual = Vec::new();
+            let mut at = start;
+            while let Some(next) = schedule.next_after(at, zone).filter(|&t| t <= end) {
+                assert!(next > at, "{name} {expr:?}: {next} not after {at}");
+                actual.push(next);
+                at = next;
+            }
+            let fired: HashSet<_> = actual.iter().copied().collect();
+            for want in &expected {
+                assert!(fired.contains(want), "{name} {expr:?}: real match at {want} ({}) skipped", want.with_timezone(&zone));
+            }
+            let wanted: HashSet<_> = expected.iter().copied().collect();
+            let extras: Vec<_> = actual.iter().filter(|t| !wanted.contains(t)).collect();
+            match gap_walls.first() {
+                None => assert!(extras.is_empty(), "{name} {expr:?}: ticks at no matching time: {extras:?}"),
+                Some(first) => {
+                    // The gap's times fire once: at the first one moved by the old offset, or
+                    // earlier with a real match after the gap.
+                    let moved = (*first - offset(start)).and_utc();
+                    assert!(extras.len() <= 1 && extras.iter().all(|t| **t == moved), "{name} {expr:?}: extras {extras:?}, moved {moved}");
+                    assert!(actual.iter().any(|t| *t >= transition && *t <= moved), "{name} {expr:?}: the gap did not fire");
+                }
+            }
+            let walls: HashSet<_> = actual.iter().map(|t| t.with_timezone(&zone).naive_local()).collect();
+            assert_eq!(walls.len(), actual.len(), "{name} {expr:?}: a wall time fired twice");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 13 * 40);
 }
