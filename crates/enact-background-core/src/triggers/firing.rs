@@ -191,7 +191,7 @@ impl TriggerEngine {
         let value = f.opt_num("value")?.ok_or_else(|| f.err("value", "is required"))?;
         let candidates: Vec<Arc<Compiled>> = {
             let g = self.state.lock();
-            g.metrics.get(tenant.as_str()).and_then(|m| m.get(name.as_str())).cloned().unwrap_or_default()
+            g.metrics.get(tenant.as_str()).and_then(|m| m.get(name.as_str())).map(|b| b.values().cloned().collect()).unwrap_or_default()
         };
         let mut fired = Vec::new();
         for c in candidates {

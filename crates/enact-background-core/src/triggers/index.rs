@@ -5,7 +5,7 @@
 //! triggers by metric name, and the timer heap of schedule ticks.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -152,15 +152,19 @@ impl Compiled {
 /// Event or lifecycle triggers of one tenant.
 #[derive(Default)]
 pub(super) struct TypeIndex {
-    pub(super) exact: HashMap<Box<str>, Vec<Arc<Compiled>>>,
-    pub(super) wildcard: Vec<Arc<Compiled>>,
+    pub(super) exact: HashMap<Box<str>, Bucket>,
+    pub(super) wildcard: Bucket,
 }
 
 impl TypeIndex {
     pub(super) fn add(&mut self, c: &Arc<Compiled>) {
         match c.event_type.as_ref().expect("indexed triggers have an event type") {
-            TypeMatch::Exact(t) => self.exact.entry(t.clone()).or_default().push(c.clone()),
-            TypeMatch::Prefix(_) => self.wildcard.push(c.clone()),
+            TypeMatch::Exact(t) => {
+                self.exact.entry(t.clone()).or_default().insert(c.generation, c.clone());
+            }
+            TypeMatch::Prefix(_) => {
+                self.wildcard.insert(c.generation, c.clone());
+            }
         }
     }
 
@@ -168,13 +172,15 @@ impl TypeIndex {
         match c.event_type.as_ref().expect("indexed triggers have an event type") {
             TypeMatch::Exact(t) => {
                 if let Some(list) = self.exact.get_mut(t) {
-                    list.retain(|x| x.id != c.id);
+                    list.remove(&c.generation);
                     if list.is_empty() {
                         self.exact.remove(t);
                     }
                 }
             }
-            TypeMatch::Prefix(_) => self.wildcard.retain(|x| x.id != c.id),
+            TypeMatch::Prefix(_) => {
+                self.wildcard.remove(&c.generation);
+            }
         }
     }
 
@@ -184,14 +190,20 @@ impl TypeIndex {
 
     pub(super) fn candidates(&self, event_type: &str, out: &mut Vec<Arc<Compiled>>) {
         if let Some(list) = self.exact.get(event_type) {
-            out.extend(list.iter().cloned());
+            out.extend(list.values().cloned());
         }
-        out.extend(self.wildcard.iter().filter(|c| c.event_type.as_ref().is_some_and(|m| m.matches(event_type))).cloned());
+        out.extend(self.wildcard.values().filter(|c| c.event_type.as_ref().is_some_and(|m| m.matches(event_type))).cloned());
     }
 }
 
 /// Threshold triggers of one tenant by metric name.
-pub(super) type MetricIndex = HashMap<Box<str>, Vec<Arc<Compiled>>>;
+pub(super) type MetricIndex = HashMap<Box<str>, Bucket>;
+
+/// Triggers sharing one key (an event type, the wildcards, a metric name)
+/// by compilation generation: registration order (a re-compiled trigger
+/// moves to the end, as it always did), with O(log n) removal, so removing
+/// every one of many triggers on one key is not quadratic.
+pub(super) type Bucket = BTreeMap<u64, Arc<Compiled>>;
 
 #[derive(Default)]
 pub(super) struct State {
@@ -233,7 +245,7 @@ pub(super) fn unindex(g: &mut State, old: &Compiled) {
         TriggerType::Threshold => {
             if let (Some(by_name), Some((name, _, _))) = (g.metrics.get_mut(tenant), old.metric.as_ref()) {
                 if let Some(list) = by_name.get_mut(name) {
-                    list.retain(|x| x.id != old.id);
+                    list.remove(&old.generation);
                     if list.is_empty() {
                         by_name.remove(name);
                     }

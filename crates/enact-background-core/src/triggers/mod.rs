@@ -292,8 +292,9 @@ impl TriggerEngine {
         let triggers: Vec<(String, Option<Trigger>)> = if reload {
             let all = self.driver.list_triggers(&TriggerFilter::default()).await?;
             let known: Vec<String> = self.state.lock().compiled.keys().map(|k| k.to_string()).collect();
-            let mut out: Vec<(String, Option<Trigger>)> = known.into_iter().map(|id| (id, None)).collect();
-            out.retain(|(id, _)| !all.iter().any(|t| &t.trigger_id == id));
+            let stored: std::collections::HashSet<&str> = all.iter().map(|t| t.trigger_id.as_str()).collect();
+            let mut out: Vec<(String, Option<Trigger>)> =
+                known.into_iter().filter(|id| !stored.contains(id.as_str())).map(|id| (id, None)).collect();
             out.extend(all.into_iter().map(|t| (t.trigger_id.clone(), Some(t))));
             out
         } else {
@@ -338,7 +339,7 @@ impl TriggerEngine {
             TriggerType::Lifecycle => g.lifecycles.entry(tenant).or_default().add(&c),
             TriggerType::Threshold => {
                 let (name, _, _) = c.metric.as_ref().expect("threshold triggers have a metric");
-                g.metrics.entry(tenant).or_default().entry(name.clone()).or_default().push(c.clone());
+                g.metrics.entry(tenant).or_default().entry(name.clone()).or_default().insert(c.generation, c.clone());
             }
             TriggerType::Schedule => {
                 let from = millis(self.clock.now()).max(t.start_at.map(millis).unwrap_or(i64::MIN).saturating_sub(1));
