@@ -9,7 +9,7 @@
 
 const { NativeEngine } = require('../binding.js')
 const protocol = require('./protocol')
-const { Code, enactError, describe, warn } = require('./errors')
+const { Code, enactError, describe, toThrownError, warn } = require('./errors')
 const { Runner, Slicer } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
@@ -214,17 +214,24 @@ class BackgroundEngine {
   #bind(record, targetType, value) {
     const handler = /** @type {Function} */ (this.#targets.get(targetType))
     const binding = record.config.targetBinding
+    let finished = false
     /** @param {string | null} error */
     const done = (error) => {
-      if (this.#closed) return
-      this.#native.bindingDone(record.executionId, error)
-      this.#sync()
+      if (finished || this.#closed) return
+      finished = true
+      try {
+        this.#native.bindingDone(record.executionId, error)
+        this.#sync()
+      } catch (err) {
+        warn(`enact-background: ending the binding of ${record.executionId} failed`, err)
+      }
     }
     /** @param {unknown} err */
-    const failed = (err) => done(`target handler threw: ${describe(err)}`)
+    const failed = (err) => done(toThrownError(err, 'target handler threw: ').message)
     try {
       const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
-      if (out !== null && typeof out === 'object' && typeof out.then === 'function') out.then(() => done(null), failed)
+      const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
+      if (typeof then === 'function') then.call(out, () => done(null), failed)
       else done(null)
     } catch (err) {
       failed(err)
