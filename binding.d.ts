@@ -90,6 +90,8 @@ export declare class NativeEngine {
   webhook(triggerId: string, headers: unknown, body: Buffer): string
   /** `options.maxBodyBytes` of `webhookHandler(options)`, checked. */
   maxBodyBytes(options: unknown): number
+  /** `options.bodyTimeoutMs` of `webhookHandler(options)`, checked. */
+  bodyTimeoutMs(options: unknown): number
   /** `options.timeoutMs` of `shutdown(options)`, checked. */
   shutdownTimeout(options: unknown): number
   /** Stops accepting and starting work; running attempts go on. */

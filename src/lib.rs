@@ -751,6 +751,13 @@ impl NativeEngine {
         validate::max_body_bytes(&options).or_throw(&env)
     }
 
+    /// `options.bodyTimeoutMs` of `webhookHandler(options)`, checked.
+    #[napi(ts_args_type = "options: unknown")]
+    pub fn body_timeout_ms(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
+        let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", options)?;
+        validate::body_timeout_ms(&options).or_throw(&env)
+    }
+
     // -- shutdown -----------------------------------------------------------
 
     /// `options.timeoutMs` of `shutdown(options)`, checked.
