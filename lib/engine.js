@@ -556,7 +556,8 @@ class BackgroundEngine {
    */
   webhookHandler(options) {
     const maxBodyBytes = this.#native.maxBodyBytes(options ?? null)
-    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes)
+    const bodyTimeoutMs = this.#native.bodyTimeoutMs(options ?? null)
+    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes, bodyTimeoutMs)
   }
 
   // -- events ---------------------------------------------------------------------
