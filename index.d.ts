@@ -467,7 +467,8 @@ export declare class BackgroundEngine {
    * Queues an execution. `fire_and_forget` and `deferred` resolve at once
    * with the queued record; `silent` resolves with the final record.
    * Rejects with `ENACT_INVALID_EXECUTION`, `ENACT_UNKNOWN_CALLABLE` or
-   * `ENACT_SHUTDOWN`.
+   * `ENACT_SHUTDOWN`. Each request succeeds or fails on its own; one whose
+   * strings hold a lone UTF-16 surrogate is refused, naming the field.
    */
   submit(request: SubmitRequest): Promise<BackgroundExecution>
   /**

@@ -16,6 +16,7 @@ const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
+const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage } = require('./wellformed')
 
 const { stimuli } = protocol
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
@@ -503,6 +504,9 @@ class BackgroundEngine {
       text = JSON.stringify(send)
     } catch (err) {
       return Promise.reject(enactError(Code.INVALID_TRIGGER, `${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`))
+    }
+    if (text !== undefined && hasLoneSurrogate(text)) {
+      return Promise.reject(enactError(Code.INVALID_TRIGGER, loneSurrogateMessage(loneSurrogateAt(JSON.parse(text), STIMULUS_FIELD[kind]), STIMULUS_FIELD[kind])))
     }
     let out
     try {

@@ -7,7 +7,7 @@
 // that keeps a stream of instant work from starving timers and I/O.
 
 const { Code, describe, toThrownError } = require('./errors')
-const { hasLoneSurrogate, loneSurrogateAt, wellFormed } = require('./wellformed')
+const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 
 /**
  * An attempt as Rust hands it over (`NativeEngine.take`).
@@ -236,7 +236,7 @@ class Runner {
     }
     if (hasLoneSurrogate(output)) {
       return this.#report(ctx, null, {
-        message: `callable returned a value that is not valid Unicode: ${loneSurrogateAt(JSON.parse(output), 'output')} is a lone surrogate, which JSON cannot carry`,
+        message: `callable returned a value that is not valid Unicode: ${loneSurrogateMessage(loneSurrogateAt(JSON.parse(output), 'output'), 'output')}`,
         retryable: false,
       })
     }

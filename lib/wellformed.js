@@ -32,11 +32,11 @@ function hasLoneSurrogate(json) {
 
 /**
  * Where in `value` (a JSON value) the first string holding a lone
- * surrogate is, as a dotted path under `base` (`input`, `context.k`,
- * `output.items[2]`), with the position; null if there is none.
+ * surrogate is: its dotted path under `base` (`input`, `context.k`,
+ * `output.items[2]`) and what and where the surrogate is; null if none.
  * @param {unknown} value
  * @param {string} base
- * @returns {string | null}
+ * @returns {{ path: string, detail: string } | null}
  */
 function loneSurrogateAt(value, base) {
   /** @type {[unknown, string][]} */
@@ -46,7 +46,7 @@ function loneSurrogateAt(value, base) {
     const [v, path] = /** @type {[unknown, string]} */ (stack.pop())
     if (typeof v === 'string') {
       const m = LONE.exec(v)
-      if (m !== null) return `${path} (U+${v.charCodeAt(m.index).toString(16).toUpperCase()} at index ${m.index})`
+      if (m !== null) return { path, detail: `U+${v.charCodeAt(m.index).toString(16).toUpperCase()} at index ${m.index}` }
     } else if (v !== null && typeof v === 'object' && !seen.has(v)) {
       seen.add(v)
       if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`])
@@ -54,7 +54,7 @@ function loneSurrogateAt(value, base) {
         const keys = Object.keys(v)
         for (let i = keys.length - 1; i >= 0; i--) {
           const k = keys[i]
-          if (LONE.test(k)) return `${path} (the key ${JSON.stringify(k)})`
+          if (LONE.test(k)) return { path, detail: `in the key ${JSON.stringify(k)}` }
           stack.push([/** @type {any} */ (v)[k], path === '' ? k : `${path}.${k}`])
         }
       }
@@ -63,4 +63,14 @@ function loneSurrogateAt(value, base) {
   return null
 }
 
-module.exports = { hasLoneSurrogate, loneSurrogateAt, wellFormed }
+/**
+ * The message for a value that holds a lone surrogate at `where`.
+ * @param {{ path: string, detail: string } | null} where
+ * @param {string} fallback the field to name when the place is unknown
+ */
+function loneSurrogateMessage(where, fallback) {
+  const at = where === null ? { path: fallback, detail: 'somewhere' } : where
+  return `${at.path || fallback}: holds a lone UTF-16 surrogate (${at.detail}), which is not valid Unicode and cannot be stored as JSON; pass well-formed strings (String.prototype.toWellFormed())`
+}
+
+module.exports = { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed }
