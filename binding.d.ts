@@ -111,6 +111,13 @@ export declare class NativeEngine {
  */
 export declare function applyTransform(value: string, transform: string, maxLength?: number | undefined | null, jsonPath?: string | undefined | null): string
 
+/**
+ * `options.bindingTimeoutMs` of `new BackgroundEngine(options)`, checked:
+ * how long the facade waits for a target handler before it fails the
+ * binding.
+ */
+export declare function bindingTimeoutMs(options: unknown): number
+
 /** Counters returned by `stats()`. */
 export interface EngineStats {
   queued: number

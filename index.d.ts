@@ -603,6 +603,12 @@ export interface EngineOptions {
    * `stats()` include dropped ones).
    */
   keepFinished?: number
+  /**
+   * How long a target handler's promise may stay pending before its
+   * binding fails with `binding.failed` (the execution stays as it ended;
+   * default 30000).
+   */
+  bindingTimeoutMs?: number
 }
 
 /** Counters returned by `stats()`: the native binding's own type, generated from the Rust struct. */

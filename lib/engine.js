@@ -7,7 +7,7 @@
 // handed to the native constructor (a weak threadsafe function, ref'd
 // while work is queued or running), when a timer produced work.
 
-const { NativeEngine } = require('../binding.js')
+const { NativeEngine, bindingTimeoutMs } = require('../binding.js')
 const protocol = require('./protocol')
 const { Code, enactError, describe, toThrownError, warn } = require('./errors')
 const { Runner, Slicer } = require('./runner')
@@ -97,6 +97,8 @@ class BackgroundEngine {
   #shutdown = null
   #pumpScheduled = false
   #closed = false
+  /** How long a target handler may take (`bindingTimeoutMs`). */
+  #bindingTimeoutMs
 
   /**
    * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
@@ -105,6 +107,7 @@ class BackgroundEngine {
    */
   constructor(options) {
     const pump = () => this.#schedulePump()
+    this.#bindingTimeoutMs = bindingTimeoutMs(options ?? null)
     this.#native = new NativeEngine(options ?? null, pump)
     const native = this.#native
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
@@ -232,8 +235,17 @@ class BackgroundEngine {
     try {
       const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
       const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
-      if (typeof then === 'function') then.call(out, () => done(null), failed)
-      else done(null)
+      if (typeof then === 'function') {
+        // A handler that never settles fails its binding (never the
+        // execution), so that silent waiters and idle() are answered.
+        const ms = this.#bindingTimeoutMs
+        const timer = setTimeout(() => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`), ms).unref()
+        then.call(
+          out,
+          () => (clearTimeout(timer), done(null)),
+          (/** @type {unknown} */ err) => (clearTimeout(timer), failed(err)),
+        )
+      } else done(null)
     } catch (err) {
       failed(err)
     }
