@@ -90,6 +90,8 @@ export declare class NativeEngine {
   webhook(triggerId: string, headers: unknown, body: Buffer): string
   /** `options.maxBodyBytes` of `webhookHandler(options)`, checked. */
   maxBodyBytes(options: unknown): number
+  /** `options.bodyTimeoutMs` of `webhookHandler(options)`, checked. */
+  bodyTimeoutMs(options: unknown): number
   /** `options.timeoutMs` of `shutdown(options)`, checked. */
   shutdownTimeout(options: unknown): number
   /** Stops accepting and starting work; running attempts go on. */
@@ -108,6 +110,13 @@ export declare class NativeEngine {
  * `applyTransform` in index.d.ts).
  */
 export declare function applyTransform(value: string, transform: string, maxLength?: number | undefined | null, jsonPath?: string | undefined | null): string
+
+/**
+ * `options.bindingTimeoutMs` of `new BackgroundEngine(options)`, checked:
+ * how long the facade waits for a target handler before it fails the
+ * binding.
+ */
+export declare function bindingTimeoutMs(options: unknown): number
 
 /** Counters returned by `stats()`. */
 export interface EngineStats {

@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.applyTransform = nativeBinding.applyTransform
+module.exports.bindingTimeoutMs = nativeBinding.bindingTimeoutMs
 module.exports.protocol = nativeBinding.protocol

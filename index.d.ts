@@ -406,6 +406,11 @@ export interface WebhookRequest {
 export interface WebhookHandlerOptions {
   /** Larger bodies get 413 (default 1 MiB). */
   maxBodyBytes?: number
+  /**
+   * Milliseconds the handler waits for the whole body; a client that sends
+   * it slower gets 408 and the connection is closed (default 10000).
+   */
+  bodyTimeoutMs?: number
 }
 
 /** A Node `(req, res)` handler (http.createServer, Express, Fastify's raw req/res). */
@@ -462,7 +467,8 @@ export declare class BackgroundEngine {
    * Queues an execution. `fire_and_forget` and `deferred` resolve at once
    * with the queued record; `silent` resolves with the final record.
    * Rejects with `ENACT_INVALID_EXECUTION`, `ENACT_UNKNOWN_CALLABLE` or
-   * `ENACT_SHUTDOWN`.
+   * `ENACT_SHUTDOWN`. Each request succeeds or fails on its own; one whose
+   * strings hold a lone UTF-16 surrogate is refused, naming the field.
    */
   submit(request: SubmitRequest): Promise<BackgroundExecution>
   /**
@@ -548,9 +554,11 @@ export declare class BackgroundEngine {
    * A Node `(req, res)` handler for `http.createServer` or Express:
    * `POST …/<triggerId>` answers 202 with the TriggerFiredEvent, 401 on a
    * bad signature, 404 for an unknown trigger, 409 when the trigger is
-   * not active, 413 over `maxBodyBytes` (default 1 MiB). Mount it before
-   * any body parser (or use `express.raw()`), so signatures are checked
-   * against the raw body.
+   * not active, 413 over `maxBodyBytes` (default 1 MiB), 408 when the body
+   * takes longer than `bodyTimeoutMs` (default 10 s), 400 for a path that
+   * does not decode or a body that cannot be read. It never throws. Mount
+   * it before any body parser (or use `express.raw()`, or keep the raw
+   * bytes as `req.rawBody`), so signatures are checked against the raw body.
    */
   webhookHandler(options?: WebhookHandlerOptions): WebhookHandler
   /**
@@ -595,6 +603,12 @@ export interface EngineOptions {
    * `stats()` include dropped ones).
    */
   keepFinished?: number
+  /**
+   * How long a target handler's promise may stay pending before its
+   * binding fails with `binding.failed` (the execution stays as it ended;
+   * default 30000).
+   */
+  bindingTimeoutMs?: number
 }
 
 /** Counters returned by `stats()`: the native binding's own type, generated from the Rust struct. */

@@ -4,7 +4,7 @@
 // retrying connection errors, timeouts, 429 and 5xx with exponential
 // backoff (250, 500, 1000 ms). A final failure is a process warning.
 
-const { describe, warn } = require('./errors')
+const { describe, safeGet, warn } = require('./errors')
 
 const ATTEMPTS = 4
 const BACKOFF_MS = 250
@@ -34,7 +34,7 @@ async function postCallback(record) {
       }
       why = `HTTP ${res.status}`
     } catch (err) {
-      why = describe(/** @type {any} */ (err).cause || err)
+      why = describe(safeGet(err, 'cause') || err)
     }
     if (attempt >= ATTEMPTS) {
       warn(`callback POST to ${url} for ${record.executionId} failed after ${attempt} attempts`, why)

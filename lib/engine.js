@@ -7,15 +7,16 @@
 // handed to the native constructor (a weak threadsafe function, ref'd
 // while work is queued or running), when a timer produced work.
 
-const { NativeEngine } = require('../binding.js')
+const { NativeEngine, bindingTimeoutMs } = require('../binding.js')
 const protocol = require('./protocol')
-const { Code, enactError, describe, warn } = require('./errors')
+const { Code, enactError, describe, toThrownError, warn } = require('./errors')
 const { Runner, Slicer } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
+const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage } = require('./wellformed')
 
 const { stimuli } = protocol
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
@@ -96,6 +97,8 @@ class BackgroundEngine {
   #shutdown = null
   #pumpScheduled = false
   #closed = false
+  /** How long a target handler may take (`bindingTimeoutMs`). */
+  #bindingTimeoutMs
 
   /**
    * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
@@ -104,6 +107,7 @@ class BackgroundEngine {
    */
   constructor(options) {
     const pump = () => this.#schedulePump()
+    this.#bindingTimeoutMs = bindingTimeoutMs(options ?? null)
     this.#native = new NativeEngine(options ?? null, pump)
     const native = this.#native
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
@@ -214,18 +218,34 @@ class BackgroundEngine {
   #bind(record, targetType, value) {
     const handler = /** @type {Function} */ (this.#targets.get(targetType))
     const binding = record.config.targetBinding
+    let finished = false
     /** @param {string | null} error */
     const done = (error) => {
-      if (this.#closed) return
-      this.#native.bindingDone(record.executionId, error)
-      this.#sync()
+      if (finished || this.#closed) return
+      finished = true
+      try {
+        this.#native.bindingDone(record.executionId, error)
+        this.#sync()
+      } catch (err) {
+        warn(`enact-background: ending the binding of ${record.executionId} failed`, err)
+      }
     }
     /** @param {unknown} err */
-    const failed = (err) => done(`target handler threw: ${describe(err)}`)
+    const failed = (err) => done(toThrownError(err, 'target handler threw: ').message)
     try {
       const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
-      if (out !== null && typeof out === 'object' && typeof out.then === 'function') out.then(() => done(null), failed)
-      else done(null)
+      const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
+      if (typeof then === 'function') {
+        // A handler that never settles fails its binding (never the
+        // execution), so that silent waiters and idle() are answered.
+        const ms = this.#bindingTimeoutMs
+        const timer = setTimeout(() => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`), ms).unref()
+        then.call(
+          out,
+          () => (clearTimeout(timer), done(null)),
+          (/** @type {unknown} */ err) => (clearTimeout(timer), failed(err)),
+        )
+      } else done(null)
     } catch (err) {
       failed(err)
     }
@@ -497,6 +517,9 @@ class BackgroundEngine {
     } catch (err) {
       return Promise.reject(enactError(Code.INVALID_TRIGGER, `${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`))
     }
+    if (text !== undefined && hasLoneSurrogate(text)) {
+      return Promise.reject(enactError(Code.INVALID_TRIGGER, loneSurrogateMessage(loneSurrogateAt(JSON.parse(text), STIMULUS_FIELD[kind]), STIMULUS_FIELD[kind])))
+    }
     let out
     try {
       out = this.#native.stimulus(kind, text === undefined ? 'null' : text)
@@ -549,7 +572,8 @@ class BackgroundEngine {
    */
   webhookHandler(options) {
     const maxBodyBytes = this.#native.maxBodyBytes(options ?? null)
-    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes)
+    const bodyTimeoutMs = this.#native.bodyTimeoutMs(options ?? null)
+    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes, bodyTimeoutMs)
   }
 
   // -- events ---------------------------------------------------------------------

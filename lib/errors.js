@@ -5,6 +5,7 @@
 // and so on. No code is spelled out here.
 
 const { errorCodes } = require('./protocol')
+const { wellFormed } = require('./wellformed')
 
 /** Every `err.code` the engine uses, as exported to users. */
 const ErrorCodes = Object.freeze([...errorCodes])
@@ -29,29 +30,79 @@ function enactError(code, message) {
 }
 
 /**
- * The message of anything thrown, without throwing itself. Duck-typed:
- * errors from other realms (vm contexts, Jest) are not `instanceof Error`.
- * @param {unknown} err
- * @returns {string}
+ * `obj[key]`, or undefined when reading it throws (a throwing getter, a
+ * Proxy trap, a revoked Proxy).
+ * @param {unknown} obj
+ * @param {string} key
+ * @returns {unknown}
  */
-function describe(err) {
+function safeGet(obj, key) {
+  if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) return undefined
   try {
-    if (err !== null && typeof err === 'object' && typeof (/** @type {any} */ (err).message) === 'string') return /** @type {any} */ (err).message
-    return String(err)
+    return /** @type {any} */ (obj)[key]
   } catch {
-    return Object.prototype.toString.call(err)
+    return undefined
   }
 }
 
 /**
+ * The message of anything thrown, without throwing itself, whatever the
+ * value does when read (getters that throw, a Proxy that throws on every
+ * trap). Duck-typed: errors from other realms (vm contexts, Jest) are not
+ * `instanceof Error`.
+ * @param {unknown} err
+ * @returns {string}
+ */
+function describe(err) {
+  const message = safeGet(err, 'message')
+  if (typeof message === 'string') return message
+  try {
+    return String(err)
+  } catch {}
+  try {
+    return Object.prototype.toString.call(err)
+  } catch {}
+  return `a thrown ${typeof err} that cannot be read`
+}
+
+/** @typedef {{ message: string, retryable: boolean, code?: string, name?: string, stack?: string }} ThrownError */
+
+/**
+ * Anything thrown (or rejected with) as a plain error object, reading each
+ * field once inside its own guard; never throws. The one conversion the
+ * runner, target handlers, listeners and callbacks use. Lone surrogates
+ * in its strings become U+FFFD, so that the error can cross as JSON.
+ * @param {unknown} err
+ * @param {string} [prefix] put before the message
+ * @returns {ThrownError}
+ */
+function toThrownError(err, prefix = '') {
+  /** @type {ThrownError} */
+  const out = { message: wellFormed(prefix + describe(err)), retryable: safeGet(err, 'retryable') !== false }
+  const code = safeGet(err, 'code')
+  if (typeof code === 'string') out.code = wellFormed(code)
+  const name = safeGet(err, 'name')
+  if (typeof name === 'string') out.name = wellFormed(name)
+  const stack = safeGet(err, 'stack')
+  if (typeof stack === 'string') out.stack = wellFormed(stack)
+  return out
+}
+
+/**
  * Reports a failure nobody awaits (a listener, a target handler, a
- * callback POST) as a process warning with code `ENACT_LISTENER`.
+ * callback POST) as a process warning with code `ENACT_LISTENER`. Never
+ * throws, whatever `err` is.
  * @param {string} message
  * @param {unknown} err
  */
 function warn(message, err) {
-  const detail = err !== null && typeof err === 'object' && typeof (/** @type {any} */ (err).stack) === 'string' ? /** @type {any} */ (err).stack : String(err)
-  process.emitWarning(`${message}: ${detail}`, { code: Code.LISTENER })
+  const stack = safeGet(err, 'stack')
+  const detail = typeof stack === 'string' ? stack : describe(err)
+  try {
+    process.emitWarning(`${message}: ${detail}`, { code: Code.LISTENER })
+  } catch {
+    // a 'warning' listener that throws is its own problem, not the engine's
+  }
 }
 
-module.exports = { ErrorCodes, Code, enactError, describe, warn }
+module.exports = { ErrorCodes, Code, enactError, describe, toThrownError, safeGet, warn }

@@ -6,7 +6,8 @@
 // job (NAPI-NOTES.md: that is the slow path). Also the event-loop slicing
 // that keeps a stream of instant work from starving timers and I/O.
 
-const { Code, describe } = require('./errors')
+const { Code, describe, toThrownError } = require('./errors')
+const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 
 /**
  * An attempt as Rust hands it over (`NativeEngine.take`).
@@ -22,7 +23,7 @@ const { Code, describe } = require('./errors')
  * @property {boolean} [stream] whether stream chunks are delivered
  */
 
-/** @typedef {{ message: string, retryable: boolean, code?: string, name?: string, stack?: string }} CallError */
+/** @typedef {import('./errors').ThrownError} CallError */
 
 /**
  * The reason a running attempt's signal aborts with.
@@ -172,7 +173,7 @@ class Runner {
         try {
           then = out.then
         } catch (err) {
-          this.#fail(ctx, err)
+          this.#fail(ctx, err, 'callable returned a value that cannot be read: ')
           continue
         }
         if (typeof then === 'function') {
@@ -225,11 +226,17 @@ class Runner {
     try {
       output = JSON.stringify(value)
     } catch (err) {
-      return this.#report(ctx, null, { message: `callable returned a value that is not JSON-serializable: ${describe(err)}`, retryable: false })
+      return this.#report(ctx, null, { message: wellFormed(`callable returned a value that is not JSON-serializable: ${describe(err)}`), retryable: false })
     }
     if (output === undefined) {
       return this.#report(ctx, null, {
         message: `callable returned ${value === undefined ? 'undefined' : typeof value}; return a JSON value (use null for "nothing")`,
+        retryable: false,
+      })
+    }
+    if (hasLoneSurrogate(output)) {
+      return this.#report(ctx, null, {
+        message: `callable returned a value that is not valid Unicode: ${loneSurrogateMessage(loneSurrogateAt(JSON.parse(output), 'output'), 'output')}`,
         retryable: false,
       })
     }
@@ -243,18 +250,7 @@ class Runner {
    */
   #fail(ctx, err, prefix = 'callable threw: ') {
     if (!this.#release(ctx)) return
-    const e = /** @type {any} */ (err)
-    /** @type {CallError} */
-    const error = { message: prefix + describe(err), retryable: !(e !== null && typeof e === 'object' && e.retryable === false) }
-    try {
-      if (e !== null && typeof e === 'object') {
-        if (typeof e.code === 'string') error.code = e.code
-        if (typeof e.name === 'string') error.name = e.name
-        if (typeof e.stack === 'string') error.stack = e.stack
-      }
-    } catch {
-      // a hostile error object; its message is enough
-    }
+    const error = toThrownError(err, prefix)
     this.#report(ctx, null, error)
   }
 

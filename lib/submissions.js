@@ -7,6 +7,7 @@
 // here, which costs a fraction of converting it field by field.
 
 const { Code, enactError, describe } = require('./errors')
+const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 
 /** Most requests per JSON batch. */
 const CHUNK = 1024
@@ -81,17 +82,25 @@ class Submissions {
     let refused = null
     try {
       text = JSON.stringify(requests)
-    } catch {
-      // Some request is not JSON (a BigInt, a cycle): refuse those alone.
+    } catch {}
+    if (text === undefined || hasLoneSurrogate(text)) {
+      // Some request is not JSON (a BigInt, a cycle) or holds a lone
+      // surrogate, which Rust cannot read: refuse those alone.
       refused = new Map()
       const parts = []
       for (let i = 0; i < requests.length; i++) {
+        let part
         try {
-          parts.push(JSON.stringify(requests[i]) ?? 'null')
+          part = JSON.stringify(requests[i]) ?? 'null'
         } catch (err) {
-          refused.set(i, enactError(Code.INVALID_EXECUTION, `request: cannot be sent as JSON (${describe(err)})`))
-          parts.push('null')
+          refused.set(i, enactError(Code.INVALID_EXECUTION, wellFormed(`request: cannot be sent as JSON (${describe(err)})`)))
+          part = 'null'
         }
+        if (hasLoneSurrogate(part)) {
+          refused.set(i, enactError(Code.INVALID_EXECUTION, loneSurrogateMessage(loneSurrogateAt(JSON.parse(part), ''), 'request')))
+          part = 'null'
+        }
+        parts.push(part)
       }
       text = '[' + parts.join(',') + ']'
     }

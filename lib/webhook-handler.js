@@ -3,7 +3,13 @@
 // The Node `(req, res)` handler of `webhookHandler()`: POST …/<triggerId>
 // answers 202 with the TriggerFiredEvent, 401 on a bad signature, 404 for
 // an unknown trigger, 409 when the trigger is not active, 413 over the
-// body limit, 405 for other methods, 400 for a request that cannot be read.
+// body limit, 408 when the body is not received within the body deadline,
+// 405 for other methods, 400 for a request that cannot be read.
+//
+// The handler is total: whatever the request's path, headers or body (or
+// what a body parser made of it), it answers over HTTP and never throws.
+// Everything it does, synchronously and in its stream callbacks, runs
+// inside one guard that turns an unexpected throw into a 500 answer.
 
 const { Code, describe } = require('./errors')
 
@@ -13,86 +19,210 @@ const STATUS_OF = Object.freeze({
   [Code.NOT_FOUND]: 404,
   [Code.TRIGGER_INACTIVE]: 409,
   [Code.INVALID_TRIGGER]: 400,
+  [Code.BAD_REQUEST]: 400,
   [Code.SHUTDOWN]: 503,
 })
 
+/** A failure the handler answers with `status` (not a bug). */
+class Refusal extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
 /**
+ * Answers once; does nothing when an answer was already sent.
  * @param {import('node:http').ServerResponse} res
  * @param {number} status
  * @param {unknown} payload
+ * @param {boolean} [close] ask the client to close the connection
  */
-function sendJson(res, status, payload) {
+function sendJson(res, status, payload, close = false) {
+  if (res.headersSent || res.writableEnded) return
   const text = JSON.stringify(payload)
   res.statusCode = status
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(text))
+  if (close) res.setHeader('connection', 'close')
   res.end(text)
 }
 
 /**
+ * The answer to anything thrown while handling a request: the status of
+ * its code when it has one, else 500. Never throws.
  * @param {import('node:http').ServerResponse} res
- * @param {number} maxBodyBytes
+ * @param {unknown} err
  */
-function tooLarge413(res, maxBodyBytes) {
-  res.setHeader('connection', 'close')
-  sendJson(res, 413, { error: `body is larger than ${maxBodyBytes} bytes`, code: Code.BODY_TOO_LARGE })
+function answerError(res, err) {
+  try {
+    if (err instanceof Refusal) return sendJson(res, err.status, { error: err.message, code: err.code }, err.status === 408 || err.status === 413)
+    let code
+    try {
+      code = err !== null && typeof err === 'object' ? /** @type {any} */ (err).code : undefined
+    } catch {}
+    const status = (typeof code === 'string' && STATUS_OF[code]) || 500
+    sendJson(res, status, { error: describe(err), code: typeof code === 'string' ? code : Code.INTERNAL })
+  } catch {
+    // The response itself cannot be written (a destroyed socket): drop it.
+    try {
+      res.destroy()
+    } catch {}
+  }
+}
+
+/**
+ * The trigger id: the last segment of the path, percent-decoded.
+ * @param {unknown} url
+ */
+function triggerIdOf(url) {
+  const path = String(url || '').split('?')[0].replace(/\/+$/, '')
+  const segment = path.slice(path.lastIndexOf('/') + 1)
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new Refusal(400, Code.BAD_REQUEST, `path: the last segment ${JSON.stringify(segment.slice(0, 200))} is not a valid percent-encoded trigger id`)
+  }
+}
+
+/**
+ * What a body parser that ran before us left, as the bytes to verify: the
+ * raw bytes when the parser kept them (`req.rawBody`, `express.raw()`),
+ * else the body's JSON text. A body that cannot be written as JSON (a
+ * BigInt, a cycle, nesting too deep) is a 400.
+ * @param {any} req
+ * @returns {Buffer}
+ */
+function parsedBodyBytes(req) {
+  const raw = req.rawBody
+  if (Buffer.isBuffer(raw)) return raw
+  if (typeof raw === 'string') return Buffer.from(raw)
+  const parsed = req.body
+  if (Buffer.isBuffer(parsed)) return parsed
+  if (typeof parsed === 'string') return Buffer.from(parsed)
+  let text
+  try {
+    text = JSON.stringify(parsed)
+  } catch (err) {
+    throw new Refusal(400, Code.BAD_REQUEST, `request.body: the parsed body cannot be written back as JSON (${describe(err)}); mount the handler before body parsers or keep the raw bytes`)
+  }
+  return Buffer.from(text === undefined ? 'null' : text)
 }
 
 /**
  * @param {(triggerId: string, headers: unknown, body: Buffer) => unknown} deliver
  *   fires the trigger (answers the TriggerFiredEvent) or throws an error with a code
- * @param {number} maxBodyBytes
+ * @param {number} maxBodyBytes larger bodies get 413
+ * @param {number} [bodyTimeoutMs] a body not received within it gets 408
+ *   (`webhookHandler()` always gives one; none: no deadline)
  * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void}
  */
-function createWebhookHandler(deliver, maxBodyBytes) {
+function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
   return function enactWebhook(req, res) {
+    try {
+      handle(req, res)
+    } catch (err) {
+      answerError(res, err)
+    }
+  }
+
+  /**
+   * @param {import('node:http').IncomingMessage} req
+   * @param {import('node:http').ServerResponse} res
+   */
+  function handle(req, res) {
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST')
       return sendJson(res, 405, { error: 'use POST', code: Code.METHOD })
     }
-    const path = String(req.url || '').split('?')[0].replace(/\/+$/, '')
-    const triggerId = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
+    const triggerId = triggerIdOf(req.url)
     const declared = Number(req.headers['content-length'])
-    if (declared > maxBodyBytes) {
-      return tooLarge413(res, maxBodyBytes)
-    }
+    if (declared > maxBodyBytes) throw new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBodyBytes} bytes`)
     /** @param {Buffer} body */
-    const answer = (body) => {
-      let fired
-      try {
-        fired = deliver(triggerId, req.headers, body)
-      } catch (err) {
-        const code = err !== null && typeof err === 'object' ? /** @type {any} */ (err).code : undefined
-        return sendJson(res, (typeof code === 'string' && STATUS_OF[code]) || 500, { error: describe(err), code: code || Code.INTERNAL })
-      }
-      sendJson(res, 202, fired)
+    const answer = (body) => sendJson(res, 202, deliver(triggerId, req.headers, body))
+    // A body parser ran before us: use what it kept.
+    if (/** @type {any} */ (req).body !== undefined && (req.readableEnded || req.complete)) {
+      return answer(parsedBodyBytes(req))
     }
-    // A body parser ran before us: use what it kept (express.raw() keeps bytes).
-    const parsed = /** @type {{ body?: unknown }} */ (req).body
-    if (parsed !== undefined && (req.readableEnded || req.complete)) {
-      return answer(Buffer.isBuffer(parsed) ? parsed : Buffer.from(typeof parsed === 'string' ? parsed : JSON.stringify(parsed)))
-    }
+    readBody(req, res, answer)
+  }
+
+  /**
+   * Reads the body within `maxBodyBytes` and `bodyTimeoutMs`, then calls
+   * `answer` with it; every callback runs under the guard.
+   * @param {import('node:http').IncomingMessage} req
+   * @param {import('node:http').ServerResponse} res
+   * @param {(body: Buffer) => void} answer
+   */
+  function readBody(req, res, answer) {
     /** @type {Buffer[]} */
-    const chunks = []
+    let chunks = []
     let size = 0
-    let tooLarge = false
-    req.on('data', (chunk) => {
-      if (tooLarge) return
-      size += chunk.length
-      if (size > maxBodyBytes) {
-        tooLarge = true
-        tooLarge413(res, maxBodyBytes)
-        req.resume()
-        return
+    let over = false
+    /** @param {Function} fn */
+    const guard =
+      (fn) =>
+      (/** @type {any[]} */ ...args) => {
+        try {
+          fn(...args)
+        } catch (err) {
+          stop(err)
+        }
       }
-      chunks.push(chunk)
-    })
-    req.on('end', () => {
-      if (!tooLarge) answer(Buffer.concat(chunks, size))
-    })
-    req.on('error', () => {
-      if (!res.headersSent) sendJson(res, 400, { error: 'request stream failed', code: Code.BAD_REQUEST })
-    })
+    /** Refuses the request: answers, drops what was buffered, ignores the rest. */
+    const stop = (/** @type {unknown} */ err) => {
+      over = true
+      chunks = []
+      clearTimeout(timer)
+      answerError(res, err)
+    }
+    const timer =
+      bodyTimeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            guard(() => {
+              if (over) return
+              stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${bodyTimeoutMs} ms`))
+              // The client is still sending: close the connection once answered.
+              res.once('finish', () => req.destroy())
+            }),
+            bodyTimeoutMs,
+          ).unref()
+    req.on(
+      'data',
+      guard((/** @type {Buffer} */ chunk) => {
+        if (over) return
+        size += chunk.length
+        if (size > maxBodyBytes) {
+          stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBodyBytes} bytes`))
+          req.resume()
+          return
+        }
+        chunks.push(chunk)
+      }),
+    )
+    req.on(
+      'end',
+      guard(() => {
+        clearTimeout(timer)
+        if (over) return
+        over = true
+        answer(Buffer.concat(chunks, size))
+      }),
+    )
+    req.on(
+      'error',
+      guard(() => {
+        if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
+      }),
+    )
+    req.on('close', () => clearTimeout(timer))
   }
 }
 

@@ -409,6 +409,15 @@ pub fn apply_transform(env: Env, value: String, transform: String, max_length: O
     transform::apply_transform(&value, kind, max, json_path.as_deref()).map_err(EngineError::from).or_throw(&env)
 }
 
+/// `options.bindingTimeoutMs` of `new BackgroundEngine(options)`, checked:
+/// how long the facade waits for a target handler before it fails the
+/// binding.
+#[napi(ts_args_type = "options: unknown")]
+pub fn binding_timeout_ms(env: Env, options: Option<Unknown>) -> Result<f64> {
+    let options = json_arg(&env, ErrorCode::InvalidExecution, "options", options)?;
+    validate::binding_timeout_ms(&options).or_throw(&env)
+}
+
 // -- the native engine ----------------------------------------------------------
 
 /// Counters returned by `stats()`.
@@ -749,6 +758,13 @@ impl NativeEngine {
     pub fn max_body_bytes(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
         let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", options)?;
         validate::max_body_bytes(&options).or_throw(&env)
+    }
+
+    /// `options.bodyTimeoutMs` of `webhookHandler(options)`, checked.
+    #[napi(ts_args_type = "options: unknown")]
+    pub fn body_timeout_ms(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
+        let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", options)?;
+        validate::body_timeout_ms(&options).or_throw(&env)
     }
 
     // -- shutdown -----------------------------------------------------------

@@ -483,6 +483,13 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const DEFAULT_MAX_CHAIN_DEPTH: u32 = 16;
 /// Default `maxBodyBytes` of the webhook handler (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: f64 = 1024.0 * 1024.0;
+/// Default `bodyTimeoutMs` of the webhook handler (10 s).
+pub const DEFAULT_BODY_TIMEOUT_MS: f64 = 10_000.0;
+/// Longest `bodyTimeoutMs` or `bindingTimeoutMs`: the longest delay a Node
+/// timer keeps (a longer one would fire at once).
+pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+/// Default `bindingTimeoutMs` of the engine (30 s).
+pub const DEFAULT_BINDING_TIMEOUT_MS: f64 = 30_000.0;
 /// Default `timeoutMs` of `shutdown`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: f64 = 30_000.0;
 
@@ -626,6 +633,38 @@ pub fn max_body_bytes(options: &Value) -> EngineResult<f64> {
     }
 }
 
+/// `options.bodyTimeoutMs` of `webhookHandler(options)`: how long the
+/// handler waits for the whole body before it answers 408, a positive
+/// integer of milliseconds up to [`MAX_TIMER_MS`] (default
+/// [`DEFAULT_BODY_TIMEOUT_MS`]).
+pub fn body_timeout_ms(options: &Value) -> EngineResult<f64> {
+    match options.get("bodyTimeoutMs") {
+        None | Some(Value::Null) => Ok(DEFAULT_BODY_TIMEOUT_MS),
+        Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_TIMER_MS).ok_or_else(|| {
+            EngineError::invalid_trigger(
+                "options.bodyTimeoutMs",
+                format!("expected a positive integer of milliseconds up to {MAX_TIMER_MS}, got {}", describe(v)),
+            )
+        }),
+    }
+}
+
+/// `options.bindingTimeoutMs` of the engine: how long a target handler may
+/// take before its binding fails (never the execution); a positive integer
+/// of milliseconds up to [`MAX_TIMER_MS`], the longest delay a Node
+/// timer keeps (default [`DEFAULT_BINDING_TIMEOUT_MS`]).
+pub fn binding_timeout_ms(options: &Value) -> EngineResult<f64> {
+    match options.get("bindingTimeoutMs") {
+        None | Some(Value::Null) => Ok(DEFAULT_BINDING_TIMEOUT_MS),
+        Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_TIMER_MS).ok_or_else(|| {
+            EngineError::invalid(
+                "bindingTimeoutMs",
+                format!("expected a positive integer of milliseconds up to {MAX_TIMER_MS}, got {}", describe(v)),
+            )
+        }),
+    }
+}
+
 /// `options.timeoutMs` of `shutdown(options)`: a non-negative number
 /// (default [`DEFAULT_SHUTDOWN_TIMEOUT_MS`]).
 pub fn shutdown_timeout(options: &Value) -> EngineResult<f64> {
@@ -718,6 +757,18 @@ mod argument_tests {
         assert_eq!(max_body_bytes(&Value::Null).unwrap(), DEFAULT_MAX_BODY_BYTES);
         assert_eq!(max_body_bytes(&json!({"maxBodyBytes": 10})).unwrap(), 10.0);
         assert_eq!(err(max_body_bytes(&json!({"maxBodyBytes": 0}))), (ErrorCode::InvalidTrigger, "options.maxBodyBytes: expected a positive integer, got 0".into()));
+        assert_eq!(binding_timeout_ms(&Value::Null).unwrap(), DEFAULT_BINDING_TIMEOUT_MS);
+        assert_eq!(binding_timeout_ms(&json!({"bindingTimeoutMs": 5})).unwrap(), 5.0);
+        let (code, message) = err(binding_timeout_ms(&json!({"bindingTimeoutMs": 0})));
+        assert_eq!(code, ErrorCode::InvalidExecution);
+        assert!(message.starts_with("bindingTimeoutMs: expected a positive integer"), "{message}");
+        assert_eq!(body_timeout_ms(&Value::Null).unwrap(), DEFAULT_BODY_TIMEOUT_MS);
+        assert_eq!(body_timeout_ms(&json!({"bodyTimeoutMs": 250})).unwrap(), 250.0);
+        for bad in [json!(0), json!(1.5), json!(-1), json!("10"), json!(2_147_483_648.0)] {
+            let (code, message) = err(body_timeout_ms(&json!({ "bodyTimeoutMs": bad })));
+            assert_eq!(code, ErrorCode::InvalidTrigger);
+            assert!(message.starts_with("options.bodyTimeoutMs: expected a positive integer"), "{message}");
+        }
     }
 
     #[test]
