@@ -638,15 +638,8 @@ pub fn max_body_bytes(options: &Value) -> EngineResult<f64> {
 /// integer of milliseconds up to [`MAX_TIMER_MS`] (default
 /// [`DEFAULT_BODY_TIMEOUT_MS`]).
 pub fn body_timeout_ms(options: &Value) -> EngineResult<f64> {
-    match options.get("bodyTimeoutMs") {
-        None | Some(Value::Null) => Ok(DEFAULT_BODY_TIMEOUT_MS),
-        Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_TIMER_MS).ok_or_else(|| {
-            EngineError::invalid_trigger(
-                "options.bodyTimeoutMs",
-                format!("expected a positive integer of milliseconds up to {MAX_TIMER_MS}, got {}", describe(v)),
-            )
-        }),
-    }
+    timer_ms(options, "bodyTimeoutMs", DEFAULT_BODY_TIMEOUT_MS)
+        .map_err(|why| EngineError::invalid_trigger("options.bodyTimeoutMs", why))
 }
 
 /// `options.bindingTimeoutMs` of the engine: how long a target handler may
@@ -654,14 +647,18 @@ pub fn body_timeout_ms(options: &Value) -> EngineResult<f64> {
 /// of milliseconds up to [`MAX_TIMER_MS`], the longest delay a Node
 /// timer keeps (default [`DEFAULT_BINDING_TIMEOUT_MS`]).
 pub fn binding_timeout_ms(options: &Value) -> EngineResult<f64> {
-    match options.get("bindingTimeoutMs") {
-        None | Some(Value::Null) => Ok(DEFAULT_BINDING_TIMEOUT_MS),
-        Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_TIMER_MS).ok_or_else(|| {
-            EngineError::invalid(
-                "bindingTimeoutMs",
-                format!("expected a positive integer of milliseconds up to {MAX_TIMER_MS}, got {}", describe(v)),
-            )
-        }),
+    timer_ms(options, "bindingTimeoutMs", DEFAULT_BINDING_TIMEOUT_MS).map_err(|why| EngineError::invalid("bindingTimeoutMs", why))
+}
+
+/// A timer option `key` of `options`: a positive integer of milliseconds up
+/// to [`MAX_TIMER_MS`], `default` when absent; else why not.
+fn timer_ms(options: &Value, key: &str, default: f64) -> Result<f64, String> {
+    match options.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_TIMER_MS)
+            .ok_or_else(|| format!("expected a positive integer of milliseconds up to {MAX_TIMER_MS}, got {}", describe(v))),
     }
 }
 
