@@ -732,6 +732,11 @@ impl MemoryStore {
                 }
             }
         }
+        if let Some(m) = &p.webhook {
+            if row.replay.as_ref().is_some_and(|g| g.seen("", m.id, m.now_secs)) {
+                return Ok(Fire::Replay);
+            }
+        }
         let trigger = Arc::make_mut(&mut row.trigger);
         let before = (trigger.status, trigger.fire_count, trigger.last_fired_at, trigger.updated_at);
         let (gate, _) = apply_gate(trigger, p.now);
@@ -748,6 +753,10 @@ impl MemoryStore {
             let trigger = Arc::make_mut(&mut row.trigger);
             (trigger.status, trigger.fire_count, trigger.last_fired_at, trigger.updated_at) = before;
             return Err(StoreError::Conflict(format!("execution {execution_id:?} already exists")));
+        }
+        if let Some(m) = &p.webhook {
+            let window = (m.expires_secs - m.now_secs).max(1);
+            row.replay.get_or_insert_with(|| Box::new(ReplayGuard::new(window, REPLAY_CAPACITY))).first_sight("", m.id, m.now_secs);
         }
         Ok(Fire::Fired { trigger: row.trigger.clone(), execution_id, record })
     }
@@ -947,15 +956,6 @@ impl Driver for MemoryStore {
 
     fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire> {
         ready(self.fire_now(&params))
-    }
-
-    fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool> {
-        let mut g = self.triggers.lock();
-        let Some(row) = g.by_id.get_mut(trigger_id) else {
-            return ready(Err(StoreError::NotFound(format!("trigger {trigger_id:?}"))));
-        };
-        let guard = row.replay.get_or_insert_with(|| Box::new(ReplayGuard::new((expires_secs - now_secs).max(1), REPLAY_CAPACITY)));
-        ready(Ok(guard.first_sight("", message_id, now_secs)))
     }
 
     fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges> {

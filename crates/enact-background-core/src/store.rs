@@ -199,6 +199,18 @@ pub enum FireGate {
 /// inside its fire step.
 pub type BuildFired<'a> = &'a (dyn Fn(&Trigger) -> NewExecution + Send + Sync);
 
+/// A verified webhook message a fire must accept once (Standard Webhooks
+/// `webhook-id`), for [`Driver::fire`].
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookMessage<'a> {
+    /// The message id.
+    pub id: &'a str,
+    /// Now, in Unix seconds.
+    pub now_secs: i64,
+    /// Until when the id is remembered (Unix seconds).
+    pub expires_secs: i64,
+}
+
 /// Parameters of [`Driver::fire`].
 pub struct FireParams<'a> {
     /// The trigger.
@@ -211,6 +223,10 @@ pub struct FireParams<'a> {
     pub build: BuildFired<'a>,
     /// Whether to answer the inserted record.
     pub want_record: bool,
+    /// A webhook message: refused as a replay if the trigger remembers its
+    /// id, and remembered only when the fire goes through (a refused
+    /// delivery may be sent again).
+    pub webhook: Option<WebhookMessage<'a>>,
 }
 
 /// What [`Driver::fire`] did.
@@ -227,6 +243,8 @@ pub enum Fire {
     },
     /// The tick was fired already, or the metric did not cross.
     Skipped,
+    /// The webhook message's id was accepted before (a replay).
+    Replay,
     /// Fired: the count, arming, cursor and the execution were written
     /// together.
     Fired {
@@ -488,15 +506,12 @@ pub trait Driver: Send + Sync + 'static {
     fn remove_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
 
     /// The fire step, one transaction: applies [`apply_gate`] and the
-    /// [`FireGate`], counts the fire, records arming or cursor, and inserts
-    /// the execution `build` makes — all or nothing, so concurrent fires
-    /// can never both pass a `maxFires` or cooldown gate, and a crash never
-    /// leaves a counted fire without its execution.
+    /// [`FireGate`], counts the fire, records arming or cursor, remembers a
+    /// webhook message's id, and inserts the execution `build` makes — all
+    /// or nothing, so concurrent fires can never both pass a `maxFires` or
+    /// cooldown gate, a crash never leaves a counted fire without its
+    /// execution, and a refused delivery does not burn its webhook id.
     fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire>;
-
-    /// Remembers a verified webhook message id of a trigger until
-    /// `expires_secs`; false when it is already remembered (a replay).
-    fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool>;
 
     /// Triggers changed since `since` (0: from the start).
     fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges>;

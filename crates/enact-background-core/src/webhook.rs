@@ -220,6 +220,12 @@ impl ReplayGuard {
         true
     }
 
+    /// Whether `(scope, msg_id)` is remembered at `now_secs` (a replay),
+    /// without recording it.
+    pub fn seen(&self, scope: &str, msg_id: &str, now_secs: i64) -> bool {
+        self.seen.get(&scoped_key(scope, msg_id)).is_some_and(|expiry| *expiry > now_secs)
+    }
+
     /// How many ids are currently remembered.
     pub fn len(&self) -> usize {
         self.seen.len()

@@ -29,6 +29,6 @@ conformance! {
         fire_respects_cooldown,
         fire_tick_fires_each_tick_once,
         fire_crossing_keeps_arming,
-        webhook_ids_are_remembered_per_trigger,
+        webhook_ids_are_remembered_per_trigger_only_when_fired,
         trigger_changes_are_reported,
 }

@@ -419,6 +419,29 @@ async fn webhook_replay_is_refused() {
     assert_eq!(eng.get(&t.trigger_id).unwrap().fire_count, 1);
 }
 
+/// A delivery the trigger refuses (cooling down) does not burn its
+/// `webhook-id`: the sender's retry of the same message after the cooldown
+/// fires (issue 10, item 6).
+#[tokio::test(start_paused = true)]
+async fn webhook_refused_delivery_does_not_burn_its_id() {
+    let h = harness_at(at(T0));
+    let eng = engine(&h);
+    let secret = secret_str();
+    let mut def = webhook_def("t", Some(&secret));
+    def["cooldownMs"] = json!(10_000);
+    let t = reg(&eng, def);
+    let body = br#"{"n":1}"#;
+    eng.webhook(&t.trigger_id, &signed(&secret, "msg_first", now(&h).timestamp(), body), body).unwrap();
+    advance_secs(1).await;
+    let retry = signed(&secret, "msg_second", now(&h).timestamp(), body);
+    assert_eq!(err_of(eng.webhook(&t.trigger_id, &retry, body)).code, ErrorCode::TriggerInactive, "cooling down");
+    advance_secs(10).await;
+    let retry = signed(&secret, "msg_second", now(&h).timestamp(), body);
+    eng.webhook(&t.trigger_id, &retry, body).expect("the refused message is accepted once the cooldown is over");
+    assert_eq!(err_of(eng.webhook(&t.trigger_id, &retry, body)).code, ErrorCode::WebhookSignature, "and only once");
+    assert_eq!(execs_of(&h, &t.trigger_id).len(), 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn webhook_header_names_are_case_insensitive() {
     let h = harness_at(at(T0));

@@ -19,7 +19,7 @@ use crate::model::{
     BackgroundExecution, BackgroundExecutionConfig, ExecutionMode, LoopBlockedEvent, ThresholdOperator, Trigger,
     TriggerFiredEvent, TriggerStatus, TriggerType,
 };
-use crate::store::{Blocked, Fire, FireGate, FireParams, NewExecution};
+use crate::store::{Blocked, Fire, FireGate, FireParams, NewExecution, WebhookMessage};
 use crate::validate::{self, Fields, SubmitRequest};
 use crate::webhook::WebhookHeaders;
 
@@ -69,6 +69,8 @@ pub(super) enum Refused {
     Gone,
     /// The tick was fired already, or the metric did not cross.
     Skipped,
+    /// The webhook message with this id was accepted before.
+    Replay(String),
 }
 
 impl TriggerEngine {
@@ -234,25 +236,16 @@ impl TriggerEngine {
             secret
                 .verify(&h, body, now_secs, WEBHOOK_TOLERANCE_SECS)
                 .map_err(|why| EngineError::new(ErrorCode::WebhookSignature, format!("webhook: {why}")))?;
-            // Refuse before remembering the id, so a sender may retry the
-            // same message once the trigger is active again.
-            let t = self.driver.get_trigger(id).await?.ok_or_else(|| EngineError::not_found("trigger", id))?;
-            if t.status != TriggerStatus::Active {
-                return Err(inactive(id, &Refused::Blocked(Blocked::Inactive(t.status))));
-            }
-            let msg_id = h.id.unwrap_or_default();
-            // Ids are kept for twice the tolerance: a message is accepted
-            // while its timestamp is within ±tolerance of now.
-            let expires = now_secs + 2 * WEBHOOK_TOLERANCE_SECS;
-            if !self.driver.remember_webhook(id, msg_id, now_secs, expires).await? {
-                return Err(EngineError::new(
-                    ErrorCode::WebhookSignature,
-                    format!("webhook: webhook-id {msg_id:?} was already accepted (a replay)"),
-                ));
-            }
+            // The id is remembered by the fire step itself, only if the
+            // trigger fires: a delivery refused (paused, cooling down, out
+            // of fires) may be sent again. Ids are kept for twice the
+            // tolerance: a message is accepted while its timestamp is
+            // within ±tolerance of now.
+            let message = WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS };
+            let source = webhook_source(body);
+            return self.fire_with_status(&c, source, 0, FireGate::Plain, Some(message)).await?.map(|(ev, _)| ev).map_err(|why| inactive(id, &why));
         }
-        let source = serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-        self.fire_compiled(&c, source, 0, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
+        self.fire_compiled(&c, webhook_source(body), 0, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
     }
 
     pub(super) fn compiled(&self, id: &str) -> EngineResult<Arc<Compiled>> {
@@ -264,7 +257,7 @@ impl TriggerEngine {
     /// Fires one trigger through the store's fire step. `Ok(Err(_))` when
     /// it did not fire (gate, loop guard, removed meanwhile, tick taken).
     async fn fire_compiled(&self, c: &Compiled, source: Value, depth: u32, gate: FireGate) -> EngineResult<Result<TriggerFiredEvent, Refused>> {
-        Ok(self.fire_with_status(c, source, depth, gate).await?.map(|(event, _)| event))
+        Ok(self.fire_with_status(c, source, depth, gate, None).await?.map(|(event, _)| event))
     }
 
     /// [`TriggerEngine::fire_compiled`], also answering the trigger's
@@ -275,6 +268,7 @@ impl TriggerEngine {
         source: Value,
         depth: u32,
         gate: FireGate,
+        webhook: Option<WebhookMessage<'_>>,
     ) -> EngineResult<Result<(TriggerFiredEvent, TriggerStatus), Refused>> {
         let now = self.clock.now();
         let chain_depth = depth + 1;
@@ -298,11 +292,12 @@ impl TriggerEngine {
         }
         let exec = &self.exec;
         let build = |t: &Trigger| -> NewExecution { exec.fired_execution(fired_request(t, &source, chain_depth), now) };
-        let params = FireParams { trigger_id: &c.id, now, gate, build: &build, want_record: exec.wants_queued_record() };
+        let params = FireParams { trigger_id: &c.id, now, gate, build: &build, want_record: exec.wants_queued_record(), webhook };
         let (t, execution_id, record) = match self.driver.fire(params).await? {
             Fire::Gone => return Ok(Err(Refused::Gone)),
             Fire::Blocked { why, .. } => return Ok(Err(Refused::Blocked(why))),
             Fire::Skipped => return Ok(Err(Refused::Skipped)),
+            Fire::Replay => return Ok(Err(Refused::Replay(webhook.map(|m| m.id.to_owned()).unwrap_or_default()))),
             Fire::Fired { trigger, execution_id, record } => (trigger, execution_id, record),
         };
         self.exec.accept_fired(record);
@@ -412,7 +407,15 @@ pub(super) fn inactive(id: &str, why: &Refused) -> EngineError {
         Refused::Loop => EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: maxChainDepth reached")),
         Refused::Gone => EngineError::not_found("trigger", id),
         Refused::Skipped => EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: its condition did not change")),
+        Refused::Replay(msg_id) => {
+            EngineError::new(ErrorCode::WebhookSignature, format!("webhook: webhook-id {msg_id:?} was already accepted (a replay)"))
+        }
     }
+}
+
+/// A webhook body as a trigger source: its JSON, or its text.
+fn webhook_source(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// `.field: why` for a message `field: why` from a top-level reader (or

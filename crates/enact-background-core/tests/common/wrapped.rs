@@ -132,9 +132,6 @@ impl<D: Driver> Driver for Wrapped<D> {
         }
         self.wrap(f)
     }
-    fn remember_webhook<'a>(&'a self, trigger_id: &'a str, message_id: &'a str, now_secs: i64, expires_secs: i64) -> StoreFuture<'a, bool> {
-        self.wrap(self.inner.remember_webhook(trigger_id, message_id, now_secs, expires_secs))
-    }
     fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges> {
         self.wrap(self.inner.trigger_changes(since))
     }

@@ -408,7 +408,7 @@ fn build(t: &Trigger) -> NewExecution {
 }
 
 async fn fire(d: &Arc<dyn Driver>, id: &str, gate: FireGate, now: Timestamp) -> Fire {
-    d.fire(FireParams { trigger_id: id, now, gate, build: &build, want_record: true }).await.unwrap()
+    d.fire(FireParams { trigger_id: id, now, gate, build: &build, want_record: true, webhook: None }).await.unwrap()
 }
 
 fn fired(f: &Fire) -> (&Trigger, &str) {
@@ -533,19 +533,34 @@ pub async fn fire_crossing_keeps_arming(d: Arc<dyn Driver>) {
     fired(&fire(&d, "trigger_t", cross(true), now).await);
 }
 
-/// A webhook id is accepted once per trigger while remembered; other
-/// triggers keep their own ids.
-pub async fn webhook_ids_are_remembered_per_trigger(d: Arc<dyn Driver>) {
-    d.insert_trigger(trigger("trigger_w1", "a", "webhook", json!({}))).await.unwrap();
+/// A webhook message id is accepted once per trigger while remembered,
+/// and remembered only when its delivery fired: a delivery the gate
+/// refused (cooling down) may be sent again. Other triggers keep their own
+/// ids, whatever traffic they get.
+pub async fn webhook_ids_are_remembered_per_trigger_only_when_fired(d: Arc<dyn Driver>) {
+    let mut w1 = trigger("trigger_w1", "a", "webhook", json!({}));
+    w1.cooldown_ms = Some(60_000);
+    d.insert_trigger(w1).await.unwrap();
     d.insert_trigger(trigger("trigger_w2", "b", "webhook", json!({}))).await.unwrap();
-    assert!(d.remember_webhook("trigger_w1", "msg_1", 1_000, 1_600).await.unwrap());
-    assert!(!d.remember_webhook("trigger_w1", "msg_1", 1_001, 1_601).await.unwrap(), "a replay");
-    assert!(d.remember_webhook("trigger_w2", "msg_1", 1_001, 1_601).await.unwrap(), "another trigger's id space");
+    let t0 = Utc::now();
+    let deliver = |trigger_id: &'static str, id: String, at: Timestamp| {
+        let d = d.clone();
+        async move {
+            let webhook = Some(WebhookMessage { id: &id, now_secs: at.timestamp(), expires_secs: at.timestamp() + 600 });
+            d.fire(FireParams { trigger_id, now: at, gate: FireGate::Plain, build: &build, want_record: false, webhook }).await.unwrap()
+        }
+    };
+    fired(&deliver("trigger_w1", "msg_1".into(), t0).await);
+    assert!(matches!(deliver("trigger_w1", "msg_1".into(), t0).await, Fire::Replay), "a replay");
+    let cooling = deliver("trigger_w1", "msg_2".into(), t0 + Duration::seconds(1)).await;
+    assert!(matches!(cooling, Fire::Blocked { why: Blocked::Cooldown(_), .. }), "refused while cooling down: {cooling:?}");
+    fired(&deliver("trigger_w1", "msg_2".into(), t0 + Duration::seconds(61)).await);
+    fired(&deliver("trigger_w2", "msg_1".into(), t0).await);
     for n in 0..1000 {
-        d.remember_webhook("trigger_w2", &format!("flood_{n}"), 1_002, 1_602).await.unwrap();
+        fired(&deliver("trigger_w2", format!("flood_{n}"), t0).await);
     }
-    assert!(!d.remember_webhook("trigger_w1", "msg_1", 1_100, 1_700).await.unwrap(), "another trigger's traffic evicts nothing");
-    assert!(d.remember_webhook("trigger_w1", "msg_1", 1_600, 2_200).await.unwrap(), "forgotten once expired");
+    assert!(matches!(deliver("trigger_w1", "msg_1".into(), t0 + Duration::seconds(100)).await, Fire::Replay), "another trigger's traffic evicts nothing");
+    fired(&deliver("trigger_w1", "msg_1".into(), t0 + Duration::seconds(600)).await);
 }
 
 /// Registrations, changes and removals are reported once each, in a way
