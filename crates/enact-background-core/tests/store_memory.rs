@@ -440,3 +440,30 @@ async fn waiting_work_adds_up_when_a_claim_beats_the_fire_that_inserted_it() {
     exec.complete(&jobs[0].execution_id, jobs[0].attempt, Outcome::Completed(json!(1))).unwrap();
     assert_eq!((exec.busy(), exec.waiting()), (0, 0), "nothing is left waiting");
 }
+
+/// With `listen_ms`, an engine picks up other engines' trigger changes on
+/// its own, and its scheduler keeps ticking beside the listener.
+#[tokio::test(start_paused = true)]
+async fn the_listener_follows_other_engines_while_the_scheduler_keeps_ticking() {
+    let store = MemoryStore::new();
+    let make = |listen_ms| {
+        let exec = Executor::new(Arc::new(store.clone()), Arc::new(TokioClock::new()), Arc::new(CountingHost::default()), config(4));
+        exec.register_callable("work").unwrap();
+        let eng = TriggerEngine::new(exec.clone(), TriggerConfig { listen_ms, ..TriggerConfig::default() });
+        eng.start().unwrap();
+        (exec, eng)
+    };
+    let (_ea, a) = make(None);
+    let (eb, b) = make(Some(50));
+    let event = json!({"type": "order.paid", "tenantId": "t"});
+    a.register(&json!({"tenantId": "t", "type": "event", "condition": {"eventType": "order.paid"}, "action": {"callableName": "work"}})).unwrap();
+    advance_ms(60).await;
+    assert_eq!(b.emit(&event).unwrap().len(), 1, "b's listener applied a's registration");
+    // A schedule registered on b itself ticks on time although the listener
+    // waits beside the scheduler.
+    b.register(&json!({"tenantId": "t", "type": "schedule", "condition": {"intervalSeconds": 1}, "action": {"callableName": "work"}})).unwrap();
+    advance_ms(1010).await;
+    assert!(eb.list(&ExecutionFilter::default()).unwrap().iter().any(|e| e.trigger_source.as_ref().is_some_and(|s| s["type"] == "schedule")), "the schedule ticked");
+    b.stop();
+    a.stop();
+}

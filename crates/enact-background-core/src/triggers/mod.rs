@@ -78,7 +78,11 @@ pub struct TriggerEngine {
     generation: AtomicU64,
     /// The store's trigger-change sequence applied so far.
     changes_seen: AtomicU64,
+    /// Wakes the scheduler (a new or earlier tick, or stop).
     kick: tokio::sync::Notify,
+    /// Wakes the listener to stop (apart from `kick`, whose single permit
+    /// must reach the scheduler).
+    stop_listening: tokio::sync::Notify,
     stopped: AtomicBool,
 }
 
@@ -98,6 +102,7 @@ impl TriggerEngine {
             generation: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
             kick: tokio::sync::Notify::new(),
+            stop_listening: tokio::sync::Notify::new(),
             stopped: AtomicBool::new(false),
         })
     }
@@ -119,8 +124,8 @@ impl TriggerEngine {
     /// the executor refuses their work once it is shut down).
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        self.kick.notify_waiters();
         self.kick.notify_one();
+        self.stop_listening.notify_waiters();
     }
 
     /// Whether schedule timers are armed (the scheduler has future work):

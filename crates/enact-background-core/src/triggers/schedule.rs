@@ -110,7 +110,7 @@ impl TriggerEngine {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
-                _ = self.kick.notified() => {}
+                _ = self.stop_listening.notified() => {}
             }
             if self.stopped.load(Ordering::SeqCst) {
                 return;
