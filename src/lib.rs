@@ -276,7 +276,7 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
         }
     }
     let fut = exec.clone().submit_many(batch);
-    let mut receipts = Executor::now(async move { Ok(fut.await) })?.into_iter();
+    let mut receipts = enact_background_core::store::ready_now(async move { Ok(fut.await) })?.into_iter();
     let out: Vec<Submitted> = out
         .into_iter()
         .map(|slot| {

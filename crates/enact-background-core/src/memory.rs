@@ -1,4 +1,4 @@
-//! The in-memory [`Store`]: the default, for one process.
+//! The in-memory store driver ([`crate::store::Driver`]): the default, for one process.
 //!
 //! Executions are kept compact, because a queue of a million waiting
 //! executions should cost tens of megabytes, not a gigabyte: tenant and

@@ -400,13 +400,6 @@ impl Executor {
         }
     }
 
-    /// The output of `fut`, which must be ready at once (the memory
-    /// driver): for callers that cannot wait, such as tests and the
-    /// synchronous conveniences below.
-    pub fn now<T>(fut: impl Future<Output = EngineResult<T>>) -> EngineResult<T> {
-        ready_now(fut)
-    }
-
     // -- submission --------------------------------------------------------
 
     /// Queues an execution (the store must answer at once) and answers its
@@ -415,7 +408,7 @@ impl Executor {
     pub fn submit(self: &Arc<Self>, request: SubmitRequest, watch: Watch) -> EngineResult<BackgroundExecution> {
         let submission = Submission { request, watch: watch == Watch::Settled, keep_record: true };
         let fut = self.clone().submit_many(vec![submission]);
-        let receipt = Self::now(async move { fut.await.pop().expect("one answer per submission") })?;
+        let receipt = ready_now(async move { fut.await.pop().expect("one answer per submission") })?;
         Ok(*receipt.record.expect("kept on request"))
     }
 
@@ -586,7 +579,7 @@ impl Executor {
     /// Watches an execution (the store must answer at once): its record if
     /// it is settled (final and bound), else a [`Notice::Settled`] follows.
     pub fn watch(self: &Arc<Self>, id: &str) -> EngineResult<Option<BackgroundExecution>> {
-        Self::now(self.clone().watch_async(id.to_owned()))
+        ready_now(self.clone().watch_async(id.to_owned()))
     }
 
     /// [`Executor::watch`] for any store.
@@ -624,19 +617,19 @@ impl Executor {
     /// One execution (the store must answer at once).
     pub fn get(&self, id: &str) -> EngineResult<Option<BackgroundExecution>> {
         let (d, id) = (self.driver.clone(), id.to_owned());
-        Self::now(async move { Ok(d.get(&id).await?) })
+        ready_now(async move { Ok(d.get(&id).await?) })
     }
 
     /// Executions passing `filter` (the store must answer at once).
     pub fn list(&self, filter: &ExecutionFilter) -> EngineResult<Vec<BackgroundExecution>> {
         let (d, f) = (self.driver.clone(), filter.clone());
-        Self::now(async move { Ok(d.list(&f).await?) })
+        ready_now(async move { Ok(d.list(&f).await?) })
     }
 
     /// Counters (the store must answer at once).
     pub fn stats(&self) -> EngineResult<Stats> {
         let d = self.driver.clone();
-        let counts = Self::now(async move { Ok(d.counts().await?) })?;
+        let counts = ready_now(async move { Ok(d.counts().await?) })?;
         let g = self.inner.lock();
         Ok(Stats {
             counts,
@@ -932,7 +925,7 @@ impl Executor {
     /// Cancels a queued or running execution (the store must answer at
     /// once). `Ok(false)` when it had already finished.
     pub fn cancel(self: &Arc<Self>, execution_id: &str) -> EngineResult<bool> {
-        Self::now(self.clone().cancel_async(execution_id.to_owned()))
+        ready_now(self.clone().cancel_async(execution_id.to_owned()))
     }
 
     /// [`Executor::cancel`] for any store.

@@ -11,7 +11,7 @@ use crate::store::StatusCounts;
 /// The host side of the executor.
 pub trait Host: Send + Sync + 'static {
     /// Background work produced notices or ready attempts: call
-    /// [`Executor::drain`] and [`Executor::take`] soon, on the host's own
+    /// [`Executor::drain`](super::Executor::drain) and [`Executor::take`](super::Executor::take) soon, on the host's own
     /// thread. Called at most once until the next `drain`.
     fn wake(&self);
 }
@@ -23,7 +23,7 @@ pub trait Host: Send + Sync + 'static {
 pub struct Dispatch {
     /// The execution.
     pub execution_id: String,
-    /// Attempt number, from 1; pass it back to [`Executor::complete`].
+    /// Attempt number, from 1; pass it back to [`Executor::complete`](super::Executor::complete).
     pub attempt: u32,
     /// Owning tenant.
     pub tenant_id: String,
@@ -220,7 +220,7 @@ pub enum Notice {
         /// Why.
         reason: AbortReason,
     },
-    /// Call the target handler, then report with [`Executor::binding_done`].
+    /// Call the target handler, then report with [`Executor::binding_done`](super::Executor::binding_done).
     Bind(Box<BindRequest>),
     /// The engine shut down: reject every remaining waiter.
     Closed,
@@ -285,7 +285,7 @@ pub struct Receipt {
     pub record: Option<Box<BackgroundExecution>>,
 }
 
-/// Counters of [`Executor::stats`].
+/// Counters of [`Executor::stats`](super::Executor::stats).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Executions per status in the store.

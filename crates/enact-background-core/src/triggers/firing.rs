@@ -230,8 +230,9 @@ impl TriggerEngine {
         if c.trigger_type != TriggerType::Webhook {
             return Err(EngineError::new(ErrorCode::NotFound, format!("trigger {id:?} is not a webhook trigger")));
         }
+        let h = WebhookHeaders::from_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut message = None;
         if let Some(secret) = &c.secret {
-            let h = WebhookHeaders::from_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let now_secs = self.clock.now().timestamp();
             secret
                 .verify(&h, body, now_secs, WEBHOOK_TOLERANCE_SECS)
@@ -241,11 +242,10 @@ impl TriggerEngine {
             // of fires) may be sent again. Ids are kept for twice the
             // tolerance: a message is accepted while its timestamp is
             // within ±tolerance of now.
-            let message = WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS };
-            let source = webhook_source(body);
-            return self.fire_with_status(&c, source, 0, FireGate::Plain, Some(message)).await?.map(|(ev, _)| ev).map_err(|why| inactive(id, &why));
+            message = Some(WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS });
         }
-        self.fire_compiled(&c, webhook_source(body), 0, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
+        let fired = self.fire_with_status(&c, webhook_source(body), 0, FireGate::Plain, message).await?;
+        fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
     }
 
     pub(super) fn compiled(&self, id: &str) -> EngineResult<Arc<Compiled>> {

@@ -7,12 +7,12 @@
 //! step, so concurrent stimuli can never fire a trigger past `maxFires` or
 //! inside its cooldown, and a fire never exists without its execution. The
 //! engine keeps only what makes matching fast, rebuilt from definitions
-//! ([`index`]): per-tenant indexes, compiled patterns and schedules, and a
+//! (`index.rs`): per-tenant indexes, compiled patterns and schedules, and a
 //! timer heap for schedule ticks.
 //!
-//! - [`index`]: compiled triggers and the indexes;
-//! - [`firing`]: stimuli, fires and the executor's events fed back;
-//! - [`schedule`]: the scheduler and the listener for trigger changes.
+//! - `index.rs`: compiled triggers and the indexes;
+//! - `firing.rs`: stimuli, fires and the executor's events fed back;
+//! - `schedule.rs`: the scheduler and the listener for trigger changes.
 //!
 //! Each executor event flows back in through [`TriggerEngine::drain`] as an
 //! event that event triggers can match; each execution carries its
