@@ -1,7 +1,7 @@
 const path = require('path')
 const { applyTransform } = require('..')
 
-const fixtures = path.join(__dirname, '../../shared/fixtures/enact-core-0.0.2')
+const fixtures = path.join(__dirname, '../fixtures/enact-core-0.0.2')
 const cases = require(path.join(fixtures, 'transforms.json'))
 
 describe('applyTransform', () => {

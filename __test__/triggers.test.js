@@ -5,7 +5,7 @@ const { BackgroundEngine } = require('..')
 
 const T = 'tenant_a'
 const OTHER = 'tenant_b'
-const FIXTURES = path.join(__dirname, '../../shared/fixtures/enact-core-0.0.2')
+const FIXTURES = path.join(__dirname, '../fixtures/enact-core-0.0.2')
 const TRIGGER_ID = /^trigger_[0-9A-Za-z]{27}$/
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/
 const WHOLE_SECOND = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.0+)?Z$/

@@ -25,7 +25,7 @@ fn err(p: Value) -> String {
 
 #[test]
 fn pattern_fixture_status_completed() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/enact-core-0.0.2/trigger_event.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/enact-core-0.0.2/trigger_event.json");
     let trigger: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let pattern = &trigger["condition"]["eventPattern"];
     assert_eq!(pattern, &json!({"status": "completed"}));

@@ -101,7 +101,7 @@ fn store_keeps_a_completed_execution_until_it_is_bound() {
 /// nanosecond) comes back exactly as it went in.
 #[test]
 fn store_gives_back_every_field_of_each_fixture() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/enact-core-0.0.2/");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/enact-core-0.0.2/");
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("fixtures") {
         let path = entry.expect("entry").path();

@@ -6,7 +6,7 @@ use enact_background_core::transform::{apply_transform, json_extract, truncate_c
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/enact-core-0.0.2/").to_owned() + name;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/enact-core-0.0.2/").to_owned() + name;
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))).unwrap()
 }
 

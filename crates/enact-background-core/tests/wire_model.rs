@@ -1,5 +1,5 @@
 //! The wire model against the records enact-core 0.0.2 itself wrote
-//! (shared/fixtures/enact-core-0.0.2): each deserializes, and serializing it
+//! (fixtures/enact-core-0.0.2 at the repository root, copied from the real crate): each deserializes, and serializing it
 //! again yields exactly the same JSON value.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/enact-core-0.0.2/"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/enact-core-0.0.2/"))
 }
 
 fn fixture(name: &str) -> Value {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::common::{config, CountingHost, Harness};
 
 /// Directory of the enact-core 0.0.2 fixtures.
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/enact-core-0.0.2/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/enact-core-0.0.2/");
 
 /// A fixture file parsed as JSON.
 pub fn fixture(name: &str) -> Value {
