@@ -19,7 +19,7 @@ export declare class NativeEngine {
    * called (through a weak threadsafe function) when a timer produced
    * work or notices.
    */
-  constructor(options: unknown, wake: () => void)
+  constructor(options: string, wake: () => void)
   /** Attempts that may start now, as JSON text, or null. */
   take(): string | null
   /** Pending notices as JSON text of tagged objects (`{"t":"event",...}`), or null. */
@@ -52,21 +52,21 @@ export declare class NativeEngine {
   /** The record as JSON text, or null. */
   getExecution(executionId: string): string | null
   /** Records as JSON text, oldest first. */
-  listExecutions(filter: unknown): string
+  listExecutions(filter: string): string
   /** Counters. */
   stats(): EngineStats
   /** Registers (or re-registers) a callable name and its options. */
-  registerCallable(name: string, options: unknown): void
+  registerCallable(name: string, options: string): void
   /** Registers a target type that has a handler. */
   registerTarget(targetType: string): void
   /** Registers a trigger; answers the stored Trigger as JSON text. */
-  registerTrigger(definition: unknown): string
+  registerTrigger(definition: string): string
   /** One trigger as JSON text. */
   getTrigger(triggerId: string): string
   /** Triggers as JSON text, in registration order. */
-  listTriggers(filter: unknown): string
+  listTriggers(filter: string): string
   /** Applies a JSON merge patch; answers the Trigger as JSON text. */
-  updateTrigger(triggerId: string, patch: unknown): string
+  updateTrigger(triggerId: string, patch: string): string
   /** `active` → `paused`. */
   pauseTrigger(triggerId: string): string
   /** `paused` or `disabled` → `active`. */
@@ -82,18 +82,19 @@ export declare class NativeEngine {
    */
   stimulus(kind: number, value: string): string | null
   /** Fires a trigger now; answers the TriggerFiredEvent as JSON text. */
-  fire(triggerId: string, payload: unknown): string
+  fire(triggerId: string, payload: string): string
   /**
    * Delivers a webhook request (headers as Node gives them, the raw
    * body); answers the TriggerFiredEvent as JSON text.
    */
-  webhook(triggerId: string, headers: unknown, body: Buffer): string
-  /** `options.maxBodyBytes` of `webhookHandler(options)`, checked. */
-  maxBodyBytes(options: unknown): number
-  /** `options.bodyTimeoutMs` of `webhookHandler(options)`, checked. */
-  bodyTimeoutMs(options: unknown): number
+  webhook(triggerId: string, headers: string, body: Buffer): string
+  /**
+   * `options` of `webhookHandler(options)`, checked: `[maxBodyBytes,
+   * bodyTimeoutMs]`.
+   */
+  webhookHandlerOptions(options: string): Array<number>
   /** `options.timeoutMs` of `shutdown(options)`, checked. */
-  shutdownTimeout(options: unknown): number
+  shutdownTimeout(options: string): number
   /** Stops accepting and starting work; running attempts go on. */
   beginShutdown(): void
   /**
@@ -116,7 +117,7 @@ export declare function applyTransform(value: string, transform: string, maxLeng
  * how long the facade waits for a target handler before it fails the
  * binding.
  */
-export declare function bindingTimeoutMs(options: unknown): number
+export declare function bindingTimeoutMs(options: string): number
 
 /** Counters returned by `stats()`. */
 export interface EngineStats {

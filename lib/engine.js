@@ -9,39 +9,17 @@
 
 const { NativeEngine, bindingTimeoutMs } = require('../binding.js')
 const protocol = require('./protocol')
-const { Code, enactError, describe, toThrownError, warn } = require('./errors')
+const { Code, enactError, toThrownError, warn } = require('./errors')
 const { Runner, Slicer } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
-const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage } = require('./wellformed')
+const { dataText, optionsText, stringArg, typeName } = require('./args')
 
 const { stimuli } = protocol
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
-
-/**
- * The type of a value, for messages.
- * @param {unknown} v
- */
-function typeName(v) {
-  if (v === null) return 'null'
-  switch (typeof v) {
-    case 'undefined':
-      return 'undefined'
-    case 'boolean':
-      return 'a boolean'
-    case 'number':
-      return 'a number'
-    case 'string':
-      return 'a string'
-    case 'function':
-      return 'a function'
-    default:
-      return 'a value of another type'
-  }
-}
 
 /**
  * A webhook body as bytes: a string (UTF-8), a Buffer or typed array as
@@ -54,13 +32,7 @@ function bodyBytes(body) {
   if (typeof body === 'string') return Buffer.from(body)
   if (Buffer.isBuffer(body)) return body
   if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-  let text
-  try {
-    text = JSON.stringify(body)
-  } catch (err) {
-    throw enactError(Code.INVALID_TRIGGER, `request.body: ${describe(err)}`)
-  }
-  return Buffer.from(text === undefined ? 'null' : text)
+  return Buffer.from(dataText(body, 'request.body', Code.INVALID_TRIGGER))
 }
 
 /**
@@ -107,8 +79,9 @@ class BackgroundEngine {
    */
   constructor(options) {
     const pump = () => this.#schedulePump()
-    this.#bindingTimeoutMs = bindingTimeoutMs(options ?? null)
-    this.#native = new NativeEngine(options ?? null, pump)
+    const text = optionsText(options, 'options', Code.INVALID_EXECUTION, '')
+    this.#bindingTimeoutMs = bindingTimeoutMs(text)
+    this.#native = new NativeEngine(text, pump)
     const native = this.#native
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
@@ -124,7 +97,7 @@ class BackgroundEngine {
       afterFlush: () => this.#sync(),
     })
     // Triggers the store already holds (none in a new memory store).
-    for (const t of JSON.parse(native.listTriggers(null))) this.#interest.index(t)
+    for (const t of JSON.parse(native.listTriggers('null'))) this.#interest.index(t)
   }
 
   // -- the loop --------------------------------------------------------------
@@ -260,9 +233,9 @@ class BackgroundEngine {
    * @param {import('..').CallableOptions} [options]
    */
   registerCallable(name, fn, options) {
-    if (typeof name !== 'string') throw enactError(Code.INVALID_EXECUTION, 'name: expected a string')
-    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, 'fn: expected a function')
-    this.#native.registerCallable(name, options ?? null)
+    stringArg(name, 'name', Code.INVALID_EXECUTION)
+    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
+    this.#native.registerCallable(name, optionsText(options, 'options', Code.INVALID_EXECUTION))
     this.#runner.setCallable(name, fn)
   }
 
@@ -275,7 +248,7 @@ class BackgroundEngine {
     if (typeof targetType !== 'string' || !protocol.targetTypes.includes(targetType)) {
       throw enactError(Code.INVALID_EXECUTION, `targetType: expected one of ${protocol.targetTypes.join(', ')}`)
     }
-    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, 'fn: expected a function')
+    if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
     this.#native.registerTarget(targetType)
     this.#targets.set(targetType, fn)
   }
@@ -299,6 +272,7 @@ class BackgroundEngine {
   wait(executionId) {
     let record
     try {
+      stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
       record = this.#native.watch(executionId)
     } catch (err) {
@@ -327,6 +301,7 @@ class BackgroundEngine {
    */
   cancel(executionId) {
     return settled(() => {
+      stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
       const cancelled = this.#native.cancel(executionId)
       this.#schedulePump()
@@ -341,6 +316,7 @@ class BackgroundEngine {
    */
   getExecution(executionId) {
     return settled(() => {
+      stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
       const record = this.#native.getExecution(executionId)
       return record === null ? null : JSON.parse(record)
@@ -354,8 +330,9 @@ class BackgroundEngine {
    */
   listExecutions(filter) {
     return settled(() => {
+      const text = optionsText(filter, 'filter', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
-      return JSON.parse(this.#native.listExecutions(filter ?? null))
+      return JSON.parse(this.#native.listExecutions(text))
     })
   }
 
@@ -385,7 +362,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   registerTrigger(definition) {
-    return settled(() => this.#indexed(this.#native.registerTrigger(definition)))
+    return settled(() => this.#indexed(this.#native.registerTrigger(optionsText(definition, 'definition', Code.INVALID_TRIGGER, ''))))
   }
 
   /**
@@ -393,7 +370,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   getTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.getTrigger(triggerId)))
+    return settled(() => JSON.parse(this.#native.getTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -401,7 +378,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger[]>}
    */
   listTriggers(filter) {
-    return settled(() => JSON.parse(this.#native.listTriggers(filter ?? null)))
+    return settled(() => JSON.parse(this.#native.listTriggers(optionsText(filter, 'filter', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -410,7 +387,10 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   updateTrigger(triggerId, patch) {
-    return settled(() => this.#indexed(this.#native.updateTrigger(triggerId, patch)))
+    return settled(() => {
+      stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER)
+      return this.#indexed(this.#native.updateTrigger(triggerId, optionsText(patch, 'patch', Code.INVALID_TRIGGER)))
+    })
   }
 
   /**
@@ -418,7 +398,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   pauseTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.pauseTrigger(triggerId)))
+    return settled(() => JSON.parse(this.#native.pauseTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -426,7 +406,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   resumeTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.resumeTrigger(triggerId)))
+    return settled(() => JSON.parse(this.#native.resumeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -434,7 +414,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   disableTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.disableTrigger(triggerId)))
+    return settled(() => JSON.parse(this.#native.disableTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -443,7 +423,7 @@ class BackgroundEngine {
    */
   removeTrigger(triggerId) {
     return settled(() => {
-      this.#native.removeTrigger(triggerId)
+      this.#native.removeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))
       this.#interest.forget(triggerId)
     })
   }
@@ -511,18 +491,9 @@ class BackgroundEngine {
       send = value // a throwing getter: JSON.stringify below reports it
     }
     if (send === NOTHING_FIRED) return Promise.resolve([])
-    let text
-    try {
-      text = JSON.stringify(send)
-    } catch (err) {
-      return Promise.reject(enactError(Code.INVALID_TRIGGER, `${STIMULUS_FIELD[kind]}: cannot be sent as JSON (${describe(err)})`))
-    }
-    if (text !== undefined && hasLoneSurrogate(text)) {
-      return Promise.reject(enactError(Code.INVALID_TRIGGER, loneSurrogateMessage(loneSurrogateAt(JSON.parse(text), STIMULUS_FIELD[kind]), STIMULUS_FIELD[kind])))
-    }
     let out
     try {
-      out = this.#native.stimulus(kind, text === undefined ? 'null' : text)
+      out = this.#native.stimulus(kind, dataText(send, STIMULUS_FIELD[kind], Code.INVALID_TRIGGER))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -538,7 +509,10 @@ class BackgroundEngine {
    * @returns {Promise<import('..').TriggerFiredEvent>}
    */
   fire(triggerId, payload) {
-    return settled(() => this.#fired(this.#native.fire(triggerId, payload ?? null)))
+    return settled(() => {
+      stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER)
+      return this.#fired(this.#native.fire(triggerId, dataText(payload, 'payload', Code.INVALID_TRIGGER)))
+    })
   }
 
   /**
@@ -549,10 +523,12 @@ class BackgroundEngine {
    */
   webhook(triggerId, request) {
     return settled(() => {
+      stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER)
       if (request === null || typeof request !== 'object') {
         throw enactError(Code.INVALID_TRIGGER, `request: expected an object { headers, body }, got ${typeName(request)}`)
       }
-      return this.#fired(this.#native.webhook(triggerId, request.headers ?? null, bodyBytes(request.body)))
+      const headers = optionsText(request.headers, 'request.headers', Code.INVALID_TRIGGER)
+      return this.#fired(this.#native.webhook(triggerId, headers, bodyBytes(request.body)))
     })
   }
 
@@ -571,9 +547,11 @@ class BackgroundEngine {
    * @returns {import('..').WebhookHandler}
    */
   webhookHandler(options) {
-    const maxBodyBytes = this.#native.maxBodyBytes(options ?? null)
-    const bodyTimeoutMs = this.#native.bodyTimeoutMs(options ?? null)
-    return createWebhookHandler((triggerId, headers, body) => this.#fired(this.#native.webhook(triggerId, headers, body)), maxBodyBytes, bodyTimeoutMs)
+    const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
+    /** @type {(triggerId: string, headers: unknown, body: Buffer) => unknown} */
+    const deliver = (triggerId, headers, body) =>
+      this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
+    return createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs)
   }
 
   // -- events ---------------------------------------------------------------------
@@ -606,7 +584,7 @@ class BackgroundEngine {
     let timeoutMs
     try {
       this.#flushSubmissions()
-      timeoutMs = this.#native.shutdownTimeout(options ?? null)
+      timeoutMs = this.#native.shutdownTimeout(optionsText(options, 'options', Code.INVALID_EXECUTION, ''))
     } catch (err) {
       return Promise.reject(err)
     }

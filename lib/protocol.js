@@ -4,7 +4,8 @@
 // (`protocol()` in src/lib.rs), so that each is defined in one place: the
 // error codes (crates/enact-background-core/src/error.rs, `ErrorCode::ALL`),
 // the event names, the target types, the numbers of the stimulus entry
-// points and the config of a submission that gives none.
+// points, the config of a submission that gives none and how deep values
+// may nest.
 
 const { protocol } = require('../binding.js')
 
@@ -15,6 +16,7 @@ const { protocol } = require('../binding.js')
  * @property {readonly string[]} targetTypes
  * @property {Readonly<{ emit: number, emitBatch: number, lifecycle: number, metric: number }>} stimuli
  * @property {Readonly<Record<string, unknown>>} defaultConfig
+ * @property {number} maxJsonDepth how deep a value may nest (the outermost level counts as 1)
  */
 
 /** @type {Protocol} */

@@ -8,9 +8,36 @@
 
 const { Code, enactError, describe } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
+const { strictFault } = require('./args')
 
 /** Most requests per JSON batch. */
 const CHUNK = 1024
+
+/**
+ * Why `request` cannot be sent, or null. Its fields other than the data
+ * (`input`, `metadata`: JSON.stringify's rules) are checked strictly, so
+ * that `config.delayMs: Infinity` or `config.timeoutMs: NaN` is refused
+ * with the path of the field instead of becoming "absent" (the default).
+ * @param {unknown} request
+ * @returns {Error | null}
+ */
+function requestFault(request) {
+  if (request === null || typeof request !== 'object') return null // Rust names it
+  try {
+    const keys = Object.keys(request)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
+      if (key === 'input' || key === 'metadata') continue
+      const value = /** @type {any} */ (request)[key]
+      if (value === undefined || value === null || typeof value === 'string') continue
+      const fault = strictFault(value, key)
+      if (fault !== null) return enactError(Code.INVALID_EXECUTION, wellFormed(`${fault.path}: ${fault.why}`))
+    }
+  } catch (err) {
+    return enactError(Code.INVALID_EXECUTION, wellFormed(`request: cannot be read (${describe(err)})`))
+  }
+  return null
+}
 
 /**
  * One answer of `NativeEngine.submitBatch`: `[id, queuedAt]`, `{ r: record }`
@@ -55,6 +82,8 @@ class Submissions {
    * @returns {Promise<any>}
    */
   submit(request) {
+    const fault = requestFault(request)
+    if (fault !== null) return Promise.reject(fault)
     return new Promise((resolve, reject) => {
       this.#requests.push(request)
       this.#settlers.push(resolve, reject)

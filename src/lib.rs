@@ -83,12 +83,11 @@ fn json<T: serde::Serialize + ?Sized>(env: &Env, v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| js_error(env, ErrorCode::Internal.as_str(), &e.to_string()))
 }
 
-/// A JS value as JSON; what cannot be read is an error of `code` at `field`.
-fn json_arg(env: &Env, code: ErrorCode, field: &str, v: Option<Unknown>) -> Result<Value> {
-    match v {
-        None => Ok(Value::Null),
-        Some(v) => env.from_js_value(v).map_err(|e| js_error(env, code.as_str(), &format!("{field}: {}", e.reason))),
-    }
+/// An object argument, which the facade (lib/args.js) sends as JSON text:
+/// never a JS object converted here, whose nesting would be read by
+/// recursion. What cannot be read is an error of `code` naming `field`.
+fn json_arg(env: &Env, code: ErrorCode, field: &str, text: &str) -> Result<Value> {
+    validate::parse_json(text, field, code).or_throw(env)
 }
 
 // -- the host ---------------------------------------------------------------
@@ -200,6 +199,51 @@ fn outcome(c: Completion) -> Outcome {
     }
 }
 
+/// A completion read with its output still as text (the slow path).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCompletion {
+    execution_id: String,
+    attempt: u32,
+    #[serde(default)]
+    output: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    error: Option<CompletionError>,
+}
+
+/// A JSON batch of completions as (id, attempt, outcome). When the batch
+/// cannot be read at once (an output nests as deep as a value may, and the
+/// batch around it adds two levels), each output is read on its own; one
+/// that still cannot be read (deeper than [`validate::MAX_JSON_DEPTH`])
+/// fails its own execution, not the batch: a callable's result must never
+/// throw out of the runner.
+fn completions(text: &str) -> EngineResult<Vec<(String, u32, Outcome)>> {
+    if let Ok(batch) = serde_json::from_str::<Vec<Completion>>(text) {
+        return Ok(batch.into_iter().map(|c| (c.execution_id.clone(), c.attempt, outcome(c))).collect());
+    }
+    let mut out = Vec::new();
+    for raw in validate::json_items(text, "completions", ErrorCode::Internal)? {
+        let c: RawCompletion =
+            serde_json::from_str(raw.get()).map_err(|e| EngineError::new(ErrorCode::Internal, format!("completion batch: {e}")))?;
+        let output = match &c.output {
+            None => Ok(Value::Null),
+            Some(o) => serde_json::from_str(o.get()),
+        };
+        let (id, attempt) = (c.execution_id.clone(), c.attempt);
+        let result = match output {
+            Ok(output) => outcome(Completion { execution_id: c.execution_id, attempt: c.attempt, output, error: c.error }),
+            Err(e) => Outcome::Failed(CallError {
+                message: format!("callable returned a value that cannot be stored: output: {}", validate::json_fault(&e)),
+                retryable: false,
+                code: Some(ErrorCode::InvalidExecution.as_str().into()),
+                details: None,
+            }),
+        };
+        out.push((id, attempt, result));
+    }
+    Ok(out)
+}
+
 /// One submission's result in a `submitBatch` answer: `[id, queuedAt]`
 /// when lib/submissions.js can build the record itself (no config beyond the
 /// defaults), the full record otherwise, or the error.
@@ -255,10 +299,12 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
                 })
             })
             .collect(),
-        None => {
-            let requests: Vec<Value> = serde_json::from_str(text).map_err(|e| EngineError::invalid("request", e))?;
-            requests.iter().map(validate::submit_request).collect()
-        }
+        // Each request is read on its own, so that one nested too deeply
+        // fails alone rather than every request batched with it.
+        None => validate::json_items(text, "requests", ErrorCode::InvalidExecution)?
+            .iter()
+            .map(|raw| validate::parse_json(raw.get(), "request", ErrorCode::InvalidExecution).and_then(|v| validate::submit_request(&v)))
+            .collect(),
     };
     // The valid requests go to the store as one batch (one commit on a
     // durable store); an invalid one keeps its place in the answer.
@@ -368,7 +414,7 @@ fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult
         EMIT_BATCH => triggers.emit_text(text, EventsIn::EmitBatch)?,
         LIFECYCLE => triggers.emit_text(text, EventsIn::Lifecycle)?,
         _ => {
-            let v: Value = serde_json::from_str(text).map_err(|e| EngineError::invalid_trigger("metric", e))?;
+            let v = validate::parse_json(text, "metric", ErrorCode::InvalidTrigger)?;
             triggers.report_metric(&v)?
         }
     };
@@ -397,6 +443,7 @@ pub fn protocol(env: Env) -> Result<String> {
             "metric": Stimulus::Metric as u32,
         },
         "defaultConfig": BackgroundExecutionConfig::default(),
+        "maxJsonDepth": validate::MAX_JSON_DEPTH,
     });
     json(&env, &v)
 }
@@ -412,9 +459,9 @@ pub fn apply_transform(env: Env, value: String, transform: String, max_length: O
 /// `options.bindingTimeoutMs` of `new BackgroundEngine(options)`, checked:
 /// how long the facade waits for a target handler before it fails the
 /// binding.
-#[napi(ts_args_type = "options: unknown")]
-pub fn binding_timeout_ms(env: Env, options: Option<Unknown>) -> Result<f64> {
-    let options = json_arg(&env, ErrorCode::InvalidExecution, "options", options)?;
+#[napi]
+pub fn binding_timeout_ms(env: Env, options: String) -> Result<f64> {
+    let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
     validate::binding_timeout_ms(&options).or_throw(&env)
 }
 
@@ -453,10 +500,10 @@ impl NativeEngine {
     /// `options` as `new BackgroundEngine(options)` takes them; `wake` is
     /// called (through a weak threadsafe function) when a timer produced
     /// work or notices.
-    #[napi(constructor, catch_unwind, ts_args_type = "options: unknown, wake: () => void")]
-    pub fn new(env: Env, options: Option<Unknown>, wake: Function<u32, ()>) -> Result<Self> {
+    #[napi(constructor, catch_unwind, ts_args_type = "options: string, wake: () => void")]
+    pub fn new(env: Env, options: String, wake: Function<u32, ()>) -> Result<Self> {
         guarded(&env, || {
-            let options = json_arg(&env, ErrorCode::InvalidExecution, "options", options)?;
+            let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let o = validate::engine_options(&options).or_throw(&env)?;
             let host = Arc::new(JsHost { wake: Mutex::new(None) });
             let store = MemoryStore::keeping(o.keep_finished);
@@ -507,12 +554,8 @@ impl NativeEngine {
     #[napi]
     pub fn complete(&self, env: Env, batch: String) -> Result<()> {
         guarded(&env, || {
-            let batch: Vec<Completion> = serde_json::from_str(&batch)
-                .map_err(|e| js_error(&env, ErrorCode::Internal.as_str(), &format!("completion batch is not valid JSON: {e}")))?;
-            for c in batch {
-                let id = c.execution_id.clone();
-                let attempt = c.attempt;
-                self.shared.exec.complete(&id, attempt, outcome(c)).or_throw(&env)?;
+            for (id, attempt, outcome) in completions(&batch).or_throw(&env)? {
+                self.shared.exec.complete(&id, attempt, outcome).or_throw(&env)?;
             }
             Ok(())
         })
@@ -589,10 +632,10 @@ impl NativeEngine {
     }
 
     /// Records as JSON text, oldest first.
-    #[napi(ts_args_type = "filter: unknown")]
-    pub fn list_executions(&self, env: Env, filter: Option<Unknown>) -> Result<String> {
+    #[napi]
+    pub fn list_executions(&self, env: Env, filter: String) -> Result<String> {
         guarded(&env, || {
-            let filter = match json_arg(&env, ErrorCode::InvalidExecution, "filter", filter)? {
+            let filter = match json_arg(&env, ErrorCode::InvalidExecution, "filter", &filter)? {
                 Value::Null => ExecutionFilter::default(),
                 f => validate::execution_filter(&f).or_throw(&env)?,
             };
@@ -622,10 +665,10 @@ impl NativeEngine {
     }
 
     /// Registers (or re-registers) a callable name and its options.
-    #[napi(ts_args_type = "name: string, options: unknown")]
-    pub fn register_callable(&self, env: Env, name: String, options: Option<Unknown>) -> Result<()> {
+    #[napi]
+    pub fn register_callable(&self, env: Env, name: String, options: String) -> Result<()> {
         guarded(&env, || {
-            let options = json_arg(&env, ErrorCode::InvalidExecution, "options", options)?;
+            let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let concurrency = validate::callable_options(&options).or_throw(&env)?;
             self.shared.exec.register_callable_limited(&name, concurrency).or_throw(&env)
         })
@@ -642,10 +685,10 @@ impl NativeEngine {
     // -- triggers -----------------------------------------------------------
 
     /// Registers a trigger; answers the stored Trigger as JSON text.
-    #[napi(ts_args_type = "definition: unknown")]
-    pub fn register_trigger(&self, env: Env, definition: Unknown) -> Result<String> {
+    #[napi]
+    pub fn register_trigger(&self, env: Env, definition: String) -> Result<String> {
         guarded(&env, || {
-            let def = json_arg(&env, ErrorCode::InvalidTrigger, "definition", Some(definition))?;
+            let def = json_arg(&env, ErrorCode::InvalidTrigger, "definition", &definition)?;
             let t = self.shared.triggers.register(&def).or_throw(&env)?;
             self.shared.refresh_keepalive(&env);
             json(&env, &t)
@@ -659,10 +702,10 @@ impl NativeEngine {
     }
 
     /// Triggers as JSON text, in registration order.
-    #[napi(ts_args_type = "filter: unknown")]
-    pub fn list_triggers(&self, env: Env, filter: Option<Unknown>) -> Result<String> {
+    #[napi]
+    pub fn list_triggers(&self, env: Env, filter: String) -> Result<String> {
         guarded(&env, || {
-            let filter = match json_arg(&env, ErrorCode::InvalidTrigger, "filter", filter)? {
+            let filter = match json_arg(&env, ErrorCode::InvalidTrigger, "filter", &filter)? {
                 Value::Null => TriggerFilter::default(),
                 f => validate::trigger_filter(&f).or_throw(&env)?,
             };
@@ -671,10 +714,10 @@ impl NativeEngine {
     }
 
     /// Applies a JSON merge patch; answers the Trigger as JSON text.
-    #[napi(ts_args_type = "triggerId: string, patch: unknown")]
-    pub fn update_trigger(&self, env: Env, trigger_id: String, patch: Unknown) -> Result<String> {
+    #[napi]
+    pub fn update_trigger(&self, env: Env, trigger_id: String, patch: String) -> Result<String> {
         guarded(&env, || {
-            let patch = json_arg(&env, ErrorCode::InvalidTrigger, "patch", Some(patch))?;
+            let patch = json_arg(&env, ErrorCode::InvalidTrigger, "patch", &patch)?;
             let t = self.shared.triggers.update(&trigger_id, &patch).or_throw(&env)?;
             self.shared.refresh_keepalive(&env);
             json(&env, &t)
@@ -724,10 +767,10 @@ impl NativeEngine {
     }
 
     /// Fires a trigger now; answers the TriggerFiredEvent as JSON text.
-    #[napi(ts_args_type = "triggerId: string, payload: unknown")]
-    pub fn fire(&self, env: Env, trigger_id: String, payload: Option<Unknown>) -> Result<String> {
+    #[napi]
+    pub fn fire(&self, env: Env, trigger_id: String, payload: String) -> Result<String> {
         guarded(&env, || {
-            let payload = match json_arg(&env, ErrorCode::InvalidTrigger, "payload", payload)? {
+            let payload = match json_arg(&env, ErrorCode::InvalidTrigger, "payload", &payload)? {
                 Value::Null => None,
                 p => Some(p),
             };
@@ -739,10 +782,10 @@ impl NativeEngine {
 
     /// Delivers a webhook request (headers as Node gives them, the raw
     /// body); answers the TriggerFiredEvent as JSON text.
-    #[napi(ts_args_type = "triggerId: string, headers: unknown, body: Buffer")]
-    pub fn webhook(&self, env: Env, trigger_id: String, headers: Option<Unknown>, body: Buffer) -> Result<String> {
+    #[napi]
+    pub fn webhook(&self, env: Env, trigger_id: String, headers: String, body: Buffer) -> Result<String> {
         guarded(&env, || {
-            let headers = match json_arg(&env, ErrorCode::InvalidTrigger, "request.headers", headers)? {
+            let headers = match json_arg(&env, ErrorCode::InvalidTrigger, "request.headers", &headers)? {
                 Value::Null => Value::Object(Default::default()),
                 h => h,
             };
@@ -753,26 +796,21 @@ impl NativeEngine {
         })
     }
 
-    /// `options.maxBodyBytes` of `webhookHandler(options)`, checked.
-    #[napi(ts_args_type = "options: unknown")]
-    pub fn max_body_bytes(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
-        let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", options)?;
-        validate::max_body_bytes(&options).or_throw(&env)
-    }
-
-    /// `options.bodyTimeoutMs` of `webhookHandler(options)`, checked.
-    #[napi(ts_args_type = "options: unknown")]
-    pub fn body_timeout_ms(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
-        let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", options)?;
-        validate::body_timeout_ms(&options).or_throw(&env)
+    /// `options` of `webhookHandler(options)`, checked: `[maxBodyBytes,
+    /// bodyTimeoutMs]`.
+    #[napi]
+    pub fn webhook_handler_options(&self, env: Env, options: String) -> Result<Vec<f64>> {
+        let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", &options)?;
+        let (max_body_bytes, body_timeout_ms) = validate::webhook_handler_options(&options).or_throw(&env)?;
+        Ok(vec![max_body_bytes, body_timeout_ms])
     }
 
     // -- shutdown -----------------------------------------------------------
 
     /// `options.timeoutMs` of `shutdown(options)`, checked.
-    #[napi(ts_args_type = "options: unknown")]
-    pub fn shutdown_timeout(&self, env: Env, options: Option<Unknown>) -> Result<f64> {
-        let options = json_arg(&env, ErrorCode::InvalidExecution, "options", options)?;
+    #[napi]
+    pub fn shutdown_timeout(&self, env: Env, options: String) -> Result<f64> {
+        let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
         validate::shutdown_timeout(&options).or_throw(&env)
     }
 

@@ -51,6 +51,37 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
+/// How deep JSON values may nest (objects and arrays together, the
+/// outermost counting as 1): the limit of serde_json's reader (its
+/// recursion budget of 128 refuses the 128th level), which reads nesting
+/// by recursion. JS refuses the same depth before a value crosses
+/// (lib/args.js reads it from `protocol()`).
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// Why JSON text could not be read, in words.
+pub fn json_fault(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    if s.starts_with("recursion limit exceeded") {
+        format!("nested deeper than {MAX_JSON_DEPTH} levels")
+    } else {
+        format!("not valid JSON ({s})")
+    }
+}
+
+/// JSON text from JavaScript as a value; what cannot be read is an error
+/// of `code` naming `field`. Nesting is bounded ([`MAX_JSON_DEPTH`]), so
+/// no input can exhaust the stack.
+pub fn parse_json(text: &str, field: &str, code: ErrorCode) -> EngineResult<Value> {
+    serde_json::from_str(text).map_err(|e| EngineError::new(code, format!("{field}: {}", json_fault(&e))))
+}
+
+/// The items of a JSON array, each still as text, so that one item nested
+/// too deeply (or otherwise unreadable as its type) fails alone. The
+/// reader skips over item text without recursion, whatever its depth.
+pub fn json_items(text: &str, field: &str, code: ErrorCode) -> EngineResult<Vec<Box<serde_json::value::RawValue>>> {
+    serde_json::from_str(text).map_err(|e| EngineError::new(code, format!("{field}: {}", json_fault(&e))))
+}
+
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
 }
@@ -505,9 +536,13 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
     }
 }
 
+/// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
+/// read by [`binding_timeout_ms`].
+pub const ENGINE_OPTIONS: &[&str] = &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "keepFinished", "bindingTimeoutMs"];
+
 /// Options of the engine (absent or null: all defaults). Only the
 /// `memory` store exists in this build: any other is `ENACT_STORE`.
-/// Unknown fields are ignored, so options of later versions pass.
+/// Unknown fields are refused (a misspelt option is a bug, not a default).
 pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
     let empty = Map::new();
     let map = match v {
@@ -515,6 +550,9 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         Value::Object(m) => m,
         other => return Err(EngineError::invalid("options", format!("expected an object, got {}", describe(other)))),
     };
+    if let Some(key) = map.keys().find(|k| !ENGINE_OPTIONS.contains(&k.as_str())) {
+        return Err(EngineError::invalid(key, format!("unknown option (expected one of {})", ENGINE_OPTIONS.join(", "))));
+    }
     match map.get("store") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s == "memory" => {}
@@ -622,24 +660,24 @@ pub fn header_pairs(v: &Value) -> EngineResult<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// `options.maxBodyBytes` of `webhookHandler(options)`: a positive integer
-/// (default [`DEFAULT_MAX_BODY_BYTES`]).
-pub fn max_body_bytes(options: &Value) -> EngineResult<f64> {
-    match options.get("maxBodyBytes") {
-        None | Some(Value::Null) => Ok(DEFAULT_MAX_BODY_BYTES),
+/// `options` of `webhookHandler(options)`: `maxBodyBytes`, a positive
+/// integer (default [`DEFAULT_MAX_BODY_BYTES`]), and `bodyTimeoutMs`, how
+/// long the handler waits for the whole body before it answers 408, a
+/// positive integer of milliseconds up to [`MAX_TIMER_MS`] (default
+/// [`DEFAULT_BODY_TIMEOUT_MS`]).
+pub fn webhook_handler_options(options: &Value) -> EngineResult<(f64, f64)> {
+    if !options.is_null() {
+        Fields::with_code(options, "options", ErrorCode::InvalidTrigger)?.only(&["maxBodyBytes", "bodyTimeoutMs"])?;
+    }
+    let max_body_bytes = match options.get("maxBodyBytes") {
+        None | Some(Value::Null) => DEFAULT_MAX_BODY_BYTES,
         Some(v) => v.as_f64().filter(|n| *n >= 1.0 && n.fract() == 0.0).ok_or_else(|| {
             EngineError::invalid_trigger("options.maxBodyBytes", format!("expected a positive integer, got {}", describe(v)))
-        }),
-    }
-}
-
-/// `options.bodyTimeoutMs` of `webhookHandler(options)`: how long the
-/// handler waits for the whole body before it answers 408, a positive
-/// integer of milliseconds up to [`MAX_TIMER_MS`] (default
-/// [`DEFAULT_BODY_TIMEOUT_MS`]).
-pub fn body_timeout_ms(options: &Value) -> EngineResult<f64> {
-    timer_ms(options, "bodyTimeoutMs", DEFAULT_BODY_TIMEOUT_MS)
-        .map_err(|why| EngineError::invalid_trigger("options.bodyTimeoutMs", why))
+        })?,
+    };
+    let body_timeout_ms = timer_ms(options, "bodyTimeoutMs", DEFAULT_BODY_TIMEOUT_MS)
+        .map_err(|why| EngineError::invalid_trigger("options.bodyTimeoutMs", why))?;
+    Ok((max_body_bytes, body_timeout_ms))
 }
 
 /// `options.bindingTimeoutMs` of the engine: how long a target handler may
@@ -667,7 +705,12 @@ fn timer_ms(options: &Value, key: &str, default: f64) -> Result<f64, String> {
 pub fn shutdown_timeout(options: &Value) -> EngineResult<f64> {
     let v = match options {
         Value::Null => return Ok(DEFAULT_SHUTDOWN_TIMEOUT_MS),
-        Value::Object(m) => m.get("timeoutMs"),
+        Value::Object(m) => {
+            if let Some(key) = m.keys().find(|k| k.as_str() != "timeoutMs") {
+                return Err(EngineError::invalid(key, "unknown option (expected timeoutMs)"));
+            }
+            m.get("timeoutMs")
+        }
         other => return Err(EngineError::invalid("options", format!("expected an object, got {}", describe(other)))),
     };
     match v {
@@ -705,7 +748,7 @@ mod argument_tests {
     fn engine_options_defaults_limits_and_store() {
         let d = engine_options(&Value::Null).unwrap();
         assert_eq!(d, EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED });
-        let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "keepFinished": 0, "clock": "later"})).unwrap();
+        let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "keepFinished": 0})).unwrap();
         assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.keep_finished), (4, Some(2), 3, 0));
         assert_eq!(err(engine_options(&json!({"concurrency": 0}))), (ErrorCode::InvalidExecution, "concurrency: must be at least 1".into()));
         assert_eq!(err(engine_options(&json!({"maxChainDepth": 0}))).1, "maxChainDepth: must be at least 1");
@@ -714,6 +757,34 @@ mod argument_tests {
         assert_eq!(err(engine_options(&json!({"store": {"postgres": "x"}}))), (ErrorCode::Store, "store: an object is not available in this build; use 'memory'".into()));
         assert!(engine_options(&json!({"store": "memory"})).is_ok());
         assert_eq!(err(engine_options(&json!(5))).1, "options: expected an object, got 5");
+        let (code, message) = err(engine_options(&json!({"concurency": 4})));
+        assert_eq!(code, ErrorCode::InvalidExecution);
+        assert!(message.starts_with("concurency: unknown option (expected one of store, concurrency,"), "{message}");
+    }
+
+    fn nested(depth: usize) -> String {
+        "[".repeat(depth) + &"]".repeat(depth)
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_and_named() {
+        assert!(parse_json(&nested(MAX_JSON_DEPTH), "payload", ErrorCode::InvalidTrigger).is_ok());
+        let e = parse_json(&nested(MAX_JSON_DEPTH + 1), "payload", ErrorCode::InvalidTrigger).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidTrigger, "payload: nested deeper than 127 levels"));
+        // Far deeper than any stack: refused, not a stack overflow.
+        let e = parse_json(&nested(1_000_000), "definition", ErrorCode::InvalidTrigger).unwrap_err();
+        assert_eq!(e.message, "definition: nested deeper than 127 levels");
+        assert!(parse_json("{", "patch", ErrorCode::InvalidTrigger).unwrap_err().message.starts_with("patch: not valid JSON ("));
+    }
+
+    #[test]
+    fn json_items_read_each_item_apart_whatever_its_depth() {
+        let text = format!("[1,{},\"x\"]", nested(1_000_000));
+        let items = json_items(&text, "requests", ErrorCode::InvalidExecution).unwrap();
+        assert_eq!(items.len(), 3);
+        assert!(parse_json(items[0].get(), "request", ErrorCode::InvalidExecution).is_ok());
+        assert_eq!(parse_json(items[1].get(), "request", ErrorCode::InvalidExecution).unwrap_err().message, "request: nested deeper than 127 levels");
+        assert_eq!(json_items("{}", "requests", ErrorCode::InvalidExecution).unwrap_err().message, "requests: not valid JSON (invalid type: map, expected a sequence at line 1 column 0)");
     }
 
     #[test]
@@ -751,18 +822,19 @@ mod argument_tests {
         assert_eq!(pairs, vec![("a".into(), "1".into()), ("b".into(), "x, y".into()), ("c".into(), "5".into())]);
         assert_eq!(err(header_pairs(&json!({"a": {"b": 1}}))), (ErrorCode::InvalidTrigger, "request.headers.a: expected a string or an array of strings, got an object".into()));
         assert_eq!(err(header_pairs(&json!("x"))).1, "request.headers: expected an object, got \"x\"");
-        assert_eq!(max_body_bytes(&Value::Null).unwrap(), DEFAULT_MAX_BODY_BYTES);
-        assert_eq!(max_body_bytes(&json!({"maxBodyBytes": 10})).unwrap(), 10.0);
-        assert_eq!(err(max_body_bytes(&json!({"maxBodyBytes": 0}))), (ErrorCode::InvalidTrigger, "options.maxBodyBytes: expected a positive integer, got 0".into()));
+        assert_eq!(webhook_handler_options(&Value::Null).unwrap(), (DEFAULT_MAX_BODY_BYTES, DEFAULT_BODY_TIMEOUT_MS));
+        assert_eq!(webhook_handler_options(&json!({"maxBodyBytes": 10})).unwrap().0, 10.0);
+        assert_eq!(err(webhook_handler_options(&json!({"maxBodyBytes": 0}))), (ErrorCode::InvalidTrigger, "options.maxBodyBytes: expected a positive integer, got 0".into()));
+        assert!(err(webhook_handler_options(&json!({"maxBody": 10}))).1.starts_with("options.maxBody: unknown field"));
+        assert_eq!(err(webhook_handler_options(&json!(10))).1, "options: expected an object, got 10");
         assert_eq!(binding_timeout_ms(&Value::Null).unwrap(), DEFAULT_BINDING_TIMEOUT_MS);
         assert_eq!(binding_timeout_ms(&json!({"bindingTimeoutMs": 5})).unwrap(), 5.0);
         let (code, message) = err(binding_timeout_ms(&json!({"bindingTimeoutMs": 0})));
         assert_eq!(code, ErrorCode::InvalidExecution);
         assert!(message.starts_with("bindingTimeoutMs: expected a positive integer"), "{message}");
-        assert_eq!(body_timeout_ms(&Value::Null).unwrap(), DEFAULT_BODY_TIMEOUT_MS);
-        assert_eq!(body_timeout_ms(&json!({"bodyTimeoutMs": 250})).unwrap(), 250.0);
+        assert_eq!(webhook_handler_options(&json!({"bodyTimeoutMs": 250})).unwrap().1, 250.0);
         for bad in [json!(0), json!(1.5), json!(-1), json!("10"), json!(2_147_483_648.0)] {
-            let (code, message) = err(body_timeout_ms(&json!({ "bodyTimeoutMs": bad })));
+            let (code, message) = err(webhook_handler_options(&json!({ "bodyTimeoutMs": bad })));
             assert_eq!(code, ErrorCode::InvalidTrigger);
             assert!(message.starts_with("options.bodyTimeoutMs: expected a positive integer"), "{message}");
         }
@@ -773,6 +845,7 @@ mod argument_tests {
         assert_eq!(shutdown_timeout(&Value::Null).unwrap(), 30_000.0);
         assert_eq!(shutdown_timeout(&json!({"timeoutMs": 5})).unwrap(), 5.0);
         assert_eq!(err(shutdown_timeout(&json!({"timeoutMs": -1}))), (ErrorCode::InvalidExecution, "timeoutMs: expected a non-negative number, got -1".into()));
+        assert_eq!(err(shutdown_timeout(&json!({"timeout": 5}))).1, "timeout: unknown option (expected timeoutMs)");
         assert_eq!(transform_args("truncate", Some(3.0)).unwrap(), (TransformType::Truncate, Some(3)));
         assert_eq!(err(transform_args("upper", None)).1, "transform: expected one of none, first_line, truncate, json_extract, got \"upper\"");
         assert_eq!(err(transform_args("none", Some(1.5))).1, "maxLength: expected a non-negative integer, got 1.5");

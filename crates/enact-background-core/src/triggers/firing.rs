@@ -121,7 +121,7 @@ impl TriggerEngine {
         let events = match fast.filter(|list| list.iter().all(|e| !e.event_type.is_empty() && !e.tenant_id.is_empty())) {
             Some(list) => list,
             None => {
-                let v: Value = serde_json::from_str(text).map_err(|e| EngineError::invalid_trigger(if batch { "events" } else { "event" }, e))?;
+                let v = crate::validate::parse_json(text, if batch { "events" } else { "event" }, ErrorCode::InvalidTrigger)?;
                 return match stimulus {
                     Stimulus::EmitBatch => self.emit_batch_async(&v).await,
                     Stimulus::Lifecycle => self.lifecycle_async(&v).await,
