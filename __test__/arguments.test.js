@@ -4,7 +4,7 @@
 // being taken as "absent" (its default); unknown option keys are refused;
 // a wrong type is an ENACT_* error naming the argument, never a napi
 // error (`StringExpected`, `InvalidArg`).
-const { BackgroundEngine, ErrorCodes } = require('..')
+const { BackgroundEngine, ErrorCodes, applyTransform } = require('..')
 
 const EXEC = 'ENACT_INVALID_EXECUTION'
 const TRIG = 'ENACT_INVALID_TRIGGER'
@@ -82,6 +82,12 @@ const CASES = [
   // stimuli
   ['emit: not an object', () => e.emit(5), TRIG, 'event: expected an object, got 5'],
   ['reportMetric: value a string', () => e.reportMetric({ tenantId: 't', name: 'm', value: 'high' }), TRIG, 'metric.value: expected a number, got "high"'],
+  // applyTransform
+  ['applyTransform: value', () => applyTransform(5, 'none'), EXEC, 'value: expected a string, got a number'],
+  ['applyTransform: transform', () => applyTransform('a', 3), EXEC, 'transform: expected a string, got a number'],
+  ['applyTransform: maxLength', () => applyTransform('a', 'truncate', '5'), EXEC, 'maxLength: expected a non-negative integer, got a string'],
+  ['applyTransform: maxLength NaN', () => applyTransform('a', 'truncate', NaN), EXEC, 'maxLength: expected a non-negative integer, got NaN'],
+  ['applyTransform: jsonPath', () => applyTransform('{}', 'json_extract', null, 4), EXEC, 'jsonPath: expected a string, got a number'],
   // events and shutdown
   ['on: unknown event', () => e.on('execution.done', fn), EXEC, /^event: unknown event "execution\.done"/],
   ['on: listener', () => e.on('execution.completed', 5), EXEC, 'listener: expected a function'],
