@@ -41,7 +41,7 @@ export declare class NativeEngine {
    * Validates and queues a batch of submissions (JSON text of an array of
    * requests); answers JSON text of one result per request.
    */
-  submitBatch(requests: string): string
+  submitBatch(requests: string, chains?: string | undefined | null): string
   /**
    * The final record as JSON text if the execution has finished; else
    * null, and its record comes as a `settled` notice when it does.
@@ -78,11 +78,15 @@ export declare class NativeEngine {
   /**
    * An event, a batch of events, a lifecycle event or a metric (`kind`,
    * numbered as in [`protocol`]) as JSON text; answers the fires as JSON
-   * text, or null when nothing fired.
+   * text, or null when nothing fired. `chainRoot` and `chainDepth`: the
+   * chain of the callable it was made in (null and 0 outside one).
    */
-  stimulus(kind: number, value: string): string | null
-  /** Fires a trigger now; answers the TriggerFiredEvent as JSON text. */
-  fire(triggerId: string, payload: string): string
+  stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number): string | null
+  /**
+   * Fires a trigger now; answers the TriggerFiredEvent as JSON text.
+   * `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
+   */
+  fire(triggerId: string, payload: string, chainRoot: string | undefined | null, chainDepth: number): string
   /**
    * Delivers a webhook request (headers as Node gives them, the raw
    * body); answers the TriggerFiredEvent as JSON text.

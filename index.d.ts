@@ -126,8 +126,18 @@ export interface BackgroundExecution {
   attempt?: number
   /** Extension: the outcome of target binding. */
   bindingResult?: TargetBindingResult
-  /** Extension: length of the trigger chain that led here (1 = fired by an application event). */
+  /**
+   * Extension: how many fires led here (1 = fired by an application event
+   * or a schedule; one more for each execution in between). Work made
+   * while a callable runs (`emit`, `submit`, `fire`, …) is one deeper than
+   * that callable's execution. Absent: 0.
+   */
   chainDepth?: number
+  /**
+   * Extension: the id of the execution at the root of the chain that
+   * caused this one; absent when this execution is a root itself.
+   */
+  chainRoot?: string
 }
 
 export interface SubmitRequest {
@@ -432,9 +442,16 @@ export interface LoopBlockedEvent {
   triggerId: string
   triggerName: string
   tenantId: string
+  /** Which bound refused the fire: the chain's length or its root's fire budget. */
+  limit: 'maxChainDepth' | 'maxChainFires'
   /** Depth the refused execution would have had. */
   chainDepth: number
   maxChainDepth: number
+  /** The execution at the root of the chain (absent for a stimulus made outside any execution). */
+  chainRoot?: string
+  /** Fires the root's chain had caused when this one was refused. */
+  chainFires: number
+  maxChainFires: number
   triggerSource: unknown
   blockedAt: Timestamp
 }
@@ -597,6 +614,12 @@ export interface EngineOptions {
   tenantConcurrency?: number
   /** Longest chain of triggers firing triggers (default 16). */
   maxChainDepth?: number
+  /**
+   * Most fires one root execution's chain may cause in all, however wide
+   * it grows (default 1000): two triggers on `execution.completed` double
+   * the work at each level, which depth alone bounds only at 2^16.
+   */
+  maxChainFires?: number
   /**
    * Finished executions kept for `getExecution` / `wait` /
    * `listExecutions`, oldest dropped first (default 100000; counts in

@@ -10,7 +10,7 @@
 const { NativeEngine, bindingTimeoutMs } = require('../binding.js')
 const protocol = require('./protocol')
 const { Code, enactError, toThrownError, warn } = require('./errors')
-const { Runner, Slicer } = require('./runner')
+const { Runner, Slicer, currentChain, inChainOf } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
@@ -91,7 +91,7 @@ class BackgroundEngine {
     })
     this.#slicer = new Slicer(() => this.#sync())
     this.#submissions = new Submissions({
-      submitBatch: (text) => native.submitBatch(text),
+      submitBatch: (text, chains) => native.submitBatch(text, chains),
       waitFor: (id) => this.#waitFor(id),
       defaultConfig: protocol.defaultConfig,
       afterFlush: () => this.#sync(),
@@ -128,7 +128,13 @@ class BackgroundEngine {
    * @type {import('./notices').NoticeHandlers}
    */
   #onNotice = {
-    event: (name, payload) => this.#listeners.emit(name, payload),
+    // Listeners of an execution's events run in its chain, like its
+    // callable: an `emit` made from `on('execution.completed')` continues
+    // the chain rather than starting a new one.
+    event: (name, /** @type {any} */ payload) =>
+      typeof payload.executionId === 'string' && typeof payload.status === 'string'
+        ? inChainOf(payload, () => this.#listeners.emit(name, payload), undefined)
+        : this.#listeners.emit(name, payload),
     settled: (record) => this.#settle(record),
     abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
     bind: (record, targetType, value) => this.#bind(record, targetType, value),
@@ -206,7 +212,9 @@ class BackgroundEngine {
     /** @param {unknown} err */
     const failed = (err) => done(toThrownError(err, 'target handler threw: ').message)
     try {
-      const out = handler(value, { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId })
+      // In the execution's chain, as its callable ran.
+      const target = { execution: record, targetType, targetPath: binding.targetPath, threadId: binding.threadId, executionId: binding.executionId }
+      const out = inChainOf(record, (/** @type {typeof target} */ t) => handler(value, t), target)
       const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
       if (typeof then === 'function') {
         // A handler that never settles fails its binding (never the
@@ -493,11 +501,16 @@ class BackgroundEngine {
     if (send === NOTHING_FIRED) return Promise.resolve([])
     let out
     try {
-      out = this.#native.stimulus(kind, dataText(send, STIMULUS_FIELD[kind], Code.INVALID_TRIGGER))
+      const chain = currentChain()
+      out = this.#native.stimulus(kind, dataText(send, STIMULUS_FIELD[kind], Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0)
     } catch (err) {
       return Promise.reject(err)
     }
-    if (out === null) return Promise.resolve([])
+    if (out === null) {
+      // Nothing fired, but a fire refused by the loop guard left a notice.
+      if (this.#listeners.has('trigger.loop_blocked')) this.#schedulePump()
+      return Promise.resolve([])
+    }
     this.#schedulePump()
     return Promise.resolve(JSON.parse(out))
   }
@@ -511,7 +524,8 @@ class BackgroundEngine {
   fire(triggerId, payload) {
     return settled(() => {
       stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER)
-      return this.#fired(this.#native.fire(triggerId, dataText(payload, 'payload', Code.INVALID_TRIGGER)))
+      const chain = currentChain()
+      return this.#fired(this.#native.fire(triggerId, dataText(payload, 'payload', Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0))
     })
   }
 

@@ -6,6 +6,7 @@
 // job (NAPI-NOTES.md: that is the slow path). Also the event-loop slicing
 // that keeps a stream of instant work from starving timers and I/O.
 
+const { AsyncLocalStorage } = require('node:async_hooks')
 const { Code, describe, toThrownError } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 
@@ -21,7 +22,46 @@ const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = 
  * @property {string} [triggerId]
  * @property {unknown} [triggerSource]
  * @property {boolean} [stream] whether stream chunks are delivered
+ * @property {number} [chainDepth] how many fires led to it (absent: 0)
+ * @property {string} [chainRoot] its chain's root (absent: itself)
  */
+
+/**
+ * Where work being caused sits in its chain: the root execution's id and
+ * the causing execution's depth.
+ * @typedef {{ root: string, depth: number }} Chain
+ */
+
+/**
+ * The chain of the callable (or of the listener or target handler of an
+ * execution) whose code is running. Everything a callable starts while it
+ * runs, in any await or callback, sees its chain here, so that `emit`,
+ * `submit` and `fire` made from it continue its chain instead of starting
+ * a new one (which escaped the loop guard: a callable that emits the event
+ * that runs it again looped forever).
+ * @type {AsyncLocalStorage<Chain>}
+ */
+const chains = new AsyncLocalStorage()
+
+/**
+ * The chain of the code running now, or undefined outside any execution.
+ * @returns {Chain | undefined}
+ */
+function currentChain() {
+  return chains.getStore()
+}
+
+/**
+ * Runs `fn(arg)` in the chain of `record` (a Job or a BackgroundExecution).
+ * @template A, R
+ * @param {{ executionId: string, chainDepth?: number, chainRoot?: string }} record
+ * @param {(arg: A) => R} fn
+ * @param {A} arg
+ * @returns {R}
+ */
+function inChainOf(record, fn, arg) {
+  return chains.run({ root: record.chainRoot ?? record.executionId, depth: record.chainDepth ?? 0 }, fn, arg)
+}
 
 /** @typedef {import('./errors').ThrownError} CallError */
 
@@ -161,9 +201,10 @@ class Runner {
         this.#fail(ctx, { message: `no callable registered as ${JSON.stringify(job.callableName)}`, retryable: false }, '')
         continue
       }
+      /** @type {any} */
       let out
       try {
-        out = fn(ctx)
+        out = inChainOf(job, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
       } catch (err) {
         this.#fail(ctx, err)
         continue
@@ -326,4 +367,4 @@ class Slicer {
   }
 }
 
-module.exports = { Runner, Context, Slicer, abortReason }
+module.exports = { Runner, Context, Slicer, abortReason, currentChain, inChainOf }

@@ -9,6 +9,7 @@
 const { Code, enactError, describe } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 const { strictFault } = require('./args')
+const { currentChain } = require('./runner')
 
 /** Most requests per JSON batch. */
 const CHUNK = 1024
@@ -50,6 +51,10 @@ class Submissions {
   #requests = []
   /** @type {Function[]} resolve, reject, resolve, reject, … */
   #settlers = []
+  /** @type {(import('./runner').Chain | null)[]} the chain each request was made in */
+  #chains = []
+  /** Whether any request held was made in a callable's chain. */
+  #chained = false
   #scheduled = false
   #submitBatch
   #waitFor
@@ -58,7 +63,7 @@ class Submissions {
 
   /**
    * @param {object} host
-   * @param {(requests: string) => string} host.submitBatch Rust's side: JSON in, JSON out
+   * @param {(requests: string, chains: string | null) => string} host.submitBatch Rust's side: JSON in (and the chain of each request, if any was made in a callable), JSON out
    * @param {(executionId: string) => Promise<unknown>} host.waitFor the final record (silent mode)
    * @param {Readonly<Record<string, unknown>>} host.defaultConfig the config of a request without one
    * @param {() => void} host.afterFlush runs after the microtask's batch went to Rust
@@ -85,8 +90,11 @@ class Submissions {
     const fault = requestFault(request)
     if (fault !== null) return Promise.reject(fault)
     return new Promise((resolve, reject) => {
+      const chain = currentChain()
       this.#requests.push(request)
       this.#settlers.push(resolve, reject)
+      this.#chains.push(chain ?? null)
+      if (chain !== undefined) this.#chained = true
       if (this.#requests.length >= CHUNK) this.flush()
       else if (!this.#scheduled) {
         this.#scheduled = true
@@ -104,8 +112,11 @@ class Submissions {
     const requests = this.#requests
     const settlers = this.#settlers
     if (requests.length === 0) return
+    const chains = this.#chained ? JSON.stringify(this.#chains.map((c) => (c === null ? null : [c.root, c.depth]))) : null
     this.#requests = []
     this.#settlers = []
+    this.#chains = []
+    this.#chained = false
     let text
     /** @type {Map<number, Error> | null} */
     let refused = null
@@ -136,7 +147,7 @@ class Submissions {
     /** @type {Answer[]} */
     let answers
     try {
-      answers = JSON.parse(this.#submitBatch(text))
+      answers = JSON.parse(this.#submitBatch(text, chains))
     } catch (err) {
       for (let i = 1; i < settlers.length; i += 2) settlers[i](err)
       return

@@ -274,7 +274,10 @@ struct PlainSubmit {
 
 /// Validates and queues a batch of submissions (JSON text of an array of
 /// requests); answers JSON text of one [`Submitted`] per request.
-fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String, EngineError> {
+/// `chains`: JSON text of an array aligned with the requests, each `null`
+/// or the `[chainRoot, chainDepth]` of the callable the submit was made in
+/// (absent: none was).
+fn submit_batch(exec: &Arc<Executor>, text: &str, chains: Option<&str>) -> std::result::Result<String, EngineError> {
     let defaults = BackgroundExecutionConfig::default();
     // A batch of plain, well-formed submissions skips the validating
     // reader; anything else (or any empty name) takes it, for its errors.
@@ -296,6 +299,7 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
                     trigger_id: None,
                     trigger_source: None,
                     chain_depth: 0,
+                    chain_root: None,
                 })
             })
             .collect(),
@@ -306,6 +310,17 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
             .map(|raw| validate::parse_json(raw.get(), "request", ErrorCode::InvalidExecution).and_then(|v| validate::submit_request(&v)))
             .collect(),
     };
+    let mut requests = requests;
+    if let Some(chains) = chains {
+        let chains: Vec<Option<(String, u32)>> =
+            serde_json::from_str(chains).map_err(|e| EngineError::new(ErrorCode::Internal, format!("chains: {e}")))?;
+        for (r, chain) in requests.iter_mut().zip(chains) {
+            if let (Ok(request), Some((root, depth))) = (r, chain) {
+                request.chain_root = Some(root);
+                request.chain_depth = depth.saturating_add(1);
+            }
+        }
+    }
     // The valid requests go to the store as one batch (one commit on a
     // durable store); an invalid one keeps its place in the answer.
     let mut batch = Vec::with_capacity(requests.len());
@@ -314,7 +329,7 @@ fn submit_batch(exec: &Arc<Executor>, text: &str) -> std::result::Result<String,
         match r {
             Ok(request) => {
                 let silent = request.config.mode == ExecutionMode::Silent;
-                let brief = request.config == defaults && request.metadata.is_none();
+                let brief = request.config == defaults && request.metadata.is_none() && request.chain_root.is_none();
                 batch.push(Submission { request, watch: silent, keep_record: !(brief || silent) });
                 out.push(None);
             }
@@ -405,17 +420,17 @@ enum Stimulus {
 
 /// Runs a stimulus given as JSON text; answers the fires as JSON text, or
 /// `None` when nothing fired.
-fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str) -> EngineResult<Option<String>> {
+fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str, chain: &Chain) -> EngineResult<Option<String>> {
     const EMIT: u32 = Stimulus::Emit as u32;
     const EMIT_BATCH: u32 = Stimulus::EmitBatch as u32;
     const LIFECYCLE: u32 = Stimulus::Lifecycle as u32;
     let fired = match kind {
-        EMIT => triggers.emit_text(text, EventsIn::Emit)?,
-        EMIT_BATCH => triggers.emit_text(text, EventsIn::EmitBatch)?,
-        LIFECYCLE => triggers.emit_text(text, EventsIn::Lifecycle)?,
+        EMIT => triggers.emit_text_in(text, EventsIn::Emit, chain)?,
+        EMIT_BATCH => triggers.emit_text_in(text, EventsIn::EmitBatch, chain)?,
+        LIFECYCLE => triggers.emit_text_in(text, EventsIn::Lifecycle, chain)?,
         _ => {
             let v = validate::parse_json(text, "metric", ErrorCode::InvalidTrigger)?;
-            triggers.report_metric(&v)?
+            triggers.report_metric_in(&v, chain)?
         }
     };
     if fired.is_empty() {
@@ -509,7 +524,10 @@ impl NativeEngine {
             let store = MemoryStore::keeping(o.keep_finished);
             let config = ExecutorConfig { concurrency: o.concurrency, tenant_concurrency: o.tenant_concurrency, ..ExecutorConfig::default() };
             let exec = Executor::new(Arc::new(store), Arc::new(SystemClock), host.clone(), config);
-            let triggers = TriggerEngine::new(exec.clone(), TriggerConfig { max_chain_depth: o.max_chain_depth, ..TriggerConfig::default() });
+            let triggers = TriggerEngine::new(
+                exec.clone(),
+                TriggerConfig { max_chain_depth: o.max_chain_depth, max_chain_fires: o.max_chain_fires, ..TriggerConfig::default() },
+            );
             let tsfn: WakeFn = wake
                 .build_threadsafe_function::<u32>()
                 .weak::<true>()
@@ -594,9 +612,9 @@ impl NativeEngine {
     /// Validates and queues a batch of submissions (JSON text of an array of
     /// requests); answers JSON text of one result per request.
     #[napi]
-    pub fn submit_batch(&self, env: Env, requests: String) -> Result<String> {
+    pub fn submit_batch(&self, env: Env, requests: String, chains: Option<String>) -> Result<String> {
         guarded(&env, || {
-            let out = submit_batch(&self.shared.exec, &requests).or_throw(&env)?;
+            let out = submit_batch(&self.shared.exec, &requests, chains.as_deref()).or_throw(&env)?;
             self.shared.refresh_keepalive(&env);
             Ok(out)
         })
@@ -754,11 +772,13 @@ impl NativeEngine {
 
     /// An event, a batch of events, a lifecycle event or a metric (`kind`,
     /// numbered as in [`protocol`]) as JSON text; answers the fires as JSON
-    /// text, or null when nothing fired.
+    /// text, or null when nothing fired. `chainRoot` and `chainDepth`: the
+    /// chain of the callable it was made in (null and 0 outside one).
     #[napi]
-    pub fn stimulus(&self, env: Env, kind: u32, value: String) -> Result<Option<String>> {
+    pub fn stimulus(&self, env: Env, kind: u32, value: String, chain_root: Option<String>, chain_depth: u32) -> Result<Option<String>> {
         guarded(&env, || {
-            let out = run_stimulus(&self.shared.triggers, kind, &value).or_throw(&env)?;
+            let chain = Chain { depth: chain_depth, root: chain_root };
+            let out = run_stimulus(&self.shared.triggers, kind, &value, &chain).or_throw(&env)?;
             if out.is_some() {
                 self.shared.refresh_keepalive(&env);
             }
@@ -767,14 +787,16 @@ impl NativeEngine {
     }
 
     /// Fires a trigger now; answers the TriggerFiredEvent as JSON text.
+    /// `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
     #[napi]
-    pub fn fire(&self, env: Env, trigger_id: String, payload: String) -> Result<String> {
+    pub fn fire(&self, env: Env, trigger_id: String, payload: String, chain_root: Option<String>, chain_depth: u32) -> Result<String> {
         guarded(&env, || {
             let payload = match json_arg(&env, ErrorCode::InvalidTrigger, "payload", &payload)? {
                 Value::Null => None,
                 p => Some(p),
             };
-            let fired = self.shared.triggers.fire(&trigger_id, payload).or_throw(&env)?;
+            let chain = Chain { depth: chain_depth, root: chain_root };
+            let fired = self.shared.triggers.fire_in(&trigger_id, payload, &chain).or_throw(&env)?;
             self.shared.refresh_keepalive(&env);
             json(&env, &fired)
         })

@@ -48,6 +48,7 @@ struct Extra {
     metadata: Option<JsonMap>,
     trigger_source: Option<Value>,
     chain_depth: u32,
+    chain_root: Option<String>,
 }
 
 /// Fields an execution gets once it runs.
@@ -126,6 +127,7 @@ impl Slot {
             attempt: self.attempt,
             binding_result: run.and_then(|r| r.binding_result.clone()),
             chain_depth: extra.map_or(0, |e| e.chain_depth),
+            chain_root: extra.and_then(|e| e.chain_root.clone()),
         }
     }
 }
@@ -440,9 +442,10 @@ impl Inner {
             attempt,
             binding_result,
             chain_depth,
+            chain_root,
         } = exec;
-        let extra = (context.is_some() || trigger_id.is_some() || metadata.is_some() || trigger_source.is_some() || chain_depth != 0)
-            .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth }));
+        let extra = (context.is_some() || trigger_id.is_some() || metadata.is_some() || trigger_source.is_some() || chain_depth != 0 || chain_root.is_some())
+            .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth, chain_root }));
         let run = (started_at.is_some() || completed_at.is_some() || output.is_some() || error.is_some() || binding_result.is_some() || target_binding_applied)
             .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied, ..Run::default() }));
         Slot {

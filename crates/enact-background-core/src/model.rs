@@ -216,8 +216,19 @@ pub struct TriggerFiredEvent {
     pub trigger_source: Option<Value>,
 }
 
+/// Which bound of a chain a refused fire would have passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChainLimit {
+    /// The chain would be longer than `maxChainDepth`.
+    MaxChainDepth,
+    /// Its root already caused `maxChainFires` fires.
+    MaxChainFires,
+}
+
 /// Emitted (as `trigger.loop_blocked`) instead of a fire that would make a
-/// chain of triggers firing triggers longer than `maxChainDepth`.
+/// chain of caused work longer than `maxChainDepth`, or make its root cause
+/// more than `maxChainFires` fires.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoopBlockedEvent {
@@ -231,6 +242,16 @@ pub struct LoopBlockedEvent {
     pub chain_depth: u32,
     /// The engine's limit.
     pub max_chain_depth: u32,
+    /// Which limit refused the fire.
+    pub limit: ChainLimit,
+    /// The execution at the root of the chain (absent for a stimulus from
+    /// outside any execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_root: Option<String>,
+    /// Fires the root's chain caused so far.
+    pub chain_fires: u32,
+    /// The engine's limit of fires per chain.
+    pub max_chain_fires: u32,
     /// The event that would have fired it.
     pub trigger_source: Value,
     /// When the fire was refused.
@@ -625,6 +646,29 @@ pub struct BackgroundExecution {
     /// execution events fired another trigger, …; 0 for a direct submit).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub chain_depth: u32,
+    /// Extension: the execution at the root of the chain that caused this
+    /// one (through triggers, or `emit` / `submit` / `fire` made while a
+    /// callable ran); absent when this execution is a root itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_root: Option<String>,
+}
+
+impl BackgroundExecution {
+    /// The chain that work this execution causes belongs to.
+    pub fn chain(&self) -> Chain {
+        Chain { depth: self.chain_depth, root: Some(self.chain_root.clone().unwrap_or_else(|| self.execution_id.clone())) }
+    }
+}
+
+/// Where caused work sits: how many fires led to it and which execution
+/// the chain started from. `Chain::default()` is a stimulus from outside
+/// any execution (an application's `emit`, a schedule tick, a webhook).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chain {
+    /// The causing execution's `chainDepth`.
+    pub depth: u32,
+    /// The root execution's id; `None` outside any execution.
+    pub root: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -36,6 +36,8 @@ pub struct SubmitRequest {
     pub trigger_source: Option<Value>,
     /// Trigger chain depth (see [`crate::model::BackgroundExecution::chain_depth`]).
     pub chain_depth: u32,
+    /// The chain's root (see [`crate::model::BackgroundExecution::chain_root`]).
+    pub chain_root: Option<String>,
 }
 
 /// A short description of a JSON value's type for error messages.
@@ -340,6 +342,7 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
         trigger_id: None,
         trigger_source: None,
         chain_depth: 0,
+        chain_root: None,
     })
 }
 
@@ -504,6 +507,8 @@ pub struct EngineOptions {
     pub tenant_concurrency: Option<usize>,
     /// Longest chain of triggers firing triggers.
     pub max_chain_depth: u32,
+    /// Most fires one root execution's chain may cause.
+    pub max_chain_fires: u32,
     /// Finished executions the memory store keeps.
     pub keep_finished: usize,
 }
@@ -538,7 +543,8 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
-pub const ENGINE_OPTIONS: &[&str] = &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "keepFinished", "bindingTimeoutMs"];
+pub const ENGINE_OPTIONS: &[&str] =
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs"];
 
 /// Options of the engine (absent or null: all defaults). Only the
 /// `memory` store exists in this build: any other is `ENACT_STORE`.
@@ -574,6 +580,7 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         concurrency: opt_positive(map, "concurrency")?.unwrap_or(DEFAULT_CONCURRENCY),
         tenant_concurrency: opt_positive(map, "tenantConcurrency")?,
         max_chain_depth: opt_positive(map, "maxChainDepth")?.map_or(DEFAULT_MAX_CHAIN_DEPTH, |n| n as u32),
+        max_chain_fires: opt_positive(map, "maxChainFires")?.map_or(crate::triggers::DEFAULT_MAX_CHAIN_FIRES, |n| n as u32),
         keep_finished,
     })
 }
@@ -747,9 +754,13 @@ mod argument_tests {
     #[test]
     fn engine_options_defaults_limits_and_store() {
         let d = engine_options(&Value::Null).unwrap();
-        assert_eq!(d, EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED });
-        let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "keepFinished": 0})).unwrap();
-        assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.keep_finished), (4, Some(2), 3, 0));
+        assert_eq!(
+            d,
+            EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, max_chain_fires: 1_000, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED }
+        );
+        let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "maxChainFires": 50, "keepFinished": 0})).unwrap();
+        assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.max_chain_fires, o.keep_finished), (4, Some(2), 3, 50, 0));
+        assert_eq!(err(engine_options(&json!({"maxChainFires": 0}))).1, "maxChainFires: must be at least 1");
         assert_eq!(err(engine_options(&json!({"concurrency": 0}))), (ErrorCode::InvalidExecution, "concurrency: must be at least 1".into()));
         assert_eq!(err(engine_options(&json!({"maxChainDepth": 0}))).1, "maxChainDepth: must be at least 1");
         assert_eq!(err(engine_options(&json!({"tenantConcurrency": 1.5}))).1, "tenantConcurrency: expected a positive integer, got 1.5");

@@ -437,6 +437,108 @@ async fn events_default_max_chain_depth_is_16() {
     assert_eq!((blocked[0].chain_depth, blocked[0].max_chain_depth), (17, 16));
 }
 
+/// Two triggers on `execution.completed` double the work at each level:
+/// depth alone would allow 2 + 4 + … + 2^16 executions from one submit.
+/// The root's fire budget stops the tree at `maxChainFires` fires in all.
+#[tokio::test(start_paused = true)]
+async fn events_a_chain_that_grows_wide_stops_at_max_chain_fires() {
+    let h = Harness::new(config(64));
+    let eng = engine_with(&h, TriggerConfig { max_chain_fires: 40, ..TriggerConfig::default() });
+    h.exec.set_interest(EventKind::LoopBlocked, true);
+    for name in ["left", "right"] {
+        reg(
+            &eng,
+            json!({"tenantId": "t", "type": "event", "name": name, "condition": {"eventType": "execution.completed"}, "action": {"callableName": "work"}}),
+        );
+    }
+    let root = h.submit(json!({"tenantId": "t", "callableName": "work"}));
+    let mut notices = Vec::new();
+    for _ in 0..40 {
+        let d = h.take();
+        if d.is_empty() {
+            break;
+        }
+        for x in &d {
+            h.complete_ok(x, json!(null));
+        }
+        notices.extend(eng.drain());
+    }
+    assert!(h.take().is_empty(), "the tree stopped growing");
+    let all = all_execs(&h);
+    assert_eq!(all.len(), 1 + 40, "the root and exactly maxChainFires fired executions");
+    assert!(all.iter().filter(|e| e.execution_id != root.execution_id).all(|e| e.chain_root.as_deref() == Some(root.execution_id.as_str())));
+    assert!(all.iter().all(|e| e.chain_depth <= 6), "40 fires doubling per level stay within 6 levels");
+    let blocked = loop_blocked(&notices);
+    assert!(!blocked.is_empty());
+    assert!(blocked.iter().all(|b| b.limit == ChainLimit::MaxChainFires && b.chain_fires == 40 && b.max_chain_fires == 40));
+    assert!(blocked.iter().all(|b| b.chain_root.as_deref() == Some(root.execution_id.as_str())));
+
+    // Another root has its own budget.
+    let other = h.submit(json!({"tenantId": "t", "callableName": "work"}));
+    let d = h.take();
+    assert_eq!(d.len(), 1);
+    h.complete_ok(&d[0], json!(null));
+    eng.drain();
+    let children: Vec<_> = all_execs(&h).into_iter().filter(|e| e.chain_root.as_deref() == Some(other.execution_id.as_str())).collect();
+    assert_eq!(children.len(), 2, "both triggers fired for the new root");
+}
+
+/// Work made while an execution's callable runs (`emit`, `fire`,
+/// `reportMetric` given the execution's chain) continues that chain: a
+/// callable that emits the event that runs it again is cut at
+/// `maxChainDepth` instead of starting over at depth 0 each time.
+#[tokio::test(start_paused = true)]
+async fn events_emitted_in_a_callables_chain_continue_it() {
+    let h = Harness::new(config(16));
+    let eng = engine_with(&h, TriggerConfig { max_chain_depth: 5, ..TriggerConfig::default() });
+    h.exec.set_interest(EventKind::LoopBlocked, true);
+    let t = reg(
+        &eng,
+        json!({"tenantId": "t", "type": "event", "name": "again", "condition": {"eventType": "tick"}, "action": {"callableName": "work"}}),
+    );
+    let manual = reg(&eng, json!({"tenantId": "t", "type": "manual", "name": "m", "action": {"callableName": "work"}}));
+    // The application's own emit starts a chain at depth 0.
+    eng.emit(&json!({"tenantId": "t", "type": "tick"})).unwrap();
+    let mut notices = Vec::new();
+    let mut ran = 0;
+    for _ in 0..20 {
+        let d = h.take();
+        if d.is_empty() {
+            break;
+        }
+        for x in &d {
+            ran += 1;
+            let rec = h.exec.get(&x.execution_id).unwrap().unwrap();
+            // The callable emits `tick` again, in its own chain.
+            let text = r#"{"tenantId":"t","type":"tick"}"#;
+            eng.emit_text_in(text, Stimulus::Emit, &rec.chain()).unwrap();
+            h.complete_ok(x, json!(null));
+        }
+        notices.extend(eng.drain());
+    }
+    assert_eq!(ran, 5, "depths 1 to 5 ran; the sixth fire was refused");
+    let chained = execs_of(&h, &t.trigger_id);
+    let first = chained.iter().find(|e| e.chain_depth == 1).unwrap();
+    assert_eq!(first.chain_root, None, "the first fire's execution is its chain's root");
+    assert!(chained.iter().filter(|e| e.chain_depth > 1).all(|e| e.chain_root.as_deref() == Some(first.execution_id.as_str())));
+    let blocked = loop_blocked(&notices);
+    assert_eq!(blocked.len(), 1);
+    assert_eq!((blocked[0].limit, blocked[0].chain_depth), (ChainLimit::MaxChainDepth, 6));
+
+    // fire() and reportMetric() in a chain continue it too.
+    let deepest = chained.iter().max_by_key(|e| e.chain_depth).unwrap();
+    let err = eng.fire_in(&manual.trigger_id, None, &deepest.chain()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::TriggerInactive);
+    assert!(err.message.ends_with("maxChainDepth reached"), "{}", err.message);
+    let shallow = eng.fire_in(&manual.trigger_id, None, &first.chain()).unwrap();
+    let rec = h.exec.get(&shallow.execution_id).unwrap().unwrap();
+    assert_eq!((rec.chain_depth, rec.chain_root.as_deref()), (2, Some(first.execution_id.as_str())));
+    // Outside any chain, the same fire is a new root.
+    let fresh = eng.fire(&manual.trigger_id, None).unwrap();
+    let rec = h.exec.get(&fresh.execution_id).unwrap().unwrap();
+    assert_eq!((rec.chain_depth, rec.chain_root), (1, None));
+}
+
 /// A catch-all trigger sees the queued, started, completed (and binding)
 /// events of every execution it spawns; each execution fires it once, so
 /// the chain stays one long per level instead of growing three-wide.

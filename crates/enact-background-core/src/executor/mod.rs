@@ -526,6 +526,7 @@ impl Executor {
             attempt: 0,
             binding_result: None,
             chain_depth: req.chain_depth,
+            chain_root: req.chain_root,
         };
         NewExecution { record: Box::new(record), ready }
     }
@@ -704,6 +705,8 @@ impl Executor {
                 context: rec.context,
                 trigger_id: rec.trigger_id,
                 trigger_source: rec.trigger_source,
+                chain_depth: rec.chain_depth,
+                chain_root: rec.chain_root,
             });
         }
         drop(g);

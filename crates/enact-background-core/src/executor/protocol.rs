@@ -44,6 +44,16 @@ pub struct Dispatch {
     /// Whether stream chunks are delivered (deferred mode only).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// The execution's chain depth: work its callable causes is one deeper.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub chain_depth: u32,
+    /// Its chain's root, if it is not the root itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_root: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How an attempt ended, as the host saw it.

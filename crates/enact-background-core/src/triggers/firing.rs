@@ -16,8 +16,8 @@ use super::{TriggerEngine, WEBHOOK_TOLERANCE_SECS};
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::executor::{EventKind, Notice};
 use crate::model::{
-    BackgroundExecution, BackgroundExecutionConfig, ExecutionMode, LoopBlockedEvent, ThresholdOperator, Trigger,
-    TriggerFiredEvent, TriggerStatus, TriggerType,
+    BackgroundExecution, BackgroundExecutionConfig, Chain, ChainLimit, ExecutionMode, LoopBlockedEvent, ThresholdOperator,
+    Trigger, TriggerFiredEvent, TriggerStatus, TriggerType,
 };
 use crate::store::{Blocked, Fire, FireGate, FireParams, NewExecution, WebhookMessage};
 use crate::validate::{self, Fields, SubmitRequest};
@@ -65,7 +65,7 @@ struct EventIn {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Refused {
     Blocked(Blocked),
-    Loop,
+    Loop(ChainLimit),
     Gone,
     /// The tick was fired already, or the metric did not cross.
     Skipped,
@@ -77,40 +77,52 @@ impl TriggerEngine {
     /// `emit({type, tenantId, data})`: fires the tenant's matching event
     /// triggers; one TriggerFiredEvent per fire.
     pub async fn emit_async(&self, event: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
-        let e = event_in(event, "event")?;
-        self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0, None).await
+        self.events_in(event, Stimulus::Emit, &Chain::default()).await
+    }
+
+    /// One event or a batch, from a stimulus made in `chain`.
+    async fn events_in(&self, v: &Value, stimulus: Stimulus, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
+        let (channel, events) = match stimulus {
+            Stimulus::Emit => (Channel::Event, vec![event_in(v, "event")?]),
+            Stimulus::Lifecycle => (Channel::Lifecycle, vec![event_in(v, "event")?]),
+            Stimulus::EmitBatch => {
+                let Value::Array(list) = v else {
+                    return Err(EngineError::invalid_trigger("events", format!("expected an array, got {}", validate::describe(v))));
+                };
+                let parsed = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| event_in(e, "").map_err(|err| EngineError::new(err.code, format!("events[{i}]{}", at_path(&err.message)))))
+                    .collect::<EngineResult<Vec<_>>>()?;
+                (Channel::Event, parsed)
+            }
+        };
+        let mut fired = Vec::new();
+        for e in events {
+            fired.extend(self.dispatch(channel, &e.tenant_id, &e.event_type, e.data, chain, None).await?);
+        }
+        Ok(fired)
     }
 
     /// `emitBatch(events)`: [`TriggerEngine::emit_async`] for each event, in
     /// order; the fires of all of them. A malformed event rejects the whole
     /// batch before any fires (its index is in the field path).
     pub async fn emit_batch_async(&self, events: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
-        let Value::Array(list) = events else {
-            return Err(EngineError::invalid_trigger("events", format!("expected an array, got {}", validate::describe(events))));
-        };
-        let parsed = list
-            .iter()
-            .enumerate()
-            .map(|(i, e)| event_in(e, "").map_err(|err| EngineError::new(err.code, format!("events[{i}]{}", at_path(&err.message)))))
-            .collect::<EngineResult<Vec<_>>>()?;
-        let mut fired = Vec::new();
-        for e in parsed {
-            fired.extend(self.dispatch(Channel::Event, &e.tenant_id, &e.event_type, e.data, 0, None).await?);
-        }
-        Ok(fired)
+        self.events_in(events, Stimulus::EmitBatch, &Chain::default()).await
     }
 
     /// `lifecycle({type, tenantId, data})`: the same for lifecycle triggers.
     pub async fn lifecycle_async(&self, event: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
-        let e = event_in(event, "event")?;
-        self.dispatch(Channel::Lifecycle, &e.tenant_id, &e.event_type, e.data, 0, None).await
+        self.events_in(event, Stimulus::Lifecycle, &Chain::default()).await
     }
 
     /// `emit` / `emitBatch` / `lifecycle` of events given as JSON text.
     /// Well-formed events are read straight into place, without an
     /// intermediate map per event; anything else takes the validating path,
     /// for its precise error message.
-    pub async fn emit_text_async(&self, text: &str, stimulus: Stimulus) -> EngineResult<Vec<TriggerFiredEvent>> {
+    /// `chain`: where the call was made (`Chain::default()` outside any
+    /// execution; a callable's own chain while it runs).
+    pub async fn emit_text_async(&self, text: &str, stimulus: Stimulus, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
         let batch = stimulus == Stimulus::EmitBatch;
         let channel = if stimulus == Stimulus::Lifecycle { Channel::Lifecycle } else { Channel::Event };
         let fast: Option<Vec<FastEvent>> = if batch {
@@ -122,17 +134,13 @@ impl TriggerEngine {
             Some(list) => list,
             None => {
                 let v = crate::validate::parse_json(text, if batch { "events" } else { "event" }, ErrorCode::InvalidTrigger)?;
-                return match stimulus {
-                    Stimulus::EmitBatch => self.emit_batch_async(&v).await,
-                    Stimulus::Lifecycle => self.lifecycle_async(&v).await,
-                    Stimulus::Emit => self.emit_async(&v).await,
-                };
+                return self.events_in(&v, stimulus, chain).await;
             }
         };
         let mut fired = Vec::new();
         for e in events {
             let data = e.data.unwrap_or_else(|| Value::Object(Default::default()));
-            fired.extend(self.dispatch(channel, &e.tenant_id, &e.event_type, data, 0, None).await?);
+            fired.extend(self.dispatch(channel, &e.tenant_id, &e.event_type, data, chain, None).await?);
         }
         Ok(fired)
     }
@@ -146,7 +154,7 @@ impl TriggerEngine {
         tenant: &str,
         event_type: &str,
         data: Value,
-        depth: u32,
+        chain: &Chain,
         mut once: Option<&mut Vec<Arc<str>>>,
     ) -> EngineResult<Vec<TriggerFiredEvent>> {
         let mut candidates = Vec::new();
@@ -170,8 +178,8 @@ impl TriggerEngine {
                 continue;
             }
             let src = source.get_or_insert_with(|| json!({ "type": event_type, "data": data })).clone();
-            let outcome = self.fire_compiled(&c, src, depth, FireGate::Plain).await?;
-            if let (Some(seen), Ok(_) | Err(Refused::Loop)) = (once.as_mut(), &outcome) {
+            let outcome = self.fire_compiled(&c, src, chain, FireGate::Plain).await?;
+            if let (Some(seen), Ok(_) | Err(Refused::Loop(_))) = (once.as_mut(), &outcome) {
                 seen.push(c.id.clone());
             }
             if let Ok(ev) = outcome {
@@ -185,7 +193,7 @@ impl TriggerEngine {
     /// whose comparison turned true with this value (a crossing); each
     /// re-arms once the comparison is false again. The arming is kept by
     /// the store, in the same step as the fire.
-    pub async fn report_metric_async(&self, metric: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
+    pub async fn report_metric_async(&self, metric: &Value, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
         let f = Fields::with_code(metric, "metric", ErrorCode::InvalidTrigger)?;
         f.only(&["tenantId", "name", "value"])?;
         let tenant = f.req_str("tenantId")?;
@@ -205,7 +213,7 @@ impl TriggerEngine {
                 "thresholdValue": threshold,
                 "thresholdOperator": op,
             });
-            if let Ok(ev) = self.fire_compiled(&c, source, 0, FireGate::Crossing { holds }).await? {
+            if let Ok(ev) = self.fire_compiled(&c, source, chain, FireGate::Crossing { holds }).await? {
                 fired.push(ev);
             }
         }
@@ -214,10 +222,10 @@ impl TriggerEngine {
 
     /// `fire(id, payload?)`: fires a trigger now (manual triggers, or any
     /// trigger on demand). `ENACT_TRIGGER_INACTIVE` when its gate refuses.
-    pub async fn fire_async(&self, id: &str, payload: Option<Value>) -> EngineResult<TriggerFiredEvent> {
+    pub async fn fire_async(&self, id: &str, payload: Option<Value>, chain: &Chain) -> EngineResult<TriggerFiredEvent> {
         let c = self.compiled(id)?;
         let source = payload.unwrap_or(Value::Null);
-        self.fire_compiled(&c, source, 0, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
+        self.fire_compiled(&c, source, chain, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
     }
 
     /// `webhook(id, {headers, body})`: verifies the Standard Webhooks
@@ -244,7 +252,7 @@ impl TriggerEngine {
             // within ±tolerance of now.
             message = Some(WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS });
         }
-        let fired = self.fire_with_status(&c, webhook_source(body), 0, FireGate::Plain, message).await?;
+        let fired = self.fire_with_status(&c, webhook_source(body), &Chain::default(), FireGate::Plain, message).await?;
         fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
     }
 
@@ -256,8 +264,8 @@ impl TriggerEngine {
 
     /// Fires one trigger through the store's fire step. `Ok(Err(_))` when
     /// it did not fire (gate, loop guard, removed meanwhile, tick taken).
-    async fn fire_compiled(&self, c: &Compiled, source: Value, depth: u32, gate: FireGate) -> EngineResult<Result<TriggerFiredEvent, Refused>> {
-        Ok(self.fire_with_status(c, source, depth, gate, None).await?.map(|(event, _)| event))
+    async fn fire_compiled(&self, c: &Compiled, source: Value, chain: &Chain, gate: FireGate) -> EngineResult<Result<TriggerFiredEvent, Refused>> {
+        Ok(self.fire_with_status(c, source, chain, gate, None).await?.map(|(event, _)| event))
     }
 
     /// [`TriggerEngine::fire_compiled`], also answering the trigger's
@@ -266,13 +274,21 @@ impl TriggerEngine {
         &self,
         c: &Compiled,
         source: Value,
-        depth: u32,
+        chain: &Chain,
         gate: FireGate,
         webhook: Option<WebhookMessage<'_>>,
     ) -> EngineResult<Result<(TriggerFiredEvent, TriggerStatus), Refused>> {
         let now = self.clock.now();
-        let chain_depth = depth + 1;
-        if chain_depth > self.config.max_chain_depth {
+        let chain_depth = chain.depth + 1;
+        let chain_fires = chain.root.as_deref().map_or(0, |root| self.chains.lock().fires(root));
+        let limit = if chain_depth > self.config.max_chain_depth {
+            Some(ChainLimit::MaxChainDepth)
+        } else if chain_fires >= self.config.max_chain_fires {
+            Some(ChainLimit::MaxChainFires)
+        } else {
+            None
+        };
+        if let Some(limit) = limit {
             if self.exec.listens(EventKind::LoopBlocked) {
                 let name = self.driver.get_trigger(&c.id).await?.map(|t| t.name).unwrap_or_default();
                 self.exec.post(Notice::LoopBlocked(Box::new(LoopBlockedEvent {
@@ -281,17 +297,21 @@ impl TriggerEngine {
                     tenant_id: c.tenant.to_string(),
                     chain_depth,
                     max_chain_depth: self.config.max_chain_depth,
+                    limit,
+                    chain_root: chain.root.clone(),
+                    chain_fires,
+                    max_chain_fires: self.config.max_chain_fires,
                     trigger_source: source,
                     blocked_at: now,
                 })));
             }
-            return Ok(Err(Refused::Loop));
+            return Ok(Err(Refused::Loop(limit)));
         }
         if !self.exec.accepting() {
             return Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"));
         }
         let exec = &self.exec;
-        let build = |t: &Trigger| -> NewExecution { exec.fired_execution(fired_request(t, &source, chain_depth), now) };
+        let build = |t: &Trigger| -> NewExecution { exec.fired_execution(fired_request(t, &source, chain_depth, chain.root.clone()), now) };
         let params = FireParams { trigger_id: &c.id, now, gate, build: &build, want_record: exec.wants_queued_record(), webhook };
         let (t, execution_id, record) = match self.driver.fire(params).await? {
             Fire::Gone => return Ok(Err(Refused::Gone)),
@@ -300,6 +320,9 @@ impl TriggerEngine {
             Fire::Replay => return Ok(Err(Refused::Replay(webhook.map(|m| m.id.to_owned()).unwrap_or_default()))),
             Fire::Fired { trigger, execution_id, record } => (trigger, execution_id, record),
         };
+        if let Some(root) = &chain.root {
+            self.chains.lock().spend(root, crate::clock::millis(now));
+        }
         self.exec.accept_fired(record);
         let event = TriggerFiredEvent {
             trigger_id: t.trigger_id.clone(),
@@ -357,10 +380,10 @@ impl TriggerEngine {
     fn feed_back(self: &Arc<Self>, kind: EventKind, rec: &BackgroundExecution) {
         let data = serde_json::to_value(rec).unwrap_or(Value::Null);
         let seen = self.fed.lock().remove(rec.execution_id.as_str()).unwrap_or_default();
-        let (me, tenant, id, depth) = (self.clone(), rec.tenant_id.clone(), rec.execution_id.clone(), rec.chain_depth);
+        let (me, tenant, id, chain) = (self.clone(), rec.tenant_id.clone(), rec.execution_id.clone(), rec.chain());
         let work = async move {
             let mut seen = seen;
-            let result = me.dispatch(Channel::Event, &tenant, kind.name(), data, depth, Some(&mut seen)).await;
+            let result = me.dispatch(Channel::Event, &tenant, kind.name(), data, &chain, Some(&mut seen)).await;
             if !seen.is_empty() && !is_final_kind(kind) {
                 me.fed.lock().insert(id.into(), seen);
             }
@@ -377,7 +400,7 @@ impl TriggerEngine {
 }
 
 /// The submission a fire makes from its trigger's action.
-fn fired_request(t: &Trigger, source: &Value, chain_depth: u32) -> SubmitRequest {
+fn fired_request(t: &Trigger, source: &Value, chain_depth: u32, chain_root: Option<String>) -> SubmitRequest {
     let mut context = t.action.context.clone();
     if let Some(prompt) = &t.action.system_prompt {
         context.get_or_insert_with(Default::default).entry("systemPrompt".into()).or_insert_with(|| prompt.clone());
@@ -398,13 +421,20 @@ fn fired_request(t: &Trigger, source: &Value, chain_depth: u32) -> SubmitRequest
         trigger_id: Some(t.trigger_id.clone()),
         trigger_source: Some(source.clone()),
         chain_depth,
+        chain_root,
     }
 }
 
 pub(super) fn inactive(id: &str, why: &Refused) -> EngineError {
     match why {
         Refused::Blocked(b) => EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: {b}")),
-        Refused::Loop => EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: maxChainDepth reached")),
+        Refused::Loop(ChainLimit::MaxChainDepth) => {
+            EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: maxChainDepth reached"))
+        }
+        Refused::Loop(ChainLimit::MaxChainFires) => EngineError::new(
+            ErrorCode::TriggerInactive,
+            format!("trigger {id:?} did not fire: its chain used up maxChainFires"),
+        ),
         Refused::Gone => EngineError::not_found("trigger", id),
         Refused::Skipped => EngineError::new(ErrorCode::TriggerInactive, format!("trigger {id:?} did not fire: its condition did not change")),
         Refused::Replay(msg_id) => {

@@ -23,6 +23,7 @@
 //! ready at once on the memory store; the plain-named methods are their
 //! synchronous forms, for a store that answers at once.
 
+mod chains;
 mod firing;
 mod index;
 mod schedule;
@@ -40,12 +41,15 @@ use serde_json::Value;
 use crate::clock::{millis, Clock};
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::executor::{EventKind, Executor};
-use crate::model::{Trigger, TriggerFiredEvent, TriggerStatus, TriggerType};
+use crate::model::{Chain, Trigger, TriggerFiredEvent, TriggerStatus, TriggerType};
 use crate::store::{ready_now, refresh_status, Driver, StoreError, TriggerFilter};
 use crate::validate::{self, Fields};
 
 use firing::is_final_kind;
 use index::{unindex, Compiled, State};
+
+/// Default of [`TriggerConfig::max_chain_fires`].
+pub const DEFAULT_MAX_CHAIN_FIRES: u32 = 1_000;
 
 /// Standard Webhooks timestamp tolerance.
 pub const WEBHOOK_TOLERANCE_SECS: i64 = 300;
@@ -55,6 +59,8 @@ pub const WEBHOOK_TOLERANCE_SECS: i64 = 300;
 pub struct TriggerConfig {
     /// Longest chain of triggers firing triggers (default 16).
     pub max_chain_depth: u32,
+    /// Most fires one root execution's chain may cause (default 1,000).
+    pub max_chain_fires: u32,
     /// Poll the store for triggers changed by other engines this often
     /// (`None`, the default: this engine is the only one; the memory store).
     pub listen_ms: Option<u64>,
@@ -62,7 +68,7 @@ pub struct TriggerConfig {
 
 impl Default for TriggerConfig {
     fn default() -> Self {
-        Self { max_chain_depth: 16, listen_ms: None }
+        Self { max_chain_depth: 16, max_chain_fires: DEFAULT_MAX_CHAIN_FIRES, listen_ms: None }
     }
 }
 
@@ -73,6 +79,8 @@ pub struct TriggerEngine {
     clock: Arc<dyn Clock>,
     config: TriggerConfig,
     state: Mutex<State>,
+    /// Fires caused per chain root.
+    chains: Mutex<chains::ChainBudget>,
     /// Triggers already fired by each unfinished execution's events.
     fed: Mutex<HashMap<Box<str>, Vec<Arc<str>>>>,
     generation: AtomicU64,
@@ -98,6 +106,7 @@ impl TriggerEngine {
             clock,
             config,
             state: Mutex::new(State::default()),
+            chains: Mutex::new(chains::ChainBudget::default()),
             fed: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
@@ -426,19 +435,34 @@ impl TriggerEngine {
         ready_now(self.lifecycle_async(event))
     }
 
-    /// [`TriggerEngine::emit_text_async`] at once.
+    /// [`TriggerEngine::emit_text_async`] at once, outside any execution.
     pub fn emit_text(&self, text: &str, stimulus: Stimulus) -> EngineResult<Vec<TriggerFiredEvent>> {
-        ready_now(self.emit_text_async(text, stimulus))
+        ready_now(self.emit_text_async(text, stimulus, &Chain::default()))
     }
 
-    /// [`TriggerEngine::report_metric_async`] at once.
+    /// [`TriggerEngine::emit_text_async`] at once, made in `chain`.
+    pub fn emit_text_in(&self, text: &str, stimulus: Stimulus, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
+        ready_now(self.emit_text_async(text, stimulus, chain))
+    }
+
+    /// [`TriggerEngine::report_metric_async`] at once, outside any execution.
     pub fn report_metric(&self, metric: &Value) -> EngineResult<Vec<TriggerFiredEvent>> {
-        ready_now(self.report_metric_async(metric))
+        ready_now(self.report_metric_async(metric, &Chain::default()))
     }
 
-    /// [`TriggerEngine::fire_async`] at once.
+    /// [`TriggerEngine::report_metric_async`] at once, made in `chain`.
+    pub fn report_metric_in(&self, metric: &Value, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
+        ready_now(self.report_metric_async(metric, chain))
+    }
+
+    /// [`TriggerEngine::fire_async`] at once, outside any execution.
     pub fn fire(&self, id: &str, payload: Option<Value>) -> EngineResult<TriggerFiredEvent> {
-        ready_now(self.fire_async(id, payload))
+        ready_now(self.fire_async(id, payload, &Chain::default()))
+    }
+
+    /// [`TriggerEngine::fire_async`] at once, made in `chain`.
+    pub fn fire_in(&self, id: &str, payload: Option<Value>, chain: &Chain) -> EngineResult<TriggerFiredEvent> {
+        ready_now(self.fire_async(id, payload, chain))
     }
 
     /// [`TriggerEngine::webhook_async`] at once.

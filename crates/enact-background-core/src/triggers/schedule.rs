@@ -15,7 +15,7 @@ use super::index::Schedule;
 use super::TriggerEngine;
 use crate::clock::millis;
 use crate::error::{EngineResult, ErrorCode};
-use crate::model::{Timestamp, TriggerStatus};
+use crate::model::{Chain, Timestamp, TriggerStatus};
 use crate::store::{ready_now, Blocked, FireGate};
 
 impl TriggerEngine {
@@ -67,7 +67,7 @@ impl TriggerEngine {
             // the gate) so that resuming needs no re-arming. A store
             // failure skips this tick with a diagnostic; the schedule goes on.
             let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
-            match self.fire_with_status(&c, source, 0, FireGate::Tick(at), None).await {
+            match self.fire_with_status(&c, source, &Chain::default(), FireGate::Tick(at), None).await {
                 Ok(Err(Refused::Gone)) => continue,
                 Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
                 Err(e) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),

@@ -56,6 +56,7 @@ pub fn exec_of(id: &str, tenant: &str, callable: &str, priority: u8) -> Backgrou
         attempt: 0,
         binding_result: None,
         chain_depth: 0,
+        chain_root: None,
     }
 }
 
