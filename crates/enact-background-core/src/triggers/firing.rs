@@ -71,6 +71,9 @@ pub(super) enum Refused {
     Skipped,
     /// The webhook message with this id was accepted before.
     Replay(String),
+    /// The trigger's webhook replay budget is full of unexpired ids; room
+    /// again in this many seconds.
+    ReplayFull(i64),
 }
 
 impl TriggerEngine {
@@ -298,6 +301,10 @@ impl TriggerEngine {
             Fire::Blocked { why, .. } => return Ok(Err(Refused::Blocked(why))),
             Fire::Skipped => return Ok(Err(Refused::Skipped)),
             Fire::Replay => return Ok(Err(Refused::Replay(webhook.map(|m| m.id.to_owned()).unwrap_or_default()))),
+            Fire::ReplayFull { until_secs } => {
+                let retry_secs = until_secs.saturating_sub(webhook.map_or(until_secs, |m| m.now_secs)).max(1);
+                return Ok(Err(Refused::ReplayFull(retry_secs)));
+            }
             Fire::Fired { trigger, execution_id, record } => (trigger, execution_id, record),
         };
         self.exec.accept_fired(record);
@@ -410,6 +417,12 @@ pub(super) fn inactive(id: &str, why: &Refused) -> EngineError {
         Refused::Replay(msg_id) => {
             EngineError::new(ErrorCode::WebhookSignature, format!("webhook: webhook-id {msg_id:?} was already accepted (a replay)"))
         }
+        // The message ends "retry after N s": the webhook handler reads N
+        // for its Retry-After header.
+        Refused::ReplayFull(secs) => EngineError::new(
+            ErrorCode::RateLimited,
+            format!("webhook: trigger {id:?} remembers as many unexpired webhook ids as its replay budget holds; nothing fired; retry after {secs} s"),
+        ),
     }
 }
 
