@@ -255,7 +255,9 @@ export interface StreamChunk {
  * `ENACT_LISTENER` is the code of process warnings; `ENACT_BODY_TOO_LARGE`,
  * `ENACT_METHOD` and `ENACT_BAD_REQUEST` appear in webhook handler answers;
  * `ENACT_STALLED` is the `error.code` of an execution that ended `failed`
- * because the engines running it stopped more than `maxStalls` times.
+ * because the engines running it stopped more than `maxStalls` times;
+ * `ENACT_RATE_LIMITED` is a webhook delivery refused because its trigger's
+ * replay budget (`webhookReplayCapacity`) is full (HTTP 429).
  */
 export type ErrorCode =
   | 'ENACT_INVALID_TRIGGER'
@@ -275,6 +277,7 @@ export type ErrorCode =
   | 'ENACT_METHOD'
   | 'ENACT_BAD_REQUEST'
   | 'ENACT_STALLED'
+  | 'ENACT_RATE_LIMITED'
 
 /** @deprecated the old name of {@link ErrorCode}. */
 export type EnactErrorCode = ErrorCode
@@ -548,13 +551,17 @@ export declare class BackgroundEngine {
    * `webhookSecret` the Standard Webhooks headers must verify against
    * the raw body (pass the body as received: a string or Buffer);
    * otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
+   * Rejects with `ENACT_RATE_LIMITED` (nothing fires) while the trigger
+   * remembers `webhookReplayCapacity` unexpired message ids; the message
+   * ends `retry after N s`.
    */
   webhook(triggerId: string, request: WebhookRequest): Promise<TriggerFiredEvent>
   /**
    * A Node `(req, res)` handler for `http.createServer` or Express:
    * `POST …/<triggerId>` answers 202 with the TriggerFiredEvent, 401 on a
    * bad signature, 404 for an unknown trigger, 409 when the trigger is
-   * not active, 413 over `maxBodyBytes` (default 1 MiB), 408 when the body
+   * not active, 429 with `Retry-After` (seconds) when its webhook replay
+   * budget is full, 413 over `maxBodyBytes` (default 1 MiB), 408 when the body
    * takes longer than `bodyTimeoutMs` (default 10 s), 400 for a path that
    * does not decode or a body that cannot be read. It never throws. Mount
    * it before any body parser (or use `express.raw()`, or keep the raw
@@ -603,6 +610,14 @@ export interface EngineOptions {
    * `stats()` include dropped ones).
    */
   keepFinished?: number
+  /**
+   * Webhook message ids each webhook trigger remembers at most within
+   * the 10-minute replay window (default 100000). Ids are forgotten only
+   * when they expire: a trigger holding this many refuses new
+   * deliveries (`ENACT_RATE_LIMITED`, HTTP 429) until the oldest
+   * expires, so a flood cannot make it forget an id and accept a replay.
+   */
+  webhookReplayCapacity?: number
   /**
    * How long a target handler's promise may stay pending before its
    * binding fails with `binding.failed` (the execution stays as it ended;

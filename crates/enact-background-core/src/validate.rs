@@ -475,6 +475,8 @@ pub struct EngineOptions {
     pub max_chain_depth: u32,
     /// Finished executions the memory store keeps.
     pub keep_finished: usize,
+    /// Unexpired webhook message ids the memory store keeps per trigger.
+    pub webhook_replay_capacity: usize,
 }
 
 /// Default engine-wide concurrency.
@@ -537,6 +539,7 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         tenant_concurrency: opt_positive(map, "tenantConcurrency")?,
         max_chain_depth: opt_positive(map, "maxChainDepth")?.map_or(DEFAULT_MAX_CHAIN_DEPTH, |n| n as u32),
         keep_finished,
+        webhook_replay_capacity: opt_positive(map, "webhookReplayCapacity")?.unwrap_or(crate::memory::REPLAY_CAPACITY),
     })
 }
 
@@ -704,7 +707,18 @@ mod argument_tests {
     #[test]
     fn engine_options_defaults_limits_and_store() {
         let d = engine_options(&Value::Null).unwrap();
-        assert_eq!(d, EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED });
+        assert_eq!(
+            d,
+            EngineOptions {
+                concurrency: 16,
+                tenant_concurrency: None,
+                max_chain_depth: 16,
+                keep_finished: crate::memory::DEFAULT_KEEP_FINISHED,
+                webhook_replay_capacity: crate::memory::REPLAY_CAPACITY,
+            }
+        );
+        assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
+        assert_eq!(err(engine_options(&json!({"webhookReplayCapacity": 0}))).1, "webhookReplayCapacity: must be at least 1");
         let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "keepFinished": 0, "clock": "later"})).unwrap();
         assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.keep_finished), (4, Some(2), 3, 0));
         assert_eq!(err(engine_options(&json!({"concurrency": 0}))), (ErrorCode::InvalidExecution, "concurrency: must be at least 1".into()));
