@@ -224,7 +224,8 @@ impl TriggerEngine {
     }
 
     /// `webhook(id, {headers, body})`: verifies the Standard Webhooks
-    /// signature when the trigger has a `webhookSecret` (a replayed
+    /// signature when the trigger has a `webhookSecret`, else fires only if
+    /// it has `allowUnsigned` (a replayed
     /// `webhook-id` is refused: the store remembers each trigger's ids for
     /// the tolerance window), then fires with the body (parsed as JSON when
     /// it is JSON) as the trigger source.
@@ -246,6 +247,13 @@ impl TriggerEngine {
             // tolerance: a message is accepted while its timestamp is
             // within ±tolerance of now.
             message = Some(WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS });
+        } else if !c.allow_unsigned {
+            // Registration and updates refuse such a trigger; one stored by
+            // an older version fails closed.
+            return Err(EngineError::new(
+                ErrorCode::WebhookSignature,
+                format!("webhook: trigger {id:?} has no webhookSecret and does not allow unsigned requests (allowUnsigned)"),
+            ));
         }
         let fired = self.fire_with_status(&c, webhook_source(body), 0, FireGate::Plain, message).await?;
         fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
