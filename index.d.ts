@@ -368,8 +368,20 @@ export interface Trigger {
   lastFiredAt?: Timestamp
   createdAt: Timestamp
   updatedAt: Timestamp
-  /** Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger. */
+  /**
+   * Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger.
+   * A webhook trigger needs either this or `allowUnsigned: true`.
+   */
   webhookSecret?: string
+  /**
+   * Extension: the explicit opt-in of a webhook trigger without
+   * `webhookSecret` to accept unsigned requests, from anyone who knows
+   * its id. Only on webhook triggers, never together with a secret;
+   * written only when true. An update that removes the secret
+   * (`webhookSecret: null`) must set it in the same patch; one that sets
+   * a secret ends it.
+   */
+  allowUnsigned?: boolean
 }
 
 /** What `registerTrigger` accepts: a full Trigger, or the parts it cannot fill in itself. */
@@ -377,7 +389,7 @@ export type TriggerDefinition = Pick<Trigger, 'tenantId' | 'type' | 'action'> & 
 
 /** A JSON merge patch of a trigger's definition (`null` deletes a field). */
 export type TriggerPatch = {
-  [K in 'name' | 'description' | 'condition' | 'action' | 'startAt' | 'endAt' | 'maxFires' | 'cooldownMs' | 'webhookSecret']?: Trigger[K] | null
+  [K in 'name' | 'description' | 'condition' | 'action' | 'startAt' | 'endAt' | 'maxFires' | 'cooldownMs' | 'webhookSecret' | 'allowUnsigned']?: Trigger[K] | null
 }
 
 export interface TriggerFilter {
@@ -498,7 +510,9 @@ export declare class BackgroundEngine {
    * Registers a trigger: enact-core's JSON as it is, or a minimal
    * definition (`tenantId`, `type`, `condition`, `action`); fills in id,
    * name, status, counts and times and resolves with the stored Trigger.
-   * Rejects with `ENACT_INVALID_TRIGGER` naming the field at fault.
+   * Rejects with `ENACT_INVALID_TRIGGER` naming the field at fault. A
+   * webhook trigger needs a `webhookSecret`, or `allowUnsigned: true` to
+   * accept unsigned requests.
    */
   registerTrigger(definition: TriggerDefinition): Promise<Trigger>
   /** One trigger. Rejects with `ENACT_NOT_FOUND` for an unknown id. */
@@ -509,6 +523,9 @@ export declare class BackgroundEngine {
    * Changes a trigger with a JSON merge patch (objects merge, `null`
    * deletes). `triggerId`, `tenantId`, `type` and counters are fixed.
    * A `fired`/`expired` trigger whose limit the patch lifts is active again.
+   * Removing a webhook's secret (`webhookSecret: null`) is refused unless
+   * the same patch sets `allowUnsigned: true`; setting a secret ends
+   * `allowUnsigned`.
    */
   updateTrigger(triggerId: string, patch: TriggerPatch): Promise<Trigger>
   /** `active` → `paused`: stimuli and ticks are ignored until resumed. */
@@ -551,6 +568,8 @@ export declare class BackgroundEngine {
    * `webhookSecret` the Standard Webhooks headers must verify against
    * the raw body (pass the body as received: a string or Buffer);
    * otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
+   * Only a trigger registered with `allowUnsigned: true` fires without a
+   * signature.
    * Rejects with `ENACT_RATE_LIMITED` (nothing fires) while the trigger
    * remembers `webhookReplayCapacity` unexpired message ids; the message
    * ends `retry after N s`.
