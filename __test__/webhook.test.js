@@ -455,3 +455,49 @@ describe('unsigned webhooks are an explicit opt-in (allowUnsigned)', () => {
     expect((await e.getTrigger(id)).allowUnsigned).toBe(true)
   })
 })
+
+describe('the replay budget (webhookReplayCapacity) refuses, never forgets', () => {
+  test('a full budget answers 429 ENACT_RATE_LIMITED with Retry-After over HTTP; nothing fires; old ids stay replays; other triggers are unaffected', async () => {
+    const { e, id } = await setup({ webhookSecret: SECRET }, { webhookReplayCapacity: 2 })
+    const other = (await e.registerTrigger({ tenantId: T, type: 'webhook', action: { callableName: 'hook' }, webhookSecret: SECRET })).triggerId
+    const { url } = await listen(e.webhookHandler())
+    const body = '{"n":1}'
+    const post = (trigger, headers) => request(`${url}/webhooks/${trigger}`, { headers, body })
+    const first = signedHeaders(body)
+    expect((await post(id, first)).status).toBe(202)
+    expect((await post(id, signedHeaders(body))).status).toBe(202)
+
+    const full = await post(id, signedHeaders(body))
+    expect(full.status).toBe(429)
+    expect(full.json.code).toBe('ENACT_RATE_LIMITED')
+    expect(full.json.error).toMatch(/replay budget/)
+    const retryAfter = Number(full.headers['retry-after'])
+    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 600).toBe(true)
+
+    // The first message is not forgotten to make room: still a replay.
+    const replay = await post(id, first)
+    expect([replay.status, replay.json.code]).toEqual([401, 'ENACT_WEBHOOK_SIGNATURE'])
+    expect(replay.json.error).toMatch(/replay/)
+
+    // engine.webhook() rejects with the same code.
+    const err = await rejection(e.webhook(id, { headers: signedHeaders(body), body }))
+    expect(err.code).toBe('ENACT_RATE_LIMITED')
+    expect(err.message).toMatch(/retry after \d+ s$/)
+
+    expect(await executionsOf(e, id)).toHaveLength(2)
+    expect((await e.getTrigger(id)).fireCount).toBe(2)
+    expect((await post(other, signedHeaders(body))).status).toBe(202)
+  })
+
+  test('webhookReplayCapacity must be a positive integer', () => {
+    for (const bad of [0, -1, 1.5, 'many']) {
+      let err
+      try {
+        engine({ webhookReplayCapacity: bad })
+      } catch (e) {
+        err = e
+      }
+      expect(err).toMatchObject({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^webhookReplayCapacity: /) })
+    }
+  })
+})
