@@ -265,7 +265,9 @@ export interface StreamChunk {
  * `ENACT_LISTENER` is the code of process warnings; `ENACT_BODY_TOO_LARGE`,
  * `ENACT_METHOD` and `ENACT_BAD_REQUEST` appear in webhook handler answers;
  * `ENACT_STALLED` is the `error.code` of an execution that ended `failed`
- * because the engines running it stopped more than `maxStalls` times.
+ * because the engines running it stopped more than `maxStalls` times;
+ * `ENACT_RATE_LIMITED` is a webhook delivery refused because its trigger's
+ * replay budget (`webhookReplayCapacity`) is full (HTTP 429).
  */
 export type ErrorCode =
   | 'ENACT_INVALID_TRIGGER'
@@ -285,6 +287,7 @@ export type ErrorCode =
   | 'ENACT_METHOD'
   | 'ENACT_BAD_REQUEST'
   | 'ENACT_STALLED'
+  | 'ENACT_RATE_LIMITED'
 
 /** @deprecated the old name of {@link ErrorCode}. */
 export type EnactErrorCode = ErrorCode
@@ -375,8 +378,20 @@ export interface Trigger {
   lastFiredAt?: Timestamp
   createdAt: Timestamp
   updatedAt: Timestamp
-  /** Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger. */
+  /**
+   * Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger.
+   * A webhook trigger needs either this or `allowUnsigned: true`.
+   */
   webhookSecret?: string
+  /**
+   * Extension: the explicit opt-in of a webhook trigger without
+   * `webhookSecret` to accept unsigned requests, from anyone who knows
+   * its id. Only on webhook triggers, never together with a secret;
+   * written only when true. An update that removes the secret
+   * (`webhookSecret: null`) must set it in the same patch; one that sets
+   * a secret ends it.
+   */
+  allowUnsigned?: boolean
 }
 
 /** What `registerTrigger` accepts: a full Trigger, or the parts it cannot fill in itself. */
@@ -384,7 +399,7 @@ export type TriggerDefinition = Pick<Trigger, 'tenantId' | 'type' | 'action'> & 
 
 /** A JSON merge patch of a trigger's definition (`null` deletes a field). */
 export type TriggerPatch = {
-  [K in 'name' | 'description' | 'condition' | 'action' | 'startAt' | 'endAt' | 'maxFires' | 'cooldownMs' | 'webhookSecret']?: Trigger[K] | null
+  [K in 'name' | 'description' | 'condition' | 'action' | 'startAt' | 'endAt' | 'maxFires' | 'cooldownMs' | 'webhookSecret' | 'allowUnsigned']?: Trigger[K] | null
 }
 
 export interface TriggerFilter {
@@ -512,7 +527,9 @@ export declare class BackgroundEngine {
    * Registers a trigger: enact-core's JSON as it is, or a minimal
    * definition (`tenantId`, `type`, `condition`, `action`); fills in id,
    * name, status, counts and times and resolves with the stored Trigger.
-   * Rejects with `ENACT_INVALID_TRIGGER` naming the field at fault.
+   * Rejects with `ENACT_INVALID_TRIGGER` naming the field at fault. A
+   * webhook trigger needs a `webhookSecret`, or `allowUnsigned: true` to
+   * accept unsigned requests.
    */
   registerTrigger(definition: TriggerDefinition): Promise<Trigger>
   /** One trigger. Rejects with `ENACT_NOT_FOUND` for an unknown id. */
@@ -523,6 +540,9 @@ export declare class BackgroundEngine {
    * Changes a trigger with a JSON merge patch (objects merge, `null`
    * deletes). `triggerId`, `tenantId`, `type` and counters are fixed.
    * A `fired`/`expired` trigger whose limit the patch lifts is active again.
+   * Removing a webhook's secret (`webhookSecret: null`) is refused unless
+   * the same patch sets `allowUnsigned: true`; setting a secret ends
+   * `allowUnsigned`.
    */
   updateTrigger(triggerId: string, patch: TriggerPatch): Promise<Trigger>
   /** `active` → `paused`: stimuli and ticks are ignored until resumed. */
@@ -565,13 +585,19 @@ export declare class BackgroundEngine {
    * `webhookSecret` the Standard Webhooks headers must verify against
    * the raw body (pass the body as received: a string or Buffer);
    * otherwise rejects with `ENACT_WEBHOOK_SIGNATURE` and nothing fires.
+   * Only a trigger registered with `allowUnsigned: true` fires without a
+   * signature.
+   * Rejects with `ENACT_RATE_LIMITED` (nothing fires) while the trigger
+   * remembers `webhookReplayCapacity` unexpired message ids; the message
+   * ends `retry after N s`.
    */
   webhook(triggerId: string, request: WebhookRequest): Promise<TriggerFiredEvent>
   /**
    * A Node `(req, res)` handler for `http.createServer` or Express:
    * `POST …/<triggerId>` answers 202 with the TriggerFiredEvent, 401 on a
    * bad signature, 404 for an unknown trigger, 409 when the trigger is
-   * not active, 413 over `maxBodyBytes` (default 1 MiB), 408 when the body
+   * not active, 429 with `Retry-After` (seconds) when its webhook replay
+   * budget is full, 413 over `maxBodyBytes` (default 1 MiB), 408 when the body
    * takes longer than `bodyTimeoutMs` (default 10 s), 400 for a path that
    * does not decode or a body that cannot be read. It never throws. Mount
    * it before any body parser (or use `express.raw()`, or keep the raw
@@ -626,6 +652,14 @@ export interface EngineOptions {
    * `stats()` include dropped ones).
    */
   keepFinished?: number
+  /**
+   * Webhook message ids each webhook trigger remembers at most within
+   * the 10-minute replay window (default 100000). Ids are forgotten only
+   * when they expire: a trigger holding this many refuses new
+   * deliveries (`ENACT_RATE_LIMITED`, HTTP 429) until the oldest
+   * expires, so a flood cannot make it forget an id and accept a replay.
+   */
+  webhookReplayCapacity?: number
   /**
    * How long a target handler's promise may stay pending before its
    * binding fails with `binding.failed` (the execution stays as it ended;

@@ -196,6 +196,22 @@ describe('webhook handler with fake req/res', () => {
     expect(deliver).not.toHaveBeenCalled()
   })
 
+  test('ENACT_RATE_LIMITED answers 429 with Retry-After taken from the message, and without it when the message has none', () => {
+    const answer = (message) => {
+      const q = req('POST', '/t')
+      const s = res()
+      createWebhookHandler(() => {
+        throw enactError(Code.RATE_LIMITED, message)
+      }, 10)(q, s)
+      q.emit('end')
+      return s
+    }
+    const limited = answer('webhook: trigger "t" remembers as many unexpired webhook ids as its replay budget holds; nothing fired; retry after 42 s')
+    expect([limited.statusCode, limited.headers['retry-after'], limited.body.code]).toEqual([429, '42', 'ENACT_RATE_LIMITED'])
+    const bare = answer('rate limited')
+    expect([bare.statusCode, bare.headers['retry-after']]).toEqual([429, undefined])
+  })
+
   test('a body a parser already read is used as is', () => {
     const seen = []
     const q = req('POST', '/t/trigger_9')

@@ -35,7 +35,7 @@ async function setup() {
 describe('"__proto__" stays an own key', () => {
   test('webhook(): the result, trigger.fired, the callable ctx, wait(), getExecution() and listExecutions()', async () => {
     const { e, seen } = await setup()
-    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' } })
+    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, allowUnsigned: true })
     const firedEvent = nextEvent(e, 'trigger.fired')
     const completed = nextEvent(e, 'execution.completed')
     const fired = await e.webhook(triggerId, { headers: {}, body: EVIL })
@@ -53,7 +53,7 @@ describe('"__proto__" stays an own key', () => {
 
   test('webhookHandler() over real HTTP', async () => {
     const { e, seen } = await setup()
-    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' } })
+    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, allowUnsigned: true })
     const { url } = await listen(e.webhookHandler())
     const r = await request(`${url}/webhooks/${triggerId}`, { body: EVIL })
     expect(r.status).toBe(202)

@@ -37,7 +37,7 @@ async function serverChild(body, wrap = 'handler') {
     }
     server.listen(0, '127.0.0.1', async () => {
       try {
-        const id = (await e.registerTrigger({ tenantId: 't', type: 'webhook', condition: {}, action: { callableName: 'hook' } })).triggerId
+        const id = (await e.registerTrigger({ tenantId: 't', type: 'webhook', condition: {}, action: { callableName: 'hook' }, allowUnsigned: true })).triggerId
         const signedId = (await e.registerTrigger({ tenantId: 't', type: 'webhook', condition: {}, action: { callableName: 'hook' }, webhookSecret: ${JSON.stringify(SECRET)} })).triggerId
         ${body}
       } catch (err) {
@@ -136,7 +136,7 @@ describe('webhookHandler({ bodyTimeoutMs })', () => {
   test('a body that trickles in past the deadline answers 408 and the connection is closed', async () => {
     const e = engine()
     e.registerCallable('hook', async () => null)
-    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' } })
+    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, allowUnsigned: true })
     const { server } = await listen(e.webhookHandler({ bodyTimeoutMs: 150 }))
     // A raw socket: the request line, headers and a first piece of a
     // 100-byte body, then nothing more.
@@ -157,7 +157,7 @@ describe('webhookHandler({ bodyTimeoutMs })', () => {
   test('a body that arrives in time is accepted; the deadline does not outlive the request', async () => {
     const e = engine()
     e.registerCallable('hook', async (ctx) => ctx.triggerSource)
-    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' } })
+    const { triggerId } = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, allowUnsigned: true })
     const { url } = await listen(e.webhookHandler({ bodyTimeoutMs: 60000 }))
     const r = await request(`${url}/webhooks/${triggerId}`, { chunks: ['{"a":', '1}'] })
     expect(r.status).toBe(202)

@@ -31,15 +31,20 @@ function signedHeaders(body, { secret = SECRET, id = newMsgId(), timestamp = now
   return headers
 }
 
-/** An engine with callable `hook` (records ctx, returns ctx.triggerSource) and one webhook trigger. */
-async function setup(triggerFields = {}) {
-  const e = engine()
+/**
+ * An engine with callable `hook` (records ctx, returns ctx.triggerSource)
+ * and one webhook trigger: unsigned (`allowUnsigned: true`) unless
+ * `triggerFields` give a `webhookSecret`.
+ */
+async function setup(triggerFields = {}, engineOptions = undefined) {
+  const e = engine(engineOptions)
   const seen = []
   e.registerCallable('hook', async (ctx) => {
     seen.push(ctx)
     return ctx.triggerSource ?? null
   })
-  const trigger = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, ...triggerFields })
+  const fields = 'webhookSecret' in triggerFields ? triggerFields : { allowUnsigned: true, ...triggerFields }
+  const trigger = await e.registerTrigger({ tenantId: T, type: 'webhook', condition: {}, action: { callableName: 'hook' }, ...fields })
   return { e, seen, trigger, id: trigger.triggerId }
 }
 
@@ -361,5 +366,138 @@ describe('webhookHandler() in http.createServer', () => {
     expect(bad.status).toBe(401)
     expect(bad.json.code).toBe('ENACT_WEBHOOK_SIGNATURE')
     expect(await executionsOf(e, id)).toHaveLength(1)
+  })
+})
+
+describe('unsigned webhooks are an explicit opt-in (allowUnsigned)', () => {
+  const def = (fields) => ({ tenantId: T, type: 'webhook', action: { callableName: 'hook' }, ...fields })
+
+  test('a webhook trigger with neither webhookSecret nor allowUnsigned: true is refused, saying how to opt in', async () => {
+    const e = engine()
+    for (const fields of [{}, { allowUnsigned: false }, { webhookSecret: null }]) {
+      const err = await rejection(e.registerTrigger(def(fields)))
+      expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+      expect(err.message).toMatch(/^webhookSecret: is required for a webhook trigger/)
+      expect(err.message).toContain('allowUnsigned: true')
+    }
+    expect(await e.listTriggers()).toEqual([])
+  })
+
+  test('webhookSecret and allowUnsigned: true together are refused', async () => {
+    const err = await rejection(engine().registerTrigger(def({ webhookSecret: SECRET, allowUnsigned: true })))
+    expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+    expect(err.message).toMatch(/^allowUnsigned: cannot be true with a webhookSecret/)
+  })
+
+  test('allowUnsigned on a trigger that is not a webhook, or not a boolean, is refused', async () => {
+    const e = engine()
+    const manual = await rejection(e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'hook' }, allowUnsigned: true }))
+    expect([manual.code, manual.message]).toEqual(['ENACT_INVALID_TRIGGER', 'allowUnsigned: only applies to webhook triggers, not manual'])
+    const notBool = await rejection(e.registerTrigger(def({ allowUnsigned: 'yes' })))
+    expect([notBool.code, notBool.message]).toEqual(['ENACT_INVALID_TRIGGER', 'allowUnsigned: expected a boolean, got "yes"'])
+  })
+
+  test('allowUnsigned round-trips in the stored trigger; a signed trigger has none', async () => {
+    const e = engine()
+    const open = await e.registerTrigger(def({ allowUnsigned: true }))
+    expect(open.allowUnsigned).toBe(true)
+    expect(open).not.toHaveProperty('webhookSecret')
+    expect(await e.getTrigger(open.triggerId)).toEqual(open)
+    expect(await e.listTriggers()).toEqual([open])
+    const again = engine()
+    expect(await again.registerTrigger(open)).toEqual(open)
+    const signed = await e.registerTrigger(def({ webhookSecret: SECRET, allowUnsigned: false }))
+    expect(signed).not.toHaveProperty('allowUnsigned')
+  })
+
+  test('updateTrigger({ webhookSecret: null }) is refused unless the same patch sets allowUnsigned: true', async () => {
+    const { e, id } = await setup({ webhookSecret: SECRET })
+    for (const patch of [{ webhookSecret: null }, { webhookSecret: null, allowUnsigned: false }]) {
+      const err = await rejection(e.updateTrigger(id, patch))
+      expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+      expect(err.message).toMatch(/^patch\.webhookSecret: removing the secret/)
+      expect(err.message).toContain('allowUnsigned: true in the same patch')
+    }
+    expect((await e.getTrigger(id)).webhookSecret).toBe(SECRET)
+    const unsigned = await rejection(e.webhook(id, { headers: {}, body: '{}' }))
+    expect(unsigned.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+
+    const opened = await e.updateTrigger(id, { webhookSecret: null, allowUnsigned: true })
+    expect(opened.allowUnsigned).toBe(true)
+    expect(opened).not.toHaveProperty('webhookSecret')
+    const fired = await e.webhook(id, { headers: {}, body: '{"open":true}' })
+    expect(fired.triggerSource).toEqual({ open: true })
+  })
+
+  test('setting a secret on an unsigned trigger ends allowUnsigned: unsigned requests are refused from then on', async () => {
+    const { e, id } = await setup()
+    await e.webhook(id, { headers: {}, body: '{}' })
+    const signed = await e.updateTrigger(id, { webhookSecret: SECRET })
+    expect(signed.webhookSecret).toBe(SECRET)
+    expect(signed).not.toHaveProperty('allowUnsigned')
+    const err = await rejection(e.webhook(id, { headers: {}, body: '{}' }))
+    expect(err.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    const body = '{"signed":true}'
+    expect((await e.webhook(id, { headers: signedHeaders(body), body })).triggerSource).toEqual({ signed: true })
+    // A secret with allowUnsigned: true in the same patch is refused.
+    const both = await rejection(e.updateTrigger(id, { webhookSecret: OTHER_SECRET, allowUnsigned: true }))
+    expect(both.message).toMatch(/^allowUnsigned: cannot be true with a webhookSecret/)
+    expect((await e.getTrigger(id)).webhookSecret).toBe(SECRET)
+  })
+
+  test('withdrawing allowUnsigned without giving a secret is refused', async () => {
+    const { e, id } = await setup()
+    for (const patch of [{ allowUnsigned: false }, { allowUnsigned: null }]) {
+      const err = await rejection(e.updateTrigger(id, patch))
+      expect(err.code).toBe('ENACT_INVALID_TRIGGER')
+      expect(err.message).toMatch(/^webhookSecret: is required for a webhook trigger/)
+    }
+    expect((await e.getTrigger(id)).allowUnsigned).toBe(true)
+  })
+})
+
+describe('the replay budget (webhookReplayCapacity) refuses, never forgets', () => {
+  test('a full budget answers 429 ENACT_RATE_LIMITED with Retry-After over HTTP; nothing fires; old ids stay replays; other triggers are unaffected', async () => {
+    const { e, id } = await setup({ webhookSecret: SECRET }, { webhookReplayCapacity: 2 })
+    const other = (await e.registerTrigger({ tenantId: T, type: 'webhook', action: { callableName: 'hook' }, webhookSecret: SECRET })).triggerId
+    const { url } = await listen(e.webhookHandler())
+    const body = '{"n":1}'
+    const post = (trigger, headers) => request(`${url}/webhooks/${trigger}`, { headers, body })
+    const first = signedHeaders(body)
+    expect((await post(id, first)).status).toBe(202)
+    expect((await post(id, signedHeaders(body))).status).toBe(202)
+
+    const full = await post(id, signedHeaders(body))
+    expect(full.status).toBe(429)
+    expect(full.json.code).toBe('ENACT_RATE_LIMITED')
+    expect(full.json.error).toMatch(/replay budget/)
+    const retryAfter = Number(full.headers['retry-after'])
+    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 600).toBe(true)
+
+    // The first message is not forgotten to make room: still a replay.
+    const replay = await post(id, first)
+    expect([replay.status, replay.json.code]).toEqual([401, 'ENACT_WEBHOOK_SIGNATURE'])
+    expect(replay.json.error).toMatch(/replay/)
+
+    // engine.webhook() rejects with the same code.
+    const err = await rejection(e.webhook(id, { headers: signedHeaders(body), body }))
+    expect(err.code).toBe('ENACT_RATE_LIMITED')
+    expect(err.message).toMatch(/retry after \d+ s$/)
+
+    expect(await executionsOf(e, id)).toHaveLength(2)
+    expect((await e.getTrigger(id)).fireCount).toBe(2)
+    expect((await post(other, signedHeaders(body))).status).toBe(202)
+  })
+
+  test('webhookReplayCapacity must be a positive integer', () => {
+    for (const bad of [0, -1, 1.5, 'many']) {
+      let err
+      try {
+        engine({ webhookReplayCapacity: bad })
+      } catch (e) {
+        err = e
+      }
+      expect(err).toMatchObject({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^webhookReplayCapacity: /) })
+    }
   })
 })

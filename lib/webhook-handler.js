@@ -2,7 +2,8 @@
 'use strict'
 // The Node `(req, res)` handler of `webhookHandler()`: POST …/<triggerId>
 // answers 202 with the TriggerFiredEvent, 401 on a bad signature, 404 for
-// an unknown trigger, 409 when the trigger is not active, 413 over the
+// an unknown trigger, 409 when the trigger is not active, 429 (with
+// Retry-After) when its webhook replay budget is full, 413 over the
 // body limit, 408 when the body is not received within the body deadline,
 // 405 for other methods, 400 for a request that cannot be read.
 //
@@ -18,6 +19,7 @@ const STATUS_OF = Object.freeze({
   [Code.WEBHOOK_SIGNATURE]: 401,
   [Code.NOT_FOUND]: 404,
   [Code.TRIGGER_INACTIVE]: 409,
+  [Code.RATE_LIMITED]: 429,
   [Code.INVALID_TRIGGER]: 400,
   [Code.BAD_REQUEST]: 400,
   [Code.SHUTDOWN]: 503,
@@ -68,7 +70,13 @@ function answerError(res, err) {
       code = err !== null && typeof err === 'object' ? /** @type {any} */ (err).code : undefined
     } catch {}
     const status = (typeof code === 'string' && STATUS_OF[code]) || 500
-    sendJson(res, status, { error: describe(err), code: typeof code === 'string' ? code : Code.INTERNAL })
+    const message = describe(err)
+    if (status === 429) {
+      // ENACT_RATE_LIMITED messages end "retry after N s" (firing.rs).
+      const after = /retry after (\d+) s$/.exec(message)
+      if (after && !res.headersSent) res.setHeader('retry-after', after[1])
+    }
+    sendJson(res, status, { error: message, code: typeof code === 'string' ? code : Code.INTERNAL })
   } catch {
     // The response itself cannot be written (a destroyed socket): drop it.
     try {

@@ -521,7 +521,7 @@ impl NativeEngine {
             let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let o = validate::engine_options(&options).or_throw(&env)?;
             let host = Arc::new(JsHost { wake: Mutex::new(None) });
-            let store = MemoryStore::keeping(o.keep_finished);
+            let store = MemoryStore::with_config(MemoryConfig { keep_finished: o.keep_finished, replay_capacity: o.webhook_replay_capacity });
             let config = ExecutorConfig { concurrency: o.concurrency, tenant_concurrency: o.tenant_concurrency, ..ExecutorConfig::default() };
             let exec = Executor::new(Arc::new(store), Arc::new(SystemClock), host.clone(), config);
             let triggers = TriggerEngine::new(

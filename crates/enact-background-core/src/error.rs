@@ -41,6 +41,10 @@ pub enum ErrorCode {
     /// The `code` of an execution that ended `failed` because its engine
     /// stopped while it ran more than `maxStalls` times.
     Stalled,
+    /// A webhook delivery refused because its trigger already remembers as
+    /// many unexpired message ids as its replay budget holds (HTTP 429);
+    /// nothing fired. Sent again once the oldest id expires, it is accepted.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -64,12 +68,13 @@ impl ErrorCode {
             Self::Method => "ENACT_METHOD",
             Self::BadRequest => "ENACT_BAD_REQUEST",
             Self::Stalled => "ENACT_STALLED",
+            Self::RateLimited => "ENACT_RATE_LIMITED",
         }
     }
 
     /// Every code, in declaration order: the list JavaScript exports as
     /// `ErrorCodes` and the typings list as `ErrorCode`.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidTrigger,
         Self::InvalidExecution,
         Self::UnknownCallable,
@@ -87,6 +92,7 @@ impl ErrorCode {
         Self::Method,
         Self::BadRequest,
         Self::Stalled,
+        Self::RateLimited,
     ];
 }
 

@@ -34,7 +34,7 @@ use crate::store::{
     FireParams, Inserted, NewExecution, Readiness, Rescued, Staged, StatusCounts, StoreError, StoreFuture, StoreResult,
     TriggerChanges, TriggerEdit, TriggerFilter,
 };
-use crate::webhook::ReplayGuard;
+use crate::webhook::{ReplayGuard, Sight};
 
 /// Queue class: immediate work outranks idle-deferred work at any priority.
 const CLASS_IDLE: u8 = 0;
@@ -478,13 +478,15 @@ struct TriggerRow {
     /// Threshold: whether the last reported value satisfied the comparison.
     armed_true: bool,
     /// Verified webhook message ids, kept apart per trigger so that one
-    /// trigger's traffic cannot evict another's.
+    /// trigger's traffic cannot touch another's.
     replay: Option<Box<ReplayGuard>>,
 }
 
-/// Webhook ids a trigger remembers at most (a busier sender evicts its own
-/// oldest ids, never another trigger's).
-const REPLAY_CAPACITY: usize = 100_000;
+/// Webhook ids a trigger remembers at most by default
+/// ([`MemoryConfig::replay_capacity`]). Ids are forgotten only when they
+/// expire: a trigger whose budget is full of unexpired ids refuses new ones
+/// ([`Fire::ReplayFull`]); other triggers are not affected.
+pub const REPLAY_CAPACITY: usize = 100_000;
 
 /// Trigger changes remembered for [`Driver::trigger_changes`].
 const CHANGE_LOG: usize = 10_000;
@@ -521,14 +523,32 @@ impl Triggers {
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     triggers: Arc<Mutex<Triggers>>,
+    replay_capacity: usize,
 }
 
 /// How many finished executions a [`MemoryStore`] keeps by default.
 pub const DEFAULT_KEEP_FINISHED: usize = 100_000;
 
+/// What a [`MemoryStore`] keeps at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// Finished executions kept for `get` and `list` (default
+    /// [`DEFAULT_KEEP_FINISHED`]).
+    pub keep_finished: usize,
+    /// Unexpired webhook message ids each trigger remembers at most
+    /// (default [`REPLAY_CAPACITY`]; 0 counts as 1).
+    pub replay_capacity: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self { keep_finished: DEFAULT_KEEP_FINISHED, replay_capacity: REPLAY_CAPACITY }
+    }
+}
+
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::keeping(DEFAULT_KEEP_FINISHED)
+        Self::with_config(MemoryConfig::default())
     }
 }
 
@@ -560,8 +580,13 @@ impl MemoryStore {
     /// An empty store keeping at most `keep_finished` finished executions
     /// (completed, failed, cancelled, timed out) for `get` and `list`.
     pub fn keeping(keep_finished: usize) -> Self {
-        let inner = Inner { keep_finished, ..Inner::default() };
-        Self { inner: Arc::new(Mutex::new(inner)), triggers: Arc::default() }
+        Self::with_config(MemoryConfig { keep_finished, ..MemoryConfig::default() })
+    }
+
+    /// An empty store with these limits.
+    pub fn with_config(config: MemoryConfig) -> Self {
+        let inner = Inner { keep_finished: config.keep_finished, ..Inner::default() };
+        Self { inner: Arc::new(Mutex::new(inner)), triggers: Arc::default(), replay_capacity: config.replay_capacity.max(1) }
     }
 
     fn insert_one(g: &mut Inner, exec: BackgroundExecution, ready: Readiness) -> Inserted {
@@ -736,8 +761,12 @@ impl MemoryStore {
             }
         }
         if let Some(m) = &p.webhook {
-            if row.replay.as_ref().is_some_and(|g| g.seen("", m.id, m.now_secs)) {
-                return Ok(Fire::Replay);
+            // Expired ids are dropped here; unexpired ones are never
+            // dropped to make room.
+            match row.replay.as_mut().map_or(Sight::First, |g| g.check("", m.id, m.now_secs)) {
+                Sight::First => {}
+                Sight::Replay => return Ok(Fire::Replay),
+                Sight::Full { until_secs } => return Ok(Fire::ReplayFull { until_secs }),
             }
         }
         let trigger = Arc::make_mut(&mut row.trigger);
@@ -759,7 +788,9 @@ impl MemoryStore {
         }
         if let Some(m) = &p.webhook {
             let window = (m.expires_secs - m.now_secs).max(1);
-            row.replay.get_or_insert_with(|| Box::new(ReplayGuard::new(window, REPLAY_CAPACITY))).first_sight("", m.id, m.now_secs);
+            let capacity = self.replay_capacity;
+            let sight = row.replay.get_or_insert_with(|| Box::new(ReplayGuard::new(window, capacity))).first_sight("", m.id, m.now_secs);
+            debug_assert_eq!(sight, Sight::First, "checked above, under the same lock");
         }
         Ok(Fire::Fired { trigger: row.trigger.clone(), execution_id, record })
     }

@@ -195,6 +195,12 @@ pub struct Trigger {
     /// Extension: Standard Webhooks secret (`whsec_…`) of a webhook trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// Extension: a webhook trigger without `webhookSecret` accepts
+    /// unsigned requests, from anyone who knows its id, only when this is
+    /// set: unsigned webhooks are an explicit opt-in. Written only when
+    /// true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned: bool,
 }
 
 /// Emitted each time a trigger fires.

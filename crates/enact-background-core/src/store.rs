@@ -224,8 +224,10 @@ pub struct FireParams<'a> {
     /// Whether to answer the inserted record.
     pub want_record: bool,
     /// A webhook message: refused as a replay if the trigger remembers its
-    /// id, and remembered only when the fire goes through (a refused
-    /// delivery may be sent again).
+    /// id, refused as [`Fire::ReplayFull`] if the trigger's replay budget
+    /// is full of unexpired ids (ids are forgotten only when they expire),
+    /// and remembered only when the fire goes through (a refused delivery
+    /// may be sent again).
     pub webhook: Option<WebhookMessage<'a>>,
 }
 
@@ -245,6 +247,15 @@ pub enum Fire {
     Skipped,
     /// The webhook message's id was accepted before (a replay).
     Replay,
+    /// The trigger already remembers as many unexpired webhook message ids
+    /// as its replay budget holds: the delivery is refused (nothing
+    /// counted, its id not remembered) rather than an unexpired id
+    /// forgotten early, which would let that message be replayed.
+    ReplayFull {
+        /// When the oldest remembered id expires (Unix seconds), making
+        /// room again.
+        until_secs: i64,
+    },
     /// Fired: the count, arming, cursor and the execution were written
     /// together.
     Fired {
@@ -507,7 +518,9 @@ pub trait Driver: Send + Sync + 'static {
 
     /// The fire step, one transaction: applies [`apply_gate`] and the
     /// [`FireGate`], counts the fire, records arming or cursor, remembers a
-    /// webhook message's id, and inserts the execution `build` makes — all
+    /// webhook message's id (within the driver's per-trigger replay
+    /// budget: a full budget refuses, [`Fire::ReplayFull`], and never
+    /// forgets an unexpired id), and inserts the execution `build` makes — all
     /// or nothing, so concurrent fires can never both pass a `maxFires` or
     /// cooldown gate, a crash never leaves a counted fire without its
     /// execution, and a refused delivery does not burn its webhook id.

@@ -349,7 +349,7 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
 /// Fields of a trigger definition, in enact-core's spelling.
 const TRIGGER_FIELDS: &[&str] = &[
     "triggerId", "tenantId", "name", "description", "type", "status", "condition", "action", "startAt", "endAt",
-    "maxFires", "fireCount", "cooldownMs", "lastFiredAt", "createdAt", "updatedAt", "webhookSecret",
+    "maxFires", "fireCount", "cooldownMs", "lastFiredAt", "createdAt", "updatedAt", "webhookSecret", "allowUnsigned",
 ];
 
 /// Condition fields, with the trigger types each applies to.
@@ -405,8 +405,23 @@ pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
         }
     }
     let webhook_secret = f.opt_str("webhookSecret")?;
-    if webhook_secret.is_some() && trigger_type != TriggerType::Webhook {
-        return Err(f.err("webhookSecret", format!("only applies to webhook triggers, not {}", type_name(trigger_type))));
+    let allow_unsigned = f.opt_bool("allowUnsigned")?;
+    if trigger_type != TriggerType::Webhook {
+        for (key, set) in [("webhookSecret", webhook_secret.is_some()), ("allowUnsigned", allow_unsigned.is_some())] {
+            if set {
+                return Err(f.err(key, format!("only applies to webhook triggers, not {}", type_name(trigger_type))));
+            }
+        }
+    }
+    let allow_unsigned = allow_unsigned.unwrap_or(false);
+    if trigger_type == TriggerType::Webhook {
+        match (&webhook_secret, allow_unsigned) {
+            (Some(_), true) => {
+                return Err(f.err("allowUnsigned", "cannot be true with a webhookSecret: a trigger with a secret accepts signed requests only (remove one of the two)"))
+            }
+            (None, false) => return Err(f.err("webhookSecret", UNSIGNED_OPT_IN)),
+            _ => {}
+        }
     }
     let trigger_id = f.opt_str("triggerId")?.filter(|s| !s.is_empty()).unwrap_or_else(|| crate::ids::new_id("trigger_"));
     let created_at = f.opt_time("createdAt")?.unwrap_or(now);
@@ -428,7 +443,40 @@ pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
         created_at,
         updated_at: f.opt_time("updatedAt")?.unwrap_or(created_at),
         webhook_secret,
+        allow_unsigned,
     })
+}
+
+/// Why a webhook trigger without a secret is refused.
+const UNSIGNED_OPT_IN: &str = "is required for a webhook trigger (a \"whsec_…\" Standard Webhooks secret); \
+     to accept unsigned requests from anyone who knows the trigger id, opt in with allowUnsigned: true";
+
+/// The webhook rules of an update patch (a JSON merge patch) of trigger
+/// `current`, applied to `doc`, the trigger's document with the patch
+/// merged in, before it is validated again as a definition:
+///
+/// - removing the secret (`webhookSecret: null`) of a signed trigger is
+///   refused unless the same patch sets `allowUnsigned: true`, so a patch
+///   cannot silently open a signed webhook to anyone;
+/// - setting a secret on an unsigned trigger ends its opt-in: the patch
+///   need not also say `allowUnsigned: null` (setting `allowUnsigned: true`
+///   next to a secret is refused, as at registration).
+pub fn webhook_patch(current: &Trigger, patch: &Value, doc: &mut Value) -> EngineResult<()> {
+    let Some(p) = patch.as_object() else { return Ok(()) };
+    let opts_in = p.get("allowUnsigned") == Some(&Value::Bool(true));
+    if current.webhook_secret.is_some() && p.get("webhookSecret") == Some(&Value::Null) && !opts_in {
+        return Err(EngineError::invalid_trigger(
+            "patch.webhookSecret",
+            "removing the secret would let anyone who knows the trigger id fire it with an unsigned request; \
+             to accept unsigned requests, set allowUnsigned: true in the same patch",
+        ));
+    }
+    if p.get("webhookSecret").is_some_and(Value::is_string) && !p.contains_key("allowUnsigned") {
+        if let Some(d) = doc.as_object_mut() {
+            d.remove("allowUnsigned");
+        }
+    }
+    Ok(())
 }
 
 fn trigger_condition(f: &Fields<'_>, t: TriggerType) -> EngineResult<TriggerCondition> {
@@ -511,6 +559,8 @@ pub struct EngineOptions {
     pub max_chain_fires: u32,
     /// Finished executions the memory store keeps.
     pub keep_finished: usize,
+    /// Unexpired webhook message ids the memory store keeps per trigger.
+    pub webhook_replay_capacity: usize,
 }
 
 /// Default engine-wide concurrency.
@@ -544,7 +594,7 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
 pub const ENGINE_OPTIONS: &[&str] =
-    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs"];
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity"];
 
 /// Options of the engine (absent or null: all defaults). Only the
 /// `memory` store exists in this build: any other is `ENACT_STORE`.
@@ -582,6 +632,7 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         max_chain_depth: opt_positive(map, "maxChainDepth")?.map_or(DEFAULT_MAX_CHAIN_DEPTH, |n| n as u32),
         max_chain_fires: opt_positive(map, "maxChainFires")?.map_or(crate::triggers::DEFAULT_MAX_CHAIN_FIRES, |n| n as u32),
         keep_finished,
+        webhook_replay_capacity: opt_positive(map, "webhookReplayCapacity")?.unwrap_or(crate::memory::REPLAY_CAPACITY),
     })
 }
 
@@ -756,8 +807,17 @@ mod argument_tests {
         let d = engine_options(&Value::Null).unwrap();
         assert_eq!(
             d,
-            EngineOptions { concurrency: 16, tenant_concurrency: None, max_chain_depth: 16, max_chain_fires: 1_000, keep_finished: crate::memory::DEFAULT_KEEP_FINISHED }
+            EngineOptions {
+                concurrency: 16,
+                tenant_concurrency: None,
+                max_chain_depth: 16,
+                max_chain_fires: 1_000,
+                keep_finished: crate::memory::DEFAULT_KEEP_FINISHED,
+                webhook_replay_capacity: crate::memory::REPLAY_CAPACITY,
+            }
         );
+        assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
+        assert_eq!(err(engine_options(&json!({"webhookReplayCapacity": 0}))).1, "webhookReplayCapacity: must be at least 1");
         let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "maxChainFires": 50, "keepFinished": 0})).unwrap();
         assert_eq!((o.concurrency, o.tenant_concurrency, o.max_chain_depth, o.max_chain_fires, o.keep_finished), (4, Some(2), 3, 50, 0));
         assert_eq!(err(engine_options(&json!({"maxChainFires": 0}))).1, "maxChainFires: must be at least 1");
@@ -889,5 +949,113 @@ mod tests {
         assert!(msg(json!({"tenantId": "t", "callableName": "c", "config": {"targetBinding": {"targetType": "x"}}})).starts_with("config.targetBinding.targetType:"));
         assert!(msg(json!({"tenantId": "t", "callableName": "c", "config": {"delayMs": 5}})).starts_with("config.delayMs: only a deferred"));
         assert!(msg(json!({"tenantId": "t", "callableName": "c", "priority": 5})).starts_with("priority: unknown field"));
+    }
+
+    // -- unsigned webhooks are an explicit opt-in (issue 10 item 7) ---------
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn hook(extra: Value) -> Value {
+        let mut d = json!({"tenantId": "t", "type": "webhook", "action": {"callableName": "c"}});
+        d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        d
+    }
+
+    fn trigger_err(v: Value) -> EngineError {
+        trigger_definition(&v, chrono::Utc::now()).unwrap_err()
+    }
+
+    #[test]
+    fn a_webhook_trigger_needs_a_secret_or_the_unsigned_opt_in() {
+        for extra in [json!({}), json!({"allowUnsigned": false}), json!({"webhookSecret": null}), json!({"allowUnsigned": null})] {
+            let e = trigger_err(hook(extra.clone()));
+            assert_eq!(e.code, ErrorCode::InvalidTrigger, "{extra}");
+            assert!(e.message.starts_with("webhookSecret: is required for a webhook trigger"), "{extra}: {}", e.message);
+            assert!(e.message.contains("allowUnsigned: true"), "says how to opt in: {}", e.message);
+        }
+        let signed = trigger_definition(&hook(json!({"webhookSecret": SECRET})), chrono::Utc::now()).unwrap();
+        assert_eq!((signed.webhook_secret.as_deref(), signed.allow_unsigned), (Some(SECRET), false));
+        let also_false = trigger_definition(&hook(json!({"webhookSecret": SECRET, "allowUnsigned": false})), chrono::Utc::now()).unwrap();
+        assert!(!also_false.allow_unsigned);
+        let open = trigger_definition(&hook(json!({"allowUnsigned": true})), chrono::Utc::now()).unwrap();
+        assert_eq!((open.webhook_secret.as_deref(), open.allow_unsigned), (None, true));
+    }
+
+    #[test]
+    fn a_secret_and_the_unsigned_opt_in_together_are_refused() {
+        let e = trigger_err(hook(json!({"webhookSecret": SECRET, "allowUnsigned": true})));
+        assert_eq!(e.code, ErrorCode::InvalidTrigger);
+        assert!(e.message.starts_with("allowUnsigned: cannot be true with a webhookSecret"), "{}", e.message);
+    }
+
+    #[test]
+    fn allow_unsigned_only_applies_to_webhook_triggers_and_is_a_boolean() {
+        for value in [json!(true), json!(false)] {
+            let e = trigger_err(json!({"tenantId": "t", "type": "manual", "action": {"callableName": "c"}, "allowUnsigned": value}));
+            assert_eq!(e.message, "allowUnsigned: only applies to webhook triggers, not manual");
+        }
+        let e = trigger_err(hook(json!({"allowUnsigned": "yes"})));
+        assert_eq!(e.message, "allowUnsigned: expected a boolean, got \"yes\"");
+    }
+
+    #[test]
+    fn allow_unsigned_round_trips_and_is_written_only_when_true() {
+        let open = trigger_definition(&hook(json!({"allowUnsigned": true})), chrono::Utc::now()).unwrap();
+        let v = serde_json::to_value(&open).unwrap();
+        assert_eq!(v["allowUnsigned"], json!(true));
+        assert_eq!(serde_json::from_value::<Trigger>(v.clone()).unwrap(), open);
+        assert_eq!(trigger_definition(&v, chrono::Utc::now()).unwrap(), open, "a stored trigger registers again as it is");
+        let signed = trigger_definition(&hook(json!({"webhookSecret": SECRET})), chrono::Utc::now()).unwrap();
+        assert!(serde_json::to_value(&signed).unwrap().get("allowUnsigned").is_none(), "enact-core's shape when unset");
+    }
+
+    /// The merged document of `current` under `patch`, through
+    /// [`webhook_patch`] and [`trigger_definition`], as `updateTrigger` does.
+    fn patched(current: &Trigger, patch: Value) -> EngineResult<Trigger> {
+        let mut doc = serde_json::to_value(current).unwrap();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                doc.as_object_mut().unwrap().remove(k);
+            } else {
+                doc[k] = v.clone();
+            }
+        }
+        webhook_patch(current, &patch, &mut doc)?;
+        trigger_definition(&doc, chrono::Utc::now())
+    }
+
+    #[test]
+    fn a_patch_removes_a_secret_only_with_the_unsigned_opt_in() {
+        let signed = trigger_definition(&hook(json!({"webhookSecret": SECRET})), chrono::Utc::now()).unwrap();
+        for patch in [json!({"webhookSecret": null}), json!({"webhookSecret": null, "allowUnsigned": false})] {
+            let e = patched(&signed, patch.clone()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidTrigger);
+            assert!(e.message.starts_with("patch.webhookSecret: removing the secret"), "{patch}: {}", e.message);
+            assert!(e.message.contains("allowUnsigned: true in the same patch"), "{}", e.message);
+        }
+        let open = patched(&signed, json!({"webhookSecret": null, "allowUnsigned": true})).unwrap();
+        assert_eq!((open.webhook_secret, open.allow_unsigned), (None, true));
+        // The opt-in alone, keeping the secret, is the both-at-once error.
+        let e = patched(&signed, json!({"allowUnsigned": true})).unwrap_err();
+        assert!(e.message.starts_with("allowUnsigned: cannot be true with a webhookSecret"), "{}", e.message);
+        // Other patches leave a signed trigger signed.
+        assert_eq!(patched(&signed, json!({"name": "n"})).unwrap().webhook_secret.as_deref(), Some(SECRET));
+    }
+
+    #[test]
+    fn a_patch_setting_a_secret_ends_the_unsigned_opt_in() {
+        let open = trigger_definition(&hook(json!({"allowUnsigned": true})), chrono::Utc::now()).unwrap();
+        let signed = patched(&open, json!({"webhookSecret": SECRET})).unwrap();
+        assert_eq!((signed.webhook_secret.as_deref(), signed.allow_unsigned), (Some(SECRET), false));
+        assert!(!patched(&open, json!({"webhookSecret": SECRET, "allowUnsigned": null})).unwrap().allow_unsigned);
+        let e = patched(&open, json!({"webhookSecret": SECRET, "allowUnsigned": true})).unwrap_err();
+        assert!(e.message.starts_with("allowUnsigned: cannot be true"), "{}", e.message);
+        // Withdrawing the opt-in without a secret leaves the trigger with neither.
+        for patch in [json!({"allowUnsigned": false}), json!({"allowUnsigned": null})] {
+            let e = patched(&open, patch).unwrap_err();
+            assert!(e.message.starts_with("webhookSecret: is required"), "{}", e.message);
+        }
+        // An unsigned trigger removing a secret it does not have is no change.
+        assert!(patched(&open, json!({"webhookSecret": null})).unwrap().allow_unsigned);
     }
 }

@@ -10,7 +10,7 @@
 //! verified message id is acted on once.
 //!
 //! ```
-//! use enact_background_core::webhook::{ReplayGuard, WebhookHeaders, WebhookSecret};
+//! use enact_background_core::webhook::{ReplayGuard, Sight, WebhookHeaders, WebhookSecret};
 //!
 //! let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
 //! let body = br#"{"hello":"world"}"#;
@@ -22,8 +22,8 @@
 //!
 //! // Only after a message verifies, remember its id so a replay is dropped.
 //! let mut guard = ReplayGuard::new(600, 100_000);
-//! assert!(guard.first_sight("trigger-1", "msg_1", 1_700_000_010));
-//! assert!(!guard.first_sight("trigger-1", "msg_1", 1_700_000_020));
+//! assert_eq!(guard.first_sight("trigger-1", "msg_1", 1_700_000_010), Sight::First);
+//! assert_eq!(guard.first_sight("trigger-1", "msg_1", 1_700_000_020), Sight::Replay);
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -167,20 +167,40 @@ impl<'a> WebhookHeaders<'a> {
     }
 }
 
+/// What a [`ReplayGuard`] answers for a message id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sight {
+    /// Not remembered, and there is room to remember it.
+    First,
+    /// Remembered: a replay.
+    Replay,
+    /// Not remembered, but the guard holds `capacity` ids that have not
+    /// expired yet: it refuses new ids rather than forget one early. The
+    /// oldest of them expires at `until_secs` (Unix seconds).
+    Full {
+        /// When the oldest remembered id expires, freeing room.
+        until_secs: i64,
+    },
+}
+
 /// Remembers accepted webhook-ids for a window so a replayed message is
 /// accepted once.
 ///
-/// Keys are `(scope, msg_id)` — the engine passes the trigger id as scope, so
-/// two triggers may receive the same message id independently. Entries expire
-/// `window_secs` after they were first seen (the engine uses twice the
-/// timestamp tolerance, so a message old enough to have been forgotten is
-/// already rejected as too old). Memory is bounded: at `capacity` the oldest
-/// entry is evicted, trading perfect replay protection under a flood for a
-/// fixed footprint. Record ids only after [`WebhookSecret::verify`] succeeds,
-/// so unauthenticated requests cannot fill the guard.
+/// Keys are `(scope, msg_id)`, so two scopes may receive the same message
+/// id independently (the memory store keeps one guard per trigger).
+/// Entries expire `window_secs` after they were first seen (the engine uses
+/// twice the timestamp tolerance, so a message old enough to have been
+/// forgotten is already rejected as too old). Memory is bounded, and ids
+/// are forgotten only by time: at `capacity` unexpired ids the guard
+/// answers [`Sight::Full`] and refuses new ids until the oldest expires,
+/// so replay protection holds for the whole window, flood or not. Record
+/// ids only after [`WebhookSecret::verify`] succeeds, so unauthenticated
+/// requests cannot fill the guard.
 ///
 /// Expired entries are pruned lazily from the front of an insertion-ordered
-/// queue, so each call is O(1) amortized.
+/// queue, so each call is O(1) amortized (a clock that steps back can leave
+/// expired entries behind an unexpired one; a full guard sweeps them, at
+/// most once per second).
 #[derive(Debug)]
 pub struct ReplayGuard {
     window_secs: i64,
@@ -192,32 +212,48 @@ pub struct ReplayGuard {
     /// clock that steps back); the stale entry is recognised by its expiry
     /// no longer matching `seen`.
     order: VecDeque<(i64, Box<str>)>,
+    /// When a full guard last swept the whole queue for expired entries.
+    swept_at: Option<i64>,
 }
 
 impl ReplayGuard {
     /// New guard remembering ids for `window_secs`, holding at most `capacity`
     /// entries (a capacity of 0 is treated as 1).
     pub fn new(window_secs: i64, capacity: usize) -> Self {
-        ReplayGuard { window_secs, capacity: capacity.max(1), seen: HashMap::new(), order: VecDeque::new() }
+        ReplayGuard { window_secs, capacity: capacity.max(1), seen: HashMap::new(), order: VecDeque::new(), swept_at: None }
     }
 
-    /// Records `(scope, msg_id)` at `now_secs`; returns false if it was already
-    /// seen within the window (a replay). A replay does not extend the window.
-    pub fn first_sight(&mut self, scope: &str, msg_id: &str, now_secs: i64) -> bool {
+    /// Records `(scope, msg_id)` at `now_secs` when it is [`Sight::First`];
+    /// answers what [`ReplayGuard::check`] answers. A replay does not
+    /// extend the window; a full guard records nothing.
+    pub fn first_sight(&mut self, scope: &str, msg_id: &str, now_secs: i64) -> Sight {
+        let sight = self.check(scope, msg_id, now_secs);
+        if sight == Sight::First {
+            let key = scoped_key(scope, msg_id);
+            let expiry = now_secs.saturating_add(self.window_secs);
+            self.seen.insert(key.clone(), expiry);
+            self.order.push_back((expiry, key));
+        }
+        sight
+    }
+
+    /// Whether `(scope, msg_id)` would be accepted at `now_secs`, without
+    /// recording it: a replay, no room, or first. Drops expired ids.
+    pub fn check(&mut self, scope: &str, msg_id: &str, now_secs: i64) -> Sight {
         while self.order.front().is_some_and(|(expiry, _)| *expiry <= now_secs) {
             self.pop_oldest();
         }
-        let key = scoped_key(scope, msg_id);
-        if self.seen.get(&key).is_some_and(|expiry| *expiry > now_secs) {
-            return false;
+        if self.seen(scope, msg_id, now_secs) {
+            return Sight::Replay;
         }
-        while self.order.len() >= self.capacity {
-            self.pop_oldest();
+        if self.order.len() >= self.capacity && self.swept_at != Some(now_secs) {
+            self.sweep(now_secs);
         }
-        let expiry = now_secs.saturating_add(self.window_secs);
-        self.seen.insert(key.clone(), expiry);
-        self.order.push_back((expiry, key));
-        true
+        if self.order.len() >= self.capacity {
+            let until_secs = self.order.front().map_or(now_secs, |(expiry, _)| *expiry);
+            return Sight::Full { until_secs };
+        }
+        Sight::First
     }
 
     /// Whether `(scope, msg_id)` is remembered at `now_secs` (a replay),
@@ -236,12 +272,28 @@ impl ReplayGuard {
         self.seen.is_empty()
     }
 
+    /// The most ids remembered at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     fn pop_oldest(&mut self) {
         if let Some((expiry, key)) = self.order.pop_front() {
             if self.seen.get(&key) == Some(&expiry) {
                 self.seen.remove(&key);
             }
         }
+    }
+
+    /// Drops every expired or stale entry, wherever it is queued, and
+    /// orders the rest by expiry (a clock that stepped back leaves the
+    /// queue out of order).
+    fn sweep(&mut self, now_secs: i64) {
+        self.swept_at = Some(now_secs);
+        let seen = &self.seen;
+        self.order.retain(|(expiry, key)| *expiry > now_secs && seen.get(key) == Some(expiry));
+        self.seen.retain(|_, expiry| *expiry > now_secs);
+        self.order.make_contiguous().sort_unstable();
     }
 }
 
@@ -255,50 +307,74 @@ fn scoped_key(scope: &str, msg_id: &str) -> Box<str> {
 mod tests {
     use super::*;
 
+    /// Records and answers whether the id was new.
+    fn fresh(guard: &mut ReplayGuard, scope: &str, msg_id: &str, now_secs: i64) -> bool {
+        guard.first_sight(scope, msg_id, now_secs) == Sight::First
+    }
+
     #[test]
     fn scope_boundary_is_unambiguous() {
         let mut guard = ReplayGuard::new(600, 10);
-        assert!(guard.first_sight("a", "bc", 0));
-        assert!(guard.first_sight("ab", "c", 0));
-        assert!(guard.first_sight("1:a", "b", 0));
+        assert!(fresh(&mut guard, "a", "bc", 0));
+        assert!(fresh(&mut guard, "ab", "c", 0));
+        assert!(fresh(&mut guard, "1:a", "b", 0));
         assert_eq!(guard.len(), 3);
     }
 
     #[test]
     fn clock_stepping_back_keeps_map_and_queue_consistent() {
         let mut guard = ReplayGuard::new(10, 4);
-        assert!(guard.first_sight("s", "late", 100)); // expires at 110
-        assert!(guard.first_sight("s", "x", 0)); // expires at 10, queued behind "late"
+        assert!(fresh(&mut guard, "s", "late", 100)); // expires at 110
+        assert!(fresh(&mut guard, "s", "x", 0)); // expires at 10, queued behind "late"
         // At 50 the front ("late") has not expired, so "x" stays queued but is expired in the map.
-        assert!(guard.first_sight("s", "x", 50));
+        assert!(fresh(&mut guard, "s", "x", 50));
         assert_eq!(guard.order.len(), 3);
         assert_eq!(guard.len(), 2);
-        assert!(!guard.first_sight("s", "x", 55));
+        assert!(!fresh(&mut guard, "s", "x", 55));
         // Once the clock passes every expiry, the whole queue (stale entry included) drains.
-        assert!(guard.first_sight("s", "y", 200));
+        assert!(fresh(&mut guard, "s", "y", 200));
         assert_eq!((guard.order.len(), guard.len()), (1, 1));
     }
 
     #[test]
     fn stale_queue_entry_does_not_evict_live_key() {
         let mut guard = ReplayGuard::new(10, 8);
-        assert!(guard.first_sight("s", "late", 100));
-        assert!(guard.first_sight("s", "x", 0));
-        assert!(guard.first_sight("s", "x", 50)); // re-recorded, expiry 60
+        assert!(fresh(&mut guard, "s", "late", 100));
+        assert!(fresh(&mut guard, "s", "x", 0));
+        assert!(fresh(&mut guard, "s", "x", 50)); // re-recorded, expiry 60
         // Evicting in order pops "late" and then the stale "x" (expiry 10); the live "x" stays.
         guard.pop_oldest();
         guard.pop_oldest();
         assert_eq!(guard.len(), 1);
-        assert!(!guard.first_sight("s", "x", 55));
+        assert!(!fresh(&mut guard, "s", "x", 55));
     }
 
     #[test]
     fn capacity_bounds_the_queue_too() {
         let mut guard = ReplayGuard::new(1_000, 3);
-        for (i, now) in [(0, 500), (1, 0), (2, 0), (3, 0), (4, 0)] {
-            assert!(guard.first_sight("s", &i.to_string(), now));
+        for (i, now) in [(0, 500), (1, 0), (2, 0)] {
+            assert!(fresh(&mut guard, "s", &i.to_string(), now));
+        }
+        for (i, now) in [(3, 0), (4, 0)] {
+            assert_eq!(guard.first_sight("s", &i.to_string(), now), Sight::Full { until_secs: 1_000 });
             assert!(guard.order.len() <= 3 && guard.len() <= 3);
         }
+    }
+
+    /// A clock that stepped back leaves expired ids behind an unexpired
+    /// one; a full guard finds them (once per second) instead of refusing.
+    #[test]
+    fn a_full_guard_sweeps_expired_ids_queued_out_of_order() {
+        let mut guard = ReplayGuard::new(10, 3);
+        assert!(fresh(&mut guard, "s", "late", 100)); // expires at 110
+        assert!(fresh(&mut guard, "s", "a", 0)); // expires at 10, behind "late"
+        assert!(fresh(&mut guard, "s", "b", 0));
+        assert!(fresh(&mut guard, "s", "c", 15), "a and b expired behind late: swept, room again");
+        assert_eq!((guard.order.len(), guard.len()), (2, 2));
+        assert_eq!(guard.first_sight("s", "late", 15), Sight::Replay);
+        assert!(fresh(&mut guard, "s", "d", 15));
+        assert_eq!(guard.first_sight("s", "e", 16), Sight::Full { until_secs: 25 }, "sorted by the sweep: c expires first");
+        assert_eq!(guard.first_sight("s", "a", 25), Sight::First, "c and d expired at 25");
     }
 
     #[test]
@@ -312,7 +388,7 @@ mod tests {
         assert!(secret.verify(&old, b"", i64::MAX, 300).unwrap_err().contains("too old"));
         assert!(secret.verify(&future, b"", i64::MIN, 300).unwrap_err().contains("future"));
         let mut guard = ReplayGuard::new(i64::MAX, 2);
-        assert!(guard.first_sight("s", "m", i64::MAX - 5)); // expiry saturates at i64::MAX
-        assert!(!guard.first_sight("s", "m", i64::MAX - 5));
+        assert!(fresh(&mut guard, "s", "m", i64::MAX - 5)); // expiry saturates at i64::MAX
+        assert!(!fresh(&mut guard, "s", "m", i64::MAX - 5));
     }
 }

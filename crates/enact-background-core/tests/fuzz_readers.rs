@@ -112,7 +112,7 @@ const KEYS: &[&str] = &[
     "retry", "maxAttempts", "backoffMs", "backoffMultiplier", "targetBinding", "targetType", "targetId", "mode",
     "transform", "type", "delayMs", "triggerId", "name", "description", "status", "condition", "action", "startAt",
     "endAt", "maxFires", "fireCount", "cooldownMs", "lastFiredAt", "createdAt", "updatedAt", "webhookSecret",
-    "eventType", "eventPattern", "cronExpression", "intervalSeconds", "timezone", "metricName", "thresholdValue",
+    "allowUnsigned", "eventType", "eventPattern", "cronExpression", "intervalSeconds", "timezone", "metricName", "thresholdValue",
     "thresholdOperator", "systemPrompt", "background", "$in", "$ne", "$exists", "$prefix", "$suffix", "$gt", "$gte",
     "$lt", "$lte", "$anythingBut", "$nope", "a", "a.b", "a..b", ".", "", "$", "data.0",
 ];
@@ -286,6 +286,7 @@ fn definition() -> BoxedStrategy<Value> {
                 ("createdAt", 0.2, time()),
                 ("updatedAt", 0.2, time()),
                 ("webhookSecret", if t == "webhook" { 0.5 } else { 0.03 }, one_of(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret"])),
+                ("allowUnsigned", if t == "webhook" { 0.5 } else { 0.03 }, mostly(any::<bool>().prop_map(Value::from))),
             ])
         })
         .boxed()
@@ -299,7 +300,7 @@ fn names_a_field(message: &str, input: &Value, root: &str) -> bool {
     }
     let keys: Vec<&String> = input.as_object().map(|o| o.keys().collect()).unwrap_or_default();
     keys.iter().any(|k| message.starts_with(&format!("{k}: ")) || message.starts_with(&format!("{k}.")))
-        || ["tenantId", "callableName", "type", "action", "condition.", "definition"].iter().any(|k| message.starts_with(k))
+        || ["tenantId", "callableName", "type", "action", "condition.", "definition", "webhookSecret"].iter().any(|k| message.starts_with(k))
 }
 
 proptest! {

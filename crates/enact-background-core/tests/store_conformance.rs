@@ -5,7 +5,7 @@ mod conformance;
 
 use std::sync::Arc;
 
-use enact_background_core::memory::MemoryStore;
+use enact_background_core::memory::{MemoryConfig, MemoryStore};
 
 conformance! {
     memory => Arc::new(MemoryStore::new());
@@ -31,4 +31,10 @@ conformance! {
         fire_crossing_keeps_arming,
         webhook_ids_are_remembered_per_trigger_only_when_fired,
         trigger_changes_are_reported,
+}
+
+// Cases that need a driver configured otherwise than by default.
+conformance! {
+    memory_small_replay_budget => Arc::new(MemoryStore::with_config(MemoryConfig { replay_capacity: conformance::SMALL_REPLAY_BUDGET, ..MemoryConfig::default() }));
+        webhook_replay_budget_refuses_new_ids_and_forgets_none,
 }

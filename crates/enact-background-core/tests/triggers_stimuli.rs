@@ -6,7 +6,7 @@ mod common;
 mod trig;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -310,8 +310,9 @@ fn secret_str() -> String {
 
 fn webhook_def(tenant: &str, secret: Option<&str>) -> Value {
     let mut d = json!({"tenantId": tenant, "type": "webhook", "action": {"callableName": "echo"}});
-    if let Some(s) = secret {
-        d["webhookSecret"] = json!(s);
+    match secret {
+        Some(s) => d["webhookSecret"] = json!(s),
+        None => d["allowUnsigned"] = json!(true),
     }
     d
 }
@@ -489,11 +490,59 @@ async fn webhook_paused_trigger_is_inactive() {
     assert_eq!(execs_of(&h, &t.trigger_id).len(), 1);
 }
 
+/// A signed trigger whose replay budget is full of unexpired ids refuses
+/// a new delivery with `ENACT_RATE_LIMITED`, saying when to retry, and
+/// fires nothing; its ids are still refused as replays; once the oldest
+/// expires a new delivery is accepted (issue 10 item 5).
+#[tokio::test(start_paused = true)]
+async fn webhook_over_its_replay_budget_is_rate_limited() {
+    let store: Arc<dyn Driver> = Arc::new(MemoryStore::with_config(MemoryConfig { replay_capacity: 2, ..MemoryConfig::default() }));
+    let host = Arc::new(CountingHost::default());
+    let exec = Executor::new(store.clone(), Arc::new(TokioClock::starting_at(at(T0))), host.clone(), config(16));
+    exec.register_callable("echo").unwrap();
+    let h = Harness { exec, host, store };
+    let eng = engine(&h);
+    let secret = secret_str();
+    let t = reg(&eng, webhook_def("t", Some(&secret)));
+    let body = b"{}";
+    let ts = now(&h).timestamp();
+    eng.webhook(&t.trigger_id, &signed(&secret, "msg_1", ts, body), body).unwrap();
+    advance_secs(10).await;
+    eng.webhook(&t.trigger_id, &signed(&secret, "msg_2", ts + 10, body), body).unwrap();
+    let e = err_of(eng.webhook(&t.trigger_id, &signed(&secret, "msg_3", ts + 10, body), body));
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    assert!(e.message.ends_with("retry after 590 s"), "{}", e.message);
+    assert_eq!(err_of(eng.webhook(&t.trigger_id, &signed(&secret, "msg_1", ts + 10, body), body)).code, ErrorCode::WebhookSignature, "still a replay");
+    assert_eq!(execs_of(&h, &t.trigger_id).len(), 2, "the refused delivery fired nothing");
+    assert_eq!(eng.get(&t.trigger_id).unwrap().fire_count, 2);
+    advance_secs(590).await;
+    eng.webhook(&t.trigger_id, &signed(&secret, "msg_3", ts + 600, body), body).expect("msg_1 expired: room for one");
+}
+
+/// A webhook trigger with neither a secret nor `allowUnsigned`, as an
+/// older version may have stored it, fails closed: it fires on no request.
+#[tokio::test(start_paused = true)]
+async fn webhook_stored_without_secret_or_opt_in_fires_nothing() {
+    let h = harness_at(at(T0));
+    let eng = engine(&h);
+    let mut t: Trigger = serde_json::from_value(fixture("trigger_webhook_paused.json")).unwrap();
+    t.status = TriggerStatus::Active;
+    assert!(t.webhook_secret.is_none() && !t.allow_unsigned);
+    h.store.insert_trigger(t.clone()).await.unwrap();
+    eng.sync_changes().unwrap();
+    let e = err_of(eng.webhook(&t.trigger_id, &[], b"{}"));
+    assert_eq!(e.code, ErrorCode::WebhookSignature);
+    assert!(e.message.contains("does not allow unsigned requests"), "{}", e.message);
+    assert!(all_execs(&h).is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn webhook_fixture_paused_trigger() {
     let h = harness_at(at("2026-11-27T18:00:00Z"));
     let eng = engine(&h);
-    let t = reg(&eng, fixture("trigger_webhook_paused.json"));
+    let mut fx = fixture("trigger_webhook_paused.json");
+    fx["allowUnsigned"] = json!(true);
+    let t = reg(&eng, fx);
     assert_eq!(err_of(eng.webhook(&t.trigger_id, &[], b"{}")).code, ErrorCode::TriggerInactive);
     eng.resume(&t.trigger_id).unwrap();
     let ev = eng.webhook(&t.trigger_id, &[], br#"{"ref":"main"}"#).unwrap();

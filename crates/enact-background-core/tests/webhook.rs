@@ -201,56 +201,70 @@ fn webhook_secret_debug_does_not_leak_the_key() {
     assert_eq!(format!("{s:?}"), "WebhookSecret(..)");
 }
 
+/// Records and answers whether the id was new.
+fn fresh(g: &mut ReplayGuard, scope: &str, msg_id: &str, now_secs: i64) -> bool {
+    g.first_sight(scope, msg_id, now_secs) == Sight::First
+}
+
 #[test]
 fn replay_guard_first_sight_then_replay() {
     let mut g = ReplayGuard::new(600, 100_000);
-    assert!(g.first_sight("trigger-1", "msg_1", 1_000));
-    assert!(!g.first_sight("trigger-1", "msg_1", 1_000));
-    assert!(!g.first_sight("trigger-1", "msg_1", 1_599));
-    assert!(g.first_sight("trigger-1", "msg_2", 1_000));
+    assert!(fresh(&mut g, "trigger-1", "msg_1", 1_000));
+    assert_eq!(g.first_sight("trigger-1", "msg_1", 1_000), Sight::Replay);
+    assert_eq!(g.first_sight("trigger-1", "msg_1", 1_599), Sight::Replay);
+    assert!(fresh(&mut g, "trigger-1", "msg_2", 1_000));
 }
 
 #[test]
 fn replay_guard_scopes_are_independent() {
     let mut g = ReplayGuard::new(600, 100_000);
-    assert!(g.first_sight("trigger-1", "msg_1", 1_000));
-    assert!(g.first_sight("trigger-2", "msg_1", 1_000));
-    assert!(!g.first_sight("trigger-2", "msg_1", 1_001));
+    assert!(fresh(&mut g, "trigger-1", "msg_1", 1_000));
+    assert!(fresh(&mut g, "trigger-2", "msg_1", 1_000));
+    assert!(!fresh(&mut g, "trigger-2", "msg_1", 1_001));
 }
 
 #[test]
 fn replay_guard_forgets_after_the_window() {
     let mut g = ReplayGuard::new(600, 100_000);
-    assert!(g.first_sight("t", "m", 1_000));
-    assert!(!g.first_sight("t", "m", 1_599), "a replay does not extend the window");
-    assert!(g.first_sight("t", "m", 1_600));
-    assert!(!g.first_sight("t", "m", 1_601));
+    assert!(fresh(&mut g, "t", "m", 1_000));
+    assert!(!fresh(&mut g, "t", "m", 1_599), "a replay does not extend the window");
+    assert!(fresh(&mut g, "t", "m", 1_600));
+    assert!(!fresh(&mut g, "t", "m", 1_601));
     assert_eq!(g.len(), 1);
     // Expired ids are pruned as time moves on, not kept forever.
-    assert!(g.first_sight("t", "other", 10_000));
+    assert!(fresh(&mut g, "t", "other", 10_000));
     assert_eq!(g.len(), 1);
 }
 
+/// At capacity the guard refuses new ids until the oldest expires; it
+/// never forgets an unexpired id to make room (issue 10 item 5).
 #[test]
-fn replay_guard_capacity_evicts_the_oldest() {
+fn replay_guard_at_capacity_refuses_new_ids_and_forgets_none() {
     let mut g = ReplayGuard::new(600, 3);
-    for id in ["a", "b", "c", "d"] {
-        assert!(g.first_sight("t", id, 1_000));
-        assert!(g.len() <= 3);
+    for (id, at) in [("a", 1_000), ("b", 1_010), ("c", 1_020)] {
+        assert!(fresh(&mut g, "t", id, at));
     }
+    assert_eq!(g.first_sight("t", "d", 1_030), Sight::Full { until_secs: 1_600 });
+    assert_eq!(g.check("t", "d", 1_599), Sight::Full { until_secs: 1_600 }, "checking records nothing either");
     assert_eq!(g.len(), 3);
-    assert!(!g.first_sight("t", "d", 1_001), "newest kept");
-    assert!(!g.first_sight("t", "b", 1_001), "second oldest kept");
-    assert!(g.first_sight("t", "a", 1_001), "oldest was evicted, so it reads as new");
-    assert_eq!(g.len(), 3);
+    for id in ["a", "b", "c"] {
+        assert_eq!(g.first_sight("t", id, 1_599), Sight::Replay, "{id} is still remembered");
+    }
+    // The oldest expires: room for exactly one.
+    assert!(fresh(&mut g, "t", "d", 1_600));
+    assert_eq!(g.first_sight("t", "e", 1_600), Sight::Full { until_secs: 1_610 });
+    assert_eq!(g.first_sight("t", "a", 1_600), Sight::Full { until_secs: 1_610 }, "an expired id is new, and there is no room");
 
     let mut big = ReplayGuard::new(600, 1_000);
-    for i in 0..5_000 {
-        assert!(big.first_sight("t", &format!("msg_{i}"), 1_000));
+    for i in 0..1_000 {
+        assert!(fresh(&mut big, "t", &format!("msg_{i}"), 1_000));
+    }
+    for i in 1_000..5_000 {
+        assert!(matches!(big.first_sight("t", &format!("msg_{i}"), 1_000), Sight::Full { .. }));
     }
     assert_eq!(big.len(), 1_000);
-    assert!(!big.first_sight("t", "msg_4999", 1_000));
-    assert!(big.first_sight("t", "msg_0", 1_000));
+    assert_eq!(big.first_sight("t", "msg_0", 1_599), Sight::Replay, "the oldest is kept for the whole window");
+    assert!(fresh(&mut big, "t", "msg_5000", 1_600));
 }
 
 #[test]
@@ -264,6 +278,6 @@ fn webhook_module_example_flow() {
     assert_eq!(secret.verify(&headers, body, 1_700_000_010, 300), Ok(()));
     assert_eq!(secret.verify(&headers, b"tampered", 1_700_000_010, 300), Err("no valid v1 signature".to_owned()));
     let mut guard = ReplayGuard::new(600, 100_000);
-    assert!(guard.first_sight("trigger-1", "msg_1", 1_700_000_010));
-    assert!(!guard.first_sight("trigger-1", "msg_1", 1_700_000_020));
+    assert_eq!(guard.first_sight("trigger-1", "msg_1", 1_700_000_010), Sight::First);
+    assert_eq!(guard.first_sight("trigger-1", "msg_1", 1_700_000_020), Sight::Replay);
 }

@@ -71,6 +71,9 @@ pub(super) enum Refused {
     Skipped,
     /// The webhook message with this id was accepted before.
     Replay(String),
+    /// The trigger's webhook replay budget is full of unexpired ids; room
+    /// again in this many seconds.
+    ReplayFull(i64),
 }
 
 impl TriggerEngine {
@@ -229,7 +232,8 @@ impl TriggerEngine {
     }
 
     /// `webhook(id, {headers, body})`: verifies the Standard Webhooks
-    /// signature when the trigger has a `webhookSecret` (a replayed
+    /// signature when the trigger has a `webhookSecret`, else fires only if
+    /// it has `allowUnsigned` (a replayed
     /// `webhook-id` is refused: the store remembers each trigger's ids for
     /// the tolerance window), then fires with the body (parsed as JSON when
     /// it is JSON) as the trigger source.
@@ -251,6 +255,13 @@ impl TriggerEngine {
             // tolerance: a message is accepted while its timestamp is
             // within ±tolerance of now.
             message = Some(WebhookMessage { id: h.id.unwrap_or_default(), now_secs, expires_secs: now_secs + 2 * WEBHOOK_TOLERANCE_SECS });
+        } else if !c.allow_unsigned {
+            // Registration and updates refuse such a trigger; one stored by
+            // an older version fails closed.
+            return Err(EngineError::new(
+                ErrorCode::WebhookSignature,
+                format!("webhook: trigger {id:?} has no webhookSecret and does not allow unsigned requests (allowUnsigned)"),
+            ));
         }
         let fired = self.fire_with_status(&c, webhook_source(body), &Chain::default(), FireGate::Plain, message).await?;
         fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
@@ -318,6 +329,10 @@ impl TriggerEngine {
             Fire::Blocked { why, .. } => return Ok(Err(Refused::Blocked(why))),
             Fire::Skipped => return Ok(Err(Refused::Skipped)),
             Fire::Replay => return Ok(Err(Refused::Replay(webhook.map(|m| m.id.to_owned()).unwrap_or_default()))),
+            Fire::ReplayFull { until_secs } => {
+                let retry_secs = until_secs.saturating_sub(webhook.map_or(until_secs, |m| m.now_secs)).max(1);
+                return Ok(Err(Refused::ReplayFull(retry_secs)));
+            }
             Fire::Fired { trigger, execution_id, record } => (trigger, execution_id, record),
         };
         if let Some(root) = &chain.root {
@@ -440,6 +455,12 @@ pub(super) fn inactive(id: &str, why: &Refused) -> EngineError {
         Refused::Replay(msg_id) => {
             EngineError::new(ErrorCode::WebhookSignature, format!("webhook: webhook-id {msg_id:?} was already accepted (a replay)"))
         }
+        // The message ends "retry after N s": the webhook handler reads N
+        // for its Retry-After header.
+        Refused::ReplayFull(secs) => EngineError::new(
+            ErrorCode::RateLimited,
+            format!("webhook: trigger {id:?} remembers as many unexpired webhook ids as its replay budget holds; nothing fired; retry after {secs} s"),
+        ),
     }
 }
 

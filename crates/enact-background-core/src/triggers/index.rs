@@ -88,6 +88,8 @@ pub(super) struct Compiled {
     pub(super) schedule: Option<Schedule>,
     pub(super) metric: Option<(Box<str>, ThresholdOperator, f64)>,
     pub(super) secret: Option<WebhookSecret>,
+    /// Without a secret: whether unsigned requests were opted in to.
+    pub(super) allow_unsigned: bool,
     /// Distinguishes this compilation from earlier ones of the same id
     /// (stale timer entries are skipped).
     pub(super) generation: u64,
@@ -138,6 +140,7 @@ impl Compiled {
             pattern,
             schedule,
             metric,
+            allow_unsigned: t.allow_unsigned,
             secret,
             generation,
         })

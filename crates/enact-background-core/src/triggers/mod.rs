@@ -209,13 +209,14 @@ impl TriggerEngine {
     /// lifts the limit it hit.
     pub async fn update_async(&self, id: &str, patch: &Value) -> EngineResult<Trigger> {
         let p = Fields::with_code(patch, "patch", ErrorCode::InvalidTrigger)?;
-        p.only(&["name", "description", "condition", "action", "startAt", "endAt", "maxFires", "cooldownMs", "webhookSecret"])?;
+        p.only(&["name", "description", "condition", "action", "startAt", "endAt", "maxFires", "cooldownMs", "webhookSecret", "allowUnsigned"])?;
         let now = self.clock.now();
         let generation = self.next_generation();
         let mut compiled = None;
         let mut edit = |t: &mut Trigger| {
             let mut doc = serde_json::to_value(&*t).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))?;
             merge_patch(&mut doc, patch);
+            validate::webhook_patch(t, patch, &mut doc)?;
             let mut next = validate::trigger_definition(&doc, now)?;
             next.updated_at = now;
             if matches!(next.status, TriggerStatus::Fired | TriggerStatus::Expired) {

@@ -393,7 +393,10 @@ pub async fn prune_drops_the_oldest_finished(d: Arc<dyn Driver>) {
 // Triggers
 
 pub fn trigger(id: &str, tenant: &str, kind: &str, condition: serde_json::Value) -> Trigger {
-    let def = json!({"triggerId": id, "tenantId": tenant, "type": kind, "condition": condition, "action": {"callableName": "work"}});
+    let mut def = json!({"triggerId": id, "tenantId": tenant, "type": kind, "condition": condition, "action": {"callableName": "work"}});
+    if kind == "webhook" {
+        def["allowUnsigned"] = json!(true);
+    }
     enact_background_core::validate::trigger_definition(&def, Utc::now()).unwrap()
 }
 
@@ -562,6 +565,73 @@ pub async fn webhook_ids_are_remembered_per_trigger_only_when_fired(d: Arc<dyn D
     }
     assert!(matches!(deliver("trigger_w1", "msg_1".into(), t0 + Duration::seconds(100)).await, Fire::Replay), "another trigger's traffic evicts nothing");
     fired(&deliver("trigger_w1", "msg_1".into(), t0 + Duration::seconds(600)).await);
+}
+
+/// The webhook replay budget the driver of
+/// [`webhook_replay_budget_refuses_new_ids_and_forgets_none`] is built
+/// with (the default budget, 100,000, would make the case slow).
+pub const SMALL_REPLAY_BUDGET: usize = 5;
+
+/// A trigger whose replay budget is full of unexpired ids refuses new ids
+/// ([`Fire::ReplayFull`], nothing counted, nothing inserted) rather than
+/// forget one before it expires: its old ids are still refused as replays
+/// for the whole window, another trigger is unaffected, and as ids expire
+/// new ones are accepted again, one for each expired one. Run against a
+/// driver built with a replay budget of [`SMALL_REPLAY_BUDGET`].
+pub async fn webhook_replay_budget_refuses_new_ids_and_forgets_none(d: Arc<dyn Driver>) {
+    const WINDOW: i64 = 600;
+    let budget = SMALL_REPLAY_BUDGET as i64;
+    d.insert_trigger(trigger("trigger_full", "a", "webhook", json!({}))).await.unwrap();
+    d.insert_trigger(trigger("trigger_other", "a", "webhook", json!({}))).await.unwrap();
+    let t0 = Utc::now();
+    let s0 = t0.timestamp();
+    let at = |secs: i64| t0 + Duration::seconds(secs);
+    let deliver = |trigger_id: &'static str, id: String, now: Timestamp| {
+        let d = d.clone();
+        async move {
+            let webhook = Some(WebhookMessage { id: &id, now_secs: now.timestamp(), expires_secs: now.timestamp() + WINDOW });
+            d.fire(FireParams { trigger_id, now, gate: FireGate::Plain, build: &build, want_record: false, webhook }).await.unwrap()
+        }
+    };
+    // msg_i arrives at t0 + i s, so it expires at t0 + i + WINDOW.
+    for i in 0..budget {
+        fired(&deliver("trigger_full", format!("msg_{i}"), at(i)).await);
+    }
+    let full = |f: &Fire| match f {
+        Fire::ReplayFull { until_secs } => *until_secs,
+        other => panic!("expected a full replay budget, got {other:?}"),
+    };
+    assert_eq!(full(&deliver("trigger_full", "new".into(), at(budget)).await), s0 + WINDOW, "refused until msg_0 expires");
+    assert!(matches!(deliver("trigger_full", "msg_0".into(), at(budget)).await, Fire::Replay), "the oldest id is not forgotten");
+    let t = d.get_trigger("trigger_full").await.unwrap().unwrap();
+    assert_eq!(t.fire_count, SMALL_REPLAY_BUDGET as u64, "a refused delivery counts nothing");
+    assert_eq!(d.counts().await.unwrap().queued, SMALL_REPLAY_BUDGET as u64, "and inserts nothing");
+
+    // Another trigger keeps its own budget.
+    fired(&deliver("trigger_other", "new".into(), at(budget)).await);
+    fired(&deliver("trigger_other", "msg_0".into(), at(budget)).await);
+
+    // Through the whole window every id is still refused as a replay, and
+    // new ids as over budget.
+    for i in 0..budget {
+        assert!(matches!(deliver("trigger_full", format!("msg_{i}"), at(WINDOW - 1)).await, Fire::Replay), "msg_{i} at the window's end");
+    }
+    assert_eq!(full(&deliver("trigger_full", "new".into(), at(WINDOW - 1)).await), s0 + WINDOW);
+
+    // msg_0 expires: room for exactly one new id.
+    fired(&deliver("trigger_full", "new".into(), at(WINDOW)).await);
+    assert_eq!(full(&deliver("trigger_full", "newer".into(), at(WINDOW)).await), s0 + 1 + WINDOW, "msg_1 expires next");
+    assert!(matches!(deliver("trigger_full", "msg_1".into(), at(WINDOW)).await, Fire::Replay));
+    fired(&deliver("trigger_full", "msg_0".into(), at(WINDOW + 1)).await);
+
+    // Once the window has passed for all of them, a full budget of new ids
+    // is accepted again.
+    let later = WINDOW * 2 + budget;
+    for i in 0..budget {
+        fired(&deliver("trigger_full", format!("later_{i}"), at(later)).await);
+    }
+    full(&deliver("trigger_full", "one_more".into(), at(later)).await);
+    assert_eq!(d.get_trigger("trigger_full").await.unwrap().unwrap().fire_count, 2 * SMALL_REPLAY_BUDGET as u64 + 2);
 }
 
 /// Registrations, changes and removals are reported once each, in a way
