@@ -1,25 +1,33 @@
-// Issue 10, item 14: an engine's native memory is released at shutdown()
-// (not held until V8 collects its JS object, which a quiet JS heap may put
-// off indefinitely), and nothing per engine piles up across thousands of
-// engines. Each case runs __test__/fixtures/engine-churn.js in its own
-// process (RSS is per process): engines created one after the other, each
-// with a callable, an event and a schedule trigger, four executions (three
-// awaited silently, one waited for), an event that fires and is waited
-// for, then `shutdown()`; after a warm-up, the RSS growth per engine is
-// bounded.
+// Issue 10, item 14: an engine holds little native memory once shut down
+// (V8 sees only its small JS object, so with a quiet JS heap it may collect
+// it late or never), nothing per engine piles up across thousands of
+// engines, and an idle engine dropped without shutdown() is collected and
+// its native half freed. Each case runs __test__/fixtures/engine-churn.js
+// in its own process (RSS is per process): engines created one after the
+// other, each with a callable, an event and a schedule trigger (not when
+// dropped without shutdown: an active schedule keeps an engine running),
+// four executions (three awaited silently, one waited for), an event that
+// fires and is waited for, then `shutdown()`; after a warm-up, the RSS
+// growth per engine is bounded.
 //
 // Measured on a 2-core machine (release build) before the fix (the memory
 // store allocated its first slab chunk, 4096 slots of 88 bytes, whole on
 // the first execution, and an engine kept it until its JS object was
-// collected):
-//   kept after shutdown:  ~383 KB per engine (1,000 engines: +383 MB RSS,
-//                         V8 heap +4 KB per engine)
-//   dropped and collected: no growth over 3,000 engines (the memory went
-//                         back once the finalizers ran)
-// and after it (the first chunk starts at 64 slots and grows):
-//   kept after shutdown:  ~27-29 KB per engine, of which the JS objects
-//                         (heap used ~4 KB, heap total ~8-16 KB) are most
-//   dropped and collected: -1.5 KB per engine (no growth)
+// collected; the wake function Rust holds referenced the engine strongly):
+//   kept after shutdown:      ~383 KB per engine (1,000 engines: +383 MB
+//                             RSS; V8 heap +4 KB per engine)
+//   dropped and collected:    no growth over 3,000 engines (the memory
+//                             went back once the finalizers ran)
+//   dropped without shutdown: none ever collected, ~384 KB per engine
+//                             (~28 KB with the slab change alone)
+// and after it (the first chunk starts at 64 slots and grows; the wake
+// function reaches the engine through a WeakRef):
+//   kept after shutdown:      ~27-29 KB per engine, of which the JS
+//                             objects (heap used ~4 KB, heap total ~8-16 KB)
+//                             are most
+//   dropped and collected:    -1.5 KB per engine (no growth)
+//   dropped without shutdown: all collected, ~2.6 KB per engine over 1,000
+//                             (no growth)
 
 const { spawnSync } = require('child_process')
 const path = require('path')
@@ -55,4 +63,62 @@ describe('native memory per engine', () => {
     const r = churn(1000, 200, 'keep')
     expect(r.rssPerEngine).toBeLessThan(100 * 1024)
   }, 90_000)
+
+  // Idle engines used and dropped without shutdown() (no schedule: an
+  // active one keeps an engine running, like a setInterval). Before, the
+  // wake function Rust holds referenced the engine strongly, so none was
+  // ever collected: ~28 KB per engine for good (~384 KB before the slab
+  // change). Now each is collected and stops its services: measured
+  // ~2.6 KB per engine over 1,000, i.e. none. Bound: 5 KB per engine.
+  test('an idle engine dropped without shutdown is collected and its native memory freed', () => {
+    const r = churn(3000, 500, 'drop')
+    expect(r.collected).toBeGreaterThanOrEqual(3000)
+    expect(r.rssPerEngine).toBeLessThan(5 * 1024)
+  }, 90_000)
+})
+
+describe('an engine nobody references', () => {
+  /** Runs `source` in a child Node with --expose-gc; its exit code and output. */
+  function run(source) {
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', source], {
+      cwd: path.join(__dirname, '..'),
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    return { code: r.status, out: r.stdout + r.stderr }
+  }
+  // Collects garbage every 10 ms while the engine waits: were it collectable,
+  // it would be gone (and its work with it) long before it runs.
+  const collectMeanwhile = `
+    const gcs = setInterval(() => global.gc(), 10)
+    gcs.unref()
+  `
+
+  test('still runs its queued work, then lets Node exit', () => {
+    const { code, out } = run(`
+      const { BackgroundEngine } = require('.')
+      ${collectMeanwhile}
+      ;(() => {
+        const e = new BackgroundEngine()
+        e.registerCallable('later', async () => { console.log('ran') })
+        e.submit({ tenantId: 't', callableName: 'later', config: { mode: 'deferred', delayMs: 300 } })
+      })()
+    `)
+    expect(out).toContain('ran')
+    expect(code).toBe(0)
+  })
+
+  test('keeps firing its schedules', () => {
+    const { code, out } = run(`
+      const { BackgroundEngine } = require('.')
+      ${collectMeanwhile}
+      ;(() => {
+        const e = new BackgroundEngine()
+        e.registerCallable('tick', async () => { console.log('tick'); process.exit(0) })
+        e.registerTrigger({ tenantId: 't', type: 'schedule', condition: { intervalSeconds: 1 }, action: { callableName: 'tick' } })
+      })()
+    `)
+    expect(out).toContain('tick')
+    expect(code).toBe(0)
+  })
 })
