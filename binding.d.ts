@@ -17,9 +17,10 @@ export declare class NativeEngine {
   /**
    * `options` as `new BackgroundEngine(options)` takes them; `wake` is
    * called (through a weak threadsafe function) when a timer produced
-   * work or notices.
+   * work or notices; `facade` is the JS engine, held (strongly) only
+   * while the engine has work or schedules.
    */
-  constructor(options: string, wake: () => void)
+  constructor(options: string, wake: () => void, facade: object)
   /** Attempts that may start now, as JSON text, or null. */
   take(): string | null
   /** Pending notices as JSON text of tagged objects (`{"t":"event",...}`), or null. */
@@ -106,7 +107,10 @@ export declare class NativeEngine {
    * notice.
    */
   finishShutdown(): void
-  /** Releases the wake function, so nothing of the engine keeps Node alive. */
+  /**
+   * Releases the wake function and the anchor, so nothing of the engine
+   * keeps Node alive or its facade from being collected.
+   */
   close(): void
 }
 

@@ -78,10 +78,9 @@ class BackgroundEngine {
    * @param {import('..').EngineOptions} [options]
    */
   constructor(options) {
-    const pump = () => this.#schedulePump()
     const text = optionsText(options, 'options', Code.INVALID_EXECUTION, '')
     this.#bindingTimeoutMs = bindingTimeoutMs(text)
-    this.#native = new NativeEngine(text, pump)
+    this.#native = new NativeEngine(text, BackgroundEngine.#waker(this), this)
     const native = this.#native
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
@@ -101,6 +100,24 @@ class BackgroundEngine {
   }
 
   // -- the loop --------------------------------------------------------------
+
+  /**
+   * The wake function Rust calls. Rust holds it for as long as the engine
+   * lives, so it reaches the engine through a WeakRef (made here, not in
+   * the constructor, whose closures share a context that holds `this`): a
+   * strong reference would keep every engine ever made alive. Rust anchors
+   * the engine itself while it has work or schedules; an idle one nobody
+   * references is collected (and its native half stopped and freed), like
+   * any object.
+   * @param {BackgroundEngine} engine
+   */
+  static #waker(engine) {
+    const ref = new WeakRef(engine)
+    return () => {
+      const live = ref.deref()
+      if (live !== undefined) live.#schedulePump()
+    }
+  }
 
   #schedulePump() {
     if (this.#pumpScheduled) return

@@ -6,7 +6,10 @@
 //! Rust answers. Rust reaches JS only through one weak threadsafe function,
 //! the wake-up a timer thread (delayed work, retry backoff, timeout) sends
 //! when it produced something; it is ref'd only while work is queued or
-//! running. Submissions, started jobs, results and notices cross as one
+//! running. It reaches the facade through a `WeakRef`, and the facade is
+//! held (anchored) only while the engine has work or schedules, so an idle
+//! engine nobody references is collected, and its native half shut down
+//! by [`NativeEngine`]'s finalizer. Submissions, started jobs, results and notices cross as one
 //! JSON text per batch: V8's JSON and serde are far cheaper than a napi call
 //! per property.
 
@@ -124,13 +127,20 @@ struct Shared {
     exec: Arc<Executor>,
     triggers: Arc<TriggerEngine>,
     host: Arc<JsHost>,
-    /// Whether the wake function is ref'd (keeps Node alive while busy).
+    /// A reference to the JS facade, strong exactly while `alive`: the
+    /// wake function reaches the facade through a `WeakRef`, so an engine
+    /// nobody references is collected once idle (and then stopped, see
+    /// [`NativeEngine::finalize`]), while one with work or schedules keeps
+    /// running like a timer would.
+    anchor: sys::napi_ref,
+    /// Whether the wake function is ref'd (keeps Node alive while busy)
+    /// and the facade anchored.
     alive: AtomicBool,
 }
 
 impl Shared {
-    /// Keeps Node alive exactly while work is queued or running (or a
-    /// schedule is active).
+    /// Keeps Node alive, and the facade from being collected, exactly
+    /// while work is queued or running (or a schedule is active).
     fn refresh_keepalive(&self, env: &Env) {
         let busy = self.exec.busy() > 0 || self.exec.waiting() > 0 || self.triggers.has_schedules();
         if busy == self.alive.load(Ordering::Relaxed) {
@@ -145,7 +155,31 @@ impl Shared {
             }
         };
         if status == sys::Status::napi_ok {
+            self.anchor(env, busy);
             self.alive.store(busy, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the reference to the facade strong (`on`) or weak again.
+    fn anchor(&self, env: &Env, on: bool) {
+        let mut count = 0;
+        unsafe {
+            if on {
+                sys::napi_reference_ref(env.raw(), self.anchor, &mut count);
+            } else {
+                sys::napi_reference_unref(env.raw(), self.anchor, &mut count);
+            }
+        }
+    }
+
+    /// Releases the wake function and the anchor: nothing of the engine
+    /// keeps Node alive or its facade from being collected.
+    fn release_wake(&self, env: &Env) {
+        if let Ok(mut g) = self.host.wake.lock() {
+            g.take();
+        }
+        if self.alive.swap(false, Ordering::Relaxed) {
+            self.anchor(env, false);
         }
     }
 }
@@ -505,18 +539,38 @@ pub struct EngineStats {
 
 /// The Rust half of one engine, held by the facade (`lib/engine.js`).
 /// Each method forwards to the core; records cross as JSON text.
-#[napi]
+#[napi(custom_finalize)]
 pub struct NativeEngine {
-    shared: Arc<Shared>,
+    shared: Shared,
+}
+
+impl ObjectFinalize for NativeEngine {
+    /// The facade was collected. After `shutdown()` there is nothing left
+    /// to do but free the anchor; an engine dropped without it (it was
+    /// idle: an engine with work or schedules is anchored) is shut down
+    /// here, so that its services end and drop the executor, the trigger
+    /// engine and the store with them.
+    fn finalize(self, env: Env) -> Result<()> {
+        let shared = &self.shared;
+        if !shared.exec.is_stopped() {
+            shared.triggers.stop();
+            shared.exec.begin_shutdown();
+            let _ = catch_unwind(AssertUnwindSafe(|| shared.exec.finish_shutdown()));
+        }
+        shared.release_wake(&env);
+        unsafe { sys::napi_delete_reference(env.raw(), shared.anchor) };
+        Ok(())
+    }
 }
 
 #[napi]
 impl NativeEngine {
     /// `options` as `new BackgroundEngine(options)` takes them; `wake` is
     /// called (through a weak threadsafe function) when a timer produced
-    /// work or notices.
-    #[napi(constructor, catch_unwind, ts_args_type = "options: string, wake: () => void")]
-    pub fn new(env: Env, options: String, wake: Function<u32, ()>) -> Result<Self> {
+    /// work or notices; `facade` is the JS engine, held (strongly) only
+    /// while the engine has work or schedules.
+    #[napi(constructor, catch_unwind, ts_args_type = "options: string, wake: () => void, facade: object")]
+    pub fn new(env: Env, options: String, wake: Function<u32, ()>, facade: Unknown) -> Result<Self> {
         guarded(&env, || {
             let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let o = validate::engine_options(&options).or_throw(&env)?;
@@ -534,11 +588,23 @@ impl NativeEngine {
                 .callee_handled::<false>()
                 .build_callback(|ctx| Ok(ctx.value))?;
             *host.wake.lock().map_err(|_| Error::from_reason("poisoned"))? = Some(Arc::new(tsfn));
-            let shared = Arc::new(Shared { exec, triggers, host, alive: AtomicBool::new(false) });
-            {
+            let mut anchor = ptr::null_mut();
+            let status = unsafe { sys::napi_create_reference(env.raw(), facade.raw(), 0, &mut anchor) };
+            if status != sys::Status::napi_ok {
+                return Err(Error::new(Status::from(status), "facade: expected an object"));
+            }
+            let shared = Shared { exec, triggers, host, anchor, alive: AtomicBool::new(false) };
+            let started = {
                 let _guard = timer_runtime().enter();
                 shared.exec.start();
-                shared.triggers.start().or_throw(&env)?;
+                shared.triggers.start()
+            };
+            if let Err(e) = started {
+                shared.triggers.stop();
+                let _ = shared.exec.finish_shutdown();
+                shared.release_wake(&env);
+                unsafe { sys::napi_delete_reference(env.raw(), anchor) };
+                return Err(e).or_throw(&env);
             }
             Ok(Self { shared })
         })
@@ -850,12 +916,10 @@ impl NativeEngine {
         guarded(&env, || self.shared.exec.finish_shutdown().or_throw(&env))
     }
 
-    /// Releases the wake function, so nothing of the engine keeps Node alive.
+    /// Releases the wake function and the anchor, so nothing of the engine
+    /// keeps Node alive or its facade from being collected.
     #[napi]
-    pub fn close(&self) {
-        if let Ok(mut g) = self.shared.host.wake.lock() {
-            g.take();
-        }
-        self.shared.alive.store(false, Ordering::Relaxed);
+    pub fn close(&self, env: Env) {
+        self.shared.release_wake(&env);
     }
 }

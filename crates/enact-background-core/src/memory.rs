@@ -6,8 +6,9 @@
 //! have equal ones, and the fields most executions never set (context,
 //! trigger, metadata) or only set once they run (times, output, error,
 //! binding) live in optional boxes. Slots sit in a slab of fixed-size
-//! chunks (no reallocation of the whole table as it grows) and the queues
-//! refer to them by index. A full [`BackgroundExecution`] is built only
+//! chunks (no reallocation of the whole table as it grows; only the first
+//! grows up to full size, so a store with few executions stays small) and
+//! the queues refer to them by index. A full [`BackgroundExecution`] is built only
 //! when one is asked for.
 
 use std::cmp::Reverse;
@@ -208,11 +209,18 @@ impl Configs {
 /// Slots per slab chunk.
 const CHUNK: usize = 4096;
 
-/// Execution slots by index, in chunks that never move, with a free list,
-/// and the id → index table.
+/// Slots the first chunk starts with. A chunk of [`CHUNK`] slots is some
+/// 360 KB, so the first one grows (doubling) up to [`CHUNK`] instead of
+/// being allocated whole: an engine that runs a few executions costs a few
+/// kilobytes, not 360 KB held until its JS object is collected.
+const FIRST_CHUNK: usize = 64;
+
+/// Execution slots by index, in chunks of [`CHUNK`] slots (the first grows
+/// up to it; the others are allocated whole and never move), with a free
+/// list, and the id → index table.
 #[derive(Default)]
 struct Slab {
-    chunks: Vec<Box<[Option<Slot>]>>,
+    chunks: Vec<Vec<Option<Slot>>>,
     len: usize,
     free: Vec<u32>,
     ids: hashbrown::HashTable<u32>,
@@ -250,8 +258,10 @@ impl Slab {
             Some(i) => i,
             None => {
                 if self.len.is_multiple_of(CHUNK) {
-                    self.chunks.push(std::iter::repeat_with(|| None).take(CHUNK).collect());
+                    let size = if self.chunks.is_empty() { FIRST_CHUNK } else { CHUNK };
+                    self.chunks.push(Vec::with_capacity(size));
                 }
+                self.chunks.last_mut().expect("a chunk with room").push(None);
                 self.len += 1;
                 u32::try_from(self.len - 1).expect("fewer than 2^32 executions in memory")
             }
@@ -1032,6 +1042,43 @@ mod tests {
         let c = names.hold("tenant_c".into());
         assert_eq!(c, a, "its number is reused");
         assert_eq!((names.get(b), names.get(c)), ("tenant_b", "tenant_c"));
+    }
+
+    fn completed(n: usize) -> NewExecution {
+        let mut e: BackgroundExecution = serde_json::from_value(serde_json::json!({
+            "executionId": format!("e{n}"), "tenantId": "t", "callableName": "c",
+            "status": "completed", "queuedAt": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        e.completed_at = Some(e.queued_at);
+        NewExecution { record: Box::new(e), ready: Readiness::Final }
+    }
+
+    /// A store that holds a few executions holds a few slots, not a whole
+    /// chunk (some 360 KB, per engine, until its JS object is collected);
+    /// past the first chunk the slab still finds every slot.
+    #[test]
+    fn the_slab_grows_with_its_executions() {
+        let store = MemoryStore::keeping(100_000);
+        let insert = |from: usize, to: usize| {
+            let batch = (from..to).map(completed).collect();
+            crate::store::poll_now(store.insert_many(batch)).ok().unwrap().unwrap();
+        };
+        insert(0, 3);
+        {
+            let g = store.inner.lock();
+            let slots: usize = g.slab.chunks.iter().map(Vec::capacity).sum();
+            assert!(slots <= FIRST_CHUNK, "3 executions hold {slots} slots");
+        }
+        insert(3, 2 * CHUNK + 5);
+        let g = store.inner.lock();
+        assert_eq!(g.slab.chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![CHUNK, CHUNK, 5]);
+        assert!(g.slab.chunks.iter().all(|c| c.capacity() == CHUNK), "full-size chunks from the second on");
+        for n in [0, 63, 64, CHUNK - 1, CHUNK, 2 * CHUNK + 4] {
+            let i = g.slab.find(&format!("e{n}")).unwrap_or_else(|| panic!("e{n} is found"));
+            assert_eq!(&*g.slab.slot(i).id, format!("e{n}"));
+        }
+        assert_eq!(g.slab.iter().count(), 2 * CHUNK + 5);
     }
 
     /// Executions dropped from a store release their names: a stream of
