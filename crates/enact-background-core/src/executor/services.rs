@@ -97,10 +97,20 @@ impl Executor {
     }
 
     /// Sleeps `period`, or less when the executor stops; false once stopped.
+    /// The stop wake-up is registered before the flag is read: a stop that
+    /// came while the service was busy (no waiter for `notify_waiters`)
+    /// is seen by the flag, and one that comes later wakes the sleep, so
+    /// no stop waits out a whole period.
     async fn pause(&self, period: Duration) -> bool {
+        let stop = self.stop.notified();
+        tokio::pin!(stop);
+        stop.as_mut().enable();
+        if self.stopped.load(Ordering::SeqCst) {
+            return false;
+        }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
-            _ = self.stop.notified() => {}
+            _ = stop => {}
         }
         !self.stopped.load(Ordering::SeqCst)
     }

@@ -108,9 +108,18 @@ impl TriggerEngine {
     /// other engines sharing the store.
     pub(super) async fn listen_loop(self: Arc<Self>, period: std::time::Duration) {
         loop {
+            // Registered before the flag is read, so that a stop made
+            // while the listener was busy is not lost (see `pause` in the
+            // executor's services).
+            let stop = self.stop_listening.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
-                _ = self.stop_listening.notified() => {}
+                _ = stop => {}
             }
             if self.stopped.load(Ordering::SeqCst) {
                 return;
