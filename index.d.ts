@@ -292,10 +292,26 @@ export type ErrorCode =
 /** @deprecated the old name of {@link ErrorCode}. */
 export type EnactErrorCode = ErrorCode
 
-/** An `Error` the engine throws or rejects with. */
-export interface EnactError extends Error {
+/**
+ * The class of every error the package throws or rejects with (and of
+ * `ctx.signal.reason`, named `TimeoutError` / `AbortError` there). It is
+ * made in the caller's realm, so `err instanceof Error`, Jest's
+ * `toThrow(Error)` and `toThrow(EnactError)` hold, also for errors the
+ * native half raised. Across realms (another vm context, a second copy of
+ * the package) use {@link isEnactError}.
+ */
+export declare class EnactError extends Error {
+  /** Throws a `TypeError` when `code` is not one of {@link ErrorCodes}. */
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions)
   code: ErrorCode
 }
+
+/**
+ * Whether `err` is an engine error, from any realm or copy of the package:
+ * duck-typed, an object with a string `message` whose `code` is one of
+ * {@link ErrorCodes}. Never throws.
+ */
+export declare function isEnactError(err: unknown): err is EnactError
 
 
 // ---------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 // @ts-check
 'use strict'
 // The package entry. The public API is plain JS (lib/engine.js) over the
-// named natives of the generated loader (binding.js); index.d.ts declares it.
+// named natives of the generated loader (binding.js), called through
+// lib/realm.js; index.d.ts declares it.
 const { BackgroundEngine } = require('./lib/engine')
-const { Code, ErrorCodes, enactError } = require('./lib/errors')
+const { Code, ErrorCodes, EnactError, isEnactError, enactError } = require('./lib/errors')
 const { stringArg, typeName } = require('./lib/args')
-const native = require('./binding.js')
+const native = require('./lib/realm')
 
 /**
  * Applies a result transform exactly as target binding does; arguments
@@ -26,4 +27,4 @@ function applyTransform(value, transform, maxLength, jsonPath) {
   return native.applyTransform(value, transform, maxLength ?? undefined, jsonPath ?? undefined)
 }
 
-module.exports = { BackgroundEngine, applyTransform, ErrorCodes }
+module.exports = { BackgroundEngine, applyTransform, ErrorCodes, EnactError, isEnactError }

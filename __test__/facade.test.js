@@ -14,8 +14,8 @@ function declared() {
   const source = ts.createSourceFile('index.d.ts', fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'), ts.ScriptTarget.Latest, true)
   const out = { methods: new Set(), statics: new Set(), errorCodes: [], exports: new Set() }
   for (const node of source.statements) {
+    if (ts.isClassDeclaration(node)) out.exports.add(node.name.text)
     if (ts.isClassDeclaration(node) && node.name.text === 'BackgroundEngine') {
-      out.exports.add('BackgroundEngine')
       for (const m of node.members) {
         if (!ts.isMethodDeclaration(m)) continue
         const isStatic = (m.modifiers || []).some((x) => x.kind === ts.SyntaxKind.StaticKeyword)

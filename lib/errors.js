@@ -17,16 +17,52 @@ const ErrorCodes = Object.freeze([...errorCodes])
 const Code = Object.freeze(Object.fromEntries(ErrorCodes.map((c) => [c.replace(/^ENACT_/, ''), c])))
 
 /**
- * An `Error` with a stable `code`.
+ * The class of every error the package throws or rejects with: an `Error`
+ * with a stable `code`, made in the realm this module was loaded in (the
+ * caller's, under Jest too), so that `instanceof Error`, `toThrow(Error)`
+ * and `toThrow(EnactError)` hold. Errors Rust raises are re-made as
+ * EnactErrors at the boundary (lib/realm.js).
+ */
+class EnactError extends Error {
+  /**
+   * @param {string} code one of `ErrorCodes`
+   * @param {string} message starts with the field at fault where one applies
+   * @param {ErrorOptions} [options] e.g. `{ cause }`
+   */
+  constructor(code, message, options) {
+    if (typeof code !== 'string' || !ErrorCodes.includes(code)) throw new TypeError(`enact-background: unknown error code ${String(code)}`)
+    super(message, options)
+    /** @type {string} */
+    this.code = code
+  }
+}
+// On the prototype (so set before the stack is captured, whose first line
+// then reads `EnactError: …`), writable like Error.prototype.name.
+Object.defineProperty(EnactError.prototype, 'name', { value: 'EnactError', writable: true, enumerable: false, configurable: true })
+
+/**
+ * Whether `err` is an engine error, from any realm: duck-typed (an object
+ * with a string `message` and a `code` that is one of `ErrorCodes`), since
+ * an error made in another vm context is not `instanceof` this one's
+ * classes. Never throws, whatever `err` does when read.
+ * @param {unknown} err
+ * @returns {err is EnactError}
+ */
+function isEnactError(err) {
+  if (err === null || typeof err !== 'object') return false
+  const code = safeGet(err, 'code')
+  return typeof code === 'string' && ErrorCodes.includes(code) && typeof safeGet(err, 'message') === 'string'
+}
+
+/**
+ * An `Error` with a stable `code`: an EnactError.
  * @param {string | undefined} code one of `ErrorCodes` (use `Code.X`)
  * @param {string} message starts with the field at fault where one applies
- * @returns {Error & { code: string }}
+ * @returns {EnactError}
  */
 function enactError(code, message) {
   if (code === undefined || !ErrorCodes.includes(code)) throw new Error(`enact-background: unknown error code ${code}`)
-  const err = /** @type {Error & { code: string }} */ (new Error(message))
-  err.code = code
-  return err
+  return new EnactError(code, message)
 }
 
 /**
@@ -105,4 +141,4 @@ function warn(message, err) {
   }
 }
 
-module.exports = { ErrorCodes, Code, enactError, describe, toThrownError, safeGet, warn }
+module.exports = { ErrorCodes, Code, EnactError, isEnactError, enactError, describe, toThrownError, safeGet, warn }

@@ -7,7 +7,7 @@
 // that keeps a stream of instant work from starving timers and I/O.
 
 const { AsyncLocalStorage } = require('node:async_hooks')
-const { Code, describe, toThrownError } = require('./errors')
+const { Code, describe, enactError, toThrownError } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 
 /**
@@ -69,14 +69,14 @@ function inChainOf(record, fn, arg) {
  * The reason a running attempt's signal aborts with.
  * @param {string} why `timeout`, `cancel` or `shutdown`
  * @param {string} [executionId]
- * @returns {Error & { code: string }}
+ * @returns {import('./errors').EnactError}
  */
 function abortReason(why, executionId) {
-  const err = /** @type {Error & { code: string }} */ (
-    new Error(why === 'timeout' ? `execution ${executionId} timed out` : why === 'cancel' ? `execution ${executionId} was cancelled` : 'engine is shutting down')
+  const err = enactError(
+    why === 'timeout' ? Code.TIMEOUT : why === 'cancel' ? Code.CANCELLED : Code.SHUTDOWN,
+    why === 'timeout' ? `execution ${executionId} timed out` : why === 'cancel' ? `execution ${executionId} was cancelled` : 'engine is shutting down',
   )
   err.name = why === 'timeout' ? 'TimeoutError' : 'AbortError'
-  err.code = why === 'timeout' ? Code.TIMEOUT : why === 'cancel' ? Code.CANCELLED : Code.SHUTDOWN
   return err
 }
 
