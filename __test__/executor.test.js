@@ -221,7 +221,7 @@ describe('nothing a callable does crashes the engine', () => {
     throwsString: () => {
       throw 'just a string'
     },
-    returnsUndefined: async () => undefined,
+    returnsSymbol: async () => Symbol('s'),
     returnsBigInt: async () => 10n,
     returnsCircular: async () => {
       const o = { name: 'loop' }
@@ -254,9 +254,24 @@ describe('nothing a callable does crashes the engine', () => {
     expect((await run('throws')).message).toBe('callable threw: boom')
     expect((await run('throws')).details).toMatchObject({ name: 'Error' })
     expect((await run('throwsString')).message).toBe('callable threw: just a string')
-    expect((await run('returnsUndefined')).message).toMatch(/returned undefined/)
+    expect((await run('returnsSymbol')).message).toBe('callable returned symbol; return a JSON value (or nothing, or null)')
+    expect((await run('returnsFunction')).message).toBe('callable returned function; return a JSON value (or nothing, or null)')
     expect((await run('returnsBigInt')).message).toMatch(/not JSON-serializable.*BigInt/)
     expect((await run('returnsCircular')).message).toMatch(/not JSON-serializable.*circular/i)
+  })
+
+  test('a callable that returns undefined or nothing succeeds with output null', async () => {
+    const e = engine()
+    e.registerCallable('asyncNothing', async () => {})
+    e.registerCallable('syncNothing', () => {})
+    e.registerCallable('asyncUndefined', async () => undefined)
+    for (const name of ['asyncNothing', 'syncNothing', 'asyncUndefined']) {
+      const rec = await e.submit({ tenantId: T, callableName: name, config: { mode: 'silent' } })
+      expect(rec).toMatchObject({ status: 'completed', output: null })
+      expect(rec.error).toBeUndefined()
+      expect(await e.getExecution(rec.executionId)).toMatchObject({ status: 'completed', output: null })
+    }
+    expect((await e.stats()).failed).toBe(0)
   })
 
   test('a hanging callable times out and its signal aborts', async () => {

@@ -263,6 +263,9 @@ class Runner {
    */
   #succeed(ctx, value) {
     if (!this.#release(ctx)) return
+    // A callable that returns nothing (the common side-effect-only job)
+    // succeeded: its output is null, as for `return null`.
+    if (value === undefined) return this.#report(ctx, 'null', null)
     let output
     try {
       output = JSON.stringify(value)
@@ -271,7 +274,7 @@ class Runner {
     }
     if (output === undefined) {
       return this.#report(ctx, null, {
-        message: `callable returned ${value === undefined ? 'undefined' : typeof value}; return a JSON value (use null for "nothing")`,
+        message: `callable returned ${typeof value}; return a JSON value (or nothing, or null)`,
         retryable: false,
       })
     }
