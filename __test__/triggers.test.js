@@ -524,6 +524,12 @@ describe('manual triggers', () => {
     const rec = await e.wait(fired.executionId)
     expect(rec).toMatchObject({ status: 'failed', callableName: 'ghost', triggerId: t.triggerId })
     expect(rec.error.message).toContain('no callable registered')
+    // enact-core 0.0.2 refuses "retry_policy": null; the first attempt is the one that failed.
+    expect(rec.error).toMatchObject({
+      code: 'ENACT_UNKNOWN_CALLABLE',
+      attempt: 1,
+      retry_policy: { backoff_strategy: 'constant', base_delay: 0, max_delay: 0, max_retries: 0, requires_idempotency_key: false, retryable: false },
+    })
   })
 })
 

@@ -562,6 +562,22 @@ pub struct ErrorRetryPolicy {
     pub retryable: bool,
 }
 
+impl ErrorRetryPolicy {
+    /// The policy of work attempted once (no `retry` config): no retries,
+    /// no delays. enact-core requires a policy on every error (it refuses
+    /// `"retry_policy": null`), so errors without one carry this.
+    pub fn no_retry(retryable: bool) -> Self {
+        ErrorRetryPolicy {
+            backoff_strategy: "constant".into(),
+            base_delay: 0,
+            max_delay: 0,
+            max_retries: 0,
+            requires_idempotency_key: false,
+            retryable,
+        }
+    }
+}
+
 /// enact-core's ExecutionError: snake_case keys, nulls written out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionError {

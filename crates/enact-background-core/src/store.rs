@@ -541,7 +541,7 @@ pub fn stalled_error(attempt: u32, stalls: u32, max_stalls: u32, now_ms: i64) ->
             "interrupted: the engine running it stopped {stalls} time{} (maxStalls is {max_stalls})",
             if stalls == 1 { "" } else { "s" }
         ),
-        retry_policy: None,
+        retry_policy: Some(crate::model::ErrorRetryPolicy::no_retry(false)),
         code: Some(crate::error::ErrorCode::Stalled.as_str().into()),
         attempt,
         step_id: None,

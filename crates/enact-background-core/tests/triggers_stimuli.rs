@@ -582,6 +582,67 @@ async fn manual_fire_with_and_without_payload() {
     assert_eq!(execs_of(&h, &t.trigger_id).len(), 2);
 }
 
+/// The shape enact-core 0.0.2 reads an ExecutionError with: every key of
+/// the error its own fixture holds, each non-null one of the same JSON
+/// type, and `retry_policy` a full RetryPolicy (enact-core refuses
+/// `"retry_policy": null`: "invalid type: null, expected struct
+/// RetryPolicy").
+fn assert_enact_core_error(err: &Value) {
+    let want = fixture("execution_failed.json")["error"].clone();
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_u64() => "unsigned",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(err), keys(&want), "error keys: {err:#}");
+    for key in ["category", "message", "attempt", "occurred_at", "retry_policy"] {
+        assert_eq!(kind(&err[key]), kind(&want[key]), "error.{key}: {err:#}");
+    }
+    let (policy, want_policy) = (&err["retry_policy"], &want["retry_policy"]);
+    assert_eq!(keys(policy), keys(want_policy), "retry_policy keys: {policy:#}");
+    for key in keys(want_policy) {
+        assert_eq!(kind(&policy[&key]), kind(&want_policy[&key]), "retry_policy.{key}: {policy:#}");
+    }
+    assert!(err["attempt"].as_u64().unwrap() >= 1, "error.attempt counts from 1: {err:#}");
+    // And our own reader takes it back unchanged.
+    let back: ExecutionError = serde_json::from_value(err.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), *err);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fire_of_an_unregistered_callable_writes_an_enact_core_readable_failure() {
+    let h = harness_at(at(T0));
+    let eng = engine(&h);
+    // Without a retry config: the policy of a single attempt.
+    let t = reg(&eng, json!({"tenantId": "t", "type": "manual", "action": {"callableName": "nobody"}}));
+    let rec = h.get(&eng.fire(&t.trigger_id, None).unwrap().execution_id);
+    assert_eq!(rec.status, BackgroundExecutionStatus::Failed);
+    let v = serde_json::to_value(&rec).unwrap();
+    assert_enact_core_error(&v["error"]);
+    assert_eq!(v["error"]["attempt"], json!(1));
+    assert_eq!(v["error"]["code"], json!("ENACT_UNKNOWN_CALLABLE"));
+    assert_eq!(
+        v["error"]["retry_policy"],
+        json!({"backoff_strategy": "constant", "base_delay": 0, "max_delay": 0, "max_retries": 0, "requires_idempotency_key": false, "retryable": false})
+    );
+    // No attempt started: the record's own `attempt` extension stays absent.
+    assert!(v.get("attempt").is_none(), "{v:#}");
+
+    // With one: its policy, and not retryable.
+    let t = reg(&eng, json!({"tenantId": "t", "type": "manual", "action": {"callableName": "nobody", "retry": {"maxAttempts": 3, "backoffMs": 500}}}));
+    let rec = h.get(&eng.fire(&t.trigger_id, None).unwrap().execution_id);
+    let v = serde_json::to_value(&rec).unwrap();
+    assert_enact_core_error(&v["error"]);
+    assert_eq!(v["error"]["retry_policy"]["max_retries"], json!(2));
+    assert_eq!(v["error"]["retry_policy"]["base_delay"], json!(500));
+    assert_eq!(v["error"]["retry_policy"]["retryable"], json!(false));
+}
+
 #[tokio::test(start_paused = true)]
 async fn manual_triggers_ignore_events() {
     let h = harness_at(at(T0));

@@ -541,8 +541,11 @@ impl Executor {
         if !known {
             let message = format!("callableName: no callable registered as {:?}", new.record.callable_name);
             let err = CallError { message, retryable: false, code: Some(ErrorCode::UnknownCallable.as_str().into()), details: None };
-            let mut error = self.execution_error_with(ErrorCategory::ValidationError, &err, 0, new.record.config.retry.as_ref());
-            error.retry_policy = None;
+            // Its first attempt is the one that failed (none started, so the
+            // record's own `attempt` stays absent); the policy is the one
+            // the execution had, retryable false: enact-core refuses an
+            // error without a retry policy or with attempt 0.
+            let error = self.execution_error_with(ErrorCategory::ValidationError, &err, 1, new.record.config.retry.as_ref());
             new.record.status = Status::Failed;
             new.record.completed_at = Some(now);
             new.record.error = Some(Box::new(error));
@@ -1039,14 +1042,7 @@ impl Executor {
                     requires_idempotency_key: false,
                     retryable: err.retryable,
                 },
-                None => ErrorRetryPolicy {
-                    backoff_strategy: "constant".into(),
-                    base_delay: 0,
-                    max_delay: 0,
-                    max_retries: 0,
-                    requires_idempotency_key: false,
-                    retryable: err.retryable,
-                },
+                None => ErrorRetryPolicy::no_retry(err.retryable),
             }),
             code: err.code.clone(),
             attempt,
