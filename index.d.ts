@@ -37,14 +37,29 @@ export interface RetryConfig {
   backoffMultiplier?: number
 }
 
+/**
+ * Where a result goes. enact-core has two of these: an execution's
+ * (`config.targetBinding`) has every field; a trigger action's
+ * (`action.targetBinding`) has no `transform`, `maxLength` or `jsonPath`,
+ * so on a trigger action those three are extensions.
+ */
 export interface TargetBindingConfig {
   targetType: TargetType
   targetPath?: string
-  /** Default `none`. */
+  /**
+   * Default `none`. Extension on a trigger action's `targetBinding` (written
+   * only when not `none`); enact-core's on an execution's.
+   */
   transform?: TransformType
-  /** Characters (not bytes) kept by `truncate` / `first_line`. */
+  /**
+   * Characters (not bytes) kept by `truncate` / `first_line`. Extension on
+   * a trigger action's `targetBinding`.
+   */
   maxLength?: number
-  /** `$.a.b`, `$.a[0]`, `$.a[*].b` for `json_extract`. */
+  /**
+   * `$.a.b`, `$.a[0]`, `$.a[*].b` for `json_extract`. Extension on a
+   * trigger action's `targetBinding`.
+   */
   jsonPath?: string
   threadId?: string
   executionId?: string
@@ -71,27 +86,39 @@ export interface BackgroundExecutionConfig {
   callbackUrl?: string
   /** Without it an execution is attempted once. */
   retry?: RetryConfig
-  /** Deferred mode: run at this instant. */
+  /** Extension: deferred mode, run at this instant. */
   runAt?: Timestamp
-  /** Deferred mode: run after this many milliseconds. */
+  /** Extension: deferred mode, run after this many milliseconds. */
   delayMs?: number
+}
+
+/** enact-core's RetryPolicy of an error (snake_case keys). */
+export interface ErrorRetryPolicy {
+  /** `constant` or `exponential`. */
+  backoff_strategy: string
+  /** First delay, in milliseconds. */
+  base_delay: number
+  /** Largest delay, in milliseconds. */
+  max_delay: number
+  /** Retries after the first attempt (0: attempted once). */
+  max_retries: number
+  requires_idempotency_key: boolean
+  /** False when the error stopped the retries (`retryable: false`, or no retry possible). */
+  retryable: boolean
 }
 
 /** enact-core's ExecutionError (snake_case keys). */
 export interface ExecutionError {
   category: ErrorCategory
   message: string
-  retry_policy: {
-    backoff_strategy: string
-    base_delay: number
-    max_delay: number
-    max_retries: number
-    requires_idempotency_key: boolean
-    retryable: boolean
-  } | null
-  /** The callable error's own `code`, if it had a string one. */
+  /**
+   * The retry policy that applied; work without `retry` has the policy of
+   * a single attempt (`max_retries: 0`). Never null (enact-core requires it).
+   */
+  retry_policy: ErrorRetryPolicy
+  /** The callable error's own `code`, if it had a string one; the engine's for its own failures. */
   code: string | null
-  /** Attempt that failed, from 1. */
+  /** Attempt that failed, from 1 (a fire whose callable is not registered: 1). */
   attempt: number
   step_id: string | null
   provider: string | null
@@ -102,8 +129,11 @@ export interface ExecutionError {
   occurred_at: number
 }
 
-/** One unit of background work, as enact-core 0.0.2 writes it. */
-export interface BackgroundExecution {
+/**
+ * One unit of background work, as enact-core 0.0.2 writes it. `Output` is
+ * the callable's stored output (see {@link Callables}); `unknown` unless known.
+ */
+export interface BackgroundExecution<Output = unknown> {
   executionId: string
   tenantId: string
   callableName: string
@@ -114,8 +144,11 @@ export interface BackgroundExecution {
   queuedAt: Timestamp
   startedAt?: Timestamp
   completedAt?: Timestamp
-  /** The callable's return value (JSON). */
-  output?: unknown
+  /**
+   * The callable's return value as JSON (`null` when it returned nothing);
+   * present once `completed`.
+   */
+  output?: Output
   error?: ExecutionError
   targetBindingApplied: boolean
   triggerId?: string
@@ -140,36 +173,45 @@ export interface BackgroundExecution {
   chainRoot?: string
 }
 
-export interface SubmitRequest {
+/**
+ * A submission of callable `K`: `input` is checked against the
+ * {@link Callables} registry (required when the entry's `input` is);
+ * without a registry, any string or none.
+ */
+export type SubmitRequest<K extends CallableName = CallableName> = {
   tenantId: string
-  callableName: string
-  input?: string
+  callableName: K
   context?: Record<string, string>
   config?: BackgroundExecutionConfig
   metadata?: Record<string, unknown>
   /** Keep this id instead of generating `exec_…`. */
   executionId?: string
-}
+} & InputField<CallableInput<K>>
+
+/** `input` as a submission or trigger action takes it: required unless it may be absent (`null` counts as absent). */
+export type InputField<I> = undefined extends I ? { input?: Exclude<I, undefined> | null } : { input: I }
 
 export interface ExecutionFilter {
   tenantId?: string
   status?: ExecutionStatus
-  callableName?: string
+  callableName?: CallableName
   /** At most this many, oldest first. */
   limit?: number
 }
 
-/** What a callable receives. */
-export interface CallableContext {
+/** What callable `K` receives. */
+export interface CallableContext<K extends CallableName = CallableName> {
   executionId: string
   tenantId: string
-  callableName: string
-  input?: string
+  callableName: K
+  /** The submission's or trigger action's `input` (absent when none was given). */
+  input: CallableInput<K>
   context: Record<string, string>
   /** From 1. */
   attempt: number
   triggerId?: string
-  triggerSource?: any
+  /** Extension: what fired the trigger (the event, metric, webhook body, payload or schedule tick). */
+  triggerSource?: unknown
   /** Aborts on timeout, cancellation or shutdown. */
   readonly signal: AbortSignal
   /** Emits an `execution.stream` event (deferred mode; ignored otherwise). */
@@ -177,11 +219,74 @@ export interface CallableContext {
 }
 
 /**
- * An async function run for each attempt. Its resolved value must be
- * JSON-serializable (use `null` for "nothing"). Throw an error with
- * `retryable: false` to skip remaining retries.
+ * An async function run for each attempt of callable `K`. Its resolved
+ * value must be JSON-serializable; returning nothing (`undefined`) succeeds
+ * with output `null`, the usual side-effect-only job. A BigInt, a symbol, a
+ * function or a cycle fails the execution. Throw an error with
+ * `retryable: false` to skip remaining retries. With a {@link Callables}
+ * entry, the value must be its `output`.
  */
-export type Callable = (ctx: CallableContext) => unknown
+export type Callable<K extends CallableName = CallableName> = (ctx: CallableContext<K>) => CallableResult<CallableOutput<K>>
+
+/** What a callable declared to output `O` may return: `O` (or nothing, when `O` admits `null`), or a promise of it. */
+export type CallableResult<O> = unknown extends O ? unknown : Returnable<O> | PromiseLike<Returnable<O>>
+type Returnable<O> = O | (null extends O ? void : never)
+
+// ---------------------------------------------------------------------------
+// The callable registry
+
+/**
+ * The registry of callables, empty until you declare yours by declaration
+ * merging (as graphile-worker's `GraphileWorker.Tasks`):
+ *
+ * ```ts
+ * declare module 'enact-background' {
+ *   interface Callables {
+ *     summarize: { input: string; output: { title: string } }
+ *     cleanup: { output: void } // takes any input or none, returns nothing
+ *   }
+ * }
+ * ```
+ *
+ * Then callable names are the registry's keys: `registerCallable`
+ * checks the function's `ctx.input` and return value, `submit` and
+ * `registerTrigger` check `input` (which the engine carries as a string:
+ * an entry's `input` must be `string`, optional or not), and
+ * `submit`, `wait<'summarize'>(id)` and `getExecution<'summarize'>(id)`
+ * resolve with records whose `output` is typed (`void` outputs are stored
+ * as `null`). An entry without `input` takes any string or none; one
+ * without `output` returns `unknown`. Types only: nothing is checked at
+ * run time beyond what the engine always checks.
+ *
+ * Without any entry, names are any string, `input` any string or none,
+ * and outputs `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Callables {}
+
+/** The shape of a {@link Callables} entry. */
+export interface CallableSpec {
+  input?: string
+  output?: unknown
+}
+
+/** The names of callables: the keys of {@link Callables}, or any string while it is empty. */
+export type CallableName = [keyof Callables] extends [never] ? string : Extract<keyof Callables, string>
+
+/** What callable `K` takes as `input` (`string | undefined` unless its entry says). */
+export type CallableInput<K extends string> = K extends keyof Callables ? InputOf<Callables[K]> : string | undefined
+type InputOf<S> = 'input' extends keyof S
+  ? S extends { input?: infer I }
+    ? Extract<I, string | undefined> | ({} extends Pick<S, Extract<'input', keyof S>> ? undefined : never)
+    : never
+  : string | undefined
+
+/** What callable `K` returns, as declared (`unknown` unless its entry says). */
+export type CallableReturn<K extends string> = K extends keyof Callables ? (Callables[K] extends { output?: infer O } ? ('output' extends keyof Callables[K] ? O : unknown) : unknown) : unknown
+
+/** Callable `K`'s output as a record stores it: a declared `void` / `undefined` becomes `null`. */
+export type CallableOutput<K extends string> = StoredOutput<CallableReturn<K>>
+type StoredOutput<O> = unknown extends O ? unknown : Exclude<O, undefined | void> | (undefined extends O ? null : never)
 
 /** Options of `registerCallable`. */
 export interface CallableOptions {
@@ -204,22 +309,10 @@ export interface BindingContext {
 /** Receives the transformed value; throwing marks the binding failed, never the execution. */
 export type TargetHandler = (value: string, binding: BindingContext) => void | Promise<void>
 
-export type EngineEventName =
-  | 'execution.queued'
-  | 'execution.started'
-  | 'execution.stream'
-  | 'execution.completed'
-  | 'execution.failed'
-  | 'execution.retrying'
-  | 'execution.cancelled'
-  | 'execution.timeout'
-  | 'binding.applied'
-  | 'binding.failed'
-  | 'trigger.fired'
-  | 'trigger.loop_blocked'
-  | 'engine.diagnostic'
+/** The names of engine events: the keys of {@link EngineEvents}. */
+export type EngineEventName = keyof EngineEvents
 
-/** The payload of each engine event. */
+/** The payload of each engine event (`on(name, listener)` gives the listener this). */
 export interface EngineEvents {
   'execution.queued': BackgroundExecution
   'execution.started': BackgroundExecution
@@ -340,10 +433,11 @@ export interface PatternOperators {
 }
 
 /**
- * When a trigger fires. Which fields apply depends on the type:
- * event/lifecycle: `eventType` (+ `eventPattern`); schedule:
- * `cronExpression` (+ `timezone`) or `intervalSeconds`; threshold:
- * `metricName`, `thresholdValue`, `thresholdOperator`.
+ * When a trigger fires, as a stored Trigger holds it. Which fields apply
+ * depends on the type: event/lifecycle: `eventType` (+ `eventPattern`);
+ * schedule: `cronExpression` (+ `timezone`) or `intervalSeconds`;
+ * threshold: `metricName`, `thresholdValue`, `thresholdOperator`;
+ * webhook, manual: none. A {@link TriggerDefinition} checks this per type.
  */
 export interface TriggerCondition {
   /** Exact type, or a trailing wildcard: `order.*`, `*`. */
@@ -363,8 +457,9 @@ export interface TriggerCondition {
   thresholdOperator?: ThresholdOperator
 }
 
+/** What a fire runs, as a stored Trigger holds it. */
 export interface TriggerAction {
-  callableName: string
+  callableName: CallableName
   input?: string
   context?: Record<string, string>
   /** Passed to the callable as `ctx.context.systemPrompt`. */
@@ -410,8 +505,94 @@ export interface Trigger {
   allowUnsigned?: boolean
 }
 
-/** What `registerTrigger` accepts: a full Trigger, or the parts it cannot fill in itself. */
-export type TriggerDefinition = Pick<Trigger, 'tenantId' | 'type' | 'action'> & Partial<Trigger>
+/** A trigger action as a definition gives it: `input` checked against the {@link Callables} registry. */
+export type TriggerActionDefinition<K extends CallableName = CallableName> = Omit<TriggerAction, 'callableName' | 'input'> & {
+  callableName: K
+} & InputField<CallableInput<K>>
+
+/** Condition of an `event` or `lifecycle` trigger. */
+export interface EventCondition {
+  /** Exact type, or a trailing wildcard: `order.*`, `*`. */
+  eventType: string
+  /**
+   * Dotted paths in the event's `data` mapped to a value (deep equality; an
+   * array in the data matches if any element does) or to operators.
+   */
+  eventPattern?: Record<string, unknown | PatternOperators>
+}
+
+/** Condition of a `schedule` trigger: a cron expression or an interval, not both. */
+export type ScheduleCondition =
+  | {
+      /** 5 fields (minute precision), 6 (with seconds first), 7 (with year), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. */
+      cronExpression: string
+      /** Extension: IANA zone of `cronExpression` (default UTC). */
+      timezone?: string
+      intervalSeconds?: undefined
+    }
+  | {
+      /** Seconds between ticks, aligned to `startAt` (else the registration time). */
+      intervalSeconds: number
+      cronExpression?: undefined
+      timezone?: undefined
+    }
+
+/** Condition of a `threshold` trigger: fires when `value <thresholdOperator> thresholdValue` turns true. */
+export interface ThresholdCondition {
+  metricName: string
+  thresholdValue: number
+  thresholdOperator: ThresholdOperator
+}
+
+/** Condition of a `webhook` or `manual` trigger: none (`{}` or absent). */
+export type EmptyCondition = { [key: string]: never }
+
+/** The fields every trigger definition may give; the engine fills in the rest. */
+export interface TriggerDefinitionBase<K extends CallableName = CallableName> {
+  tenantId: string
+  /** Kept when given; else `trigger_…`. */
+  triggerId?: string
+  /** Default: the trigger id. */
+  name?: string
+  description?: string
+  /** Default `active`. */
+  status?: TriggerStatus
+  action: TriggerActionDefinition<K>
+  startAt?: Timestamp
+  endAt?: Timestamp
+  maxFires?: number
+  fireCount?: number
+  cooldownMs?: number
+  lastFiredAt?: Timestamp
+  createdAt?: Timestamp
+  updatedAt?: Timestamp
+}
+
+/**
+ * What `registerTrigger` accepts: enact-core's Trigger JSON, or only the
+ * parts the engine cannot fill in itself. A union on `type`, each with its
+ * own `condition` (a schedule trigger cannot carry an `eventType`), and a
+ * webhook trigger with either `webhookSecret` or `allowUnsigned: true`.
+ */
+export type TriggerDefinition<K extends CallableName = CallableName> =
+  | (TriggerDefinitionBase<K> & { type: 'event' | 'lifecycle'; condition: EventCondition })
+  | (TriggerDefinitionBase<K> & { type: 'schedule'; condition: ScheduleCondition })
+  | (TriggerDefinitionBase<K> & { type: 'threshold'; condition: ThresholdCondition })
+  | (TriggerDefinitionBase<K> & { type: 'manual'; condition?: EmptyCondition })
+  | (TriggerDefinitionBase<K> & { type: 'webhook'; condition?: EmptyCondition } & WebhookSigning)
+
+/** A webhook trigger is signed (`webhookSecret`) or explicitly unsigned (`allowUnsigned: true`), never both. */
+export type WebhookSigning =
+  | {
+      /** Extension: Standard Webhooks secret (`whsec_…`). */
+      webhookSecret: string
+      allowUnsigned?: false
+    }
+  | {
+      webhookSecret?: undefined
+      /** Extension: accept unsigned requests from anyone who knows the trigger id. */
+      allowUnsigned: true
+    }
 
 /** A JSON merge patch of a trigger's definition (`null` deletes a field). */
 export type TriggerPatch = {
@@ -508,7 +689,7 @@ export declare class BackgroundEngine {
    * `options.concurrency` caps the attempts of this callable in flight at
    * once (its other waiting work does not hold up other callables).
    */
-  registerCallable(name: string, fn: Callable, options?: CallableOptions): void
+  registerCallable<K extends CallableName>(name: K, fn: Callable<K>, options?: CallableOptions): void
   /** Registers the handler that receives bound results for `targetType`. */
   registerTarget(targetType: TargetType, fn: TargetHandler): void
   /**
@@ -518,12 +699,13 @@ export declare class BackgroundEngine {
    * `ENACT_SHUTDOWN`. Each request succeeds or fails on its own; one whose
    * strings hold a lone UTF-16 surrogate is refused, naming the field.
    */
-  submit(request: SubmitRequest): Promise<BackgroundExecution>
+  submit<K extends CallableName>(request: SubmitRequest<K>): Promise<BackgroundExecution<CallableOutput<K>>>
   /**
    * Resolves with the execution's final record (after binding).
-   * Rejects with `ENACT_NOT_FOUND` for an unknown id.
+   * Rejects with `ENACT_NOT_FOUND` for an unknown id. Name the callable
+   * (`wait<'summarize'>(id)`) to type the record's `output`.
    */
-  wait(executionId: string): Promise<BackgroundExecution>
+  wait<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>>>
   /**
    * Resolves once nothing is queued (delayed work included), running or
    * being bound, like p-queue's `onIdle()`; at once if that is already so.
@@ -536,7 +718,7 @@ export declare class BackgroundEngine {
    */
   cancel(executionId: string): Promise<boolean>
   /** The execution's current record, or `null`. */
-  getExecution(executionId: string): Promise<BackgroundExecution | null>
+  getExecution<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>> | null>
   /** Executions, oldest first, optionally filtered. */
   listExecutions(filter?: ExecutionFilter): Promise<BackgroundExecution[]>
   /**
@@ -547,7 +729,7 @@ export declare class BackgroundEngine {
    * webhook trigger needs a `webhookSecret`, or `allowUnsigned: true` to
    * accept unsigned requests.
    */
-  registerTrigger(definition: TriggerDefinition): Promise<Trigger>
+  registerTrigger<K extends CallableName>(definition: TriggerDefinition<K>): Promise<Trigger>
   /** One trigger. Rejects with `ENACT_NOT_FOUND` for an unknown id. */
   getTrigger(triggerId: string): Promise<Trigger>
   /** Triggers in registration order, optionally filtered. */

@@ -22,16 +22,19 @@ async function main() {
   const engine = new BackgroundEngine({ concurrency: 8 })
 
   // -- callables: what runs when a trigger fires ----------------------------
+  // `ctx.triggerSource` is `unknown` (an event, a metric, a tick or any
+  // webhook body or payload); each callable here knows which it gets.
+  const sourceOf = (/** @type {import('..').CallableContext} */ ctx) => /** @type {any} */ (ctx.triggerSource)
   engine.registerCallable('summarize-order', async (ctx) => {
-    const order = ctx.triggerSource.data
+    const order = sourceOf(ctx).data
     return `Big order ${order.id}: ${order.items.length} items, $${order.total}\n(${order.items.join(', ')})`
   })
-  engine.registerCallable('welcome', async (ctx) => ({ greeting: `Welcome aboard, ${ctx.triggerSource.data.name}!` }))
-  engine.registerCallable('heartbeat', async (ctx) => `alive at ${ctx.triggerSource.scheduledAt}`)
-  engine.registerCallable('scale-up', async (ctx) => `queue.depth ${ctx.triggerSource.value} > ${ctx.triggerSource.thresholdValue}: add 2 workers`)
-  engine.registerCallable('ingest-payment', async (ctx) => JSON.stringify({ payment: ctx.triggerSource.payment, ok: true }))
-  engine.registerCallable('notify', async (ctx) => `notified finance about ${ctx.triggerSource.data.executionId}`)
-  engine.registerCallable('report', async (ctx) => `Nightly report for ${ctx.triggerSource.day}: all systems nominal, 0 incidents, 42 runs`)
+  engine.registerCallable('welcome', async (ctx) => ({ greeting: `Welcome aboard, ${sourceOf(ctx).data.name}!` }))
+  engine.registerCallable('heartbeat', async (ctx) => `alive at ${sourceOf(ctx).scheduledAt}`)
+  engine.registerCallable('scale-up', async (ctx) => `queue.depth ${sourceOf(ctx).value} > ${sourceOf(ctx).thresholdValue}: add 2 workers`)
+  engine.registerCallable('ingest-payment', async (ctx) => JSON.stringify({ payment: sourceOf(ctx).payment, ok: true }))
+  engine.registerCallable('notify', async (ctx) => `notified finance about ${sourceOf(ctx).data.executionId}`)
+  engine.registerCallable('report', async (ctx) => `Nightly report for ${sourceOf(ctx).day}: all systems nominal, 0 incidents, 42 runs`)
 
   // -- target handlers: where results are bound -----------------------------
   for (const target of /** @type {const} */ (['thread.title', 'message.metadata', 'memory.write', 'custom', 'artifact.create', 'execution.summary'])) {
