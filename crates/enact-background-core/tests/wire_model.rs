@@ -393,3 +393,17 @@ fn wire_binding_transform_is_written_as_each_enact_core_type_writes_it() {
     a.target_binding = None;
     assert!(serde_json::to_value(&a).unwrap().get("targetBinding").is_none());
 }
+
+#[test]
+fn wire_every_error_the_engine_writes_has_a_retry_policy() {
+    // enact-core 0.0.2 refuses "retry_policy": null ("invalid type: null,
+    // expected struct RetryPolicy"). The stalled error is written by every
+    // driver; the unregistered-callable one is tested in triggers_stimuli.rs.
+    let err = serde_json::to_value(enact_background_core::store::stalled_error(2, 2, 1, 1_795_801_219_543)).unwrap();
+    let want = fixture("execution_failed.json")["error"]["retry_policy"].clone();
+    let keys = |v: &Value| v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&err["retry_policy"]), keys(&want));
+    assert_eq!(err["retry_policy"]["max_retries"], json!(0));
+    assert_eq!(err["retry_policy"]["retryable"], json!(false));
+    assert_eq!(err["attempt"], json!(2));
+}
