@@ -330,8 +330,9 @@ export interface EngineEvents {
 }
 
 /**
- * Work the engine does on its own (a timer, a schedule tick, an event fed
- * back to triggers, a store service) failed and goes on. Without an
+ * Payload of `engine.diagnostic` (extension: enact-core has no such
+ * record): work the engine does on its own (a timer, a schedule tick, an
+ * event fed back to triggers, a store service) failed and goes on. Without an
  * `engine.diagnostic` listener it is a process warning instead: never
  * swallowed.
  */
@@ -342,7 +343,7 @@ export interface EngineDiagnostic {
   message: string
 }
 
-/** Payload of `execution.stream`. */
+/** Payload of `execution.stream`. Extension: enact-core has no such record. */
 export interface StreamChunk {
   executionId: string
   tenantId: string
@@ -649,7 +650,7 @@ export interface TriggerFiredEvent {
   triggerSource?: unknown
 }
 
-/** Payload of `trigger.loop_blocked`. */
+/** Payload of `trigger.loop_blocked`. Extension: enact-core has no such record. */
 export interface LoopBlockedEvent {
   triggerId: string
   triggerName: string
