@@ -458,9 +458,13 @@ export interface TriggerCondition {
   thresholdOperator?: ThresholdOperator
 }
 
-/** What a fire runs, as a stored Trigger holds it. */
+/**
+ * What a fire runs, as a stored Trigger holds it (any name: a stored
+ * trigger may come from untyped code; a definition's action is checked
+ * against the registry, see {@link TriggerActionDefinition}).
+ */
 export interface TriggerAction {
-  callableName: CallableName
+  callableName: string
   input?: string
   context?: Record<string, string>
   /** Passed to the callable as `ctx.context.systemPrompt`. */
