@@ -622,7 +622,8 @@ export declare class BackgroundEngine {
   /**
    * Moves a manual clock (`clock: 'manual'`) forward by `ms` and runs
    * what comes due on the way, in time order: deferred and retry-backoff
-   * executions start, attempts past `timeoutMs` time out, schedule ticks
+   * executions start, attempts past `timeoutMs` time out, target
+   * handlers past `bindingTimeoutMs` fail their binding, schedule ticks
    * fire, cooldowns and `startAt` / `endAt` windows pass. Each due
    * instant is its own step (a per-minute cron advanced 10 minutes fires
    * 10 times), and the work a step starts gets an event-loop turn to
@@ -698,9 +699,10 @@ export interface EngineOptions {
    * for tests of delays, retry backoff, timeouts, cooldowns and schedules
    * that must not wait; `{ manual: '2026-01-15T10:00:00Z' }` starts it at
    * that instant (RFC 3339). Under a manual clock no real time drives the
-   * engine: nothing comes due until `advanceTime`, and active schedules
-   * do not keep Node alive. `bindingTimeoutMs`, `shutdown({ timeoutMs })`
-   * and callback retries still run on real time.
+   * engine: nothing comes due until `advanceTime` (`bindingTimeoutMs`
+   * and webhook timestamps included), and active schedules do not keep
+   * Node alive. `shutdown({ timeoutMs })`, `callbackUrl` retries and the
+   * webhook handler's `bodyTimeoutMs` still run on real time.
    */
   clock?: 'system' | 'manual' | { manual: string }
 }

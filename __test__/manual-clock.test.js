@@ -164,6 +164,23 @@ describe('manual clock', () => {
     expect((await e.stats()).completed).toBe(10)
   })
 
+  test('a target handler that never settles fails its binding after bindingTimeoutMs of the manual clock', async () => {
+    const e = manualEngine({ bindingTimeoutMs: 10_000 })
+    e.registerTarget('memory.write', () => new Promise(() => {}))
+    let answered = false
+    const result = e.submit({ tenantId: T, callableName: 'work', input: 'fact', config: { mode: 'silent', targetBinding: { targetType: 'memory.write' } } })
+    void result.then(() => (answered = true))
+    await e.advanceTime(9_999)
+    expect(answered).toBe(false)
+    await e.advanceTime(1)
+    expect(answered).toBe(true)
+    expect(await result).toMatchObject({
+      status: 'completed',
+      targetBindingApplied: false,
+      bindingResult: { success: false, appliedAt: iso(10_000), error: 'target handler did not settle within 10000 ms (bindingTimeoutMs)' },
+    })
+  })
+
   test('advanceTime calls made together run one after another', async () => {
     const e = manualEngine()
     const queued = await e.submit({ tenantId: T, callableName: 'work', config: { mode: 'deferred', delayMs: 45_000 } })

@@ -76,6 +76,12 @@ class BackgroundEngine {
   #manualClock
   /** The last `advanceTime` in progress: calls run one after another. */
   #advancing = Promise.resolve()
+  /**
+   * Under a manual clock, the bindings waiting on their handler, with the
+   * engine time their `bindingTimeoutMs` runs out at.
+   * @type {Set<{ at: number, expire: () => void }>}
+   */
+  #bindingDeadlines = new Set()
 
   /**
    * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
@@ -241,13 +247,24 @@ class BackgroundEngine {
       const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
       if (typeof then === 'function') {
         // A handler that never settles fails its binding (never the
-        // execution), so that silent waiters and idle() are answered.
+        // execution), so that silent waiters and idle() are answered:
+        // after bindingTimeoutMs of the engine's clock (a manual one runs
+        // it out in advanceTime).
         const ms = this.#bindingTimeoutMs
-        const timer = timers.setTimeout(() => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`), ms).unref()
+        const expire = () => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`)
+        let stop
+        if (this.#manualClock) {
+          const deadline = { at: this.#native.now() + ms, expire }
+          this.#bindingDeadlines.add(deadline)
+          stop = () => this.#bindingDeadlines.delete(deadline)
+        } else {
+          const timer = timers.setTimeout(expire, ms).unref()
+          stop = () => timers.clearTimeout(timer)
+        }
         then.call(
           out,
-          () => (timers.clearTimeout(timer), done(null)),
-          (/** @type {unknown} */ err) => (timers.clearTimeout(timer), failed(err)),
+          () => (stop(), done(null)),
+          (/** @type {unknown} */ err) => (stop(), failed(err)),
         )
       } else done(null)
     } catch (err) {
@@ -605,7 +622,8 @@ class BackgroundEngine {
   /**
    * Moves a manual clock (`clock: 'manual'`) forward by `ms` and runs what
    * comes due on the way, in time order: delayed and backoff executions
-   * start, attempts past their deadline time out, schedule ticks fire —
+   * start, attempts past their deadline time out, target handlers past
+   * `bindingTimeoutMs` fail their binding, schedule ticks fire —
    * each due instant in its own step (so a per-minute cron advanced 10
    * minutes fires 10 times), with the work each step starts given an
    * event-loop turn to settle before the next. Resolves once the clock
@@ -650,16 +668,29 @@ class BackgroundEngine {
     // by its attempts; this bound only guards against a bug looping.
     for (let steps = 0; steps < 1_000_000; steps++) {
       if (this.#shutdown !== null) return
-      const due = native.nextDue()
+      const due = this.#nextDue()
       const to = due !== null && due < target ? due : target
       native.advanceTo(to)
+      for (const deadline of this.#bindingDeadlines) {
+        if (deadline.at <= to) {
+          this.#bindingDeadlines.delete(deadline)
+          deadline.expire()
+        }
+      }
       this.#sync()
       await this.#quiesce()
       if (to >= target) {
-        const again = native.nextDue()
+        const again = this.#nextDue()
         if (again === null || again > target) return
       }
     }
+  }
+
+  /** The earliest time timed work may be due (engine ms), or null. */
+  #nextDue() {
+    let due = this.#native.nextDue()
+    for (const { at } of this.#bindingDeadlines) if (due === null || at < due) due = at
+    return due
   }
 
   /**
