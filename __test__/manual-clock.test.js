@@ -3,6 +3,12 @@
 // real waiting — and the same under jest.useFakeTimers().
 
 const { engine, rejection, hangUntilAborted } = require('./helpers')
+const { BackgroundEngine } = require('..')
+
+/** Shuts `e` down after the test even if an expectation fails first. */
+const tracked = []
+const track = (e) => (tracked.push(e), e)
+afterEach(() => Promise.all(tracked.splice(0).map((e) => e.shutdown({ timeoutMs: 100 }))))
 
 const T = 'tenant_a'
 const T0 = '2026-01-15T10:00:00.250Z'
@@ -223,7 +229,7 @@ describe('manual clock', () => {
     expect(await rejection(e.advanceTime(1))).toMatchObject({ code: 'ENACT_SHUTDOWN', message: 'advanceTime: engine is shut down' })
   })
 
-  test('the file does not wait in real time', async () => {
+  test('a day of engine time passes in one call, with no real waiting', async () => {
     // A day of a per-second schedule and a day-long delay: 86,400 steps
     // of engine time without any real sleep.
     const e = manualEngine()
@@ -234,6 +240,28 @@ describe('manual clock', () => {
     await e.advanceTime(86_400_000)
     expect(ticks).toBe(24)
     expect((await e.getExecution(queued.executionId)).status).toBe('completed')
+  })
+})
+
+describe('the README recipe', () => {
+  test('a delayed job, a retry and a per-minute cron', async () => {
+    const engine = track(new BackgroundEngine({ clock: { manual: '2026-01-15T10:00:00Z' } }))
+    engine.registerCallable('work', async (ctx) => {
+      if (ctx.input === 'flaky' && ctx.attempt === 1) throw new Error('try again')
+      return ctx.input ?? null
+    })
+    const later = await engine.submit({ tenantId: 't', callableName: 'work', input: 'later', config: { mode: 'deferred', delayMs: 60_000 } })
+    const flaky = await engine.submit({ tenantId: 't', callableName: 'work', input: 'flaky', config: { retry: { maxAttempts: 3, backoffMs: 1000 } } })
+    await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { cronExpression: '* * * * *' }, action: { callableName: 'work' } })
+
+    await engine.advanceTime(59_000)
+    expect((await engine.getExecution(later.executionId)).status).toBe('queued')
+    expect((await engine.getExecution(flaky.executionId)).attempt).toBe(2) // backoff: 1000 ms ±20 %
+    await engine.advanceTime(2_000)
+    expect((await engine.getExecution(later.executionId)).status).toBe('completed')
+    await engine.advanceTime(9 * 60_000) // 10:01 … 10:10: ten ticks, each fired and run
+    expect((await engine.listExecutions({ callableName: 'work' })).filter((e) => e.triggerId).length).toBe(10)
+    await engine.shutdown()
   })
 })
 
