@@ -511,6 +511,7 @@ export declare class BackgroundEngine {
   /**
    * Resolves once nothing is queued (delayed work included), running or
    * being bound, like p-queue's `onIdle()`; at once if that is already so.
+   * Under a manual clock delayed work comes due only by `advanceTime`.
    */
   idle(): Promise<void>
   /**

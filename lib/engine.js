@@ -665,11 +665,15 @@ class BackgroundEngine {
     await this.#quiesce()
     const target = native.now() + ms
     // Work that keeps coming due at one instant (zero backoff) is bounded
-    // by its attempts; this bound only guards against a bug looping.
-    for (let steps = 0; steps < 1_000_000; steps++) {
+    // by its attempts, so the clock always moves on; `stuck` only guards
+    // against a bug that would make one instant due forever.
+    for (let last = NaN, stuck = 0; ; ) {
       if (this.#shutdown !== null) return
       const due = this.#nextDue()
-      const to = due !== null && due < target ? due : target
+      let to = due !== null && due < target ? due : target
+      stuck = to === last ? stuck + 1 : 0
+      if (stuck > 100_000) to = target
+      last = to
       native.advanceTo(to)
       for (const deadline of this.#bindingDeadlines) {
         if (deadline.at <= to) {
@@ -681,7 +685,7 @@ class BackgroundEngine {
       await this.#quiesce()
       if (to >= target) {
         const again = this.#nextDue()
-        if (again === null || again > target) return
+        if (again === null || again > target || stuck > 100_000) return
       }
     }
   }

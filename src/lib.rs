@@ -732,14 +732,7 @@ impl NativeEngine {
             if !at.is_finite() {
                 return Err(EngineError::invalid("ms", format!("expected a finite time, got {at}"))).or_throw(&env);
             }
-            let whole = at.floor();
-            let nanos = ((at - whole) * 1e6).round().min(999_999.0) as u32;
-            let to = (whole as i64)
-                .checked_mul(1_000_000)
-                .and_then(|n| n.checked_add(nanos as i64))
-                .map(Timestamp::from_timestamp_nanos)
-                .unwrap_or(Timestamp::MAX_UTC);
-            clock.advance_to(to);
+            clock.advance_to_millis(at);
             self.shared.exec.run_due_now().or_throw(&env)?;
             self.shared.triggers.run_due();
             self.shared.refresh_keepalive(&env);

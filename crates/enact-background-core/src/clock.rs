@@ -114,6 +114,22 @@ impl ManualClock {
         *g
     }
 
+    /// [`ManualClock::advance_to`] a time in milliseconds since the Unix
+    /// epoch, fractions kept to the nanosecond (as JavaScript counts
+    /// time); a time past the last representable instant moves the clock
+    /// there. A NaN leaves it where it is.
+    pub fn advance_to_millis(&self, ms: f64) -> DateTime<Utc> {
+        if ms.is_nan() {
+            return self.now();
+        }
+        let whole = ms.floor();
+        let nanos = ((ms - whole) * 1e6).round() as i64;
+        let t = DateTime::from_timestamp_millis(whole as i64)
+            .and_then(|t| t.checked_add_signed(chrono::Duration::nanoseconds(nanos)))
+            .unwrap_or(if ms < 0.0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC });
+        self.advance_to(t)
+    }
+
     /// Moves the clock to `t`, or leaves it where it is if `t` is not
     /// later; returns the new now.
     pub fn advance_to(&self, t: DateTime<Utc>) -> DateTime<Utc> {

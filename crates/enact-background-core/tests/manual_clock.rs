@@ -60,6 +60,13 @@ fn manual_clock_moves_only_forward_and_only_when_told() {
     assert_eq!(clock.advance_to(plus(1000)), plus(1500), "never backwards");
     assert_eq!(clock.advance_to(plus(60_000)), plus(60_000));
     assert_eq!(clock.now(), plus(60_000));
+    // JavaScript's times: fractional milliseconds, and far beyond 2262
+    // (where nanoseconds since the epoch overflow an i64).
+    assert_eq!(clock.advance_to_millis(ms(plus(60_000)) as f64 + 0.5), plus(60_000) + chrono::Duration::microseconds(500));
+    let far = at("3000-01-01T00:00:00Z");
+    assert_eq!(clock.advance_to_millis(ms(far) as f64), far);
+    assert_eq!(clock.advance_to_millis(f64::NAN), far);
+    assert_eq!(clock.advance_to_millis(1e300), DateTime::<Utc>::MAX_UTC);
     let now = ManualClock::new().now();
     assert_eq!(now.timestamp_subsec_nanos() % 1_000_000, 0, "the system start is a whole millisecond");
 }
