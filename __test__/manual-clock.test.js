@@ -187,6 +187,30 @@ describe('manual clock', () => {
     })
   })
 
+  test('webhook timestamps are checked against the manual clock', async () => {
+    const crypto = require('crypto')
+    const secret = `whsec_${Buffer.from('a shared webhook key of 32 bytes').toString('base64')}`
+    const signed = (id, secs, body) => {
+      const mac = crypto.createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+      mac.update(`${id}.${secs}.${body}`)
+      return { 'webhook-id': id, 'webhook-timestamp': String(secs), 'webhook-signature': `v1,${mac.digest('base64')}` }
+    }
+    const e = manualEngine()
+    const t = await e.registerTrigger({ tenantId: T, type: 'webhook', webhookSecret: secret, action: { callableName: 'work' } })
+    const engineSecs = Math.floor(e.now().getTime() / 1000)
+    const body = '{"ok":true}'
+    // Signed at the engine's time (2026), not the machine's: accepted.
+    const fired = await e.webhook(t.triggerId, { headers: signed('msg_1', engineSecs, body), body })
+    expect(fired.firedAt).toBe(T0)
+    // Six minutes of engine time later, a request signed at T0 is stale.
+    await e.advanceTime(6 * 60_000)
+    const stale = await rejection(e.webhook(t.triggerId, { headers: signed('msg_2', engineSecs, body), body }))
+    expect(stale.code).toBe('ENACT_WEBHOOK_SIGNATURE')
+    expect(stale.message).toMatch(/timestamp/)
+    const fresh = await e.webhook(t.triggerId, { headers: signed('msg_3', engineSecs + 360, body), body })
+    expect(fresh.firedAt).toBe(iso(360_000))
+  })
+
   test('advanceTime calls made together run one after another', async () => {
     const e = manualEngine()
     const queued = await e.submit({ tenantId: T, callableName: 'work', config: { mode: 'deferred', delayMs: 45_000 } })
