@@ -38,6 +38,26 @@ export declare class NativeEngine {
    * to are not built).
    */
   setInterest(name: string, on: boolean): void
+  /** The engine's clock, in ms since the Unix epoch. */
+  now(): number
+  /** Whether the engine runs on a manual clock (`clock: 'manual'`). */
+  manualClock(): boolean
+  /**
+   * The earliest time (ms since the Unix epoch) timed work may be due:
+   * a delayed or backoff execution, an attempt's deadline, a schedule
+   * tick; null when none is armed. Never later than the real next due
+   * time, possibly earlier (work that since finished).
+   */
+  nextDue(): number | null
+  /**
+   * Moves a manual clock to `at` (ms since the Unix epoch; never
+   * backwards) and does at once what came due by then: stages delayed
+   * and backoff executions, times out attempts past their deadline,
+   * fires schedule ticks (a trigger that missed several ticks fires
+   * once: the facade steps through `nextDue` to fire each). Then
+   * `drain` and `take` hand over what it made.
+   */
+  advanceTo(at: number): void
   /**
    * Validates and queues a batch of submissions (JSON text of an array of
    * requests); answers JSON text of one result per request.

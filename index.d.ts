@@ -714,6 +714,7 @@ export declare class BackgroundEngine {
   /**
    * Resolves once nothing is queued (delayed work included), running or
    * being bound, like p-queue's `onIdle()`; at once if that is already so.
+   * Under a manual clock delayed work comes due only by `advanceTime`.
    */
   idle(): Promise<void>
   /**
@@ -817,6 +818,33 @@ export declare class BackgroundEngine {
   /** Counters: executions per status, attempts in flight, limits. */
   stats(): Promise<EngineStats>
   /**
+   * The engine's current time: the system time, or where a manual clock
+   * (`clock: 'manual'`) stands. Records' times (`queuedAt`,
+   * `scheduledAt`, `lastFiredAt`, …) are read from this clock.
+   */
+  now(): Date
+  /**
+   * Moves a manual clock (`clock: 'manual'`) forward by `ms` and runs
+   * what comes due on the way, in time order: deferred and retry-backoff
+   * executions start, attempts past `timeoutMs` time out, target
+   * handlers past `bindingTimeoutMs` fail their binding, schedule ticks
+   * fire, cooldowns and `startAt` / `endAt` windows pass. Each due
+   * instant is its own step (a per-minute cron advanced 10 minutes fires
+   * 10 times), and the work a step starts gets an event-loop turn to
+   * settle before the next step. Resolves once the clock reads start +
+   * `ms` and all that was run: callables that settle without waiting on
+   * I/O or timers have ended, their records are stored and their events
+   * and waiters delivered. Work still running (waiting on I/O) goes on;
+   * `await engine.idle()` for it. Calls made together run one after
+   * another. Works under `jest.useFakeTimers()` (the engine's own
+   * machinery does not use the faked globals).
+   *
+   * Rejects with `ENACT_INVALID_EXECUTION` when `ms` is not a finite
+   * non-negative number (`ms: …`) or the engine runs on the system clock
+   * (`advanceTime: …`), and `ENACT_SHUTDOWN` after `shutdown()`.
+   */
+  advanceTime(ms: number): Promise<void>
+  /**
    * Stops taking work, lets running work finish for up to `timeoutMs`
    * (default 30000), then aborts what is left (it goes back to queued)
    * and rejects pending waiters with `ENACT_SHUTDOWN`. Afterwards nothing
@@ -869,6 +897,18 @@ export interface EngineOptions {
    * default 30000).
    */
   bindingTimeoutMs?: number
+  /**
+   * The engine's clock. `'system'` (default): real time. `'manual'`:
+   * time starts at the system time and moves only by `advanceTime(ms)`,
+   * for tests of delays, retry backoff, timeouts, cooldowns and schedules
+   * that must not wait; `{ manual: '2026-01-15T10:00:00Z' }` starts it at
+   * that instant (RFC 3339). Under a manual clock no real time drives the
+   * engine: nothing comes due until `advanceTime` (`bindingTimeoutMs`
+   * and webhook timestamps included), and active schedules do not keep
+   * Node alive. `shutdown({ timeoutMs })`, `callbackUrl` retries and the
+   * webhook handler's `bodyTimeoutMs` still run on real time.
+   */
+  clock?: 'system' | 'manual' | { manual: string }
 }
 
 /** Counters returned by `stats()`: the native binding's own type, generated from the Rust struct. */

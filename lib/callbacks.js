@@ -5,6 +5,7 @@
 // backoff (250, 500, 1000 ms). A final failure is a process warning.
 
 const { describe, safeGet, warn } = require('./errors')
+const timers = require('./timers')
 
 const ATTEMPTS = 4
 const BACKOFF_MS = 250
@@ -40,7 +41,7 @@ async function postCallback(record) {
       warn(`callback POST to ${url} for ${record.executionId} failed after ${attempt} attempts`, why)
       return
     }
-    await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS * 2 ** (attempt - 1)))
+    await new Promise((resolve) => timers.setTimeout(resolve, BACKOFF_MS * 2 ** (attempt - 1)))
   }
 }
 

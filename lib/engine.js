@@ -17,6 +17,7 @@ const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
+const timers = require('./timers')
 
 const { stimuli } = protocol
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
@@ -71,6 +72,16 @@ class BackgroundEngine {
   #closed = false
   /** How long a target handler may take (`bindingTimeoutMs`). */
   #bindingTimeoutMs
+  /** Whether the engine's clock is manual (`clock: 'manual'`). */
+  #manualClock
+  /** The last `advanceTime` in progress: calls run one after another. */
+  #advancing = Promise.resolve()
+  /**
+   * Under a manual clock, the bindings waiting on their handler, with the
+   * engine time their `bindingTimeoutMs` runs out at.
+   * @type {Set<{ at: number, expire: () => void }>}
+   */
+  #bindingDeadlines = new Set()
 
   /**
    * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
@@ -82,6 +93,7 @@ class BackgroundEngine {
     this.#bindingTimeoutMs = bindingTimeoutMs(text)
     this.#native = new NativeEngine(text, BackgroundEngine.#waker(this), this)
     const native = this.#native
+    this.#manualClock = native.manualClock()
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
       complete: (batch) => native.complete(batch),
@@ -122,7 +134,7 @@ class BackgroundEngine {
   #schedulePump() {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    queueMicrotask(() => {
+    timers.microtask(() => {
       this.#pumpScheduled = false
       this.#sync()
     })
@@ -235,13 +247,24 @@ class BackgroundEngine {
       const then = out !== null && (typeof out === 'object' || typeof out === 'function') ? out.then : undefined
       if (typeof then === 'function') {
         // A handler that never settles fails its binding (never the
-        // execution), so that silent waiters and idle() are answered.
+        // execution), so that silent waiters and idle() are answered:
+        // after bindingTimeoutMs of the engine's clock (a manual one runs
+        // it out in advanceTime).
         const ms = this.#bindingTimeoutMs
-        const timer = setTimeout(() => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`), ms).unref()
+        const expire = () => done(`target handler did not settle within ${ms} ms (bindingTimeoutMs)`)
+        let stop
+        if (this.#manualClock) {
+          const deadline = { at: this.#native.now() + ms, expire }
+          this.#bindingDeadlines.add(deadline)
+          stop = () => this.#bindingDeadlines.delete(deadline)
+        } else {
+          const timer = timers.setTimeout(expire, ms).unref()
+          stop = () => timers.clearTimeout(timer)
+        }
         then.call(
           out,
-          () => (clearTimeout(timer), done(null)),
-          (/** @type {unknown} */ err) => (clearTimeout(timer), failed(err)),
+          () => (stop(), done(null)),
+          (/** @type {unknown} */ err) => (stop(), failed(err)),
         )
       } else done(null)
     } catch (err) {
@@ -585,6 +608,105 @@ class BackgroundEngine {
     return createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs)
   }
 
+  // -- time -----------------------------------------------------------------------
+
+  /**
+   * The engine's current time: the system time, or where a manual clock
+   * stands.
+   * @returns {Date}
+   */
+  now() {
+    return new Date(this.#native.now())
+  }
+
+  /**
+   * Moves a manual clock (`clock: 'manual'`) forward by `ms` and runs what
+   * comes due on the way, in time order: delayed and backoff executions
+   * start, attempts past their deadline time out, target handlers past
+   * `bindingTimeoutMs` fail their binding, schedule ticks fire —
+   * each due instant in its own step (so a per-minute cron advanced 10
+   * minutes fires 10 times), with the work each step starts given an
+   * event-loop turn to settle before the next. Resolves once the clock
+   * reads start + `ms` and everything due by then was run: the attempts
+   * that could start were started, those of callables that settle without
+   * waiting on I/O or timers have ended, and their notices (events,
+   * waiters) were delivered. Calls made together run one after another.
+   * @param {number} ms
+   * @returns {Promise<void>}
+   */
+  advanceTime(ms) {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      const got = typeof ms === 'number' ? String(ms) : typeName(ms)
+      return Promise.reject(enactError(Code.INVALID_EXECUTION, `ms: expected a finite non-negative number of milliseconds, got ${got}`))
+    }
+    if (!this.#manualClock) {
+      return Promise.reject(
+        enactError(
+          Code.INVALID_EXECUTION,
+          "advanceTime: this engine runs on the system clock; create it with new BackgroundEngine({ clock: 'manual' }) to move its time",
+        ),
+      )
+    }
+    if (this.#shutdown !== null) return Promise.reject(enactError(Code.SHUTDOWN, 'advanceTime: engine is shut down'))
+    const run = this.#advancing.then(() => this.#advance(ms))
+    this.#advancing = run.catch(() => {})
+    return run
+  }
+
+  /**
+   * One `advanceTime`: steps the clock to each due time up to the target.
+   * @param {number} ms
+   */
+  async #advance(ms) {
+    const native = this.#native
+    // First let work already started settle, so that what it arms (a
+    // retry's backoff) counts from the time it ended, not later.
+    this.#flushSubmissions()
+    await this.#quiesce()
+    const target = native.now() + ms
+    // Work that keeps coming due at one instant (zero backoff) is bounded
+    // by its attempts, so the clock always moves on; `stuck` only guards
+    // against a bug that would make one instant due forever.
+    for (let last = NaN, stuck = 0; ; ) {
+      if (this.#shutdown !== null) return
+      const due = this.#nextDue()
+      let to = due !== null && due < target ? due : target
+      stuck = to === last ? stuck + 1 : 0
+      if (stuck > 100_000) to = target
+      last = to
+      native.advanceTo(to)
+      for (const deadline of this.#bindingDeadlines) {
+        if (deadline.at <= to) {
+          this.#bindingDeadlines.delete(deadline)
+          deadline.expire()
+        }
+      }
+      this.#sync()
+      await this.#quiesce()
+      if (to >= target) {
+        const again = this.#nextDue()
+        if (again === null || again > target || stuck > 100_000) return
+      }
+    }
+  }
+
+  /** The earliest time timed work may be due (engine ms), or null. */
+  #nextDue() {
+    let due = this.#native.nextDue()
+    for (const { at } of this.#bindingDeadlines) if (due === null || at < due) due = at
+    return due
+  }
+
+  /**
+   * Lets the work just started run as far as it goes without I/O or
+   * timers: event-loop turns (real ones, whatever fake timers a test
+   * installed) until no slice of engine work is put off.
+   */
+  async #quiesce() {
+    do await timers.nextTurn()
+    while (this.#slicer.yielding)
+  }
+
   // -- events ---------------------------------------------------------------------
 
   /**
@@ -628,7 +750,7 @@ class BackgroundEngine {
       const finish = () => {
         if (this.#onIdle === null) return
         this.#onIdle = null
-        if (timer !== null) clearTimeout(timer)
+        if (timer !== null) timers.clearTimeout(timer)
         native.finishShutdown()
         const notices = native.drain()
         if (notices !== null) this.#deliver(notices)
@@ -637,7 +759,7 @@ class BackgroundEngine {
       }
       this.#onIdle = finish
       if (native.busy() === 0) return finish()
-      timer = setTimeout(finish, timeoutMs)
+      timer = timers.setTimeout(finish, timeoutMs)
     })
     return this.#shutdown
   }

@@ -9,6 +9,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { Code, describe, enactError, toThrownError } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
+const timers = require('./timers')
 
 /**
  * An attempt as Rust hands it over (`NativeEngine.take`).
@@ -310,7 +311,7 @@ class Runner {
     this.#results.push(error === null ? head + ',"output":' + output + '}' : head + ',"error":' + JSON.stringify(error) + '}')
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      queueMicrotask(() => this.#flush())
+      timers.microtask(() => this.#flush())
     }
   }
 
@@ -353,18 +354,23 @@ class Slicer {
     this.#sliceMs = sliceMs
   }
 
+  /** Whether work was put off to a macrotask (and has not resumed yet). */
+  get yielding() {
+    return this.#yieldScheduled
+  }
+
   /** Whether the current slice is spent (then `resume` runs in a macrotask). */
   overBudget() {
-    const now = performance.now()
+    const now = timers.monotonicNow()
     if (this.#sliceStart < 0) {
       this.#sliceStart = now
-      setImmediate(this.#endSlice)
+      timers.setImmediate(this.#endSlice)
       return false
     }
     if (now - this.#sliceStart <= this.#sliceMs) return false
     if (!this.#yieldScheduled) {
       this.#yieldScheduled = true
-      setImmediate(this.#resumeAfterYield)
+      timers.setImmediate(this.#resumeAfterYield)
     }
     return true
   }

@@ -10,6 +10,7 @@ const { Code, enactError, describe } = require('./errors')
 const { hasLoneSurrogate, loneSurrogateAt, loneSurrogateMessage, wellFormed } = require('./wellformed')
 const { strictFault } = require('./args')
 const { currentChain } = require('./runner')
+const timers = require('./timers')
 
 /** Most requests per JSON batch. */
 const CHUNK = 1024
@@ -98,7 +99,7 @@ class Submissions {
       if (this.#requests.length >= CHUNK) this.flush()
       else if (!this.#scheduled) {
         this.#scheduled = true
-        queueMicrotask(() => {
+        timers.microtask(() => {
           this.flush()
           this.#afterFlush()
         })

@@ -126,6 +126,9 @@ fn timer_runtime() -> &'static tokio::runtime::Runtime {
 struct Shared {
     exec: Arc<Executor>,
     triggers: Arc<TriggerEngine>,
+    /// The engine's clock when it is manual (`clock: 'manual'`): time
+    /// moves only by [`NativeEngine::advance_to`].
+    manual: Option<Arc<ManualClock>>,
     host: Arc<JsHost>,
     /// A reference to the JS facade, strong exactly while `alive`: the
     /// wake function reaches the facade through a `WeakRef`, so an engine
@@ -577,7 +580,16 @@ impl NativeEngine {
             let host = Arc::new(JsHost { wake: Mutex::new(None) });
             let store = MemoryStore::with_config(MemoryConfig { keep_finished: o.keep_finished, replay_capacity: o.webhook_replay_capacity });
             let config = ExecutorConfig { concurrency: o.concurrency, tenant_concurrency: o.tenant_concurrency, ..ExecutorConfig::default() };
-            let exec = Executor::new(Arc::new(store), Arc::new(SystemClock), host.clone(), config);
+            let manual = match o.clock {
+                validate::ClockOption::System => None,
+                validate::ClockOption::Manual(None) => Some(Arc::new(ManualClock::new())),
+                validate::ClockOption::Manual(Some(start)) => Some(Arc::new(ManualClock::starting_at(start))),
+            };
+            let clock: Arc<dyn Clock> = match &manual {
+                Some(m) => m.clone(),
+                None => Arc::new(SystemClock),
+            };
+            let exec = Executor::new(Arc::new(store), clock, host.clone(), config);
             let triggers = TriggerEngine::new(
                 exec.clone(),
                 TriggerConfig { max_chain_depth: o.max_chain_depth, max_chain_fires: o.max_chain_fires, ..TriggerConfig::default() },
@@ -593,7 +605,7 @@ impl NativeEngine {
             if status != sys::Status::napi_ok {
                 return Err(Error::new(Status::from(status), "facade: expected an object"));
             }
-            let shared = Shared { exec, triggers, host, anchor, alive: AtomicBool::new(false) };
+            let shared = Shared { exec, triggers, manual, host, anchor, alive: AtomicBool::new(false) };
             let started = {
                 let _guard = timer_runtime().enter();
                 shared.exec.start();
@@ -671,6 +683,61 @@ impl NativeEngine {
         if let Some(kind) = EventKind::parse(&name) {
             self.shared.exec.set_interest(kind, on);
         }
+    }
+
+    // -- time -----------------------------------------------------------------
+
+    /// The engine's clock, in ms since the Unix epoch.
+    #[napi]
+    pub fn now(&self) -> f64 {
+        self.shared.exec.clock().now().timestamp_millis() as f64
+    }
+
+    /// Whether the engine runs on a manual clock (`clock: 'manual'`).
+    #[napi]
+    pub fn manual_clock(&self) -> bool {
+        self.shared.manual.is_some()
+    }
+
+    /// The earliest time (ms since the Unix epoch) timed work may be due:
+    /// a delayed or backoff execution, an attempt's deadline, a schedule
+    /// tick; null when none is armed. Never later than the real next due
+    /// time, possibly earlier (work that since finished).
+    #[napi]
+    pub fn next_due(&self) -> Option<f64> {
+        let exec = self.shared.exec.next_due();
+        let ticks = self.shared.triggers.next_due();
+        match (exec, ticks) {
+            (Some(a), Some(b)) => Some(a.min(b) as f64),
+            (a, b) => a.or(b).map(|t| t as f64),
+        }
+    }
+
+    /// Moves a manual clock to `at` (ms since the Unix epoch; never
+    /// backwards) and does at once what came due by then: stages delayed
+    /// and backoff executions, times out attempts past their deadline,
+    /// fires schedule ticks (a trigger that missed several ticks fires
+    /// once: the facade steps through `nextDue` to fire each). Then
+    /// `drain` and `take` hand over what it made.
+    #[napi]
+    pub fn advance_to(&self, env: Env, at: f64) -> Result<()> {
+        guarded(&env, || {
+            let Some(clock) = &self.shared.manual else {
+                return Err(EngineError::invalid(
+                    "advanceTime",
+                    "this engine runs on the system clock; create it with new BackgroundEngine({ clock: 'manual' }) to move its time",
+                ))
+                .or_throw(&env);
+            };
+            if !at.is_finite() {
+                return Err(EngineError::invalid("ms", format!("expected a finite time, got {at}"))).or_throw(&env);
+            }
+            clock.advance_to_millis(at);
+            self.shared.exec.run_due_now().or_throw(&env)?;
+            self.shared.triggers.run_due();
+            self.shared.refresh_keepalive(&env);
+            Ok(())
+        })
     }
 
     // -- executions ---------------------------------------------------------

@@ -38,7 +38,7 @@ pub mod webhook;
 
 /// The names most users need.
 pub mod prelude {
-    pub use crate::clock::{Clock, SystemClock, TokioClock};
+    pub use crate::clock::{Clock, ManualClock, SystemClock, TokioClock};
     pub use crate::error::{EngineError, EngineResult, ErrorCode};
     pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats, Submission, Watch};
     pub use crate::memory::{MemoryConfig, MemoryStore};

@@ -561,6 +561,44 @@ pub struct EngineOptions {
     pub keep_finished: usize,
     /// Unexpired webhook message ids the memory store keeps per trigger.
     pub webhook_replay_capacity: usize,
+    /// The engine's clock.
+    pub clock: ClockOption,
+}
+
+/// The `clock` engine option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClockOption {
+    /// `'system'` (the default): real time.
+    #[default]
+    System,
+    /// `'manual'` (starts at the system time) or `{ manual: <RFC 3339> }`:
+    /// time moves only when the host moves it (`advanceTime`).
+    Manual(Option<Timestamp>),
+}
+
+/// `options.clock`: `'system'`, `'manual'` or `{ manual: '<RFC 3339 start>' }`.
+pub fn clock_option(v: Option<&Value>) -> EngineResult<ClockOption> {
+    const EXPECTED: &str = "expected 'system', 'manual' or { manual: '<RFC 3339 start time>' }";
+    match v {
+        None | Some(Value::Null) => Ok(ClockOption::System),
+        Some(Value::String(s)) if s == "system" => Ok(ClockOption::System),
+        Some(Value::String(s)) if s == "manual" => Ok(ClockOption::Manual(None)),
+        Some(Value::Object(m)) => {
+            if let Some(key) = m.keys().find(|k| k.as_str() != "manual") {
+                return Err(EngineError::invalid(&format!("clock.{key}"), format!("unknown field ({EXPECTED})")));
+            }
+            match m.get("manual") {
+                Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| ClockOption::Manual(Some(t.with_timezone(&chrono::Utc))))
+                    .map_err(|e| EngineError::invalid("clock.manual", format!("expected an RFC 3339 time, got {s:?} ({e})"))),
+                other => Err(EngineError::invalid(
+                    "clock.manual",
+                    format!("expected an RFC 3339 time string, got {}", other.map_or("nothing".into(), describe)),
+                )),
+            }
+        }
+        Some(other) => Err(EngineError::invalid("clock", format!("{EXPECTED}, got {}", describe(other)))),
+    }
 }
 
 /// Default engine-wide concurrency.
@@ -594,7 +632,7 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
 pub const ENGINE_OPTIONS: &[&str] =
-    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity"];
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock"];
 
 /// Options of the engine (absent or null: all defaults). Only the
 /// `memory` store exists in this build: any other is `ENACT_STORE`.
@@ -633,6 +671,7 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         max_chain_fires: opt_positive(map, "maxChainFires")?.map_or(crate::triggers::DEFAULT_MAX_CHAIN_FIRES, |n| n as u32),
         keep_finished,
         webhook_replay_capacity: opt_positive(map, "webhookReplayCapacity")?.unwrap_or(crate::memory::REPLAY_CAPACITY),
+        clock: clock_option(map.get("clock"))?,
     })
 }
 
@@ -814,6 +853,7 @@ mod argument_tests {
                 max_chain_fires: 1_000,
                 keep_finished: crate::memory::DEFAULT_KEEP_FINISHED,
                 webhook_replay_capacity: crate::memory::REPLAY_CAPACITY,
+                clock: ClockOption::System,
             }
         );
         assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
@@ -831,6 +871,21 @@ mod argument_tests {
         let (code, message) = err(engine_options(&json!({"concurency": 4})));
         assert_eq!(code, ErrorCode::InvalidExecution);
         assert!(message.starts_with("concurency: unknown option (expected one of store, concurrency,"), "{message}");
+    }
+
+    #[test]
+    fn engine_options_clock() {
+        let clock = |v: Value| engine_options(&json!({ "clock": v })).map(|o| o.clock);
+        assert_eq!(clock(json!("system")).unwrap(), ClockOption::System);
+        assert_eq!(clock(Value::Null).unwrap(), ClockOption::System);
+        assert_eq!(clock(json!("manual")).unwrap(), ClockOption::Manual(None));
+        let start = chrono::DateTime::parse_from_rfc3339("2026-01-15T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(clock(json!({"manual": "2026-01-15T11:00:00+01:00"})).unwrap(), ClockOption::Manual(Some(start)));
+        assert_eq!(err(clock(json!("fake"))), (ErrorCode::InvalidExecution, "clock: expected 'system', 'manual' or { manual: '<RFC 3339 start time>' }, got \"fake\"".into()));
+        assert!(err(clock(json!({"manual": "yesterday"}))).1.starts_with("clock.manual: expected an RFC 3339 time, got \"yesterday\""));
+        assert_eq!(err(clock(json!({"manual": 5}))).1, "clock.manual: expected an RFC 3339 time string, got 5");
+        assert_eq!(err(clock(json!({}))).1, "clock.manual: expected an RFC 3339 time string, got nothing");
+        assert!(err(clock(json!({"manual": "2026-01-15T10:00:00Z", "x": 1}))).1.starts_with("clock.x: unknown field"));
     }
 
     fn nested(depth: usize) -> String {

@@ -239,6 +239,11 @@ impl Executor {
     /// (delayed work, retry backoff, timeouts), and with
     /// [`ExecutorConfig::maintenance`] the heartbeat and the rescuer. They
     /// end after [`Executor::finish_shutdown`]; the handle is the timer's.
+    ///
+    /// With a manual clock ([`Clock::is_manual`]) the timer does not run:
+    /// nothing comes due on its own, and the host calls
+    /// [`Executor::run_due_now`] after each move of the clock (the handle
+    /// is then of a task that ends at once).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let _ = self.runtime.set(tokio::runtime::Handle::current());
         if self.config.maintenance {
@@ -247,6 +252,9 @@ impl Executor {
             if let Some(keep) = self.config.keep_finished {
                 tokio::spawn(self.clone().pruner_loop(keep));
             }
+        }
+        if self.clock.is_manual() {
+            return tokio::spawn(async {});
         }
         tokio::spawn(self.clone().timer_loop())
     }

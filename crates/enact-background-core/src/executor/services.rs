@@ -61,6 +61,42 @@ impl Executor {
         Ok((pending, next_deadline.min(staged.next_due_ms.unwrap_or(i64::MAX))))
     }
 
+    /// Does at once the timed work due by the clock's now (the store must
+    /// answer at once): stages delayed executions (deferred runs, retry
+    /// backoff) whose time came, times out attempts past their deadline.
+    /// Returns the next time timed work is due (Unix ms), or `None`. Then
+    /// [`Executor::drain`] and [`Executor::take`] hand over what it made.
+    ///
+    /// This is the timer service's one pass, for a manual clock
+    /// ([`crate::clock::ManualClock`]), under which the service does not
+    /// run: move the clock, call this, and what came due has happened,
+    /// with no real time passing. Calling it with a real clock is
+    /// harmless (the service would have done the same a moment later).
+    pub fn run_due_now(self: &Arc<Self>) -> EngineResult<Option<i64>> {
+        // Forget the armed time before the pass: the pass computes the next
+        // one, and work it arms itself (a timeout's retry) lowers it again.
+        self.timer_due.store(i64::MAX, Ordering::SeqCst);
+        let me = self.clone();
+        let (_, next) = crate::store::ready_now(async move { me.tick().await })?;
+        self.timer_due.fetch_min(next, Ordering::SeqCst);
+        Ok(self.next_due())
+    }
+
+    /// The earliest time (Unix ms) timed work may be due, as far as it was
+    /// armed: never later than the real next due time, possibly earlier
+    /// (work that since finished). `None` when nothing is armed. With a
+    /// manual clock, the host moves the clock to this time, calls
+    /// [`Executor::run_due_now`], and repeats, to run each due time in
+    /// order.
+    pub fn next_due(&self) -> Option<i64> {
+        match self.timer_due.load(Ordering::SeqCst) {
+            i64::MAX => None,
+            // The timer service is scanning: due now.
+            i64::MIN => Some(now_ms(&*self.clock)),
+            at => Some(at),
+        }
+    }
+
     pub(super) async fn timer_loop(self: Arc<Self>) {
         loop {
             if self.stopped.load(Ordering::SeqCst) {

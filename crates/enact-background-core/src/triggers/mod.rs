@@ -126,6 +126,11 @@ impl TriggerEngine {
         if let Some(ms) = self.config.listen_ms {
             tokio::spawn(self.clone().listen_loop(std::time::Duration::from_millis(ms.max(1))));
         }
+        if self.clock.is_manual() {
+            // Ticks come due only when the host moves the clock and calls
+            // `run_due`: no scheduler sleeps on real time.
+            return Ok(tokio::spawn(async {}));
+        }
         Ok(tokio::spawn(self.clone().schedule_loop()))
     }
 
@@ -139,8 +144,20 @@ impl TriggerEngine {
 
     /// Whether schedule timers are armed (the scheduler has future work):
     /// a host keeps its process alive for them, as for a `setInterval`.
+    /// Never with a manual clock: its ticks come only when the host moves
+    /// the clock, so waiting for them would wait forever.
     pub fn has_schedules(&self) -> bool {
-        !self.stopped.load(Ordering::Relaxed) && !self.state.lock().timers.is_empty()
+        !self.clock.is_manual() && !self.stopped.load(Ordering::Relaxed) && !self.state.lock().timers.is_empty()
+    }
+
+    /// The next schedule tick (Unix ms), as far as armed (possibly a tick
+    /// of a trigger since removed, never later than the real next one), or
+    /// `None`. See [`crate::executor::Executor::next_due`].
+    pub fn next_due(&self) -> Option<i64> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.state.lock().timers.peek().map(|Reverse((at, _, _))| *at)
     }
 
     fn next_generation(&self) -> u64 {

@@ -20,7 +20,11 @@ use crate::store::{ready_now, Blocked, FireGate};
 
 impl TriggerEngine {
     /// Fires every schedule tick due by now (the store must answer at
-    /// once); returns the next due time.
+    /// once); returns the next due time. A trigger whose ticks were missed
+    /// since the last call (a stalled process, or a manual clock moved far
+    /// in one jump) fires once, for its earliest missed tick. To fire each
+    /// tick of a manual clock, move it in steps: to [`TriggerEngine::next_due`],
+    /// call this, repeat (the Node facade's `advanceTime` does).
     pub fn run_due(self: &Arc<Self>) -> Option<i64> {
         let me = self.clone();
         ready_now(async move { Ok(me.run_due_async().await) }).unwrap_or(None)
