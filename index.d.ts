@@ -285,7 +285,8 @@ export interface StreamChunk {
 /**
  * Stable `err.code` values, as Rust's `ErrorCode::ALL` lists them (a test
  * checks this union against `ErrorCodes`). `ENACT_TIMEOUT` / `ENACT_CANCELLED`
- * / `ENACT_SHUTDOWN` are also the codes of `ctx.signal.reason`;
+ * / `ENACT_SHUTDOWN` are also the codes of `ctx.signal.reason`, and the
+ * first two those of `wait` giving up on its `timeoutMs` / `signal`;
  * `ENACT_LISTENER` is the code of process warnings; `ENACT_BODY_TOO_LARGE`,
  * `ENACT_METHOD` and `ENACT_BAD_REQUEST` appear in webhook handler answers;
  * `ENACT_STALLED` is the `error.code` of an execution that ended `failed`

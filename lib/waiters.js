@@ -112,40 +112,48 @@ class Waiters {
    * @param {{ signal?: AbortSignal, timeoutMs?: number }} [options] checked by `waitOptions`
    * @returns {Promise<any>}
    */
-  add(id, options = {}) {
-    const { signal, timeoutMs } = options
+  add(id, options) {
     return new Promise((resolve, reject) => {
+      let set = this.#byId.get(id)
+      const signal = options?.signal
+      const timeoutMs = options?.timeoutMs
+      if (signal === undefined && timeoutMs === undefined) {
+        // The common case (silent submits, plain waits): nothing to undo.
+        if (set === undefined) this.#byId.set(id, (set = new Set()))
+        set.add({ resolve, reject })
+        return
+      }
       if (signal !== undefined && signal.aborted) return reject(abortedWith(signal, id))
       /** @type {NodeJS.Timeout | undefined} */
       let timer
       /** @type {(() => void) | undefined} */
       let onAbort
-      const detach = () => {
-        const set = this.#byId.get(id)
-        if (set !== undefined) {
-          set.delete(waiter)
-          if (set.size === 0) this.#byId.delete(id)
-        }
+      const release = () => {
         if (timer !== undefined) clearTimeout(timer)
         if (onAbort !== undefined) /** @type {AbortSignal} */ (signal).removeEventListener('abort', onAbort)
       }
       /** @type {Waiter} */
       const waiter = {
-        resolve: (record) => (detach(), resolve(record)),
-        reject: (err) => (detach(), reject(err)),
+        resolve: (record) => (release(), resolve(record)),
+        reject: (err) => (release(), reject(err)),
       }
-      let set = this.#byId.get(id)
+      /** Gives up: leaves the set (and the map, if it was the last). */
+      const giveUp = (/** @type {unknown} */ err) => {
+        const mine = this.#byId.get(id)
+        if (mine !== undefined && mine.delete(waiter) && mine.size === 0) this.#byId.delete(id)
+        waiter.reject(err)
+      }
       if (set === undefined) this.#byId.set(id, (set = new Set()))
       set.add(waiter)
       if (signal !== undefined) {
-        onAbort = () => waiter.reject(abortedWith(signal, id))
+        onAbort = () => giveUp(abortedWith(signal, id))
         signal.addEventListener('abort', onAbort, { once: true })
       }
       if (timeoutMs !== undefined) {
         // Unref'd: a deadline alone does not keep Node alive (the engine
         // does while the execution is queued or running).
         timer = setTimeout(() => {
-          waiter.reject(enactError(Code.TIMEOUT, `options.timeoutMs: execution ${JSON.stringify(id)} had not finished after ${timeoutMs} ms; it goes on`))
+          giveUp(enactError(Code.TIMEOUT, `options.timeoutMs: execution ${JSON.stringify(id)} had not finished after ${timeoutMs} ms; it goes on`))
         }, timeoutMs).unref()
       }
     })
@@ -158,7 +166,8 @@ class Waiters {
   settle(record) {
     const set = this.#byId.get(record.executionId)
     if (set === undefined) return
-    for (const w of [...set]) w.resolve(record)
+    this.#byId.delete(record.executionId)
+    for (const w of set) w.resolve(record)
   }
 
   /**
@@ -166,7 +175,9 @@ class Waiters {
    * @param {(id: string) => Error} errorOf
    */
   rejectAll(errorOf) {
-    for (const [id, set] of [...this.#byId]) for (const w of [...set]) w.reject(errorOf(id))
+    const all = [...this.#byId]
+    this.#byId.clear()
+    for (const [id, set] of all) for (const w of set) w.reject(errorOf(id))
   }
 }
 
