@@ -29,6 +29,7 @@ const { stimuli } = protocol
  * @type {typeof Symbol.asyncDispose}
  */
 const asyncDispose = typeof Symbol.asyncDispose === 'symbol' ? Symbol.asyncDispose : /** @type {any} */ (Symbol.for('nodejs.asyncDispose'))
+
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
 
 /**
@@ -589,11 +590,16 @@ class BackgroundEngine {
    */
   webhookHandler(options) {
     const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
-    /** @type {(triggerId: string, headers: unknown, body: Buffer) => unknown} */
-    const deliver = (triggerId, headers, body) =>
-      this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
-    return createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs)
+    return createWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
   }
+
+  /**
+   * What both webhook handlers call with a request they read: fires the
+   * trigger (answers the TriggerFiredEvent) or throws an error with a code.
+   * @type {(triggerId: string, headers: unknown, body: Buffer) => unknown}
+   */
+  #deliverWebhook = (triggerId, headers, body) =>
+    this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
 
   /**
    * A fetch-style `(request: Request) => Promise<Response>` handler (Hono,
@@ -604,10 +610,7 @@ class BackgroundEngine {
    */
   webhookFetchHandler(options) {
     const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
-    /** @type {(triggerId: string, headers: unknown, body: Buffer) => unknown} */
-    const deliver = (triggerId, headers, body) =>
-      this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
-    return createFetchWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs)
+    return createFetchWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
   }
 
   // -- events ---------------------------------------------------------------------
