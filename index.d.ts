@@ -184,12 +184,36 @@ export type SubmitRequest<K extends CallableName = CallableName> = {
   context?: Record<string, string>
   config?: BackgroundExecutionConfig
   metadata?: Record<string, unknown>
-  /** Keep this id instead of generating `exec_…`. */
+  /**
+   * Keep this id instead of generating `exec_…`. Submitting an id that an
+   * execution of the same tenant already has is idempotent (BullMQ's
+   * `jobId`): nothing new is queued and `submit` answers that execution
+   * (its current record, or for `silent` its final one), even if this
+   * request names another callable or input. An id another tenant's
+   * execution has is refused (`ENACT_INVALID_EXECUTION`, saying nothing
+   * of that execution).
+   */
   executionId?: string
 } & InputField<CallableInput<K>>
 
 /** `input` as a submission or trigger action takes it: required unless it may be absent (`null` counts as absent). */
 export type InputField<I> = undefined extends I ? { input?: Exclude<I, undefined> | null } : { input: I }
+
+/** Options of `wait`. */
+export interface WaitOptions {
+  /**
+   * Stop waiting when it aborts: `wait` rejects with `signal.reason` when
+   * that is an Error (`controller.abort()` gives a DOMException named
+   * `AbortError`), else with an `ENACT_CANCELLED` error. The execution
+   * goes on (use `cancel` to stop it).
+   */
+  signal?: AbortSignal
+  /**
+   * Stop waiting after this many milliseconds (0 to 2^31-1): `wait`
+   * rejects with `ENACT_TIMEOUT`. The execution goes on.
+   */
+  timeoutMs?: number
+}
 
 export interface ExecutionFilter {
   tenantId?: string
@@ -355,7 +379,8 @@ export interface StreamChunk {
 /**
  * Stable `err.code` values, as Rust's `ErrorCode::ALL` lists them (a test
  * checks this union against `ErrorCodes`). `ENACT_TIMEOUT` / `ENACT_CANCELLED`
- * / `ENACT_SHUTDOWN` are also the codes of `ctx.signal.reason`;
+ * / `ENACT_SHUTDOWN` are also the codes of `ctx.signal.reason`, and the
+ * first two those of `wait` giving up on its `timeoutMs` / `signal`;
  * `ENACT_LISTENER` is the code of process warnings; `ENACT_BODY_TOO_LARGE`,
  * `ENACT_METHOD` and `ENACT_BAD_REQUEST` appear in webhook handler answers;
  * `ENACT_STALLED` is the `error.code` of an execution that ended `failed`
@@ -643,6 +668,12 @@ export interface WebhookHandlerOptions {
 /** A Node `(req, res)` handler (http.createServer, Express, Fastify's raw req/res). */
 export type WebhookHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
 
+/**
+ * A fetch-style handler (Hono, Next.js route handlers, Bun, Deno): its
+ * promise always resolves with a Response, never rejects.
+ */
+export type WebhookFetchHandler = (request: Request) => Promise<Response>
+
 /** Payload of `trigger.fired`; also what the stimulus methods resolve with. */
 export interface TriggerFiredEvent {
   triggerId: string
@@ -652,6 +683,11 @@ export interface TriggerFiredEvent {
   firedAt: Timestamp
   /** The event (`{type, data}`), metric, webhook body, payload or schedule tick. */
   triggerSource?: unknown
+  /**
+   * Extension: the trigger's tenant (and its execution's). Set on every
+   * fire of this engine; absent in records written by enact-core.
+   */
+  tenantId?: string
 }
 
 /** Payload of `trigger.loop_blocked`. Extension: enact-core has no such record. */
@@ -703,14 +739,19 @@ export declare class BackgroundEngine {
    * Rejects with `ENACT_INVALID_EXECUTION`, `ENACT_UNKNOWN_CALLABLE` or
    * `ENACT_SHUTDOWN`. Each request succeeds or fails on its own; one whose
    * strings hold a lone UTF-16 surrogate is refused, naming the field.
+   * An `executionId` the tenant already used answers that execution
+   * instead of queuing another (see {@link SubmitRequest.executionId}).
    */
   submit<K extends CallableName>(request: SubmitRequest<K>): Promise<BackgroundExecution<CallableOutput<K>>>
   /**
    * Resolves with the execution's final record (after binding).
-   * Rejects with `ENACT_NOT_FOUND` for an unknown id. Name the callable
+   * Rejects with `ENACT_NOT_FOUND` for an unknown id; with
+   * `options.timeoutMs`, `ENACT_TIMEOUT` once that time passed; with
+   * `options.signal`, its reason (or `ENACT_CANCELLED`) once it aborts.
+   * Giving up never affects the execution. Name the callable
    * (`wait<'summarize'>(id)`) to type the record's `output`.
    */
-  wait<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>>>
+  wait<K extends CallableName = CallableName>(executionId: string, options?: WaitOptions): Promise<BackgroundExecution<CallableOutput<K>>>
   /**
    * Resolves once nothing is queued (delayed work included), running or
    * being bound, like p-queue's `onIdle()`; at once if that is already so.
@@ -809,11 +850,27 @@ export declare class BackgroundEngine {
    */
   webhookHandler(options?: WebhookHandlerOptions): WebhookHandler
   /**
-   * Adds a listener for an event (`execution.*`, `binding.applied`,
-   * `binding.failed`, `trigger.fired`, `trigger.loop_blocked`).
+   * The `webhookHandler()` answers as a fetch-style handler,
+   * `(request: Request) => Promise<Response>`, for Hono
+   * (`app.post('/webhooks/:id', (c) => handler(c.req.raw))`), Next.js
+   * route handlers (`export const POST = handler`), Bun and Deno. The
+   * body is read from its stream up to `maxBodyBytes` (never buffered
+   * past it) within `bodyTimeoutMs`.
    */
-  on<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): void
-  /** Removes a listener added with `on`. */
+  webhookFetchHandler(options?: WebhookHandlerOptions): WebhookFetchHandler
+  /**
+   * Adds a listener for an event (`execution.*`, `binding.applied`,
+   * `binding.failed`, `trigger.fired`, `trigger.loop_blocked`,
+   * `engine.diagnostic`); returns a function that removes it. A listener
+   * is added once per event: adding it again changes nothing.
+   */
+  on<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): () => void
+  /**
+   * Adds a listener for the next event of that name only; returns a
+   * function that removes it before it ran (so does `off`).
+   */
+  once<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): () => void
+  /** Removes a listener added with `on` or `once`. */
   off<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): void
   /** Counters: executions per status, attempts in flight, limits. */
   stats(): Promise<EngineStats>
@@ -851,6 +908,14 @@ export declare class BackgroundEngine {
    * of the engine keeps Node alive.
    */
   shutdown(options?: ShutdownOptions | undefined | null): Promise<void>
+  /**
+   * `shutdown()` with its defaults, so that
+   * `await using engine = new BackgroundEngine()` shuts the engine down
+   * when the scope ends (TypeScript 5.2+ with `lib: ["esnext.disposable"]`
+   * or later; the symbol's type comes from `@types/node`, so users
+   * without that lib can still call it).
+   */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**

@@ -12,12 +12,17 @@ const root = path.join(__dirname, '..')
 /** Member names of a declaration in index.d.ts: `class` methods or `type` union members. */
 function declared() {
   const source = ts.createSourceFile('index.d.ts', fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'), ts.ScriptTarget.Latest, true)
-  const out = { methods: new Set(), statics: new Set(), errorCodes: [], exports: new Set() }
+  const out = { methods: new Set(), statics: new Set(), symbols: new Set(), errorCodes: [], exports: new Set() }
   for (const node of source.statements) {
     if (ts.isClassDeclaration(node)) out.exports.add(node.name.text)
     if (ts.isClassDeclaration(node) && node.name.text === 'BackgroundEngine') {
       for (const m of node.members) {
         if (!ts.isMethodDeclaration(m)) continue
+        // `[Symbol.asyncDispose]()`: a well-known symbol, checked apart.
+        if (ts.isComputedPropertyName(m.name)) {
+          out.symbols.add(m.name.expression.getText())
+          continue
+        }
         const isStatic = (m.modifiers || []).some((x) => x.kind === ts.SyntaxKind.StaticKeyword)
         ;(isStatic ? out.statics : out.methods).add(m.name.text)
       }
@@ -38,6 +43,8 @@ test('index.d.ts declares exactly the public methods of the facade class', () =>
   expect([...d.methods].sort()).toEqual(actual.sort())
   const statics = Object.getOwnPropertyNames(pkg.BackgroundEngine).filter((n) => typeof pkg.BackgroundEngine[n] === 'function')
   expect([...d.statics].sort()).toEqual(statics.sort())
+  const symbols = Object.getOwnPropertySymbols(proto).map((s) => (s === Symbol.for('nodejs.asyncDispose') ? 'Symbol.asyncDispose' : String(s)))
+  expect([...d.symbols].sort()).toEqual(symbols.sort())
 })
 
 test('index.d.ts declares exactly what the package exports', () => {

@@ -277,16 +277,17 @@ describe('notices and listeners', () => {
 })
 
 describe('callable context', () => {
-  const { Context } = require('../lib/runner')
+  const { Context, abortContext, settleContext } = require('../lib/runner')
 
-  test('a callable sees the CallableContext surface only; the runner aborts and settles through static handles', () => {
+  test('a callable sees the CallableContext surface only; the runner aborts and settles through module handles', () => {
     const ctx = new Context({ executionId: 'exec_1', tenantId: 't', callableName: 'c', attempt: 1 }, () => {})
     expect(Object.keys(ctx).sort()).toEqual(['attempt', 'callableName', 'context', 'executionId', 'input', 'tenantId', 'triggerId', 'triggerSource'])
     expect(Object.getOwnPropertyNames(Object.getPrototypeOf(ctx)).sort()).toEqual(['constructor', 'signal', 'stream'])
     const signal = ctx.signal
-    expect(Context.settle(ctx)).toBe(true)
-    expect(Context.settle(ctx)).toBe(false)
-    Context.abort(ctx, 'why')
+    expect(Object.getOwnPropertyNames(ctx.constructor).sort()).toEqual(['length', 'name', 'prototype'])
+    expect(settleContext(ctx)).toBe(true)
+    expect(settleContext(ctx)).toBe(false)
+    abortContext(ctx, 'why')
     expect([signal.aborted, signal.reason]).toEqual([true, 'why'])
   })
 
@@ -296,7 +297,7 @@ describe('callable context', () => {
     new Context({ executionId: 'e', tenantId: 't', callableName: 'c', attempt: 1 }, emit).stream('no')
     const ctx = new Context({ executionId: 'e', tenantId: 't', callableName: 'c', attempt: 1, stream: true }, emit)
     ctx.stream('yes')
-    Context.abort(ctx, 'stop')
+    abortContext(ctx, 'stop')
     ctx.stream('late')
     expect(seen).toEqual([['execution.stream', 'yes']])
   })

@@ -16,10 +16,21 @@ const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { createWebhookHandler } = require('./webhook-handler')
+const { createFetchWebhookHandler } = require('./webhook-fetch')
+const { Waiters, waitOptions } = require('./waiters')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
 const timers = require('./timers')
 
 const { stimuli } = protocol
+
+/**
+ * `Symbol.asyncDispose` (what `await using` calls): Node 20 has it; where
+ * it does not, the symbol Node itself registers for it. No global is
+ * changed.
+ * @type {typeof Symbol.asyncDispose}
+ */
+const asyncDispose = typeof Symbol.asyncDispose === 'symbol' ? Symbol.asyncDispose : /** @type {any} */ (Symbol.for('nodejs.asyncDispose'))
+
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
 
 /**
@@ -60,8 +71,7 @@ class BackgroundEngine {
   #interest = new Interest()
   /** @type {Map<string, Function>} */
   #targets = new Map()
-  /** @type {Map<string, { resolve: (record: any) => void, reject: (err: Error) => void }[]>} */
-  #waiters = new Map()
+  #waiters = new Waiters()
   /** @type {(() => void)[]} */
   #idleWaiters = []
   /** @type {(() => void) | null} */
@@ -170,8 +180,7 @@ class BackgroundEngine {
     callback: (record) => void postCallback(record),
     closed: () => {
       this.#closed = true
-      for (const [id, list] of this.#waiters) for (const w of list) w.reject(this.#shutdownError(id))
-      this.#waiters.clear()
+      this.#waiters.rejectAll((id) => this.#shutdownError(id))
       this.#runner.abortAll()
       this.#resolveIdle()
     },
@@ -199,23 +208,17 @@ class BackgroundEngine {
 
   /**
    * @param {string} id
+   * @param {{ signal?: AbortSignal, timeoutMs?: number }} [options]
    * @returns {Promise<any>}
    */
-  #waitFor(id) {
-    return new Promise((resolve, reject) => {
-      if (this.#closed) return reject(this.#shutdownError(id))
-      let list = this.#waiters.get(id)
-      if (list === undefined) this.#waiters.set(id, (list = []))
-      list.push({ resolve, reject })
-    })
+  #waitFor(id, options) {
+    if (this.#closed) return Promise.reject(this.#shutdownError(id))
+    return this.#waiters.add(id, options)
   }
 
   /** @param {any} record */
   #settle(record) {
-    const list = this.#waiters.get(record.executionId)
-    if (list === undefined) return
-    this.#waiters.delete(record.executionId)
-    for (const w of list) w.resolve(record)
+    this.#waiters.settle(record)
   }
 
   /**
@@ -313,20 +316,28 @@ class BackgroundEngine {
   }
 
   /**
-   * Resolves with the execution's final record (after binding).
+   * Resolves with the execution's final record (after binding). With
+   * `signal` or `timeoutMs`, rejects when the signal aborts (with its
+   * reason when that is an Error, else `ENACT_CANCELLED`) or the time
+   * passes (`ENACT_TIMEOUT`); the execution goes on either way.
    * @param {string} executionId
+   * @param {import('..').WaitOptions} [options]
    * @returns {Promise<import('..').BackgroundExecution>}
    */
-  wait(executionId) {
+  wait(executionId, options) {
     let record
+    let opts
     try {
       stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
+      opts = waitOptions(options)
+      // An aborted signal rejects before anything is watched.
+      if (opts.signal !== undefined && opts.signal.aborted) return this.#waiters.add(executionId, opts)
       this.#flushSubmissions()
       record = this.#native.watch(executionId)
     } catch (err) {
       return Promise.reject(err)
     }
-    return record === null ? this.#waitFor(executionId) : Promise.resolve(JSON.parse(record))
+    return record === null ? this.#waitFor(executionId, opts) : Promise.resolve(JSON.parse(record))
   }
 
   /**
@@ -602,10 +613,27 @@ class BackgroundEngine {
    */
   webhookHandler(options) {
     const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
-    /** @type {(triggerId: string, headers: unknown, body: Buffer) => unknown} */
-    const deliver = (triggerId, headers, body) =>
-      this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
-    return createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs)
+    return createWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
+  }
+
+  /**
+   * What both webhook handlers call with a request they read: fires the
+   * trigger (answers the TriggerFiredEvent) or throws an error with a code.
+   * @type {(triggerId: string, headers: unknown, body: Buffer) => unknown}
+   */
+  #deliverWebhook = (triggerId, headers, body) =>
+    this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
+
+  /**
+   * A fetch-style `(request: Request) => Promise<Response>` handler (Hono,
+   * Next.js route handlers, Bun, Deno, Cloudflare-style servers), with the
+   * answers of `webhookHandler()`.
+   * @param {import('..').WebhookHandlerOptions} [options]
+   * @returns {import('..').WebhookFetchHandler}
+   */
+  webhookFetchHandler(options) {
+    const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
+    return createFetchWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
   }
 
   // -- time -----------------------------------------------------------------------
@@ -710,11 +738,24 @@ class BackgroundEngine {
   // -- events ---------------------------------------------------------------------
 
   /**
+   * Adds a listener; returns the function that removes it.
    * @param {import('..').EngineEventName} event
    * @param {(payload: any) => void} listener
+   * @returns {() => void}
    */
   on(event, listener) {
-    this.#listeners.on(event, listener)
+    return this.#listeners.on(event, listener)
+  }
+
+  /**
+   * Adds a listener for the next event of that name only; returns the
+   * function that removes it before it ran.
+   * @param {import('..').EngineEventName} event
+   * @param {(payload: any) => void} listener
+   * @returns {() => void}
+   */
+  once(event, listener) {
+    return this.#listeners.once(event, listener)
   }
 
   /**
@@ -762,6 +803,15 @@ class BackgroundEngine {
       timer = timers.setTimeout(finish, timeoutMs)
     })
     return this.#shutdown
+  }
+
+  /**
+   * `await using engine = new BackgroundEngine()`: `shutdown()` with its
+   * defaults when the scope ends.
+   * @returns {Promise<void>}
+   */
+  [asyncDispose]() {
+    return this.shutdown()
   }
 }
 

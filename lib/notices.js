@@ -82,14 +82,70 @@ class Listeners {
   }
 
   /**
+   * Adds `listener` (once per event: adding it again changes nothing).
+   * @param {unknown} name
+   * @param {unknown} listener
+   * @returns {() => void} removes it (again: nothing)
+   */
+  on(name, listener) {
+    this.#check(name, listener)
+    this.#add(/** @type {string} */ (name), /** @type {Function} */ (listener))
+    return () => this.#remove(/** @type {string} */ (name), /** @type {Function} */ (listener))
+  }
+
+  /**
+   * Adds `listener` for the next event of `name` only. `off(name,
+   * listener)` removes it too.
+   * @param {unknown} name
+   * @param {unknown} listener
+   * @returns {() => void} removes it if it has not run yet
+   */
+  once(name, listener) {
+    this.#check(name, listener)
+    const fn = /** @type {Function} */ (listener)
+    /** @param {unknown} payload */
+    const wrapper = (payload) => {
+      this.#remove(/** @type {string} */ (name), wrapper)
+      return fn(payload)
+    }
+    this.#onceOf.set(wrapper, fn)
+    this.#add(/** @type {string} */ (name), wrapper)
+    return () => this.#remove(/** @type {string} */ (name), wrapper)
+  }
+
+  /**
+   * Removes `listener`, whether added with `on` or `once`.
    * @param {unknown} name
    * @param {unknown} listener
    */
-  on(name, listener) {
+  off(name, listener) {
+    const set = typeof name === 'string' ? this.#byName.get(name) : undefined
+    if (set === undefined) return
+    if (!set.has(/** @type {Function} */ (listener))) {
+      for (const fn of set) if (this.#onceOf.get(fn) === listener) set.delete(fn)
+    }
+    this.#remove(/** @type {string} */ (name), /** @type {Function} */ (listener))
+  }
+
+  /** @type {WeakMap<Function, Function>} the listener each `once` wrapper calls */
+  #onceOf = new WeakMap()
+
+  /**
+   * @param {unknown} name
+   * @param {unknown} listener
+   */
+  #check(name, listener) {
     if (typeof name !== 'string' || !this.#names.includes(name)) {
       throw enactError(Code.INVALID_EXECUTION, `event: unknown event ${JSON.stringify(String(name))} (expected one of ${this.#names.join(', ')})`)
     }
     if (typeof listener !== 'function') throw enactError(Code.INVALID_EXECUTION, 'listener: expected a function')
+  }
+
+  /**
+   * @param {string} name
+   * @param {Function} listener
+   */
+  #add(name, listener) {
     let set = this.#byName.get(name)
     if (set === undefined) {
       this.#byName.set(name, (set = new Set()))
@@ -99,16 +155,16 @@ class Listeners {
   }
 
   /**
-   * @param {unknown} name
-   * @param {unknown} listener
+   * @param {string} name
+   * @param {Function} listener
    */
-  off(name, listener) {
-    const set = typeof name === 'string' ? this.#byName.get(name) : undefined
+  #remove(name, listener) {
+    const set = this.#byName.get(name)
     if (set === undefined) return
-    set.delete(/** @type {Function} */ (listener))
+    set.delete(listener)
     if (set.size === 0) {
-      this.#byName.delete(/** @type {string} */ (name))
-      this.#setInterest(/** @type {string} */ (name), false)
+      this.#byName.delete(name)
+      this.#setInterest(name, false)
     }
   }
 

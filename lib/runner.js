@@ -81,7 +81,23 @@ function abortReason(why, executionId) {
   return err
 }
 
-/** What a callable receives (`CallableContext` in index.d.ts). */
+/**
+ * The runner's handles on an attempt: mark it settled (false if it already
+ * was), abort its signal. Set by Context's static block, so that they
+ * reach its private fields without being reachable from `ctx` (not even as
+ * `ctx.constructor.settle`).
+ * @type {(ctx: Context) => boolean}
+ */
+let settleContext
+/** @type {(ctx: Context, reason: unknown) => void} */
+let abortContext
+
+/**
+ * What a callable receives (`CallableContext` in index.d.ts), and nothing
+ * else: its own enumerable properties are the documented data fields;
+ * `signal` and `stream` live on the prototype; the runner's state is in
+ * private fields.
+ */
 class Context {
   /** @type {(name: string, payload: unknown) => void} */
   #emit
@@ -133,29 +149,17 @@ class Context {
     })
   }
 
-  // The runner's handles on an attempt are static, so that a callable
-  // sees only the CallableContext surface (index.d.ts) on `ctx`.
-
-  /**
-   * Marks the attempt settled; false if it already was.
-   * @param {Context} ctx
-   * @returns {boolean}
-   */
-  static settle(ctx) {
-    if (ctx.#settled) return false
-    ctx.#settled = true
-    return true
-  }
-
-  /**
-   * Aborts the attempt's signal.
-   * @param {Context} ctx
-   * @param {unknown} reason
-   */
-  static abort(ctx, reason) {
-    if (ctx.#abortReason !== undefined) return
-    ctx.#abortReason = reason
-    if (ctx.#controller !== null) ctx.#controller.abort(reason)
+  static {
+    settleContext = (ctx) => {
+      if (ctx.#settled) return false
+      ctx.#settled = true
+      return true
+    }
+    abortContext = (ctx, reason) => {
+      if (ctx.#abortReason !== undefined) return
+      ctx.#abortReason = reason
+      if (ctx.#controller !== null) ctx.#controller.abort(reason)
+    }
   }
 }
 
@@ -241,19 +245,19 @@ class Runner {
     const ctx = this.#inflight.get(executionId)
     if (ctx !== undefined && ctx.attempt === attempt) {
       this.#inflight.delete(executionId)
-      Context.abort(ctx, abortReason(why, executionId))
+      abortContext(ctx, abortReason(why, executionId))
     }
   }
 
   /** Aborts every attempt in flight (shutdown). */
   abortAll() {
-    for (const ctx of this.#inflight.values()) Context.abort(ctx, abortReason('shutdown'))
+    for (const ctx of this.#inflight.values()) abortContext(ctx, abortReason('shutdown'))
     this.#inflight.clear()
   }
 
   /** @param {Context} ctx */
   #release(ctx) {
-    if (!Context.settle(ctx)) return false
+    if (!settleContext(ctx)) return false
     if (this.#inflight.get(ctx.executionId) === ctx) this.#inflight.delete(ctx.executionId)
     return true
   }
@@ -376,4 +380,4 @@ class Slicer {
   }
 }
 
-module.exports = { Runner, Context, Slicer, abortReason, currentChain, inChainOf }
+module.exports = { Runner, Context, Slicer, abortReason, abortContext, currentChain, inChainOf, settleContext }

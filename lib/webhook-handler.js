@@ -57,26 +57,41 @@ function sendJson(res, status, payload, close = false) {
 }
 
 /**
- * The answer to anything thrown while handling a request: the status of
- * its code when it has one, else 500. Never throws.
+ * The HTTP answer to anything thrown while handling a request, for both
+ * handlers (Node's and the fetch-style one): the status of its code when
+ * it has one, else 500; `retryAfter` (seconds) for a 429. Never throws.
+ * @param {unknown} err
+ * @returns {{ status: number, body: { error: string, code: string }, retryAfter?: string }}
+ */
+function failure(err) {
+  if (err instanceof Refusal) return { status: err.status, body: { error: err.message, code: err.code } }
+  let code
+  try {
+    code = err !== null && typeof err === 'object' ? /** @type {any} */ (err).code : undefined
+  } catch {}
+  const status = (typeof code === 'string' && STATUS_OF[code]) || 500
+  const message = describe(err)
+  /** @type {{ status: number, body: { error: string, code: string }, retryAfter?: string }} */
+  const out = { status, body: { error: message, code: typeof code === 'string' ? code : Code.INTERNAL } }
+  if (status === 429) {
+    // ENACT_RATE_LIMITED messages end "retry after N s" (firing.rs).
+    const after = /retry after (\d+) s$/.exec(message)
+    if (after) out.retryAfter = after[1]
+  }
+  return out
+}
+
+/**
+ * Answers anything thrown while handling a request (see `failure`).
+ * Never throws.
  * @param {import('node:http').ServerResponse} res
  * @param {unknown} err
  */
 function answerError(res, err) {
   try {
-    if (err instanceof Refusal) return sendJson(res, err.status, { error: err.message, code: err.code }, err.status === 408 || err.status === 413)
-    let code
-    try {
-      code = err !== null && typeof err === 'object' ? /** @type {any} */ (err).code : undefined
-    } catch {}
-    const status = (typeof code === 'string' && STATUS_OF[code]) || 500
-    const message = describe(err)
-    if (status === 429) {
-      // ENACT_RATE_LIMITED messages end "retry after N s" (firing.rs).
-      const after = /retry after (\d+) s$/.exec(message)
-      if (after && !res.headersSent) res.setHeader('retry-after', after[1])
-    }
-    sendJson(res, status, { error: message, code: typeof code === 'string' ? code : Code.INTERNAL })
+    const { status, body, retryAfter } = failure(err)
+    if (retryAfter !== undefined && !res.headersSent) res.setHeader('retry-after', retryAfter)
+    sendJson(res, status, body, err instanceof Refusal && (status === 408 || status === 413))
   } catch {
     // The response itself cannot be written (a destroyed socket): drop it.
     try {
@@ -234,4 +249,4 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
   }
 }
 
-module.exports = { createWebhookHandler, STATUS_OF }
+module.exports = { createWebhookHandler, STATUS_OF, Refusal, failure, triggerIdOf }

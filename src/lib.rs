@@ -379,6 +379,9 @@ fn submit_batch(exec: &Arc<Executor>, text: &str, chains: Option<&str>) -> std::
         .into_iter()
         .map(|slot| {
             slot.unwrap_or_else(|| match receipts.next().expect("one receipt per valid request") {
+                // A silent submission of an existing execution that has not
+                // settled: the facade waits for it, as for a new one.
+                Ok(receipt) if receipt.existing == Some(Existing::Watched) => Submitted::Brief(receipt.execution_id, receipt.queued_at),
                 Ok(receipt) => match receipt.record {
                     Some(rec) => Submitted::Record { r: rec },
                     None => Submitted::Brief(receipt.execution_id, receipt.queued_at),

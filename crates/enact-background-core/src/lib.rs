@@ -40,7 +40,7 @@ pub mod webhook;
 pub mod prelude {
     pub use crate::clock::{Clock, ManualClock, SystemClock, TokioClock};
     pub use crate::error::{EngineError, EngineResult, ErrorCode};
-    pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Host, Notice, Outcome, Stats, Submission, Watch};
+    pub use crate::executor::{AbortReason, Answer, CallError, Diagnostic, Dispatch, EventKind, Executor, ExecutorConfig, Existing, Host, Notice, Outcome, Receipt, Stats, Submission, Watch};
     pub use crate::memory::{MemoryConfig, MemoryStore};
     pub use crate::model::*;
     pub use crate::store::{Driver, ExecutionFilter, TriggerFilter};

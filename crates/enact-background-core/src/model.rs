@@ -220,6 +220,11 @@ pub struct TriggerFiredEvent {
     /// The event, metric, webhook body or schedule tick that fired it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_source: Option<Value>,
+    /// Extension: the tenant of the trigger (and of the execution it
+    /// spawned). Every fire of this engine sets it; enact-core's records
+    /// lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 /// Which bound of a chain a refused fire would have passed.

@@ -426,14 +426,89 @@ async fn queue_submit_errors() {
     assert!(h.exec.has_callable("work"));
     assert!(h.exec.register_callable("").is_err());
 
-    // Duplicate id: refused, the first record untouched.
+    // An id taken by another tenant's execution: refused, the first record untouched.
     let first = h.submit(json!({"tenantId": "t", "callableName": "work", "executionId": "exec_dup", "input": "one"}));
-    let err = h.exec.submit(req(json!({"tenantId": "t", "callableName": "echo", "executionId": "exec_dup"})), Watch::No).unwrap_err();
+    let err = h.exec.submit(req(json!({"tenantId": "u", "callableName": "echo", "executionId": "exec_dup"})), Watch::No).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidExecution);
     assert!(err.message.starts_with("executionId:"), "{}", err.message);
     assert_eq!(h.get("exec_dup"), first);
     assert_eq!(h.stats().submitted, 1);
     assert_eq!(h.stats().counts.queued, 1);
+}
+
+/// One submission through `submit_many`, answered at once (memory store).
+fn submit_one(h: &Harness, v: serde_json::Value, watch: bool) -> EngineResult<Receipt> {
+    let fut = h.exec.clone().submit_many(vec![Submission { request: req(v), watch, keep_record: false }]);
+    enact_background_core::store::ready_now(async move { Ok(fut.await) }).unwrap().pop().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_existing_id_of_the_same_tenant_answers_that_execution() {
+    let h = Harness::new(config(1));
+    h.interest(&[EventKind::Queued]);
+    let first = h.submit(json!({"tenantId": "t", "callableName": "work", "executionId": "exec_same", "input": "one", "metadata": {"n": 1}}));
+    assert_eq!(events_of(&h.drain(), EventKind::Queued, "exec_same").len(), 1);
+
+    // Asked again, with another callable and input: the stored execution,
+    // as it stands (BullMQ's jobId), and nothing new is queued or counted.
+    let again = submit_one(&h, json!({"tenantId": "t", "callableName": "echo", "executionId": "exec_same", "input": "two"}), false).unwrap();
+    assert_eq!(again.existing, Some(Existing::Current));
+    assert_eq!(again.queued_at, first.queued_at);
+    assert_eq!(again.record.as_deref(), Some(&first), "the record is answered even when the caller did not ask to keep it");
+    assert!(h.drain().is_empty(), "no execution.queued for an execution that already existed");
+    assert_eq!((h.stats().submitted, h.stats().counts.queued), (1, 1));
+
+    // Running: the answer shows it running.
+    let d = h.take().pop().unwrap();
+    let running = h.exec.submit(req(json!({"tenantId": "t", "callableName": "work", "executionId": "exec_same"})), Watch::No).unwrap();
+    assert_eq!((running.status, running.attempt), (BackgroundExecutionStatus::Running, 1));
+
+    // Watched while running: its current record now, Settled when it ends.
+    let watched = submit_one(&h, json!({"tenantId": "t", "callableName": "work", "executionId": "exec_same", "config": {"mode": "silent"}}), true).unwrap();
+    assert_eq!(watched.existing, Some(Existing::Watched));
+    assert_eq!(watched.record.unwrap().status, BackgroundExecutionStatus::Running);
+    h.complete_ok(&d, json!("out"));
+    let notices = h.drain();
+    let done = settled(&notices);
+    assert_eq!(done.len(), 1, "the watched duplicate settles like a new silent submission: {notices:?}");
+    assert_eq!((done[0].execution_id.as_str(), done[0].output.clone()), ("exec_same", Some(json!("out"))));
+
+    // Watched once settled: the final record at once, and no Settled follows.
+    let after = submit_one(&h, json!({"tenantId": "t", "callableName": "work", "executionId": "exec_same", "config": {"mode": "silent"}}), true).unwrap();
+    assert_eq!(after.existing, Some(Existing::Settled));
+    assert_eq!(after.record.unwrap().status, BackgroundExecutionStatus::Completed);
+    assert!(settled(&h.drain()).is_empty());
+    assert_eq!(h.stats().submitted, 1);
+    assert_eq!(h.counts().completed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_existing_id_in_one_batch_and_of_another_tenant() {
+    let h = Harness::new(config(4));
+    let sub = |tenant: &str, input: &str| Submission {
+        request: req(json!({"tenantId": tenant, "callableName": "work", "executionId": "exec_b", "input": input})),
+        watch: false,
+        keep_record: false,
+    };
+    // The same id twice in one batch (a client retrying at once), and a
+    // third from another tenant: one execution, the same answer twice, one
+    // refusal that says nothing of the execution it collided with.
+    let fut = h.exec.clone().submit_many(vec![sub("t", "a"), sub("t", "b"), sub("other", "c")]);
+    let answers = enact_background_core::store::ready_now(async move { Ok(fut.await) }).unwrap();
+    let first = answers[0].as_ref().unwrap();
+    assert_eq!(first.existing, None);
+    let second = answers[1].as_ref().unwrap();
+    assert_eq!(second.existing, Some(Existing::Current));
+    assert_eq!(second.record.as_ref().unwrap().input.as_deref(), Some("a"));
+    let err = answers[2].as_ref().unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidExecution);
+    assert!(err.message.starts_with("executionId: \"exec_b\""), "{}", err.message);
+    for secret in ["\"t\"", "work", "queued", "\"a\""] {
+        assert!(!err.message.contains(secret), "the refusal leaks {secret}: {}", err.message);
+    }
+    assert_eq!(h.stats().submitted, 1);
+    assert_eq!(h.counts().queued, 1);
+    assert_eq!(h.get("exec_b").tenant_id, "t");
 }
 
 #[tokio::test(start_paused = true)]

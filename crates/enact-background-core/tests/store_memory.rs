@@ -276,6 +276,35 @@ async fn a_later_store_answers_through_tickets_and_the_ready_buffer() {
     assert_eq!(ready_of(store.get(&id)).unwrap().output, Some(json!("done")));
 }
 
+/// An idempotent submission over a store that answers later: the
+/// existing execution is looked up (and watched) off the host's thread.
+#[tokio::test(start_paused = true)]
+async fn a_later_store_answers_an_existing_id_with_that_execution() {
+    let (exec, _host, store) = later();
+    exec.start();
+    let sub = |input: &str, watch: bool| Submission {
+        request: req(json!({"tenantId": "t", "callableName": "work", "executionId": "exec_l", "input": input})),
+        watch,
+        keep_record: false,
+    };
+    let first = exec.clone().submit_many(vec![sub("one", false)]).await.pop().unwrap().unwrap();
+    assert_eq!(first.existing, None);
+    let again = exec.clone().submit_many(vec![sub("two", true)]).await.pop().unwrap().unwrap();
+    assert_eq!(again.existing, Some(Existing::Watched));
+    assert_eq!(again.record.unwrap().input.as_deref(), Some("one"));
+    assert_eq!(ready_of(store.counts()).queued, 1);
+    let jobs = loop {
+        let jobs = exec.take().unwrap();
+        if !jobs.is_empty() {
+            break jobs;
+        }
+        advance_ms(1).await;
+    };
+    exec.complete(&jobs[0].execution_id, jobs[0].attempt, Outcome::Completed(json!(1))).unwrap();
+    until(|| exec.has_notices()).await;
+    assert_eq!(settled(&exec.drain()).len(), 1, "the watched duplicate settles");
+}
+
 /// Background work that fails after the store answered later is not
 /// swallowed: it comes to the host as a diagnostic of its source.
 #[tokio::test(start_paused = true)]

@@ -250,6 +250,7 @@ async fn threshold_source_and_event() {
     let ev = &evs[0];
     assert_eq!(ev.trigger_id, t.trigger_id);
     assert_eq!(ev.trigger_type, TriggerType::Threshold);
+    assert_eq!(ev.tenant_id.as_deref(), Some("t"));
     let src = ev.trigger_source.clone().unwrap();
     assert_eq!(src["name"], json!("cost.usd"));
     assert_eq!(src["value"].as_f64(), Some(12.25));
@@ -568,6 +569,8 @@ async fn manual_fire_with_and_without_payload() {
     assert_eq!(ev.trigger_type, TriggerType::Manual);
     assert_eq!(ev.fired_at, at(T0));
     assert_eq!(ev.trigger_source, Some(payload.clone()));
+    assert_eq!(ev.tenant_id.as_deref(), Some("t"), "a fire names its tenant (extension)");
+    assert_eq!(serde_json::to_value(&ev).unwrap()["tenantId"], json!("t"));
     let rec = h.get(&ev.execution_id);
     assert_eq!(rec.trigger_source, Some(payload));
     assert_eq!(rec.input.as_deref(), Some("go"));

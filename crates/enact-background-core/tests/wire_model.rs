@@ -169,6 +169,23 @@ fn wire_trigger_fired_event_round_trips() {
     assert_eq!(ev.trigger_type, TriggerType::Event);
     assert_eq!(ev.trigger_source, Some(json!({"data": {"status": "completed"}, "type": "execution.completed"})));
     assert_eq!(ev.fired_at.timestamp_subsec_nanos(), 543_497_360);
+    assert_eq!(ev.tenant_id, None, "enact-core's record has no tenantId");
+}
+
+#[test]
+fn wire_trigger_fired_event_tenant_id_is_an_extension() {
+    // Our fires write `tenantId`; without it, what remains is exactly
+    // enact-core's record, and a record with it reads back unchanged.
+    let v = fixture("trigger_fired_event.json");
+    let mut ev: TriggerFiredEvent = serde_json::from_value(v.clone()).unwrap();
+    ev.tenant_id = Some("tenant_1".into());
+    let out = serde_json::to_value(&ev).unwrap();
+    assert_eq!(out["tenantId"], json!("tenant_1"));
+    let back: TriggerFiredEvent = serde_json::from_value(out.clone()).unwrap();
+    assert_eq!(back, ev);
+    let mut stripped = out;
+    stripped.as_object_mut().unwrap().remove("tenantId");
+    assert_eq!(stripped, v);
 }
 
 #[test]

@@ -139,6 +139,16 @@ struct Row {
     kind: RowKind,
 }
 
+/// A submission whose id the store found taken, for [`Executor::existing`].
+struct Taken {
+    /// Its place in the batch's answers.
+    index: usize,
+    execution_id: String,
+    /// The submitter's tenant.
+    tenant_id: String,
+    watch: bool,
+}
+
 /// Store work a batch of ends left to do: bindings to record, and records
 /// to fetch for waiters that came while the batch was in flight.
 #[derive(Default)]
@@ -412,7 +422,10 @@ impl Executor {
 
     /// Queues an execution (the store must answer at once) and answers its
     /// queued record; with [`Watch::Settled`] a [`Notice::Settled`] follows
-    /// when it reaches its final record.
+    /// when it reaches its final record. A request naming the id of an
+    /// existing execution of its tenant answers that execution's current
+    /// record instead (see [`Executor::submit_many`]); watched, a
+    /// [`Notice::Settled`] follows unless that record is already settled.
     pub fn submit(self: &Arc<Self>, request: SubmitRequest, watch: Watch) -> EngineResult<BackgroundExecution> {
         let submission = Submission { request, watch: watch == Watch::Settled, keep_record: true };
         let fut = self.clone().submit_many(vec![submission]);
@@ -422,8 +435,16 @@ impl Executor {
 
     /// Queues a batch of executions with one store call (group commit on a
     /// durable store); one answer per submission, in order. A refused
-    /// submission (unknown callable, duplicate id, shutdown) does not hold
-    /// up the others.
+    /// submission (unknown callable, shutdown) does not hold up the others.
+    ///
+    /// Idempotent ids: a submission whose `executionId` is taken by an
+    /// execution of the same tenant inserts nothing and answers that
+    /// execution ([`Receipt::existing`]), even when it asked for another
+    /// callable or input (BullMQ's `jobId`); with `watch`, it is watched
+    /// like [`Executor::watch`]. One taken by another tenant's execution is
+    /// refused (`ENACT_INVALID_EXECUTION`) with a message that says nothing
+    /// of that execution. Only a taken id costs a lookup: the store reports
+    /// it from the insert itself.
     pub fn submit_many(self: Arc<Self>, batch: Vec<Submission>) -> impl Future<Output = Vec<EngineResult<Receipt>>> + Send + 'static {
         let now = self.clock.now();
         let mut answers: Vec<Option<EngineResult<Receipt>>> = Vec::with_capacity(batch.len());
@@ -446,7 +467,7 @@ impl Executor {
                 let new = self.new_execution(request, now);
                 let notice = want_queued.then(|| new.record.clone());
                 let kept = keep_record.then(|| new.record.clone());
-                pending.push((answers.len(), watch, notice, kept, new.record.execution_id.clone(), new.ready));
+                pending.push((answers.len(), watch, notice, kept, new.record.execution_id.clone(), new.ready, new.record.tenant_id.clone()));
                 answers.push(None);
                 rows.push(new);
             }
@@ -455,7 +476,12 @@ impl Executor {
         async move {
             if !rows.is_empty() {
                 match driver.insert_many(rows).await {
-                    Ok(inserted) => self.inserted(now, &mut answers, pending, inserted),
+                    Ok(inserted) => {
+                        for taken in self.inserted(now, &mut answers, pending, inserted) {
+                            let index = taken.index;
+                            answers[index] = Some(self.existing(taken).await);
+                        }
+                    }
                     Err(e) => {
                         let e = EngineError::from(e);
                         for (index, ..) in pending {
@@ -468,19 +494,23 @@ impl Executor {
         }
     }
 
+    /// Books the rows the store inserted and answers them; answers the
+    /// submissions whose id was taken (left unanswered) for
+    /// [`Executor::existing`].
     #[allow(clippy::type_complexity)]
     fn inserted(
         &self,
         now: crate::model::Timestamp,
         answers: &mut [Option<EngineResult<Receipt>>],
-        pending: Vec<(usize, bool, Option<Box<BackgroundExecution>>, Option<Box<BackgroundExecution>>, String, Readiness)>,
+        pending: Vec<(usize, bool, Option<Box<BackgroundExecution>>, Option<Box<BackgroundExecution>>, String, Readiness, String)>,
         inserted: Vec<Inserted>,
-    ) {
+    ) -> Vec<Taken> {
         let mut g = self.inner.lock();
         let mut earliest = i64::MAX;
-        for ((index, watch, notice, kept, execution_id, ready), outcome) in pending.into_iter().zip(inserted) {
+        let mut taken = Vec::new();
+        for ((index, watch, notice, kept, execution_id, ready, tenant_id), outcome) in pending.into_iter().zip(inserted) {
             if outcome == Inserted::Duplicate {
-                answers[index] = Some(Err(EngineError::invalid("executionId", format!("{execution_id:?} already exists"))));
+                taken.push(Taken { index, execution_id, tenant_id, watch });
                 continue;
             }
             g.submitted += 1;
@@ -494,11 +524,35 @@ impl Executor {
             if let Readiness::At(due) = ready {
                 earliest = earliest.min(due);
             }
-            answers[index] = Some(Ok(Receipt { execution_id, queued_at: now, record: kept }));
+            answers[index] = Some(Ok(Receipt { execution_id, queued_at: now, record: kept, existing: None }));
         }
         drop(g);
         if earliest != i64::MAX {
             self.arm_timer(earliest);
+        }
+        taken
+    }
+
+    /// The answer to a submission whose id the store found taken: the
+    /// existing execution when it is the same tenant's (watched if asked),
+    /// else a refusal that says nothing of it (not its tenant, status or
+    /// callable).
+    async fn existing(self: &Arc<Self>, taken: Taken) -> EngineResult<Receipt> {
+        let Taken { execution_id: id, tenant_id, watch, .. } = taken;
+        let Some(rec) = self.driver.get(&id).await? else {
+            // Dropped since the insert saw it (retention): nothing to answer.
+            return Err(EngineError::invalid("executionId", format!("{id:?} was taken and then dropped while this submission was made; submit again")));
+        };
+        if rec.tenant_id != tenant_id {
+            return Err(EngineError::invalid("executionId", format!("{id:?} is used by an execution of another tenant; choose another id")));
+        }
+        let queued_at = rec.queued_at;
+        if !watch {
+            return Ok(Receipt { execution_id: id, queued_at, record: Some(Box::new(rec)), existing: Some(Existing::Current) });
+        }
+        match self.clone().watch_async(id.clone()).await? {
+            Some(done) => Ok(Receipt { execution_id: id, queued_at, record: Some(Box::new(done)), existing: Some(Existing::Settled) }),
+            None => Ok(Receipt { execution_id: id, queued_at, record: Some(Box::new(rec)), existing: Some(Existing::Watched) }),
         }
     }
 

@@ -291,8 +291,28 @@ pub struct Receipt {
     /// When it was queued.
     pub queued_at: crate::model::Timestamp,
     /// The queued (or, for an unknown callable fired by a trigger, failed)
-    /// record, when asked for.
+    /// record, when asked for; always set for an [`Existing`] execution.
     pub record: Option<Box<BackgroundExecution>>,
+    /// Set when the submission named the id of an execution of the same
+    /// tenant that already exists (an idempotent retry, as BullMQ's
+    /// `jobId`): nothing was inserted and `record` is that execution's
+    /// record, whatever the submission asked for (another callable or
+    /// input included).
+    pub existing: Option<Existing>,
+}
+
+/// How a submission naming an existing execution's id was answered
+/// ([`Receipt::existing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Asked to watch, and it has settled (final and bound): `record` is
+    /// its final record and no [`Notice::Settled`] follows.
+    Settled,
+    /// Asked to watch, and it has not settled: `record` is its current
+    /// record and a [`Notice::Settled`] follows when it settles.
+    Watched,
+    /// Not asked to watch: `record` is its current record.
+    Current,
 }
 
 /// Counters of [`Executor::stats`](super::Executor::stats).

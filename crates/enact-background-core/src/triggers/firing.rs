@@ -346,6 +346,7 @@ impl TriggerEngine {
             execution_id,
             fired_at: now,
             trigger_source: Some(source),
+            tenant_id: Some(t.tenant_id.clone()),
         };
         if self.exec.listens(EventKind::TriggerFired) {
             self.exec.post(Notice::TriggerFired(Box::new(event.clone())));
