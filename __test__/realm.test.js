@@ -75,6 +75,7 @@ test('records, fires, events and stats pass toStrictEqual against literals', asy
     executionId: fired.executionId,
     firedAt: fired.firedAt,
     triggerSource: { a: [1] },
+    tenantId: 't',
   })
   expect(await firedEvent).toStrictEqual(fired)
   const completed = await e.wait(fired.executionId)
