@@ -1,11 +1,11 @@
 // @ts-check
 'use strict'
 // The package entry. The public API is plain JS (lib/engine.js) over the
-// named natives of the generated loader (binding.js); index.d.ts declares it.
+// named natives of the generated loader (binding.js, loaded by lib/native.js); index.d.ts declares it.
 const { BackgroundEngine } = require('./lib/engine')
 const { Code, ErrorCodes, enactError } = require('./lib/errors')
 const { stringArg, typeName } = require('./lib/args')
-const native = require('./binding.js')
+const native = require('./lib/native')
 
 /**
  * Applies a result transform exactly as target binding does; arguments

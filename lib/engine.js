@@ -7,7 +7,7 @@
 // handed to the native constructor (a weak threadsafe function, ref'd
 // while work is queued or running), when a timer produced work.
 
-const { NativeEngine, bindingTimeoutMs } = require('../binding.js')
+const { NativeEngine, bindingTimeoutMs } = require('./native')
 const protocol = require('./protocol')
 const { Code, enactError, toThrownError, warn } = require('./errors')
 const { Runner, Slicer, currentChain, inChainOf } = require('./runner')
