@@ -61,7 +61,7 @@ describe('ES modules and CommonJS', () => {
 describe('install', () => {
   test('no install-time script needs the devDependencies; prepare builds from source in the repository and from git', () => {
     for (const s of ['preinstall', 'install', 'postinstall']) expect(pkg.scripts[s]).toBeUndefined()
-    expect(pkg.scripts.prepare).toBe('node scripts/check-rust.js && npm run build')
+    expect(pkg.scripts.prepare).toBe('node scripts/prepare.js')
     expect(pkg.scripts.build).toMatch(/^napi build --platform --release /)
   })
 
@@ -84,15 +84,49 @@ describe('install', () => {
     expect(fs.readdirSync(path.join(root, 'npm'))).toEqual(['linux-x64-gnu'])
   })
 
-  test('scripts/check-rust.js fails, saying what is missing, when cargo is not on PATH', () => {
-    let err
-    try {
-      execFileSync(process.execPath, [path.join(root, 'scripts/check-rust.js')], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8', stdio: 'pipe' })
-    } catch (e) {
-      err = e
+  describe('scripts/prepare.js (prepare), run from a copy without devDependencies or a built binary', () => {
+    const os = require('os')
+    let dir
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enact-prepare-'))
+      fs.mkdirSync(path.join(dir, 'scripts'))
+      fs.mkdirSync(path.join(dir, 'bin'))
+      fs.copyFileSync(path.join(root, 'scripts/prepare.js'), path.join(dir, 'scripts/prepare.js'))
+      fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'))
+    })
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }))
+    /** Runs the copy with PATH = only dir/bin (plus a fake cargo when asked). */
+    function prepare({ cargo = false } = {}) {
+      if (cargo) fs.writeFileSync(path.join(dir, 'bin/cargo'), '#!/bin/sh\necho cargo 1.0.0\n', { mode: 0o755 })
+      return require('child_process').spawnSync(process.execPath, [path.join(dir, 'scripts/prepare.js')], { env: { ...process.env, PATH: path.join(dir, 'bin') }, encoding: 'utf8' })
     }
-    expect(err && err.status).toBe(1)
-    expect(err.stderr).toMatch(/^enact-background: building from source needs a Rust toolchain \(`cargo` on PATH/)
+    const binary = () => {
+      const { platform, arch } = process
+      const glibc = platform === 'linux' && Boolean(process.report.getReport().header.glibcVersionRuntime)
+      const suffix = platform === 'linux' ? `linux-${arch}-${glibc ? 'gnu' : 'musl'}` : platform === 'win32' ? `win32-${arch}-msvc` : `${platform}-${arch}`
+      return `enact-background.${suffix}.node`
+    }
+
+    test('no cargo and no binary: fails, saying a Rust toolchain is needed and the published package needs none', () => {
+      const r = prepare()
+      expect(r.status).toBe(1)
+      expect(r.stderr).toMatch(/^enact-background: building from source needs a Rust toolchain and the devDependencies: no Rust toolchain \(`cargo` on PATH/)
+      expect(r.stderr).toMatch(/install the published package, which ships prebuilt binaries/)
+    })
+
+    test('cargo but no devDependencies (npm install <dir> of a fresh clone): fails, saying to run npm install there first', () => {
+      const r = prepare({ cargo: true })
+      expect(r.status).toBe(1)
+      expect(r.stderr).toContain(`the devDependencies are not installed in ${dir} (no @napi-rs/cli)`)
+      expect(r.stderr).toContain(`Run \`npm install\` in ${dir} first`)
+    })
+
+    test('a binary already built and nothing to rebuild it with: keeps it, with a note', () => {
+      fs.writeFileSync(path.join(dir, binary()), '')
+      const r = prepare()
+      expect(r.status).toBe(0)
+      expect(r.stderr).toBe(`enact-background: not rebuilding the native addon: no Rust toolchain (\`cargo\` on PATH; see https://rustup.rs); keeping the built ${binary()}.\n`)
+    })
   })
 
   test('`npm publish` from the repository is refused (prepublishOnly); release.js stages the packages instead', () => {
