@@ -1,8 +1,8 @@
 // @ts-check
 'use strict'
 // The package entry. The public API is plain JS (lib/engine.js) over the
-// named natives of the generated loader (binding.js), called through
-// lib/realm.js; index.d.ts declares it.
+// named natives of the generated loader (binding.js, loaded by
+// lib/native.js), called through lib/realm.js; index.d.ts declares it.
 const { BackgroundEngine } = require('./lib/engine')
 const { Code, ErrorCodes, EnactError, isEnactError, enactError } = require('./lib/errors')
 const { stringArg, typeName } = require('./lib/args')

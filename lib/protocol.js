@@ -7,7 +7,7 @@
 // points, the config of a submission that gives none and how deep values
 // may nest.
 
-const { protocol } = require('../binding.js')
+const { protocol } = require('./native')
 
 /**
  * @typedef {object} Protocol

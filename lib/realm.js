@@ -11,7 +11,7 @@
 // are the same in every realm and pass as they are. (Records cross as JSON
 // text and are parsed by lib/, so they are made in lib/'s realm already.)
 
-const binding = require('../binding.js')
+const binding = require('./native')
 const { Code, EnactError, ErrorCodes, describe, safeGet } = require('./errors')
 
 /**
