@@ -688,6 +688,10 @@ export interface TriggerFiredEvent {
    * fire of this engine; absent in records written by enact-core.
    */
   tenantId?: string
+  /** Extension: the chain depth of the execution it spawned (listeners of `trigger.fired` continue that chain). */
+  chainDepth?: number
+  /** Extension: the root of that execution's chain, when it is not the root itself. */
+  chainRoot?: string
 }
 
 /** Payload of `trigger.loop_blocked`. Extension: enact-core has no such record. */
@@ -970,8 +974,9 @@ export interface EngineOptions {
    * that instant (RFC 3339). Under a manual clock no real time drives the
    * engine: nothing comes due until `advanceTime` (`bindingTimeoutMs`
    * and webhook timestamps included), and active schedules do not keep
-   * Node alive. `shutdown({ timeoutMs })`, `callbackUrl` retries and the
-   * webhook handler's `bodyTimeoutMs` still run on real time.
+   * Node alive. `shutdown({ timeoutMs })`, `wait(id, { timeoutMs })`,
+   * `callbackUrl` retries and the webhook handlers' `bodyTimeoutMs` still
+   * run on real time (never on Jest's fake timers).
    */
   clock?: 'system' | 'manual' | { manual: string }
 }

@@ -136,3 +136,92 @@ test('maxChainFires is validated like every option', () => {
   expect(() => new BackgroundEngine({ maxChainFires: 0 })).toThrow('maxChainFires: must be at least 1')
   expect(() => new BackgroundEngine({ maxChainFires: Infinity })).toThrow('maxChainFires: expected a finite number, got Infinity')
 })
+
+test(
+  'a trigger.fired listener that emits the event that fired it stops at maxChainDepth',
+  withEngine({ maxChainDepth: 4 }, async (e) => {
+    const blocked = []
+    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    e.registerCallable('work', async () => null)
+    const t = await e.registerTrigger({ tenantId: T, name: 'ping', type: 'event', condition: { eventType: 'ping' }, action: { callableName: 'work' } })
+    let fired = 0
+    e.on('trigger.fired', (ev) => {
+      fired++
+      e.emit({ tenantId: ev.tenantId, type: 'ping' }).catch(() => {})
+    })
+    await e.emit({ tenantId: T, type: 'ping' })
+    await settle(e)
+    expect(fired).toBe(4)
+    expect(blocked).toHaveLength(1)
+    expect(blocked[0]).toMatchObject({ triggerId: t.triggerId, limit: 'maxChainDepth', chainDepth: 5 })
+  }),
+)
+
+test(
+  'a trigger.loop_blocked listener that emits again is refused without another report',
+  withEngine({ maxChainDepth: 2 }, async (e) => {
+    const blocked = []
+    e.registerCallable('again', async (ctx) => {
+      await e.emit({ tenantId: ctx.tenantId, type: 'again' })
+      return null
+    })
+    await e.registerTrigger({ tenantId: T, name: 'again', type: 'event', condition: { eventType: 'again' }, action: { callableName: 'again' } })
+    e.on('trigger.loop_blocked', (b) => {
+      blocked.push(b)
+      e.emit({ tenantId: T, type: 'again' }).catch(() => {})
+    })
+    await e.emit({ tenantId: T, type: 'again' })
+    await settle(e)
+    expect(blocked).toHaveLength(1)
+    expect(await e.listExecutions({ tenantId: T })).toHaveLength(2)
+  }),
+)
+
+test(
+  'what a callable leaves behind (a client it created) is outside its chain once it returned',
+  withEngine({ maxChainFires: 3 }, async (e) => {
+    const blocked = []
+    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    e.registerCallable('work', async () => null)
+    await e.registerTrigger({ tenantId: T, name: 'tick', type: 'event', condition: { eventType: 'tick' }, action: { callableName: 'work' } })
+    let client = null
+    e.registerCallable('setup', async () => {
+      // A client created on first use, inside a callable; it emits later,
+      // from its own callbacks (which inherit the callable's async context).
+      client = { send: () => new Promise((resolve) => setImmediate(() => resolve(e.emit({ tenantId: T, type: 'tick' })))) }
+      return null
+    })
+    await e.submit({ tenantId: T, callableName: 'setup', config: { mode: 'silent' } })
+    let fires = 0
+    for (let i = 0; i < 10; i++) fires += (await client.send()).length
+    await settle(e)
+    expect(fires).toBe(10)
+    expect(blocked).toHaveLength(0)
+  }),
+)
+
+test('an async listener that rejects becomes an ENACT_LISTENER warning, not an unhandled rejection', async () => {
+  // Warnings go to the host's process object (Jest's sandbox has its own).
+  const hostProcess = require('vm').runInThisContext('process')
+  const warned = new Promise((resolve) => {
+    const onWarning = (w) => {
+      if (w.code === 'ENACT_LISTENER' && /rejected/.test(w.message)) {
+        hostProcess.off('warning', onWarning)
+        resolve(w)
+      }
+    }
+    hostProcess.on('warning', onWarning)
+  })
+  const e = new BackgroundEngine()
+  try {
+    e.registerCallable('work', async () => null)
+    e.on('execution.completed', async () => {
+      throw new Error('listener failed')
+    })
+    await e.submit({ tenantId: T, callableName: 'work', config: { mode: 'silent' } })
+    const w = await warned
+    expect(w.message).toContain('listener failed')
+  } finally {
+    await e.shutdown()
+  }
+})

@@ -76,6 +76,7 @@ test('records, fires, events and stats pass toStrictEqual against literals', asy
     firedAt: fired.firedAt,
     triggerSource: { a: [1] },
     tenantId: 't',
+    chainDepth: 1,
   })
   expect(await firedEvent).toStrictEqual(fired)
   const completed = await e.wait(fired.executionId)

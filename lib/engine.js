@@ -10,7 +10,7 @@
 const { NativeEngine, bindingTimeoutMs } = require('./realm')
 const protocol = require('./protocol')
 const { Code, enactError, toThrownError, warn } = require('./errors')
-const { Runner, Slicer, currentChain, inChainOf } = require('./runner')
+const { Runner, Slicer, chainOf, currentChain, inChainOf } = require('./runner')
 const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
@@ -59,6 +59,27 @@ function settled(fn) {
   } catch (err) {
     return Promise.reject(err)
   }
+}
+
+/** The most one `advanceTime` call moves the clock: 100 years (engine
+ * times stay far inside what records can hold, up to the year 2262). */
+const MAX_ADVANCE_MS = 100 * 365.25 * 24 * 3600 * 1000
+
+/**
+ * The chain the listeners of an engine event run in: an execution's events
+ * (and binding events) in the execution's; `trigger.fired` in the chain of
+ * the execution it spawned; `trigger.loop_blocked` in the refused chain
+ * (so that whatever its listeners emit is refused too); others in none.
+ * @param {string} name
+ * @param {any} payload
+ * @returns {import('./runner').Chain | null}
+ */
+function listenerChain(name, payload) {
+  if (payload === null || typeof payload !== 'object') return null
+  if (typeof payload.executionId === 'string' && typeof payload.status === 'string') return chainOf(payload)
+  if (name === 'trigger.fired' && typeof payload.executionId === 'string') return chainOf(payload)
+  if (name === 'trigger.loop_blocked') return { root: payload.chainRoot ?? `trigger:${payload.triggerId}`, depth: payload.chainDepth, live: true }
+  return null
 }
 
 class BackgroundEngine {
@@ -167,13 +188,12 @@ class BackgroundEngine {
    * @type {import('./notices').NoticeHandlers}
    */
   #onNotice = {
-    // Listeners of an execution's events run in its chain, like its
-    // callable: an `emit` made from `on('execution.completed')` continues
-    // the chain rather than starting a new one.
-    event: (name, /** @type {any} */ payload) =>
-      typeof payload.executionId === 'string' && typeof payload.status === 'string'
-        ? inChainOf(payload, () => this.#listeners.emit(name, payload), undefined)
-        : this.#listeners.emit(name, payload),
+    // Listeners run in the chain their event belongs to, like a callable:
+    // an `emit` made from `on('execution.completed')` or
+    // `on('trigger.fired')` continues that chain rather than starting a
+    // new one; events of no chain run outside any (not in whichever chain
+    // scheduled the pump).
+    event: (name, payload) => this.#listeners.emit(name, payload, () => listenerChain(name, payload)),
     settled: (record) => this.#settle(record),
     abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
     bind: (record, targetType, value) => this.#bind(record, targetType, value),
@@ -185,7 +205,7 @@ class BackgroundEngine {
       this.#resolveIdle()
     },
     diagnostic: (source, code, message) => {
-      if (this.#listeners.has('engine.diagnostic')) this.#listeners.emit('engine.diagnostic', { source, code, message })
+      if (this.#listeners.has('engine.diagnostic')) this.#listeners.emit('engine.diagnostic', { source, code, message }, () => null)
       else warn(`enact-background: ${source} failed and goes on`, `${code}: ${message}`)
     },
   }
@@ -663,9 +683,9 @@ class BackgroundEngine {
    * @returns {Promise<void>}
    */
   advanceTime(ms) {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_ADVANCE_MS) {
       const got = typeof ms === 'number' ? String(ms) : typeName(ms)
-      return Promise.reject(enactError(Code.INVALID_EXECUTION, `ms: expected a finite non-negative number of milliseconds, got ${got}`))
+      return Promise.reject(enactError(Code.INVALID_EXECUTION, `ms: expected a non-negative number of milliseconds up to ${MAX_ADVANCE_MS} (100 years), got ${got}`))
     }
     if (!this.#manualClock) {
       return Promise.reject(
@@ -696,7 +716,7 @@ class BackgroundEngine {
     // by its attempts, so the clock always moves on; `stuck` only guards
     // against a bug that would make one instant due forever.
     for (let last = NaN, stuck = 0; ; ) {
-      if (this.#shutdown !== null) return
+      if (this.#shutdown !== null) throw enactError(Code.SHUTDOWN, 'advanceTime: the engine shut down before its clock reached the target')
       const due = this.#nextDue()
       let to = due !== null && due < target ? due : target
       stuck = to === last ? stuck + 1 : 0

@@ -4,6 +4,7 @@
 // JSON text per drain: an array of objects tagged by `t`).
 
 const { Code, enactError, warn } = require('./errors')
+const { scoped } = require('./runner')
 
 /**
  * A notice as `NativeEngine.drain` answers it.
@@ -177,18 +178,30 @@ class Listeners {
   }
 
   /**
-   * Calls each listener of `name`; a throwing one becomes a process warning.
+   * Calls each listener of `name`; one that throws, or returns a promise
+   * that rejects, becomes a process warning (never an unhandled
+   * rejection). With `chain`, each listener runs in the chain it makes
+   * (null: outside any chain), which ends when the listener returns or
+   * its promise settles; without, in the caller's.
    * @param {string} name
    * @param {unknown} payload
+   * @param {() => import('./runner').Chain | null} [chain]
    */
-  emit(name, payload) {
+  emit(name, payload, chain) {
     const set = this.#byName.get(name)
     if (set === undefined) return
     for (const fn of [...set]) {
+      let out
       try {
-        fn(payload)
+        out = chain === undefined ? fn(payload) : scoped(chain(), /** @type {(p: unknown) => unknown} */ (fn), payload)
       } catch (err) {
         warn(`listener for ${name} threw`, err)
+        continue
+      }
+      if (out !== null && (typeof out === 'object' || typeof out === 'function')) {
+        // A rejection of an async listener is its own failure, reported
+        // as the synchronous throw is.
+        Promise.resolve(out).catch((/** @type {unknown} */ err) => warn(`listener for ${name} rejected`, err))
       }
     }
   }

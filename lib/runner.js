@@ -29,8 +29,12 @@ const timers = require('./timers')
 
 /**
  * Where work being caused sits in its chain: the root execution's id and
- * the causing execution's depth.
- * @typedef {{ root: string, depth: number }} Chain
+ * the causing execution's depth. `live` while the code it scopes runs (a
+ * callable until its attempt settles, a listener or target handler until
+ * its promise settles): work made afterwards by something that code left
+ * behind (a timer, a client created on first use) is outside any chain,
+ * so that it neither counts against the chain's budget nor is refused by it.
+ * @typedef {{ root: string, depth: number, live: boolean }} Chain
  */
 
 /**
@@ -49,11 +53,63 @@ const chains = new AsyncLocalStorage()
  * @returns {Chain | undefined}
  */
 function currentChain() {
-  return chains.getStore()
+  const chain = chains.getStore()
+  return chain !== undefined && chain.live ? chain : undefined
 }
 
 /**
- * Runs `fn(arg)` in the chain of `record` (a Job or a BackgroundExecution).
+ * The chain work caused by `record` (a Job or a BackgroundExecution)
+ * belongs to; `depth` overrides the record's own.
+ * @param {{ executionId: string, chainDepth?: number, chainRoot?: string }} record
+ * @returns {Chain}
+ */
+function chainOf(record) {
+  return { root: record.chainRoot ?? record.executionId, depth: record.chainDepth ?? 0, live: true }
+}
+
+/**
+ * Runs `fn(arg)` in `chain` (null: outside any chain, whatever chain the
+ * caller runs in). The chain ends when `fn` returns, or when the promise
+ * it returns settles.
+ * @template A, R
+ * @param {Chain | null} chain
+ * @param {(arg: A) => R} fn
+ * @param {A} arg
+ * @returns {R}
+ */
+function scoped(chain, fn, arg) {
+  if (chain === null) return chains.exit(fn, arg)
+  let out
+  try {
+    out = chains.run(chain, fn, arg)
+  } catch (err) {
+    chain.live = false
+    throw err
+  }
+  if (isThenable(out)) {
+    const end = () => {
+      chain.live = false
+    }
+    Promise.resolve(out).then(end, end)
+  } else chain.live = false
+  return out
+}
+
+/**
+ * Whether `v` has a callable `then`, reading it once under a guard.
+ * @param {unknown} v
+ */
+function isThenable(v) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return false
+  try {
+    return typeof (/** @type {any} */ (v).then) === 'function'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Runs `fn(arg)` in the chain of `record`, ending it as `scoped` does.
  * @template A, R
  * @param {{ executionId: string, chainDepth?: number, chainRoot?: string }} record
  * @param {(arg: A) => R} fn
@@ -61,7 +117,7 @@ function currentChain() {
  * @returns {R}
  */
 function inChainOf(record, fn, arg) {
-  return chains.run({ root: record.chainRoot ?? record.executionId, depth: record.chainDepth ?? 0 }, fn, arg)
+  return scoped(chainOf(record), fn, arg)
 }
 
 /** @typedef {import('./errors').ThrownError} CallError */
@@ -164,6 +220,8 @@ class Context {
 }
 
 class Runner {
+  /** @type {WeakMap<Context, Chain>} the chain of each attempt */
+  #chains = new WeakMap()
   /** @type {Map<string, Function>} */
   #callables = new Map()
   /** @type {Map<string, Context>} */
@@ -206,10 +264,14 @@ class Runner {
         this.#fail(ctx, { message: `no callable registered as ${JSON.stringify(job.callableName)}`, retryable: false }, '')
         continue
       }
+      // The callable's chain is live until its attempt settles or is
+      // aborted (#end), not for as long as what it left behind lives.
+      const chain = chainOf(job)
+      this.#chains.set(ctx, chain)
       /** @type {any} */
       let out
       try {
-        out = inChainOf(job, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
+        out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
       } catch (err) {
         this.#fail(ctx, err)
         continue
@@ -245,18 +307,33 @@ class Runner {
     const ctx = this.#inflight.get(executionId)
     if (ctx !== undefined && ctx.attempt === attempt) {
       this.#inflight.delete(executionId)
+      this.#end(ctx)
       abortContext(ctx, abortReason(why, executionId))
     }
   }
 
   /** Aborts every attempt in flight (shutdown). */
   abortAll() {
-    for (const ctx of this.#inflight.values()) abortContext(ctx, abortReason('shutdown'))
+    for (const ctx of this.#inflight.values()) {
+      this.#end(ctx)
+      abortContext(ctx, abortReason('shutdown'))
+    }
     this.#inflight.clear()
+  }
+
+  /**
+   * Ends the chain of an attempt: what its code does from now on is
+   * outside any chain.
+   * @param {Context} ctx
+   */
+  #end(ctx) {
+    const chain = this.#chains.get(ctx)
+    if (chain !== undefined) chain.live = false
   }
 
   /** @param {Context} ctx */
   #release(ctx) {
+    this.#end(ctx)
     if (!settleContext(ctx)) return false
     if (this.#inflight.get(ctx.executionId) === ctx) this.#inflight.delete(ctx.executionId)
     return true
@@ -380,4 +457,4 @@ class Slicer {
   }
 }
 
-module.exports = { Runner, Context, Slicer, abortReason, abortContext, currentChain, inChainOf, settleContext }
+module.exports = { Runner, Context, Slicer, abortReason, abortContext, chainOf, currentChain, inChainOf, scoped, settleContext }

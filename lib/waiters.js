@@ -8,6 +8,7 @@
 // ends leaks nothing. Giving up never touches the execution.
 
 const { Code, enactError } = require('./errors')
+const timers = require('./timers')
 const { typeName } = require('./args')
 
 /** Longest `timeoutMs` a timer can hold (setTimeout fires at once past it). */
@@ -129,7 +130,7 @@ class Waiters {
       /** @type {(() => void) | undefined} */
       let onAbort
       const release = () => {
-        if (timer !== undefined) clearTimeout(timer)
+        if (timer !== undefined) timers.clearTimeout(timer)
         if (onAbort !== undefined) /** @type {AbortSignal} */ (signal).removeEventListener('abort', onAbort)
       }
       /** @type {Waiter} */
@@ -152,7 +153,7 @@ class Waiters {
       if (timeoutMs !== undefined) {
         // Unref'd: a deadline alone does not keep Node alive (the engine
         // does while the execution is queued or running).
-        timer = setTimeout(() => {
+        timer = timers.setTimeout(() => {
           giveUp(enactError(Code.TIMEOUT, `options.timeoutMs: execution ${JSON.stringify(id)} had not finished after ${timeoutMs} ms; it goes on`))
         }, timeoutMs).unref()
       }

@@ -15,6 +15,7 @@
 // the request, its promise resolves with a Response, never rejects.
 
 const { Code } = require('./errors')
+const timers = require('./timers')
 const { Refusal, failure, triggerIdOf } = require('./webhook-handler')
 
 /**
@@ -43,7 +44,7 @@ async function readCapped(stream, max, timeoutMs) {
   let timer
   /** @type {Promise<never>} */
   const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${timeoutMs} ms`)), timeoutMs)
+    timer = timers.setTimeout(() => reject(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${timeoutMs} ms`)), timeoutMs)
   })
   deadline.catch(() => {}) // raced below; never unhandled
   /** @type {Uint8Array[]} */
@@ -65,7 +66,7 @@ async function readCapped(stream, max, timeoutMs) {
     reader.cancel(err).catch(() => {})
     throw err
   } finally {
-    clearTimeout(timer)
+    timers.clearTimeout(timer)
   }
 }
 

@@ -13,6 +13,7 @@
 // inside one guard that turns an unexpected throw into a 500 answer.
 
 const { Code, describe } = require('./errors')
+const timers = require('./timers')
 
 /** HTTP status of each error code a delivery may fail with. */
 const STATUS_OF = Object.freeze({
@@ -202,13 +203,13 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     const stop = (/** @type {unknown} */ err) => {
       over = true
       chunks = []
-      clearTimeout(timer)
+      timers.clearTimeout(timer)
       answerError(res, err)
     }
     const timer =
       bodyTimeoutMs === undefined
         ? undefined
-        : setTimeout(
+        : timers.setTimeout(
             guard(() => {
               if (over) return
               stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${bodyTimeoutMs} ms`))
@@ -233,7 +234,7 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     req.on(
       'end',
       guard(() => {
-        clearTimeout(timer)
+        timers.clearTimeout(timer)
         if (over) return
         over = true
         answer(Buffer.concat(chunks, size))
@@ -245,7 +246,7 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
         if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
       }),
     )
-    req.on('close', () => clearTimeout(timer))
+    req.on('close', () => timers.clearTimeout(timer))
   }
 }
 

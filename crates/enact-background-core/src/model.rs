@@ -225,6 +225,15 @@ pub struct TriggerFiredEvent {
     /// lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// Extension: the chain depth of the execution it spawned (see
+    /// [`BackgroundExecution::chain_depth`]), so that listeners of
+    /// `trigger.fired` continue that chain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_depth: u32,
+    /// Extension: the root of that execution's chain, when it is not the
+    /// root itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_root: Option<String>,
 }
 
 /// Which bound of a chain a refused fire would have passed.

@@ -724,9 +724,12 @@ impl Executor {
             if free == 0 {
                 None
             } else {
-                g.reserved += free;
                 let now = self.clock.now();
-                let lease_until = now + chrono::Duration::milliseconds(self.config.lease_ms as i64);
+                // Saturating: a clock near the end of representable time
+                // must not panic here, with slots reserved for a claim that
+                // never runs.
+                let lease_until = now.checked_add_signed(chrono::Duration::milliseconds(self.config.lease_ms as i64)).unwrap_or(now);
+                g.reserved += free;
                 Some(ClaimParams { worker: self.worker.clone(), max: free, now, lease_until, limits: g.limits.clone() })
             }
         };

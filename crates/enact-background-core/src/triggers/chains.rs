@@ -22,6 +22,8 @@ const SWEEP_FLOOR: usize = 1024;
 struct Spent {
     fires: u32,
     last_ms: i64,
+    /// Triggers whose refusal in this chain was reported already.
+    reported: Vec<std::sync::Arc<str>>,
 }
 
 /// Fires caused per chain root.
@@ -54,9 +56,23 @@ impl ChainBudget {
                     self.spent.retain(|_, s| now_ms - s.last_ms < IDLE_MS);
                     self.sweep_at = (self.spent.len() * 2).max(SWEEP_FLOOR);
                 }
-                self.spent.insert(root.into(), Spent { fires: 1, last_ms: now_ms });
+                self.spent.insert(root.into(), Spent { fires: 1, last_ms: now_ms, reported: Vec::new() });
             }
         }
+    }
+
+    /// Whether the refusal of `trigger` in the chain of `root` is the
+    /// first (and so is reported as `trigger.loop_blocked`). Later ones
+    /// are not: a listener of `loop_blocked` that emits in the refused
+    /// chain is refused again, and reporting that too would loop.
+    pub fn first_refusal(&mut self, root: &str, trigger: &std::sync::Arc<str>, now_ms: i64) -> bool {
+        let spent = self.spent.entry(root.into()).or_insert(Spent { fires: 0, last_ms: now_ms, reported: Vec::new() });
+        spent.last_ms = now_ms;
+        if spent.reported.contains(trigger) {
+            return false;
+        }
+        spent.reported.push(trigger.clone());
+        true
     }
 
     /// Roots counted now.

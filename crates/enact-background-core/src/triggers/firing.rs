@@ -300,7 +300,8 @@ impl TriggerEngine {
             None
         };
         if let Some(limit) = limit {
-            if self.exec.listens(EventKind::LoopBlocked) {
+            let first = chain.root.as_deref().is_none_or(|root| self.chains.lock().first_refusal(root, &c.id, crate::clock::millis(now)));
+            if first && self.exec.listens(EventKind::LoopBlocked) {
                 let name = self.driver.get_trigger(&c.id).await?.map(|t| t.name).unwrap_or_default();
                 self.exec.post(Notice::LoopBlocked(Box::new(LoopBlockedEvent {
                     trigger_id: c.id.to_string(),
@@ -347,6 +348,8 @@ impl TriggerEngine {
             fired_at: now,
             trigger_source: Some(source),
             tenant_id: Some(t.tenant_id.clone()),
+            chain_depth,
+            chain_root: chain.root.clone(),
         };
         if self.exec.listens(EventKind::TriggerFired) {
             self.exec.post(Notice::TriggerFired(Box::new(event.clone())));
