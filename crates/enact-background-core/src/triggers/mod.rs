@@ -86,6 +86,8 @@ pub struct TriggerEngine {
     generation: AtomicU64,
     /// The store's trigger-change sequence applied so far.
     changes_seen: AtomicU64,
+    /// Whether the triggers in the store were loaded once (at start).
+    loaded: AtomicBool,
     /// Wakes the scheduler (a new or earlier tick, or stop).
     kick: tokio::sync::Notify,
     /// Wakes the listener to stop (apart from `kick`, whose single permit
@@ -110,6 +112,7 @@ impl TriggerEngine {
             fed: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
             kick: tokio::sync::Notify::new(),
             stop_listening: tokio::sync::Notify::new(),
             stopped: AtomicBool::new(false),
@@ -324,7 +327,7 @@ impl TriggerEngine {
         // The first load (at start: a durable store after a restart) arms
         // schedules from where they stopped, so ticks missed while the
         // process was down come due (and meet the misfire policy).
-        let first_load = since == 0;
+        let first_load = !self.loaded.load(Ordering::SeqCst);
         let known = |id: &str| self.state.lock().compiled.contains_key(id);
         let triggers: Vec<(String, Option<Trigger>)> = if reload {
             let all = self.driver.list_triggers(&TriggerFilter::default()).await?;
@@ -356,6 +359,7 @@ impl TriggerEngine {
             }
         }
         self.changes_seen.fetch_max(changes.seq, Ordering::SeqCst);
+        self.loaded.store(true, Ordering::SeqCst);
         Ok(n)
     }
 
