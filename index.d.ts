@@ -461,7 +461,7 @@ export interface PatternOperators {
 /**
  * When a trigger fires, as a stored Trigger holds it. Which fields apply
  * depends on the type: event/lifecycle: `eventType` (+ `eventPattern`);
- * schedule: `cronExpression` (+ `timezone`) or `intervalSeconds`;
+ * schedule: `cronExpression` (+ `timezone`) or `intervalSeconds` (+ `misfirePolicy`);
  * threshold: `metricName`, `thresholdValue`, `thresholdOperator`;
  * webhook, manual: none. A {@link TriggerDefinition} checks this per type.
  */
@@ -478,6 +478,8 @@ export interface TriggerCondition {
   intervalSeconds?: number
   /** Extension: IANA zone of `cronExpression` (default UTC). */
   timezone?: string
+  /** Extension: a schedule's misfire policy (default `fire_once`); see {@link ScheduleCondition}. */
+  misfirePolicy?: MisfirePolicy
   metricName?: string
   thresholdValue?: number
   thresholdOperator?: ThresholdOperator
@@ -551,6 +553,12 @@ export interface EventCondition {
   eventPattern?: Record<string, unknown | PatternOperators>
 }
 
+/**
+ * Extension: what a schedule trigger does when more than one of its ticks is
+ * due at once (a misfire: the process was down, or its scheduler stalled).
+ */
+export type MisfirePolicy = 'fire_once' | 'skip'
+
 /** Condition of a `schedule` trigger: a cron expression or an interval, not both. */
 export type ScheduleCondition =
   | {
@@ -559,12 +567,32 @@ export type ScheduleCondition =
       /** Extension: IANA zone of `cronExpression` (default UTC). */
       timezone?: string
       intervalSeconds?: undefined
+      /**
+       * Extension: what the schedule does with ticks missed while the process
+       * was down or stalled (more than one tick due at once). `fire_once`
+       * (default): one fire, for the latest due tick, whose `triggerSource`
+       * adds `missedTicks` (how many ticks were due, that one included),
+       * `firstMissedAt` and `lastMissedAt`. `skip`: no fire, unless the latest
+       * due tick is less than a second old (due now). `advanceTime` steps
+       * through each tick, so it never misfires.
+       */
+      misfirePolicy?: MisfirePolicy
     }
   | {
       /** Seconds between ticks, aligned to `startAt` (else the registration time). */
       intervalSeconds: number
       cronExpression?: undefined
       timezone?: undefined
+      /**
+       * Extension: what the schedule does with ticks missed while the process
+       * was down or stalled (more than one tick due at once). `fire_once`
+       * (default): one fire, for the latest due tick, whose `triggerSource`
+       * adds `missedTicks` (how many ticks were due, that one included),
+       * `firstMissedAt` and `lastMissedAt`. `skip`: no fire, unless the latest
+       * due tick is less than a second old (due now). `advanceTime` steps
+       * through each tick, so it never misfires.
+       */
+      misfirePolicy?: MisfirePolicy
     }
 
 /** Condition of a `threshold` trigger: fires when `value <thresholdOperator> thresholdValue` turns true. */

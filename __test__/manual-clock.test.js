@@ -170,6 +170,39 @@ describe('manual clock', () => {
     expect((await e.stats()).completed).toBe(10)
   })
 
+  test('misfirePolicy: advanceTime steps through each tick, so neither policy misfires; the field is stored and checked', async () => {
+    // A misfire is more than one tick due at once: after downtime over a
+    // durable store, or a stalled scheduler. advanceTime stops at every
+    // tick, so under it fire_once and skip both fire each tick (the Rust
+    // tests in crates/enact-background-core/tests/triggers_misfire.rs show
+    // the misfire itself).
+    const e = manualEngine()
+    const sources = { fire_once: [], skip: [] }
+    e.registerCallable('tick', async (ctx) => {
+      sources[ctx.input].push(ctx.triggerSource)
+      return null
+    })
+    for (const policy of ['fire_once', 'skip']) {
+      const t = await e.registerTrigger({ tenantId: T, type: 'schedule', condition: { cronExpression: '* * * * *', misfirePolicy: policy }, action: { callableName: 'tick', input: policy } })
+      expect(t.condition).toEqual({ cronExpression: '* * * * *', misfirePolicy: policy })
+      expect((await e.getTrigger(t.triggerId)).condition.misfirePolicy).toBe(policy)
+    }
+    await e.advanceTime(5 * 60_000)
+    await e.idle()
+    const minutes = Array.from({ length: 5 }, (_, i) => `2026-01-15T10:0${i + 1}:00.000Z`)
+    for (const policy of ['fire_once', 'skip']) {
+      expect(sources[policy]).toEqual(minutes.map((m) => ({ type: 'schedule', scheduledAt: m, cronExpression: '* * * * *' })))
+    }
+    const plain = await e.registerTrigger({ tenantId: T, type: 'schedule', condition: { intervalSeconds: 60 }, action: { callableName: 'tick' } })
+    expect(plain.condition).toEqual({ intervalSeconds: 60 })
+    await expect(
+      e.registerTrigger({ tenantId: T, type: 'schedule', condition: { intervalSeconds: 60, misfirePolicy: 'catch_up' }, action: { callableName: 'tick' } }),
+    ).rejects.toMatchObject({ code: 'ENACT_INVALID_TRIGGER', message: expect.stringMatching(/^condition\.misfirePolicy: expected one of fire_once, skip, got "catch_up"/) })
+    await expect(
+      e.registerTrigger({ tenantId: T, type: 'event', condition: { eventType: 'x', misfirePolicy: 'skip' }, action: { callableName: 'tick' } }),
+    ).rejects.toMatchObject({ code: 'ENACT_INVALID_TRIGGER', message: expect.stringMatching(/^condition\.misfirePolicy: only applies to schedule triggers, not event/) })
+  })
+
   test('a target handler that never settles fails its binding after bindingTimeoutMs of the manual clock', async () => {
     const e = manualEngine({ bindingTimeoutMs: 10_000 })
     e.registerTarget('memory.write', () => new Promise(() => {}))

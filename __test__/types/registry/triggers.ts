@@ -8,6 +8,8 @@ export async function triggers() {
   await engine.registerTrigger({ tenantId: 't', type: 'lifecycle', condition: { eventType: 'user.signup' }, action: { callableName: 'sideEffect' } })
   await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { cronExpression: '0 8 * * *', timezone: 'Europe/Berlin' }, action: { callableName: 'sideEffect' } })
   await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { intervalSeconds: 60 }, action: { callableName: 'sideEffect' } })
+  await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { cronExpression: '* * * * *', misfirePolicy: 'skip' }, action: { callableName: 'sideEffect' } })
+  await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { intervalSeconds: 60, misfirePolicy: 'fire_once' }, action: { callableName: 'sideEffect' } })
   await engine.registerTrigger({ tenantId: 't', type: 'threshold', condition: { metricName: 'cpu', thresholdValue: 0.9, thresholdOperator: 'gt' }, action: { callableName: 'sideEffect' } })
   await engine.registerTrigger({ tenantId: 't', type: 'webhook', webhookSecret: 'whsec_abc', action: { callableName: 'sideEffect' } })
   await engine.registerTrigger({ tenantId: 't', type: 'webhook', allowUnsigned: true, condition: {}, action: { callableName: 'sideEffect' } })
@@ -19,6 +21,10 @@ export async function triggers() {
   await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { cronExpression: '* * * * *', intervalSeconds: 5 }, action: { callableName: 'sideEffect' } })
   // @ts-expect-error: timezone applies to a cronExpression only
   await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { intervalSeconds: 5, timezone: 'UTC' }, action: { callableName: 'sideEffect' } })
+  // @ts-expect-error: misfirePolicy is fire_once or skip
+  await engine.registerTrigger({ tenantId: 't', type: 'schedule', condition: { cronExpression: '* * * * *', misfirePolicy: 'catch_up' }, action: { callableName: 'sideEffect' } })
+  // @ts-expect-error: misfirePolicy applies to schedule triggers only
+  await engine.registerTrigger({ tenantId: 't', type: 'event', condition: { eventType: 'x', misfirePolicy: 'skip' }, action: { callableName: 'sideEffect' } })
   // @ts-expect-error: an event trigger needs an eventType
   await engine.registerTrigger({ tenantId: 't', type: 'event', condition: {}, action: { callableName: 'sideEffect' } })
   // @ts-expect-error: a threshold trigger needs its operator

@@ -102,6 +102,24 @@ pub struct TriggerCondition {
     /// Extension: IANA time zone of a cron schedule (default UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Extension: what a schedule does with ticks missed while the process
+    /// was down or stalled (default [`MisfirePolicy::FireOnce`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire_policy: Option<MisfirePolicy>,
+}
+
+/// What a schedule trigger does when more than one of its ticks is due at
+/// once (the process was down, or its scheduler stalled): a misfire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MisfirePolicy {
+    /// One fire, for the latest due tick, whose source says how many ticks
+    /// it stands for (`missedTicks`) and the first and last of them.
+    #[default]
+    FireOnce,
+    /// No fire for ticks due a second or more ago; a tick due less than a
+    /// second ago (due now) still fires.
+    Skip,
 }
 
 /// What a trigger runs when it fires.

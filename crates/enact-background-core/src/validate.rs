@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::model::{
-    BackgroundExecutionConfig, ExecutionMode, JsonMap, RetryConfig, TargetBindingConfig,
+    BackgroundExecutionConfig, ExecutionMode, JsonMap, MisfirePolicy, RetryConfig, TargetBindingConfig,
     TargetType, ThresholdOperator, Timestamp, TransformType, Trigger, TriggerAction, TriggerCondition,
     TriggerStatus, TriggerType,
 };
@@ -359,6 +359,7 @@ const CONDITION_FIELDS: &[(&str, &[TriggerType])] = &[
     ("cronExpression", &[TriggerType::Schedule]),
     ("intervalSeconds", &[TriggerType::Schedule]),
     ("timezone", &[TriggerType::Schedule]),
+    ("misfirePolicy", &[TriggerType::Schedule]),
     ("metricName", &[TriggerType::Threshold]),
     ("thresholdValue", &[TriggerType::Threshold]),
     ("thresholdOperator", &[TriggerType::Threshold]),
@@ -505,6 +506,7 @@ fn trigger_condition(f: &Fields<'_>, t: TriggerType) -> EngineResult<TriggerCond
         threshold_value: c.opt_num("thresholdValue")?,
         threshold_operator: c.opt_enum("thresholdOperator", &ops, parse_serde::<ThresholdOperator>)?,
         timezone: c.opt_str("timezone")?,
+        misfire_policy: c.opt_enum("misfirePolicy", &["fire_once", "skip"], parse_serde::<MisfirePolicy>)?,
     };
     let required = |key: &str, present: bool, why: &str| if present { Ok(()) } else { Err(c.err(key, why.to_owned())) };
     match t {

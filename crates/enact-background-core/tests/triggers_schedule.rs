@@ -150,7 +150,12 @@ async fn schedule_interval_is_anchored_at_start_at() {
     eng.run_due();
     let srcs = ticks(&h, &t.trigger_id);
     assert_eq!(srcs.len(), 1, "one fire for the ticks due by now: {srcs:?}");
-    assert_eq!(srcs[0], json!({"type": "schedule", "scheduledAt": "2026-01-15T10:05:00.000Z", "intervalSeconds": 10}));
+    // 10:05:00 and 10:05:10 were both due: a misfire, fired once (fire_once).
+    assert_eq!(
+        srcs[0],
+        json!({"type": "schedule", "scheduledAt": "2026-01-15T10:05:10.000Z", "intervalSeconds": 10, "missedTicks": 2,
+               "firstMissedAt": "2026-01-15T10:05:00.000Z", "lastMissedAt": "2026-01-15T10:05:10.000Z"})
+    );
     assert_eq!(eng.run_due(), Some(ms("2026-01-15T10:05:20Z")));
 }
 
@@ -162,6 +167,9 @@ async fn schedule_missed_ticks_fire_once() {
     advance(Duration::from_secs(10)).await; // 10:00:10.250, ten ticks missed
     let next = eng.run_due();
     assert_eq!(execs_of(&h, &t.trigger_id).len(), 1, "missed ticks fire once, not 10 times");
+    let src = &ticks(&h, &t.trigger_id)[0];
+    assert_eq!((&src["scheduledAt"], &src["missedTicks"]), (&json!("2026-01-15T10:00:10.000Z"), &json!(10)));
+    assert_eq!((&src["firstMissedAt"], &src["lastMissedAt"]), (&json!("2026-01-15T10:00:01.000Z"), &json!("2026-01-15T10:00:10.000Z")));
     assert_eq!(next, Some(ms("2026-01-15T10:00:11Z")), "then the schedule resumes after now");
     assert_eq!(eng.run_due(), Some(ms("2026-01-15T10:00:11Z")));
     assert_eq!(execs_of(&h, &t.trigger_id).len(), 1);

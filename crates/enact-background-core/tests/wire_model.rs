@@ -360,6 +360,18 @@ fn wire_extensions_are_omitted_when_unset_and_kept_when_set() {
     assert_eq!(tv["webhookSecret"], json!("whsec_abc"));
     assert_eq!(tv["condition"]["timezone"], json!("Europe/Paris"));
     assert_eq!(serde_json::from_value::<Trigger>(tv).unwrap(), t);
+
+    // The misfire policy: an extension of the condition, omitted unless
+    // set; without it, a schedule trigger is exactly enact-core's record.
+    let v = fixture("trigger_schedule_cron.json");
+    let mut t: Trigger = serde_json::from_value(v.clone()).unwrap();
+    assert!(t.condition.misfire_policy.is_none());
+    t.condition.misfire_policy = Some(MisfirePolicy::Skip);
+    let mut tv = serde_json::to_value(&t).unwrap();
+    assert_eq!(tv["condition"]["misfirePolicy"], json!("skip"));
+    assert_eq!(serde_json::from_value::<Trigger>(tv.clone()).unwrap(), t);
+    tv["condition"].as_object_mut().unwrap().remove("misfirePolicy");
+    assert_eq!(tv, v);
 }
 
 #[test]

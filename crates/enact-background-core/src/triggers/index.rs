@@ -16,7 +16,7 @@ use crate::clock::millis;
 use crate::cron::{parse_timezone, CronSchedule};
 use crate::error::{EngineError, EngineResult, ErrorCode};
 use crate::executor::EventKind;
-use crate::model::{ThresholdOperator, Trigger, TriggerType};
+use crate::model::{MisfirePolicy, ThresholdOperator, Trigger, TriggerType};
 use crate::pattern::EventPattern;
 use crate::webhook::WebhookSecret;
 
@@ -47,7 +47,54 @@ impl Schedule {
             }
         }
     }
+
+    /// The ticks due by `now_ms` from `first_ms` (a tick, due by then):
+    /// the latest of them and how many there are (at least 1). A cron
+    /// counts them one by one, up to [`MAX_COUNTED_TICKS`]; past that the
+    /// count stops there and the latest is found by a backward search.
+    pub(super) fn due_through(&self, first_ms: i64, now_ms: i64) -> (i64, u64) {
+        match self {
+            Schedule::Interval { secs, .. } => {
+                let step = (*secs as i64).saturating_mul(1000).max(1);
+                let k = (now_ms - first_ms).max(0) / step;
+                (first_ms.saturating_add(k.saturating_mul(step)), k as u64 + 1)
+            }
+            Schedule::Cron(..) => {
+                let (mut last, mut n) = (first_ms, 1u64);
+                while let Some(next) = self.next_after(last).filter(|t| *t <= now_ms) {
+                    (last, n) = (next, n + 1);
+                    if n == MAX_COUNTED_TICKS {
+                        return (self.latest_by(last, now_ms), n);
+                    }
+                }
+                (last, n)
+            }
+        }
+    }
+
+    /// The latest tick by `now_ms`, given a tick `known_ms` by then: looks
+    /// back from `now_ms` in windows that double until one holds a tick,
+    /// then walks forward through that window.
+    fn latest_by(&self, known_ms: i64, now_ms: i64) -> i64 {
+        let mut window = 1_000i64;
+        let mut from = known_ms;
+        while window < now_ms - known_ms {
+            if let Some(t) = self.next_after(now_ms - window).filter(|t| *t <= now_ms) {
+                from = t;
+                break;
+            }
+            window = window.saturating_mul(2);
+        }
+        while let Some(next) = self.next_after(from).filter(|t| *t <= now_ms) {
+            from = next;
+        }
+        from
+    }
 }
+
+/// Most due ticks of a cron counted one by one for a misfire's
+/// `missedTicks` (about a day of a per-second schedule).
+pub(super) const MAX_COUNTED_TICKS: u64 = 100_000;
 
 /// How an event type is matched.
 #[derive(Clone, Debug)]
@@ -86,6 +133,8 @@ pub(super) struct Compiled {
     pub(super) event_type: Option<TypeMatch>,
     pub(super) pattern: Option<EventPattern>,
     pub(super) schedule: Option<Schedule>,
+    /// What the schedule does with ticks missed while down or stalled.
+    pub(super) misfire: MisfirePolicy,
     pub(super) metric: Option<(Box<str>, ThresholdOperator, f64)>,
     pub(super) secret: Option<WebhookSecret>,
     /// Without a secret: whether unsigned requests were opted in to.
@@ -122,6 +171,7 @@ impl Compiled {
             }
             _ => None,
         };
+        let misfire = c.misfire_policy.unwrap_or_default();
         let metric = match (t.trigger_type, &c.metric_name, c.threshold_operator, c.threshold_value) {
             (TriggerType::Threshold, Some(name), Some(op), Some(value)) => Some((name.as_str().into(), op, value)),
             _ => None,
@@ -139,6 +189,7 @@ impl Compiled {
             event_type,
             pattern,
             schedule,
+            misfire,
             metric,
             allow_unsigned: t.allow_unsigned,
             secret,

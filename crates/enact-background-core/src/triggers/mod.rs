@@ -86,6 +86,8 @@ pub struct TriggerEngine {
     generation: AtomicU64,
     /// The store's trigger-change sequence applied so far.
     changes_seen: AtomicU64,
+    /// Whether the triggers in the store were loaded once (at start).
+    loaded: AtomicBool,
     /// Wakes the scheduler (a new or earlier tick, or stop).
     kick: tokio::sync::Notify,
     /// Wakes the listener to stop (apart from `kick`, whose single permit
@@ -110,6 +112,7 @@ impl TriggerEngine {
             fed: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
             kick: tokio::sync::Notify::new(),
             stop_listening: tokio::sync::Notify::new(),
             stopped: AtomicBool::new(false),
@@ -177,7 +180,7 @@ impl TriggerEngine {
             StoreError::Conflict(_) => EngineError::invalid_trigger("triggerId", format!("{:?} already exists", t.trigger_id)),
             other => other.into(),
         })?;
-        self.index(compiled, &t);
+        self.index(compiled, &t, false);
         Ok(t)
     }
 
@@ -249,7 +252,7 @@ impl TriggerEngine {
         let result = self.driver.update_trigger(id, &mut edit).await?;
         let t = result.ok_or_else(|| EngineError::not_found("trigger", id))??;
         if let Some(c) = compiled {
-            self.index(c, &t);
+            self.index(c, &t, false);
         }
         Ok(t)
     }
@@ -321,6 +324,11 @@ impl TriggerEngine {
         let since = self.changes_seen.load(Ordering::SeqCst);
         let changes = self.driver.trigger_changes(since).await?;
         let reload = since == 0 || !changes.complete;
+        // The first load (at start: a durable store after a restart) arms
+        // schedules from where they stopped, so ticks missed while the
+        // process was down come due (and meet the misfire policy).
+        let first_load = !self.loaded.load(Ordering::SeqCst);
+        let known = |id: &str| self.state.lock().compiled.contains_key(id);
         let triggers: Vec<(String, Option<Trigger>)> = if reload {
             let all = self.driver.list_triggers(&TriggerFilter::default()).await?;
             let known: Vec<String> = self.state.lock().compiled.keys().map(|k| k.to_string()).collect();
@@ -341,19 +349,26 @@ impl TriggerEngine {
         for (id, t) in triggers {
             match t {
                 Some(t) => match Compiled::new(&t, self.next_generation()) {
-                    Ok(c) => self.index(Arc::new(c), &t),
+                    Ok(c) => {
+                        let resume = first_load && !known(&id);
+                        self.index(Arc::new(c), &t, resume)
+                    }
                     Err(e) => self.exec.diagnose("listener", EngineError::new(e.code, format!("trigger {id:?}: {}", e.message))),
                 },
                 None => self.unindex_id(&id),
             }
         }
         self.changes_seen.fetch_max(changes.seq, Ordering::SeqCst);
+        self.loaded.store(true, Ordering::SeqCst);
         Ok(n)
     }
 
     /// Puts a compiled trigger in the indexes (replacing an older
-    /// compilation of the same id) and arms its schedule.
-    fn index(&self, c: Arc<Compiled>, t: &Trigger) {
+    /// compilation of the same id) and arms its schedule: at its first tick
+    /// after now, or with `resume` (a trigger this engine finds in the
+    /// store at start) after its last change, which every fire makes
+    /// (`updatedAt`), so that ticks missed while no engine ran are due.
+    fn index(&self, c: Arc<Compiled>, t: &Trigger, resume: bool) {
         let mut g = self.state.lock();
         if let Some(old) = g.compiled.insert(c.id.clone(), c.clone()) {
             unindex(&mut g, &old);
@@ -374,7 +389,8 @@ impl TriggerEngine {
                 g.metrics.entry(tenant).or_default().entry(name.clone()).or_default().insert(c.generation, c.clone());
             }
             TriggerType::Schedule => {
-                let from = millis(self.clock.now()).max(t.start_at.map(millis).unwrap_or(i64::MIN).saturating_sub(1));
+                let since = if resume { millis(t.updated_at) } else { millis(self.clock.now()) };
+                let from = since.max(t.start_at.map(millis).unwrap_or(i64::MIN).saturating_sub(1));
                 if let Some(due) = c.schedule.as_ref().and_then(|s| s.next_after(from)) {
                     g.timers.push(Reverse((due, c.generation, c.id.clone())));
                     self.kick.notify_one();

@@ -15,16 +15,29 @@ use super::index::Schedule;
 use super::TriggerEngine;
 use crate::clock::millis;
 use crate::error::{EngineResult, ErrorCode};
-use crate::model::{Chain, Timestamp, TriggerStatus};
+use crate::model::{Chain, MisfirePolicy, Timestamp, TriggerStatus};
 use crate::store::{ready_now, Blocked, FireGate};
+
+/// Under [`MisfirePolicy::Skip`], how late the latest due tick may be and
+/// still fire: it is due now (the scheduler's usual wake-up lag), not
+/// missed.
+pub const ON_TIME_MS: i64 = 1_000;
 
 impl TriggerEngine {
     /// Fires every schedule tick due by now (the store must answer at
-    /// once); returns the next due time. A trigger whose ticks were missed
-    /// since the last call (a stalled process, or a manual clock moved far
-    /// in one jump) fires once, for its earliest missed tick. To fire each
-    /// tick of a manual clock, move it in steps: to [`TriggerEngine::next_due`],
-    /// call this, repeat (the Node facade's `advanceTime` does).
+    /// once); returns the next due time. When more than one tick of a
+    /// trigger is due at once (a misfire: the process was down, its
+    /// scheduler stalled, or a manual clock moved past several ticks in one
+    /// jump), its misfire policy applies: `fire_once` (the default) fires
+    /// once, for the latest due tick, with `missedTicks` (how many ticks
+    /// were due, that one included), `firstMissedAt` and `lastMissedAt`
+    /// (its `scheduledAt`) in the tick's source; `skip` fires nothing,
+    /// unless the latest due tick is less than [`ON_TIME_MS`] old (then it
+    /// fires as a plain tick). Either way the next tick is the first after
+    /// now. Each fired tick is claimed per `(trigger, scheduledAt)` through
+    /// the store's fire step, so it fires once. To fire each tick of a
+    /// manual clock, move it in steps: to [`TriggerEngine::next_due`], call
+    /// this, repeat (the Node facade's `advanceTime` does).
     pub fn run_due(self: &Arc<Self>) -> Option<i64> {
         let me = self.clone();
         ready_now(async move { Ok(me.run_due_async().await) }).unwrap_or(None)
@@ -49,6 +62,13 @@ impl TriggerEngine {
         }
         let fired_any = !due.is_empty();
         let mut stamp: Option<(i64, Value)> = None;
+        let mut format = |at: i64| {
+            // Ticks come due in bursts at one instant: format it once.
+            if stamp.as_ref().is_none_or(|(t, _)| *t != at) {
+                stamp = Some((at, Value::String(rfc3339(DateTime::from_timestamp_millis(at).unwrap_or_default()))));
+            }
+            stamp.as_ref().map(|(_, s)| s.clone()).expect("set above")
+        };
         for (n, (at, c)) in due.into_iter().enumerate() {
             // With thousands of ticks due at once, let the host start the
             // first executions while the rest are still being fired.
@@ -56,31 +76,42 @@ impl TriggerEngine {
                 self.exec.wake();
             }
             let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
-            // Ticks come due in bursts at one instant: format it once.
-            if stamp.as_ref().is_none_or(|(t, _)| *t != at) {
-                stamp = Some((at, Value::String(rfc3339(DateTime::from_timestamp_millis(at).unwrap_or_default()))));
+            // Every tick from `at` to `last` is due: more than one is a
+            // misfire (the process was down, or the scheduler stalled).
+            let (last, count) = schedule.due_through(at, now_ms);
+            let tick = match (count, c.misfire) {
+                (1, _) => Some((at, None)),
+                (_, MisfirePolicy::FireOnce) => Some((last, Some((at, count)))),
+                // The latest tick is due now, not missed: it fires alone.
+                (_, MisfirePolicy::Skip) if now_ms - last < ON_TIME_MS => Some((last, None)),
+                (_, MisfirePolicy::Skip) => None,
+            };
+            if let Some((tick, missed)) = tick {
+                let mut source = json!({ "type": "schedule", "scheduledAt": format(tick) });
+                match schedule {
+                    Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
+                    Schedule::Interval { secs, .. } => source["intervalSeconds"] = json!(secs),
+                }
+                if let Some((first, count)) = missed {
+                    source["missedTicks"] = json!(count);
+                    source["firstMissedAt"] = format(first);
+                    source["lastMissedAt"] = format(tick);
+                }
+                // A trigger that is gone, fired out or expired ticks no
+                // more; a paused or disabled one keeps its timer (ticks are
+                // refused by the gate) so that resuming needs no re-arming.
+                // A store failure skips this tick with a diagnostic; the
+                // schedule goes on.
+                let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
+                match self.fire_with_status(&c, source, &Chain::default(), FireGate::Tick(tick), None).await {
+                    Ok(Err(Refused::Gone)) => continue,
+                    Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
+                    Err(e) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),
+                    _ => {}
+                }
             }
-            let scheduled_at = stamp.as_ref().map(|(_, s)| s.clone()).expect("set above");
-            let mut source = json!({ "type": "schedule", "scheduledAt": scheduled_at });
-            match schedule {
-                Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
-                Schedule::Interval { secs, .. } => source["intervalSeconds"] = json!(secs),
-            }
-            // A trigger that is gone, fired out or expired ticks no more; a
-            // paused or disabled one keeps its timer (ticks are refused by
-            // the gate) so that resuming needs no re-arming. A store
-            // failure skips this tick with a diagnostic; the schedule goes on.
-            let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
-            match self.fire_with_status(&c, source, &Chain::default(), FireGate::Tick(at), None).await {
-                Ok(Err(Refused::Gone)) => continue,
-                Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
-                Err(e) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),
-                _ => {}
-            }
-            // Each tick fires once: a tick missed while the process was
-            // busy or asleep is not replayed; the next one after now is.
-            let next = schedule.next_after(at).and_then(|n| if n > now_ms { Some(n) } else { schedule.next_after(now_ms) });
-            if let Some(next) = next {
+            // The next tick is the first after now.
+            if let Some(next) = schedule.next_after(last.max(now_ms)) {
                 self.state.lock().timers.push(Reverse((next, c.generation, c.id.clone())));
             }
         }
