@@ -189,7 +189,9 @@ export type SubmitRequest<K extends CallableName = CallableName> = {
    * execution of the same tenant already has is idempotent (BullMQ's
    * `jobId`): nothing new is queued and `submit` answers that execution
    * (its current record, or for `silent` its final one), even if this
-   * request names another callable or input. An id another tenant's
+   * request names another input or registered callable (the request is
+   * validated first: an unregistered callable is still
+   * `ENACT_UNKNOWN_CALLABLE`; an empty id counts as absent). An id another tenant's
    * execution has is refused (`ENACT_INVALID_EXECUTION`, saying nothing
    * of that execution).
    */

@@ -541,3 +541,52 @@ describe('webhookFetchHandler(): (Request) => Promise<Response>', () => {
     expect(() => e.webhookFetchHandler({ maxBodyBytes: -1 })).toThrow(expect.objectContaining({ code: 'ENACT_INVALID_TRIGGER' }))
   })
 })
+
+describe('after review', () => {
+  test('a listener is added once per event, whether with on() or once()', async () => {
+    const { e } = setup()
+    let calls = 0
+    const fn = () => calls++
+    e.once('execution.completed', fn)
+    e.once('execution.completed', fn)
+    e.on('execution.completed', fn)
+    e.on('execution.completed', fn)
+    await e.submit({ tenantId: T, callableName: 'echo', config: { mode: 'silent' } })
+    expect(calls).toBe(1) // the once() added first; the rest changed nothing
+    await e.submit({ tenantId: T, callableName: 'echo', config: { mode: 'silent' } })
+    expect(calls).toBe(1)
+    e.on('execution.completed', fn)
+    e.off('execution.completed', fn)
+    await e.submit({ tenantId: T, callableName: 'echo', config: { mode: 'silent' } })
+    expect(calls).toBe(1)
+  })
+
+  test('waits sharing one AbortSignal add one listener to it, and remove it with the last', async () => {
+    const { getEventListeners } = require('node:events')
+    const { e } = setup()
+    const gate = deferred()
+    e.registerCallable('gated', () => gate.promise)
+    const { executionId } = await e.submit({ tenantId: T, callableName: 'gated' })
+    const ac = new AbortController()
+    const waits = Array.from({ length: 50 }, () => e.wait(executionId, { signal: ac.signal }))
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1)
+    gate.resolve('done')
+    for (const r of await Promise.all(waits)) expect(r.output).toBe('done')
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+  })
+
+  test('the fetch handler answers 400 naming the field for what is not a fetch Request', async () => {
+    const { e } = setup()
+    const handler = e.webhookFetchHandler()
+    for (const [request, message] of [
+      [5, 'request: expected a fetch Request'],
+      [{}, 'request.method: expected a fetch Request'],
+      [{ method: 'POST' }, 'request.url: expected a fetch Request'],
+      [{ method: 'POST', url: 'http://x/webhooks/t' }, 'request.headers: expected a fetch Request'],
+    ]) {
+      const res = await handler(request)
+      expect(res.status).toBe(400)
+      expect(await res.json()).toEqual({ error: message, code: 'ENACT_BAD_REQUEST' })
+    }
+  })
+})

@@ -1,7 +1,7 @@
 // @ts-check
 'use strict'
 // The public engine: a plain JS class that owns the API. It holds the
-// native engine (`NativeEngine` from binding.js) and the JS runtime parts
+// native engine (`NativeEngine`, through lib/realm.js) and the JS runtime parts
 // as private fields and calls named native methods. Calls go one way: JS
 // asks Rust, Rust answers. Rust reaches JS only through the wake function
 // handed to the native constructor (a weak threadsafe function, ref'd
@@ -15,7 +15,7 @@ const { Listeners, dispatch } = require('./notices')
 const { Submissions } = require('./submissions')
 const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
-const { createWebhookHandler } = require('./webhook-handler')
+const { bodyBytes, createWebhookHandler } = require('./webhook-handler')
 const { createFetchWebhookHandler } = require('./webhook-fetch')
 const { Waiters, waitOptions } = require('./waiters')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
@@ -32,20 +32,6 @@ const { stimuli } = protocol
 const asyncDispose = typeof Symbol.asyncDispose === 'symbol' ? Symbol.asyncDispose : /** @type {any} */ (Symbol.for('nodejs.asyncDispose'))
 
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
-
-/**
- * A webhook body as bytes: a string (UTF-8), a Buffer or typed array as
- * is, anything else as its JSON text; absent is empty.
- * @param {unknown} body
- * @returns {Buffer}
- */
-function bodyBytes(body) {
-  if (body === undefined || body === null) return Buffer.alloc(0)
-  if (typeof body === 'string') return Buffer.from(body)
-  if (Buffer.isBuffer(body)) return body
-  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-  return Buffer.from(dataText(body, 'request.body', Code.INVALID_TRIGGER))
-}
 
 /**
  * `fn()`'s value as a settled promise: a throw becomes a rejection.
@@ -612,8 +598,7 @@ class BackgroundEngine {
       if (request === null || typeof request !== 'object') {
         throw enactError(Code.INVALID_TRIGGER, `request: expected an object { headers, body }, got ${typeName(request)}`)
       }
-      const headers = optionsText(request.headers, 'request.headers', Code.INVALID_TRIGGER)
-      return this.#fired(this.#native.webhook(triggerId, headers, bodyBytes(request.body)))
+      return /** @type {import('..').TriggerFiredEvent} */ (this.#deliverWebhook(triggerId, request.headers, bodyBytes(request.body)))
     })
   }
 

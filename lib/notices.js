@@ -83,15 +83,18 @@ class Listeners {
   }
 
   /**
-   * Adds `listener` (once per event: adding it again changes nothing).
+   * Adds `listener` (once per event, whether with `on` or `once`: adding
+   * it again changes nothing).
    * @param {unknown} name
    * @param {unknown} listener
    * @returns {() => void} removes it (again: nothing)
    */
   on(name, listener) {
     this.#check(name, listener)
-    this.#add(/** @type {string} */ (name), /** @type {Function} */ (listener))
-    return () => this.#remove(/** @type {string} */ (name), /** @type {Function} */ (listener))
+    if (!this.#holds(/** @type {string} */ (name), /** @type {Function} */ (listener))) {
+      this.#add(/** @type {string} */ (name), /** @type {Function} */ (listener))
+    }
+    return () => this.off(name, listener)
   }
 
   /**
@@ -104,6 +107,7 @@ class Listeners {
   once(name, listener) {
     this.#check(name, listener)
     const fn = /** @type {Function} */ (listener)
+    if (this.#holds(/** @type {string} */ (name), fn)) return () => this.off(name, listener)
     /** @param {unknown} payload */
     const wrapper = (payload) => {
       this.#remove(/** @type {string} */ (name), wrapper)
@@ -122,10 +126,21 @@ class Listeners {
   off(name, listener) {
     const set = typeof name === 'string' ? this.#byName.get(name) : undefined
     if (set === undefined) return
-    if (!set.has(/** @type {Function} */ (listener))) {
-      for (const fn of set) if (this.#onceOf.get(fn) === listener) set.delete(fn)
-    }
+    for (const fn of set) if (this.#onceOf.get(fn) === listener) this.#remove(/** @type {string} */ (name), fn)
     this.#remove(/** @type {string} */ (name), /** @type {Function} */ (listener))
+  }
+
+  /**
+   * Whether `listener` is added for `name`, directly or by `once`.
+   * @param {string} name
+   * @param {Function} listener
+   */
+  #holds(name, listener) {
+    const set = this.#byName.get(name)
+    if (set === undefined) return false
+    if (set.has(listener)) return true
+    for (const fn of set) if (this.#onceOf.get(fn) === listener) return true
+    return false
   }
 
   /** @type {WeakMap<Function, Function>} the listener each `once` wrapper calls */

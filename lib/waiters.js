@@ -90,6 +90,8 @@ function abortedWith(signal, id) {
  */
 
 class Waiters {
+  /** @type {WeakMap<AbortSignal, { callbacks: Set<() => void>, listener: () => void }>} */
+  #bySignal = new WeakMap()
   /** @type {Map<string, Set<Waiter>>} */
   #byId = new Map()
 
@@ -131,7 +133,7 @@ class Waiters {
       let onAbort
       const release = () => {
         if (timer !== undefined) timers.clearTimeout(timer)
-        if (onAbort !== undefined) /** @type {AbortSignal} */ (signal).removeEventListener('abort', onAbort)
+        if (onAbort !== undefined) this.#offAbort(/** @type {AbortSignal} */ (signal), onAbort)
       }
       /** @type {Waiter} */
       const waiter = {
@@ -148,7 +150,7 @@ class Waiters {
       set.add(waiter)
       if (signal !== undefined) {
         onAbort = () => giveUp(abortedWith(signal, id))
-        signal.addEventListener('abort', onAbort, { once: true })
+        this.#onAbort(signal, onAbort)
       }
       if (timeoutMs !== undefined) {
         // Unref'd: a deadline alone does not keep Node alive (the engine
@@ -158,6 +160,41 @@ class Waiters {
         }, timeoutMs).unref()
       }
     })
+  }
+
+  /**
+   * The waiters' abort callbacks of `signal`. One listener per signal,
+   * however many waits share it: an AbortSignal's listeners are a list,
+   * so one each made adding and removing them linear (quadratic in all)
+   * and warned past 10 listeners.
+   * @param {AbortSignal} signal
+   * @param {() => void} callback
+   */
+  #onAbort(signal, callback) {
+    let entry = this.#bySignal.get(signal)
+    if (entry === undefined) {
+      /** @type {Set<() => void>} */
+      const callbacks = new Set()
+      const listener = () => {
+        this.#bySignal.delete(signal)
+        for (const fn of [...callbacks]) fn()
+      }
+      this.#bySignal.set(signal, (entry = { callbacks, listener }))
+      signal.addEventListener('abort', listener, { once: true })
+    }
+    entry.callbacks.add(callback)
+  }
+
+  /**
+   * Forgets `callback`; the signal's listener goes with its last one.
+   * @param {AbortSignal} signal
+   * @param {() => void} callback
+   */
+  #offAbort(signal, callback) {
+    const entry = this.#bySignal.get(signal)
+    if (entry === undefined || !entry.callbacks.delete(callback) || entry.callbacks.size > 0) return
+    this.#bySignal.delete(signal)
+    signal.removeEventListener('abort', entry.listener)
   }
 
   /**

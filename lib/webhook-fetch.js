@@ -93,8 +93,17 @@ function createFetchWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
 
   /** @param {Request} request */
   async function handle(request) {
+    // Duck-typed (a Request of another realm or runtime passes), but all
+    // of what is read below must be there, or it is a 400 naming it.
     if (request === null || typeof request !== 'object') {
       throw new Refusal(400, Code.BAD_REQUEST, 'request: expected a fetch Request')
+    }
+    for (const [field, ok] of /** @type {[string, (r: any) => boolean][]} */ ([
+      ['method', (r) => typeof r.method === 'string'],
+      ['url', (r) => typeof r.url === 'string'],
+      ['headers', (r) => r.headers !== null && typeof r.headers === 'object' && typeof r.headers.get === 'function' && typeof r.headers.forEach === 'function'],
+    ])) {
+      if (!ok(request)) throw new Refusal(400, Code.BAD_REQUEST, `request.${field}: expected a fetch Request`)
     }
     if (request.method !== 'POST') return jsonResponse(405, { error: 'use POST', code: Code.METHOD }, { allow: 'POST' })
     let pathname

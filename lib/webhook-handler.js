@@ -13,6 +13,7 @@
 // inside one guard that turns an unexpected throw into a 500 answer.
 
 const { Code, describe } = require('./errors')
+const { dataText } = require('./args')
 const timers = require('./timers')
 
 /** HTTP status of each error code a delivery may fail with. */
@@ -127,16 +128,26 @@ function parsedBodyBytes(req) {
   const raw = req.rawBody
   if (Buffer.isBuffer(raw)) return raw
   if (typeof raw === 'string') return Buffer.from(raw)
-  const parsed = req.body
-  if (Buffer.isBuffer(parsed)) return parsed
-  if (typeof parsed === 'string') return Buffer.from(parsed)
-  let text
   try {
-    text = JSON.stringify(parsed)
+    return bodyBytes(req.body)
   } catch (err) {
     throw new Refusal(400, Code.BAD_REQUEST, `request.body: the parsed body cannot be written back as JSON (${describe(err)}); mount the handler before body parsers or keep the raw bytes`)
   }
-  return Buffer.from(text === undefined ? 'null' : text)
+}
+
+/**
+ * A webhook body as bytes: a string (UTF-8), a Buffer or typed array as
+ * is, anything else as its JSON text (JSON's rules, bounded depth);
+ * absent is empty. `webhook()` and the Node handler's parsed bodies.
+ * @param {unknown} body
+ * @returns {Buffer}
+ */
+function bodyBytes(body) {
+  if (body === undefined || body === null) return Buffer.alloc(0)
+  if (typeof body === 'string') return Buffer.from(body)
+  if (Buffer.isBuffer(body)) return body
+  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  return Buffer.from(dataText(body, 'request.body', Code.INVALID_TRIGGER))
 }
 
 /**
@@ -250,4 +261,4 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
   }
 }
 
-module.exports = { createWebhookHandler, STATUS_OF, Refusal, failure, triggerIdOf }
+module.exports = { bodyBytes, createWebhookHandler, STATUS_OF, Refusal, failure, triggerIdOf }
