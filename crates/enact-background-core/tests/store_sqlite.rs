@@ -357,3 +357,101 @@ async fn the_executor_runs_work_over_it() {
     let rec = store.get(&id).await.unwrap().unwrap();
     assert_eq!((rec.status, rec.output), (BackgroundExecutionStatus::Completed, Some(json!("done"))));
 }
+
+/// Claims read each tenant's line a few heads at a time: a claim larger
+/// than that still takes every tenant's work in order, round-robin.
+#[tokio::test]
+async fn large_claims_read_past_the_first_heads_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = open(&dir.path().join("s.db"));
+    let rows = (0..100).flat_map(|i| [new(exec(&format!("a{i:03}"), "A"), Readiness::Now), new(exec(&format!("b{i:03}"), "B"), Readiness::Now)]).collect();
+    d.insert_many(rows).await.unwrap();
+    let ids: Vec<String> = claim(&d, 150).await.into_iter().map(|e| e.execution_id).collect();
+    let expected: Vec<String> = (0..75).flat_map(|i| [format!("a{i:03}"), format!("b{i:03}")]).collect();
+    assert_eq!(ids, expected);
+    let rest: Vec<String> = claim(&d, 100).await.into_iter().map(|e| e.execution_id).collect();
+    let expected: Vec<String> = (75..100).flat_map(|i| [format!("a{i:03}"), format!("b{i:03}")]).collect();
+    assert_eq!(rest, expected);
+}
+
+/// With `keep_finished`, the writer prunes the oldest finished executions
+/// itself (about once a second); counts still count them.
+#[tokio::test]
+async fn keep_finished_prunes_the_oldest_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = SqliteStore::open(dir.path().join("s.db"), SqliteOptions { keep_finished: Some(2), ..SqliteOptions::default() }).unwrap();
+    let rows = (0..5)
+        .map(|i| {
+            let mut e = exec(&format!("e{i}"), "t");
+            e.status = BackgroundExecutionStatus::Completed;
+            e.completed_at = Some(Utc::now());
+            new(e, Readiness::Final)
+        })
+        .collect();
+    d.insert_many(rows).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    d.insert_many(vec![new(exec("q", "t"), Readiness::Now)]).await.unwrap();
+    let left: Vec<String> = d.list(&ExecutionFilter::default()).await.unwrap().into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(left, ["e3", "e4", "q"]);
+    assert_eq!(d.counts().await.unwrap(), StatusCounts { queued: 1, completed: 5, ..Default::default() });
+}
+
+/// Throughput figures, for a release build on a quiet machine:
+/// `cargo test --release -p enact-background-core --test store_sqlite -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn throughput() {
+    for sync in [Synchronous::Normal, Synchronous::Full] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(SqliteStore::open(dir.path().join("s.db"), SqliteOptions { synchronous: sync, ..SqliteOptions::default() }).unwrap());
+        // 64 callers each inserting one execution per call.
+        const TASKS: usize = 64;
+        const PER: usize = 500;
+        let commits0 = d.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::Instant::now();
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|k| {
+                let d = d.clone();
+                tokio::spawn(async move {
+                    for i in 0..PER {
+                        d.insert_many(vec![new(exec(&format!("s{k}_{i}"), &format!("t{}", k % 8)), Readiness::Now)]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let commits = d.stats().commits.load(std::sync::atomic::Ordering::Relaxed) - commits0;
+        println!("{sync:?}: {} single-row inserts from {TASKS} callers: {:.0}/s, {commits} commits", TASKS * PER, (TASKS * PER) as f64 / secs);
+        // Batches of 256 rows, one caller.
+        let t = std::time::Instant::now();
+        for b in 0..100 {
+            let rows = (0..256).map(|i| new(exec(&format!("b{b}_{i}"), &format!("t{}", i % 8)), Readiness::Now)).collect();
+            d.insert_many(rows).await.unwrap();
+        }
+        println!("{sync:?}: 25,600 rows in batches of 256: {:.0} rows/s", 25_600.0 / t.elapsed().as_secs_f64());
+        // Claim 256 and finish them, alternating.
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        loop {
+            let got = claim(&d, 256).await;
+            if got.is_empty() {
+                break;
+            }
+            n += got.len();
+            let rows = got
+                .into_iter()
+                .map(|e| Finish {
+                    id: e.execution_id,
+                    attempt: e.attempt,
+                    change: Change::Finish { status: BackgroundExecutionStatus::Completed, output: Some(json!(1)), error: None, at: Utc::now() },
+                    want_record: false,
+                })
+                .collect();
+            d.finish_many(rows).await.unwrap();
+        }
+        println!("{sync:?}: {n} executions claimed and finished by 256: {:.0}/s", n as f64 / t.elapsed().as_secs_f64());
+    }
+}

@@ -280,7 +280,35 @@ pub(super) fn insert(conn: &Connection, st: &mut State, new: NewExecution) -> St
 // ---------------------------------------------------------------------------
 // Claims
 
-type TenantQueues = Vec<(String, VecDeque<String>)>;
+/// Ready work read per tenant and callable at a time: a claim over many
+/// tenants reads a few heads of each, not `max` of each.
+const CHUNK: i64 = 32;
+
+/// The head of one tenant's line of one callable at one level, read
+/// `CHUNK` at a time: (ticket, id) in ticket order, and whether the file
+/// holds more after them.
+struct Line {
+    callable: String,
+    heads: VecDeque<(i64, String)>,
+    more: bool,
+    /// The ticket of the last head taken (read on after it).
+    last: i64,
+}
+
+type TenantQueues = Vec<Line>;
+
+fn read_line(conn: &Connection, class: i64, priority: i64, tenant: &str, callable: &str, after: i64) -> StoreResult<(VecDeque<(i64, String)>, bool)> {
+    let mut s = conn
+        .prepare_cached(
+            "SELECT ticket, id FROM executions WHERE status = 0 AND due_ms IS NULL AND class = ?1 AND priority = ?2 AND tenant = ?3 AND callable = ?4
+               AND ticket > ?5 ORDER BY ticket LIMIT ?6",
+        )
+        .map_err(db)?;
+    let rows = s.query_map(params![class, priority, tenant, callable, after, CHUNK], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+    let heads: VecDeque<(i64, String)> = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
+    let more = heads.len() as i64 == CHUNK;
+    Ok((heads, more))
+}
 
 /// The memory driver's claim, over the file: levels `(class, priority)`
 /// from the highest, tenants at a level round-robin in their stored turn
@@ -311,7 +339,6 @@ pub(super) fn claim(conn: &Connection, st: &mut State, p: &ClaimParams) -> Store
     };
     let lease_ms = millis(p.lease_until);
     let started = ts(p.now);
-    let limit = i64::try_from(p.max).unwrap_or(i64::MAX);
     let mut chosen: Vec<String> = Vec::new();
     for (class, priority) in levels {
         if chosen.len() >= p.max {
@@ -329,23 +356,20 @@ pub(super) fn claim(conn: &Connection, st: &mut State, p: &ClaimParams) -> Store
             let tenant = turn.pop_front().expect("turn is non-empty");
             if !queues.contains_key(&tenant) {
                 let mut tq = TenantQueues::new();
-                let mut s = conn
-                    .prepare_cached(
-                        "SELECT id FROM executions WHERE status = 0 AND due_ms IS NULL AND class = ?1 AND priority = ?2 AND tenant = ?3 AND callable = ?4
-                         ORDER BY ticket LIMIT ?5",
-                    )
-                    .map_err(db)?;
                 for c in &served {
-                    let rows = s.query_map(params![class, priority, tenant, c, limit], |r| r.get::<_, String>(0)).map_err(db)?;
-                    let q: VecDeque<String> = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
-                    if !q.is_empty() {
-                        tq.push((c.to_string(), q));
+                    let (heads, more) = read_line(conn, class, priority, &tenant, c, i64::MIN)?;
+                    if !heads.is_empty() {
+                        tq.push(Line { callable: c.to_string(), heads, more, last: i64::MIN });
                     }
                 }
                 queues.insert(tenant.clone(), tq);
             }
             let tq = queues.get_mut(&tenant).expect("loaded above");
-            tq.retain(|(_, q)| !q.is_empty());
+            for line in tq.iter_mut().filter(|l| l.heads.is_empty() && l.more) {
+                let last = line.last;
+                (line.heads, line.more) = read_line(conn, class, priority, &tenant, &line.callable, last)?;
+            }
+            tq.retain(|l| !l.heads.is_empty());
             if tq.is_empty() {
                 let any: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM executions WHERE status = 0 AND due_ms IS NULL AND class = ?1 AND priority = ?2 AND tenant = ?3)")
@@ -367,18 +391,11 @@ pub(super) fn claim(conn: &Connection, st: &mut State, p: &ClaimParams) -> Store
             touched.insert(tenant.clone());
             let mut pick = None;
             if p.limits.tenant.is_none_or(|l| run_tenant.get(&tenant).copied().unwrap_or(0) < l) {
-                // The oldest head among the callables under their limits;
-                // heads are read in ticket order, so compare by re-reading
-                // their tickets.
-                let mut heads: Vec<(i64, usize)> = Vec::with_capacity(tq.len());
-                let mut s = conn.prepare_cached("SELECT ticket FROM executions WHERE id = ?1").map_err(db)?;
-                for (j, (_, q)) in tq.iter().enumerate() {
-                    let ticket: i64 = s.query_row([q.front().expect("non-empty")], |r| r.get(0)).map_err(db)?;
-                    heads.push((ticket, j));
-                }
+                // The oldest head among the callables under their limits.
+                let mut heads: Vec<(i64, usize)> = tq.iter().enumerate().map(|(j, l)| (l.heads.front().expect("non-empty").0, j)).collect();
                 heads.sort_unstable();
                 for (_, j) in heads {
-                    let c = &tq[j].0;
+                    let c = &tq[j].callable;
                     let lim = p.limits.callables.get(c).copied().flatten();
                     if lim.is_none_or(|l| run_callable.get(c).copied().unwrap_or(0) < l) {
                         pick = Some(j);
@@ -392,8 +409,9 @@ pub(super) fn claim(conn: &Connection, st: &mut State, p: &ClaimParams) -> Store
                 continue;
             };
             refused = 0;
-            let id = tq[j].1.pop_front().expect("heads are live");
-            let callable = tq[j].0.clone();
+            let (ticket, id) = tq[j].heads.pop_front().expect("heads are live");
+            tq[j].last = ticket;
+            let callable = tq[j].callable.clone();
             conn.prepare_cached(
                 "UPDATE executions SET status = 1, attempt = attempt + 1, started_at = ?1, lease_until_ms = ?2, worker = ?3, ticket = 0 WHERE id = ?4",
             )
