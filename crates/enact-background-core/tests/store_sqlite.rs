@@ -455,3 +455,33 @@ async fn throughput() {
         println!("{sync:?}: {n} executions claimed and finished by 256: {:.0}/s", n as f64 / t.elapsed().as_secs_f64());
     }
 }
+
+/// A store file damaged after its header: refused at open, or every call
+/// that reads a damaged page answers ENACT_STORE — never a panic.
+#[tokio::test]
+async fn a_corrupt_file_gives_store_errors_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let d = open(&path);
+        let rows = (0..2000).map(|i| new(exec(&format!("e{i:05}"), "t"), Readiness::Now)).collect();
+        d.insert_many(rows).await.unwrap();
+    }
+    // Checkpointed into the main file at close; now overwrite its pages.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 16 * 4096, "{} bytes", bytes.len());
+    for b in &mut bytes[4096..] {
+        *b = 0x5a;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let d = match SqliteStore::open(&path, SqliteOptions::default()) {
+        Err(e) => {
+            let e: EngineError = e.into();
+            assert_eq!(e.code, ErrorCode::Store);
+            return;
+        }
+        Ok(d) => d,
+    };
+    let r = d.get("e00001").await;
+    assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
+}
