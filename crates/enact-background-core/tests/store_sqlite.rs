@@ -485,3 +485,42 @@ async fn a_corrupt_file_gives_store_errors_not_a_crash() {
     let r = d.get("e00001").await;
     assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
 }
+
+/// An edit and fires of one trigger at the same time: the edit is
+/// written once, and no fire's count is lost to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_keep_the_counts_of_concurrent_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Arc::new(open(&dir.path().join("s.db")));
+    d.insert_trigger(trigger("trigger_m", "manual", json!({}))).await.unwrap();
+    let fires: Vec<_> = (0..50)
+        .map(|_| {
+            let d = d.clone();
+            tokio::spawn(async move { matches!(fire(&d, "trigger_m", FireGate::Plain, None).await, Fire::Fired { .. }) })
+        })
+        .collect();
+    let edits: Vec<_> = (0..5)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let mut rename = move |t: &mut Trigger| {
+                    t.description = Some(format!("{}+{i}", t.description.clone().unwrap_or_default()));
+                    Ok(())
+                };
+                d.update_trigger("trigger_m", &mut rename).await.unwrap().unwrap().unwrap();
+            })
+        })
+        .collect();
+    for e in edits {
+        e.await.unwrap();
+    }
+    let mut fired = 0;
+    for f in fires {
+        fired += u64::from(f.await.unwrap());
+    }
+    let t = d.get_trigger("trigger_m").await.unwrap().unwrap();
+    assert_eq!(fired, 50);
+    assert_eq!(t.fire_count, 50, "every fire counted");
+    assert_eq!(t.description.unwrap().matches('+').count(), 5, "every edit applied once, none lost");
+    assert_eq!(d.counts().await.unwrap().queued, 50);
+}

@@ -24,11 +24,12 @@
 //! cannot hold such borrows (a future may be dropped while its request is
 //! queued), so both read the trigger first, run the closure on the
 //! caller's side (CPU only) and send the result to be written under a
-//! version check: a fire re-checks every gate on the stored trigger in its
-//! transaction and writes only if the trigger's *definition* did not change
-//! meanwhile (concurrent fires do not conflict: builds read only the
-//! definition); an edit writes only if the trigger did not change at all.
-//! Either reads again and retries otherwise.
+//! version check on the trigger's *definition*: a fire re-checks every
+//! gate on the stored trigger in its transaction and writes only if no
+//! edit changed the definition meanwhile (concurrent fires do not
+//! conflict: builds read only the definition); an edit writes only if no
+//! other edit came first, keeping the count, time and status of fires
+//! made meanwhile. Either reads again and retries otherwise.
 //!
 //! **Schema** (see `schema.rs`; versioned by `user_version`, migrated at
 //! open; a newer version is refused naming both): `executions` (the
@@ -369,11 +370,13 @@ impl Driver for SqliteStore {
                 // starts unarmed.
                 let (a, b) = (&row.trigger.condition, &next.condition);
                 let disarm = (&a.metric_name, a.threshold_operator, a.threshold_value) != (&b.metric_name, b.threshold_operator, b.threshold_value);
-                let (key, t, version) = (id.to_owned(), next.clone(), row.version);
-                if self.call(move |c, st| ops::update_trigger(c, st, &key, &t, version, disarm)).await? {
-                    return Ok(Some(Ok(next)));
+                let (key, read, t, def_version) = (id.to_owned(), row.trigger, next, row.def_version);
+                match self.call(move |c, st| ops::update_trigger(c, st, &key, &read, t, def_version, disarm)).await? {
+                    ops::Edited::Written(t) => return Ok(Some(Ok(*t))),
+                    ops::Edited::Gone => return Ok(None),
+                    // Another edit came first: edit its result.
+                    ops::Edited::Retry => continue,
                 }
-                // Changed (a fire, another edit) or removed meanwhile: again.
             }
         })
     }

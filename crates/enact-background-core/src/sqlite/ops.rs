@@ -645,7 +645,6 @@ pub(super) fn counts(conn: &Connection) -> StoreResult<StatusCounts> {
 /// A stored trigger and the state kept with it.
 pub(super) struct TriggerRow {
     pub trigger: Trigger,
-    pub version: i64,
     pub def_version: i64,
     pub cursor_ms: Option<i64>,
     pub armed: bool,
@@ -656,12 +655,12 @@ fn status_text(t: &Trigger) -> String {
 }
 
 pub(super) fn get_trigger(conn: &Connection, id: &str) -> StoreResult<Option<TriggerRow>> {
-    let mut s = conn.prepare_cached("SELECT def, version, def_version, cursor_ms, armed FROM triggers WHERE id = ?1").map_err(db)?;
+    let mut s = conn.prepare_cached("SELECT def, def_version, cursor_ms, armed FROM triggers WHERE id = ?1").map_err(db)?;
     let row = s
-        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()
         .map_err(db)?;
-    row.map(|(def, version, def_version, cursor_ms, armed)| Ok(TriggerRow { trigger: from_json("trigger", &def)?, version, def_version, cursor_ms, armed }))
+    row.map(|(def, def_version, cursor_ms, armed)| Ok(TriggerRow { trigger: from_json("trigger", &def)?, def_version, cursor_ms, armed }))
         .transpose()
 }
 
@@ -691,21 +690,46 @@ pub(super) fn insert_trigger(conn: &Connection, st: &mut State, t: &Trigger) -> 
     changed(conn, st, &t.trigger_id)
 }
 
-/// Writes `t` if the trigger is still at `version`: false when it changed
-/// meanwhile (or is gone). `definition` bumps the definition's version
-/// too; `disarm` resets threshold arming.
-pub(super) fn update_trigger(conn: &Connection, st: &mut State, id: &str, t: &Trigger, version: i64, disarm: bool) -> StoreResult<bool> {
-    let n = exec(
+/// What [`update_trigger`] did.
+pub(super) enum Edited {
+    /// Written; the trigger as stored.
+    Written(Box<Trigger>),
+    /// No trigger has that id (any more).
+    Gone,
+    /// Its definition changed since it was read: edit it again.
+    Retry,
+}
+
+/// Writes `next`, an edit of `read` (the trigger as read at
+/// `def_version`), if no other edit changed the definition meanwhile.
+/// Fires that happened meanwhile are kept: the count, last fire time and
+/// status they left win over the values the edit did not change. `disarm`
+/// resets threshold arming.
+pub(super) fn update_trigger(conn: &Connection, st: &mut State, id: &str, read: &Trigger, mut next: Trigger, def_version: i64, disarm: bool) -> StoreResult<Edited> {
+    let Some(row) = get_trigger(conn, id)? else { return Ok(Edited::Gone) };
+    if row.def_version != def_version {
+        return Ok(Edited::Retry);
+    }
+    // What the edit left as it read it takes what fires made of it since.
+    let now = &row.trigger;
+    if next.fire_count == read.fire_count {
+        next.fire_count = now.fire_count;
+    }
+    if next.last_fired_at == read.last_fired_at {
+        next.last_fired_at = now.last_fired_at;
+    }
+    if next.status == read.status {
+        next.status = now.status;
+    }
+    exec(
         conn,
         "UPDATE triggers SET def = ?1, tenant = ?2, status = ?3, fire_count = ?4, version = version + 1, def_version = def_version + 1,
             armed = CASE WHEN ?5 THEN 0 ELSE armed END
-         WHERE id = ?6 AND version = ?7",
-        params![json(t)?, t.tenant_id, status_text(t), t.fire_count as i64, disarm, id, version],
+         WHERE id = ?6",
+        params![json(&next)?, next.tenant_id, status_text(&next), next.fire_count as i64, disarm, id],
     )?;
-    if n == 1 {
-        changed(conn, st, id)?;
-    }
-    Ok(n == 1)
+    changed(conn, st, id)?;
+    Ok(Edited::Written(Box::new(next)))
 }
 
 pub(super) fn remove_trigger(conn: &Connection, st: &mut State, id: &str) -> StoreResult<bool> {
