@@ -524,3 +524,51 @@ async fn edits_keep_the_counts_of_concurrent_fires() {
     assert_eq!(t.description.unwrap().matches('+').count(), 5, "every edit applied once, none lost");
     assert_eq!(d.counts().await.unwrap().queued, 50);
 }
+
+/// The child of [`a_killed_process_loses_nothing_acknowledged_and_holds_the_file_while_alive`]:
+/// opens the store named by `ENACT_TEST_STORE`, writes, says `ready`, and
+/// waits to be killed.
+#[tokio::test]
+#[ignore = "run as a child process by another test"]
+async fn child_holding_the_store() {
+    let Ok(path) = std::env::var("ENACT_TEST_STORE") else { return };
+    let d = open(std::path::Path::new(&path));
+    let rows = (0..100).map(|i| new(exec(&format!("e{i:03}"), "t"), Readiness::Now)).collect();
+    assert_eq!(d.insert_many(rows).await.unwrap().len(), 100);
+    assert_eq!(claim(&d, 1).await.len(), 1);
+    println!("ready");
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Another process holding the file: a second open is refused naming it.
+/// Killed with SIGKILL, it loses nothing it had acknowledged, and the
+/// execution it was running is queued again as a stall.
+#[test]
+fn a_killed_process_loses_nothing_acknowledged_and_holds_the_file_while_alive() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_holding_the_store", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("ENACT_TEST_STORE", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.trim_end().ends_with("ready"))), "the child wrote and said so");
+    let msg = store_error(SqliteStore::open(&path, SqliteOptions::default()));
+    assert!(msg.contains("already open in another process") && msg.contains("s.db"), "{msg}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let d = open(&path);
+    assert_eq!((d.recovery().requeued, d.recovery().failed), (1, 0));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let counts = rt.block_on(d.counts()).unwrap();
+    assert_eq!(counts, StatusCounts { queued: 100, ..Default::default() }, "every acknowledged insert survived the kill");
+    assert_eq!(rt.block_on(d.get("e000")).unwrap().unwrap().attempt, 1, "the interrupted attempt stays counted");
+}
