@@ -139,7 +139,11 @@ fn run_one(conn: &Connection, state: &mut State, job: Job) -> Reply {
         let (_, reply) = job(None);
         return Box::new(move |_| reply(Some(&err)));
     }
-    let (ok, reply) = job(Some((conn, state)));
+    // A request that panics is rolled back alone; its caller's channel
+    // was dropped in the unwinding, so it is answered ENACT_STORE, and the
+    // writer goes on serving the others.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some((conn, state)))));
+    let (ok, reply) = ran.unwrap_or_else(|_| (false, Box::new(|_: Option<&StoreError>| {}) as Reply));
     let end = if ok { conn.execute_batch("RELEASE req") } else { conn.execute_batch("ROLLBACK TO req; RELEASE req") };
     match end {
         Ok(()) => reply,
