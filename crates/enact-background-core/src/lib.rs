@@ -30,6 +30,7 @@ pub mod ids;
 pub mod memory;
 pub mod model;
 pub mod pattern;
+pub mod sqlite;
 pub mod store;
 pub mod transform;
 pub mod triggers;
