@@ -572,3 +572,86 @@ fn a_killed_process_loses_nothing_acknowledged_and_holds_the_file_while_alive() 
     assert_eq!(counts, StatusCounts { queued: 100, ..Default::default() }, "every acknowledged insert survived the kill");
     assert_eq!(rt.block_on(d.get("e000")).unwrap().unwrap().attempt, 1, "the interrupted attempt stays counted");
 }
+
+/// One process over the file at `path`: an executor and a trigger engine
+/// on the manual clock, started as a host starts them over a store that
+/// answers later.
+async fn process(
+    path: &std::path::Path,
+    clock: &Arc<enact_background_core::clock::ManualClock>,
+) -> (Arc<enact_background_core::executor::Executor>, Arc<enact_background_core::triggers::TriggerEngine>) {
+    use enact_background_core::prelude::*;
+    // The previous process's store closes as its last reference goes;
+    // wait for its lock to be released rather than for a fixed time.
+    let mut store = None;
+    for _ in 0..1000 {
+        match SqliteStore::open(path, SqliteOptions::default()) {
+            Ok(s) => {
+                store = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
+    let store: Arc<dyn Driver> = Arc::new(store.expect("the file opens once the previous process let go of it"));
+    let exec = Executor::new(store, clock.clone(), Arc::new(common::CountingHost::default()), common::config(4));
+    exec.register_callable("work").unwrap();
+    let eng = TriggerEngine::new(exec.clone(), TriggerConfig::default());
+    eng.start_async().await.expect("the engine starts over a store that answers later");
+    (exec, eng)
+}
+
+/// Issue 12's misfire test over a real file: a per-minute cron fires its
+/// 10:01 tick, the process stops, nothing runs for five minutes, and the
+/// process that opens the file again fires once for the missed ticks
+/// under `fire_once` (saying how many), and not at all under `skip`;
+/// both then keep their schedule.
+#[tokio::test]
+async fn a_schedule_after_five_minutes_down_follows_its_misfire_policy_across_a_reopen() {
+    use enact_background_core::clock::ManualClock;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    for policy in ["fire_once", "skip"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let clock = Arc::new(ManualClock::starting_at(at("2026-01-15T10:00:30Z")));
+        let (exec, eng) = process(&path, &clock).await;
+        let def = json!({"tenantId": "t", "type": "schedule", "condition": {"cronExpression": "* * * * *", "misfirePolicy": policy},
+                         "action": {"callableName": "work"}});
+        let id = eng.register_async(&def).await.unwrap().trigger_id;
+        clock.advance_to(at("2026-01-15T10:01:10Z"));
+        eng.run_due_async().await;
+        eng.stop();
+        drop((exec, eng));
+
+        // Down from 10:01:10 to 10:06:30: the ticks 10:02 … 10:06 were missed.
+        clock.advance_to(at("2026-01-15T10:06:30Z"));
+        let (exec, eng) = process(&path, &clock).await;
+        eng.run_due_async().await;
+        clock.advance_to(at("2026-01-15T10:07:00Z"));
+        eng.run_due_async().await;
+        let mut sources: Vec<serde_json::Value> = exec
+            .driver()
+            .list(&ExecutionFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.trigger_id.as_deref() == Some(id.as_str()))
+            .map(|e| e.trigger_source.unwrap())
+            .collect();
+        sources.sort_by_key(|s| s["scheduledAt"].as_str().unwrap().to_owned());
+        let scheduled: Vec<&str> = sources.iter().map(|s| s["scheduledAt"].as_str().unwrap()).collect();
+        if policy == "fire_once" {
+            assert_eq!(scheduled, ["2026-01-15T10:01:00.000Z", "2026-01-15T10:06:00.000Z", "2026-01-15T10:07:00.000Z"], "{policy}");
+            assert_eq!(
+                (&sources[1]["missedTicks"], &sources[1]["firstMissedAt"], &sources[1]["lastMissedAt"]),
+                (&json!(5), &json!("2026-01-15T10:02:00.000Z"), &json!("2026-01-15T10:06:00.000Z"))
+            );
+            assert!(sources[2].get("missedTicks").is_none(), "the next tick is a plain one");
+        } else {
+            assert_eq!(scheduled, ["2026-01-15T10:01:00.000Z", "2026-01-15T10:07:00.000Z"], "{policy}");
+        }
+        let stored = eng.get_async(&id).await.unwrap();
+        assert_eq!(stored.fire_count as usize, scheduled.len(), "{policy}: the count is the fires recorded");
+        eng.stop();
+    }
+}

@@ -126,15 +126,28 @@ impl TriggerEngine {
     /// [`TriggerEngine::stop`].
     pub fn start(self: &Arc<Self>) -> EngineResult<tokio::task::JoinHandle<()>> {
         self.sync_changes()?;
+        Ok(self.spawn_services())
+    }
+
+    /// [`TriggerEngine::start`] for any store: a durable store answers the
+    /// load later, which the synchronous form refuses.
+    pub async fn start_async(self: &Arc<Self>) -> EngineResult<tokio::task::JoinHandle<()>> {
+        self.sync_changes_async().await?;
+        Ok(self.spawn_services())
+    }
+
+    /// Spawns the listener (with [`TriggerConfig::listen_ms`]) and the
+    /// scheduler, once the triggers are loaded.
+    fn spawn_services(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         if let Some(ms) = self.config.listen_ms {
             tokio::spawn(self.clone().listen_loop(std::time::Duration::from_millis(ms.max(1))));
         }
         if self.clock.is_manual() {
             // Ticks come due only when the host moves the clock and calls
             // `run_due`: no scheduler sleeps on real time.
-            return Ok(tokio::spawn(async {}));
+            return tokio::spawn(async {});
         }
-        Ok(tokio::spawn(self.clone().schedule_loop()))
+        tokio::spawn(self.clone().schedule_loop())
     }
 
     /// Stops the scheduler and the listener; later stimuli still fire (and
