@@ -185,7 +185,7 @@ export type SubmitRequest<K extends CallableName = CallableName> = {
   config?: BackgroundExecutionConfig
   metadata?: Record<string, unknown>
   /**
-   * Keep this id instead of generating `exec_…`. Submitting an id that an
+   * Keep this id (at most 255 bytes) instead of generating `exec_…`. Submitting an id that an
    * execution of the same tenant already has is idempotent (BullMQ's
    * `jobId`): nothing new is queued and `submit` answers that execution
    * (its current record, or for `silent` its final one), even if this

@@ -53,6 +53,10 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
+/// The longest caller-chosen id (`executionId`, `triggerId`), in bytes:
+/// ids are keys in every store and travel in every record and event.
+pub const MAX_ID_LEN: usize = 255;
+
 /// How deep JSON values may nest (objects and arrays together, the
 /// outermost counting as 1): the limit of serde_json's reader (its
 /// recursion budget of 128 refuses the 128th level), which reads nesting
@@ -140,6 +144,16 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(v) => Err(self.err(key, format!("expected a string, got {}", describe(v)))),
+        }
+    }
+
+    /// A caller-chosen id: a string of at most [`MAX_ID_LEN`] bytes; empty
+    /// counts as absent (a new id is made).
+    pub fn opt_id(&self, key: &str) -> EngineResult<Option<String>> {
+        match self.opt_str(key)? {
+            Some(s) if s.len() > MAX_ID_LEN => Err(self.err(key, format!("longer than {MAX_ID_LEN} bytes ({} bytes)", s.len()))),
+            Some(s) if s.is_empty() => Ok(None),
+            other => Ok(other),
         }
     }
 
@@ -329,7 +343,7 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
     let f = Fields::of(v, "")?;
     f.only(&["executionId", "tenantId", "callableName", "input", "context", "config", "metadata"])?;
     Ok(SubmitRequest {
-        execution_id: f.opt_str("executionId")?.filter(|s| !s.is_empty()),
+        execution_id: f.opt_id("executionId")?,
         tenant_id: f.req_str("tenantId")?,
         callable_name: f.req_str("callableName")?,
         input: f.opt_str("input")?,
@@ -424,7 +438,7 @@ pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
             _ => {}
         }
     }
-    let trigger_id = f.opt_str("triggerId")?.filter(|s| !s.is_empty()).unwrap_or_else(|| crate::ids::new_id("trigger_"));
+    let trigger_id = f.opt_id("triggerId")?.unwrap_or_else(|| crate::ids::new_id("trigger_"));
     let created_at = f.opt_time("createdAt")?.unwrap_or(now);
     Ok(Trigger {
         name: f.opt_str("name")?.filter(|s| !s.is_empty()).unwrap_or_else(|| trigger_id.clone()),
@@ -987,6 +1001,18 @@ mod tests {
 
     fn msg(v: Value) -> String {
         submit_request(&v).unwrap_err().message
+    }
+
+    #[test]
+    fn caller_chosen_ids_are_bounded() {
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(msg(json!({"tenantId": "t", "callableName": "c", "executionId": long})), "executionId: longer than 255 bytes (256 bytes)");
+        let ok = submit_request(&json!({"tenantId": "t", "callableName": "c", "executionId": "x".repeat(MAX_ID_LEN)})).unwrap();
+        assert_eq!(ok.execution_id.map(|s| s.len()), Some(MAX_ID_LEN));
+        assert_eq!(submit_request(&json!({"tenantId": "t", "callableName": "c", "executionId": ""})).unwrap().execution_id, None);
+        let def = json!({"triggerId": "y".repeat(MAX_ID_LEN + 1), "tenantId": "t", "type": "manual", "action": {"callableName": "c"}});
+        let e = trigger_definition(&def, chrono::Utc::now()).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidTrigger, "triggerId: longer than 255 bytes (256 bytes)"));
     }
 
     #[test]
