@@ -10,9 +10,11 @@ const { BackgroundEngine } = require('..')
 
 const T = 't'
 
-/** Runs until idle; answers every loop_blocked event seen. */
-async function settle(e) {
-  await e.idle()
+/** The `trigger.loop_blocked` events of `e` from now on, as they come. */
+function loopBlocked(e) {
+  const blocked = []
+  e.on('trigger.loop_blocked', (b) => blocked.push(b))
+  return blocked
 }
 
 function withEngine(options, body) {
@@ -29,8 +31,7 @@ function withEngine(options, body) {
 test(
   'a callable that emits the event that runs it stops at maxChainDepth',
   withEngine({ maxChainDepth: 5 }, async (e) => {
-    const blocked = []
-    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    const blocked = loopBlocked(e)
     let runs = 0
     e.registerCallable('again', async (ctx) => {
       runs++
@@ -40,7 +41,7 @@ test(
     })
     await e.registerTrigger({ tenantId: T, name: 'again', type: 'event', condition: { eventType: 'again' }, action: { callableName: 'again' } })
     await e.emit({ tenantId: T, type: 'again' })
-    await settle(e)
+    await e.idle()
     expect(runs).toBe(5)
     expect(blocked).toHaveLength(1)
     expect(blocked[0]).toMatchObject({ limit: 'maxChainDepth', chainDepth: 6, maxChainDepth: 5, triggerName: 'again' })
@@ -52,14 +53,13 @@ test(
 test(
   'two triggers on execution.completed double each level, and stop at maxChainFires',
   withEngine({ maxChainFires: 30 }, async (e) => {
-    const blocked = []
-    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    const blocked = loopBlocked(e)
     e.registerCallable('work', async () => null)
     for (const name of ['left', 'right']) {
       await e.registerTrigger({ tenantId: T, name, type: 'event', condition: { eventType: 'execution.completed' }, action: { callableName: 'work' } })
     }
     const root = await e.submit({ tenantId: T, callableName: 'work' })
-    await settle(e)
+    await e.idle()
     const all = await e.listExecutions({ tenantId: T })
     expect(all).toHaveLength(1 + 30)
     expect(all.filter((x) => x.executionId !== root.executionId).every((x) => x.chainRoot === root.executionId)).toBe(true)
@@ -97,15 +97,14 @@ test(
 test(
   'a listener of execution.completed that emits continues the execution’s chain',
   withEngine({ maxChainDepth: 4 }, async (e) => {
-    const blocked = []
-    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    const blocked = loopBlocked(e)
     e.registerCallable('work', async () => null)
     await e.registerTrigger({ tenantId: T, name: 'echo', type: 'event', condition: { eventType: 'done' }, action: { callableName: 'work' } })
     e.on('execution.completed', (record) => {
       e.emit({ tenantId: record.tenantId, type: 'done' }).catch(() => {})
     })
     await e.submit({ tenantId: T, callableName: 'work' })
-    await settle(e)
+    await e.idle()
     // The submit (depth 0) and one fire per level up to maxChainDepth.
     expect(await e.listExecutions({ tenantId: T })).toHaveLength(1 + 4)
     expect(blocked).toHaveLength(1)
@@ -125,7 +124,7 @@ test(
     })
     e.registerCallable('leaf', async () => null)
     const roots = await Promise.all([1, 2, 3].map(() => e.submit({ tenantId: T, callableName: 'a' })))
-    await settle(e)
+    await e.idle()
     expect(seen).toHaveLength(3)
     for (const [id, childRoot] of seen) expect(childRoot).toBe(id)
     expect(new Set(seen.map(([id]) => id))).toEqual(new Set(roots.map((r) => r.executionId)))
@@ -140,8 +139,7 @@ test('maxChainFires is validated like every option', () => {
 test(
   'a trigger.fired listener that emits the event that fired it stops at maxChainDepth',
   withEngine({ maxChainDepth: 4 }, async (e) => {
-    const blocked = []
-    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    const blocked = loopBlocked(e)
     e.registerCallable('work', async () => null)
     const t = await e.registerTrigger({ tenantId: T, name: 'ping', type: 'event', condition: { eventType: 'ping' }, action: { callableName: 'work' } })
     let fired = 0
@@ -150,7 +148,7 @@ test(
       e.emit({ tenantId: ev.tenantId, type: 'ping' }).catch(() => {})
     })
     await e.emit({ tenantId: T, type: 'ping' })
-    await settle(e)
+    await e.idle()
     expect(fired).toBe(4)
     expect(blocked).toHaveLength(1)
     expect(blocked[0]).toMatchObject({ triggerId: t.triggerId, limit: 'maxChainDepth', chainDepth: 5 })
@@ -171,7 +169,7 @@ test(
       e.emit({ tenantId: T, type: 'again' }).catch(() => {})
     })
     await e.emit({ tenantId: T, type: 'again' })
-    await settle(e)
+    await e.idle()
     expect(blocked).toHaveLength(1)
     expect(await e.listExecutions({ tenantId: T })).toHaveLength(2)
   }),
@@ -180,8 +178,7 @@ test(
 test(
   'what a callable leaves behind (a client it created) is outside its chain once it returned',
   withEngine({ maxChainFires: 3 }, async (e) => {
-    const blocked = []
-    e.on('trigger.loop_blocked', (b) => blocked.push(b))
+    const blocked = loopBlocked(e)
     e.registerCallable('work', async () => null)
     await e.registerTrigger({ tenantId: T, name: 'tick', type: 'event', condition: { eventType: 'tick' }, action: { callableName: 'work' } })
     let client = null
@@ -194,7 +191,7 @@ test(
     await e.submit({ tenantId: T, callableName: 'setup', config: { mode: 'silent' } })
     let fires = 0
     for (let i = 0; i < 10; i++) fires += (await client.send()).length
-    await settle(e)
+    await e.idle()
     expect(fires).toBe(10)
     expect(blocked).toHaveLength(0)
   }),

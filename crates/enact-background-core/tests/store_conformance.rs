@@ -11,58 +11,42 @@ use enact_background_core::memory::{MemoryConfig, MemoryStore};
 use enact_background_core::sqlite::SqliteOptions;
 use temp_sqlite::TempSqlite;
 
-conformance! {
-    memory => Arc::new(MemoryStore::new());
-        insert_get_and_duplicates,
-        insert_many_keeps_every_field,
-        claim_order_priority_class_tenant_fifo,
-        claim_marks_running_and_leases,
-        claim_max_zero_claims_nothing,
-        claim_tenant_limit_counts_running_work,
-        claim_callable_limit_skips_that_callable_only,
-        claim_takes_only_served_callables,
-        claim_merges_callables_oldest_first,
-        staging_makes_delayed_work_claimable_when_due,
-        finish_many_is_compare_and_set_per_row,
-        retry_release_cancel_and_bind,
-        list_filters_and_orders,
-        rescue_requeues_expired_leases_then_fails_them,
-        prune_drops_the_oldest_finished,
-        triggers_insert_get_list_update_remove,
-        fire_counts_and_inserts_together,
-        fire_respects_cooldown,
-        fire_tick_fires_each_tick_once,
-        fire_crossing_keeps_arming,
-        webhook_ids_are_remembered_per_trigger_only_when_fired,
-        trigger_changes_are_reported,
+/// Runs every generic case against one driver. The list is written once,
+/// so that a new case runs on every driver and a new driver runs every case.
+macro_rules! every_case {
+    ($driver:ident => $make:expr) => {
+        conformance! {
+            $driver => $make;
+            insert_get_and_duplicates,
+            insert_many_keeps_every_field,
+            claim_order_priority_class_tenant_fifo,
+            claim_marks_running_and_leases,
+            claim_max_zero_claims_nothing,
+            claim_tenant_limit_counts_running_work,
+            claim_callable_limit_skips_that_callable_only,
+            claim_takes_only_served_callables,
+            claim_merges_callables_oldest_first,
+            staging_makes_delayed_work_claimable_when_due,
+            finish_many_is_compare_and_set_per_row,
+            retry_release_cancel_and_bind,
+            list_filters_and_orders,
+            rescue_requeues_expired_leases_then_fails_them,
+            prune_drops_the_oldest_finished,
+            triggers_insert_get_list_update_remove,
+            fire_counts_and_inserts_together,
+            fire_respects_cooldown,
+            fire_tick_fires_each_tick_once,
+            fire_crossing_keeps_arming,
+            webhook_ids_are_remembered_per_trigger_only_when_fired,
+            trigger_changes_are_reported,
+        }
+    };
 }
 
+every_case!(memory => Arc::new(MemoryStore::new()));
+
 // The SQLite driver, a temporary file per case.
-conformance! {
-    sqlite => Arc::new(TempSqlite::new(SqliteOptions::default()));
-        insert_get_and_duplicates,
-        insert_many_keeps_every_field,
-        claim_order_priority_class_tenant_fifo,
-        claim_marks_running_and_leases,
-        claim_max_zero_claims_nothing,
-        claim_tenant_limit_counts_running_work,
-        claim_callable_limit_skips_that_callable_only,
-        claim_takes_only_served_callables,
-        claim_merges_callables_oldest_first,
-        staging_makes_delayed_work_claimable_when_due,
-        finish_many_is_compare_and_set_per_row,
-        retry_release_cancel_and_bind,
-        list_filters_and_orders,
-        rescue_requeues_expired_leases_then_fails_them,
-        prune_drops_the_oldest_finished,
-        triggers_insert_get_list_update_remove,
-        fire_counts_and_inserts_together,
-        fire_respects_cooldown,
-        fire_tick_fires_each_tick_once,
-        fire_crossing_keeps_arming,
-        webhook_ids_are_remembered_per_trigger_only_when_fired,
-        trigger_changes_are_reported,
-}
+every_case!(sqlite => Arc::new(TempSqlite::new(SqliteOptions::default())));
 
 // Cases that need a driver configured otherwise than by default.
 conformance! {

@@ -5,6 +5,7 @@
 //! work over it end to end.
 
 mod common;
+mod conformance;
 
 use std::sync::Arc;
 
@@ -93,7 +94,7 @@ async fn a_reopened_file_keeps_triggers_their_state_and_executions() {
         let out = d
             .finish_many(vec![
                 Finish { id: "done".into(), attempt: 1, change: Change::Finish { status: BackgroundExecutionStatus::Completed, output: Some(deep.clone()), error: None, at }, want_record: false },
-                Finish { id: "retried".into(), attempt: 1, change: Change::Retry { error: common_error(1), due_ms: retried_due }, want_record: false },
+                Finish { id: "retried".into(), attempt: 1, change: Change::Retry { error: conformance::error(1), due_ms: retried_due }, want_record: false },
             ])
             .await
             .unwrap();
@@ -146,21 +147,6 @@ async fn a_reopened_file_keeps_triggers_their_state_and_executions() {
     let retried = again.iter().find(|e| e.execution_id == "retried").unwrap();
     assert_eq!(retried.attempt, 2, "the retry keeps its attempt count");
     assert!(again.iter().any(|e| e.execution_id == "delayed"));
-}
-
-fn common_error(attempt: u32) -> ExecutionError {
-    ExecutionError {
-        category: ErrorCategory::ToolError,
-        message: "x".into(),
-        retry_policy: None,
-        code: None,
-        attempt,
-        step_id: None,
-        provider: None,
-        http_status: None,
-        details: None,
-        occurred_at: 0,
-    }
 }
 
 #[tokio::test]

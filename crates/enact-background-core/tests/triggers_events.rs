@@ -409,16 +409,9 @@ async fn events_self_loop_is_cut_at_max_chain_depth() {
     assert!(eng.drain().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn events_default_max_chain_depth_is_16() {
-    let h = Harness::new(config(16));
-    let eng = engine(&h);
-    h.exec.set_interest(EventKind::LoopBlocked, true);
-    let t = reg(
-        &eng,
-        json!({"tenantId": "t", "type": "event", "condition": {"eventType": "execution.completed"}, "action": {"callableName": "work"}}),
-    );
-    h.submit(json!({"tenantId": "t", "callableName": "work"}));
+/// Runs whatever may start, completing each attempt with `null`, until no
+/// work is left (at most 40 rounds); the notices drained meanwhile.
+fn run_until_quiet(h: &Harness, eng: &std::sync::Arc<TriggerEngine>) -> Vec<Notice> {
     let mut notices = Vec::new();
     for _ in 0..40 {
         let d = h.take();
@@ -430,6 +423,20 @@ async fn events_default_max_chain_depth_is_16() {
         }
         notices.extend(eng.drain());
     }
+    notices
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_default_max_chain_depth_is_16() {
+    let h = Harness::new(config(16));
+    let eng = engine(&h);
+    h.exec.set_interest(EventKind::LoopBlocked, true);
+    let t = reg(
+        &eng,
+        json!({"tenantId": "t", "type": "event", "condition": {"eventType": "execution.completed"}, "action": {"callableName": "work"}}),
+    );
+    h.submit(json!({"tenantId": "t", "callableName": "work"}));
+    let notices = run_until_quiet(&h, &eng);
     assert!(h.take().is_empty(), "the loop ended");
     assert_eq!(execs_of(&h, &t.trigger_id).len(), 16);
     let blocked = loop_blocked(&notices);
@@ -452,17 +459,7 @@ async fn events_a_chain_that_grows_wide_stops_at_max_chain_fires() {
         );
     }
     let root = h.submit(json!({"tenantId": "t", "callableName": "work"}));
-    let mut notices = Vec::new();
-    for _ in 0..40 {
-        let d = h.take();
-        if d.is_empty() {
-            break;
-        }
-        for x in &d {
-            h.complete_ok(x, json!(null));
-        }
-        notices.extend(eng.drain());
-    }
+    let notices = run_until_quiet(&h, &eng);
     assert!(h.take().is_empty(), "the tree stopped growing");
     let all = all_execs(&h);
     assert_eq!(all.len(), 1 + 40, "the root and exactly maxChainFires fired executions");
