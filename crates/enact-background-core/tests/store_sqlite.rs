@@ -232,6 +232,99 @@ fn an_unwritable_place_is_refused() {
     assert!(msg.contains("cannot create its lock file"), "{msg}");
 }
 
+/// The message of an `ENACT_STORE` answer.
+fn store_message<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+    let engine: EngineError = r.expect_err("answered ENACT_STORE").into();
+    assert_eq!(engine.code, ErrorCode::Store);
+    engine.message
+}
+
+fn big(id: &str) -> NewExecution {
+    let mut e = exec(id, "t");
+    e.input = Some("x".repeat(64 * 1024));
+    new(e, Readiness::Now)
+}
+
+/// The disk fills (SQLite's `max_page_count` on the writer's connection
+/// stands in for it): inserts, trigger registrations and fires answer
+/// ENACT_STORE saying the disk is full, reads still answer, calls that
+/// fit still commit; once space returns the same store takes every call
+/// again, and a reopen finds exactly what was acknowledged.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let d = open(&path);
+    d.insert_many((0..10).map(|i| new(exec(&format!("kept{i}"), "t"), Readiness::Now)).collect()).await.unwrap();
+    d.insert_trigger(trigger("trigger_m", "manual", json!({}))).await.unwrap();
+    assert!(matches!(fire(&d, "trigger_m", FireGate::Plain, None).await, Fire::Fired { .. }));
+
+    let in_use = d.set_max_page_count(1).await.unwrap();
+    assert!(in_use > 1, "the limit is the pages in use: {in_use}");
+    let msg = store_message(d.insert_many((0..20).map(|i| big(&format!("lost{i}"))).collect()).await);
+    assert!(msg.contains("the disk is full") && msg.contains("sqlite store"), "{msg}");
+    let mut t = trigger("trigger_big", "manual", json!({}));
+    t.description = Some("d".repeat(64 * 1024));
+    let msg = store_message(d.insert_trigger(t.clone()).await);
+    assert!(msg.contains("the disk is full"), "{msg}");
+    let build_big = |t: &Trigger| {
+        let mut n = build(t);
+        n.record.input = Some("x".repeat(64 * 1024));
+        n
+    };
+    let fired = d.fire(FireParams { trigger_id: "trigger_m", now: Utc::now(), gate: FireGate::Plain, build: &build_big, want_record: false, webhook: None }).await;
+    let msg = store_message(fired);
+    assert!(msg.contains("the disk is full"), "{msg}");
+    // Calls of one batch, some too large for what is left: each answer
+    // says what happened (checked after the reopen below).
+    let calls: Vec<_> = (0..16).map(|i| (i, d.insert_many(vec![if i % 2 == 0 { big(&format!("mixed{i}")) } else { new(exec(&format!("mixed{i}"), "t"), Readiness::Now) }]))).collect();
+    let mut acknowledged = Vec::new();
+    for (i, call) in calls {
+        match call.await {
+            Ok(v) => {
+                assert_eq!(v, vec![Inserted::Ok]);
+                acknowledged.push(format!("mixed{i}"));
+            }
+            Err(e) => {
+                let msg = store_message::<()>(Err(e));
+                assert!(msg.contains("the disk is full"), "{msg}");
+            }
+        }
+    }
+    assert!(acknowledged.iter().all(|id| !id.ends_with(&['0', '2', '4', '6', '8'][..])), "no large insert fit: {acknowledged:?}");
+    // Reads still answer; the refused fire counted nothing.
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 1);
+    assert_eq!(d.counts().await.unwrap().queued, 11 + acknowledged.len() as u64);
+
+    // Space returns: the same store takes every call again.
+    d.set_max_page_count(1 << 30).await.unwrap();
+    assert_eq!(d.insert_many((0..20).map(|i| big(&format!("after{i}"))).collect()).await.unwrap(), vec![Inserted::Ok; 20]);
+    d.insert_trigger(t).await.unwrap();
+    assert!(matches!(fire(&d, "trigger_m", FireGate::Plain, None).await, Fire::Fired { .. }));
+    let order: Vec<String> = claim(&d, 1000).await.into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(order.len(), 11 + acknowledged.len() + 21, "{order:?}");
+    assert_eq!(order[..10], (0..10).map(|i| format!("kept{i}")).collect::<Vec<_>>()[..], "claims keep insertion order across the refusals");
+    drop(d);
+
+    let d = open(&path);
+    for i in 0..10 {
+        assert!(d.get(&format!("kept{i}")).await.unwrap().is_some(), "acknowledged before the disk filled");
+    }
+    for i in 0..20 {
+        assert!(d.get(&format!("lost{i}")).await.unwrap().is_none(), "refused, so not written");
+        assert!(d.get(&format!("after{i}")).await.unwrap().is_some(), "acknowledged after space returned");
+    }
+    for i in 0..16 {
+        let id = format!("mixed{i}");
+        assert_eq!(d.get(&id).await.unwrap().is_some(), acknowledged.contains(&id), "{id}: stored if and only if acknowledged");
+    }
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 2, "the refused fire left no count");
+    assert!(d.get_trigger("trigger_big").await.unwrap().is_some());
+    let claimed = 11 + acknowledged.len() + 21;
+    assert_eq!(d.recovery().requeued, claimed, "every claim was stored");
+    assert_eq!(d.counts().await.unwrap().queued, claimed as u64);
+}
+
 /// Many concurrent calls share few transactions: one commit per batch of
 /// queued requests, not one per call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,13 @@
 //! concurrent calls share one fsync (group commit): throughput is bounded
 //! by what a commit carries, not by one fsync per call. A commit that
 //! fails (disk full, I/O error) answers every request of its batch with
-//! `ENACT_STORE`; nothing of it was written.
+//! `ENACT_STORE`; nothing of it was written. So does an error after which
+//! SQLite rolls the whole transaction back on its own — it does when the
+//! disk is full: the request that hit it fails its whole batch, the
+//! requests after it are not run, and the writer's counters go back to
+//! what they were (a request whose savepoint is rolled back puts them
+//! back too). The next batch starts afresh, so the store takes calls
+//! again as soon as there is space, without a reopen.
 //!
 //! **Calls that run caller code.** [`Driver::fire`] builds its execution
 //! and [`Driver::update_trigger`] edits its trigger with closures the
@@ -63,7 +69,8 @@
 //! **Faults** are [`StoreError::Unavailable`] (`ENACT_STORE`), never a
 //! panic: an unwritable directory, a file that is not SQLite, a SQLite
 //! file of something else, a newer schema, a file already open, a full
-//! disk. A corrupt page is reported when a statement reads it.
+//! disk (the message says so). A corrupt page is reported when a
+//! statement reads it.
 
 mod ops;
 mod schema;
@@ -260,18 +267,18 @@ impl SqliteStore {
                 let reply: Reply = Box::new(move |err| {
                     let _ = tx.send(Err(err.cloned().unwrap_or_else(closed)));
                 });
-                (false, reply)
+                (None, reply)
             }
             Some((conn, st)) => {
                 let r = f(conn, st);
-                let ok = r.is_ok();
+                let failed = r.as_ref().err().cloned();
                 let reply: Reply = Box::new(move |err| {
                     let _ = tx.send(match err {
                         Some(e) => Err(e.clone()),
                         None => r,
                     });
                 });
-                (ok, reply)
+                (failed, reply)
             }
         });
         let sent = self.writer.send(job);
@@ -280,6 +287,21 @@ impl SqliteStore {
                 return Err(closed());
             }
             rx.await.map_err(|_| closed())?
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Test hook: sets SQLite's `max_page_count` on the writer's
+    /// connection (not below the pages in use), answering the limit now
+    /// in force. A small limit makes the file behave as a full disk.
+    #[doc(hidden)]
+    pub fn set_max_page_count(&self, pages: u64) -> StoreFuture<'static, u64> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        self.call(move |c, _| {
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| unavailable("sqlite store: cannot set max_page_count", e))
         })
     }
 }
