@@ -239,6 +239,70 @@ fn store_message<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
     engine.message
 }
 
+/// Another connection holds the file's write lock longer than a call may
+/// wait (the store's busy timeout is longer still): the call is answered
+/// at its deadline and never runs, even once the lock is released; the
+/// store then serves calls again.
+#[tokio::test]
+async fn a_call_behind_a_locked_file_is_answered_at_its_deadline_and_never_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let options = SqliteOptions { call_timeout: std::time::Duration::from_millis(200), busy_timeout: std::time::Duration::from_secs(600), ..SqliteOptions::default() };
+    let d = SqliteStore::open(&path, options).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let msg = store_message(d.insert_many(vec![new(exec("late", "t"), Readiness::Now)]).await);
+    assert!(msg.contains("did not answer within 200 ms") && msg.contains("was not run") && msg.contains("s.db"), "{msg}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(d.get("late").await.unwrap().is_none(), "a call answered 'not run' did not run once the writer could");
+    assert_eq!(d.insert_many(vec![new(exec("next", "t"), Readiness::Now)]).await.unwrap(), vec![Inserted::Ok]);
+    assert_eq!(d.counts().await.unwrap().queued, 1);
+}
+
+/// A writer stuck in a commit (here held before it by a test hook, as
+/// blocked disk I/O would hold it): the call it is committing is answered
+/// at its deadline, saying its outcome is unknown — and it does commit
+/// once the writer goes on, which is why the answer says so; calls queued
+/// behind it, a fire included (bounded as a whole), are answered "not
+/// run" and never run.
+#[tokio::test]
+async fn a_writer_stuck_mid_commit_answers_at_the_deadline_and_says_what_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions { call_timeout: std::time::Duration::from_millis(200), ..SqliteOptions::default() };
+    let d = SqliteStore::open(dir.path().join("s.db"), options).unwrap();
+    d.insert_trigger(trigger("trigger_m", "manual", json!({}))).await.unwrap();
+    let hold = d.hold_writer_before_commit();
+    let running = d.insert_many(vec![new(exec("ran", "t"), Readiness::Now)]);
+    hold.wait_until_held();
+    let msg = store_message(running.await);
+    assert!(msg.contains("did not answer within 200 ms") && msg.contains("outcome is unknown") && msg.contains("may still commit"), "{msg}");
+    let msg = store_message(d.insert_many(vec![new(exec("queued", "t"), Readiness::Now)]).await);
+    assert!(msg.contains("was not run"), "{msg}");
+    let fired = d.fire(FireParams { trigger_id: "trigger_m", now: Utc::now(), gate: FireGate::Plain, build: &build, want_record: false, webhook: None }).await;
+    assert!(store_message(fired).contains("was not run"));
+    drop(hold);
+    assert!(d.get("ran").await.unwrap().is_some(), "the call whose outcome was unknown committed when the writer went on");
+    assert!(d.get("queued").await.unwrap().is_none(), "the call answered 'not run' never ran");
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 0, "nor did the fire");
+    assert_eq!(d.counts().await.unwrap().queued, 1);
+}
+
+/// A future dropped before the writer reached its call (its caller was
+/// told nothing, or was told it failed, as `ready_now` does): the call is
+/// not run.
+#[tokio::test]
+async fn a_call_dropped_before_the_writer_reached_it_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = open(&dir.path().join("s.db"));
+    let hold = d.hold_writer_before_commit();
+    let first = d.insert_many(vec![new(exec("first", "t"), Readiness::Now)]);
+    hold.wait_until_held();
+    drop(d.insert_many(vec![new(exec("dropped", "t"), Readiness::Now)]));
+    drop(hold);
+    assert_eq!(first.await.unwrap(), vec![Inserted::Ok]);
+    assert!(d.get("dropped").await.unwrap().is_none());
+}
+
 fn big(id: &str) -> NewExecution {
     let mut e = exec(id, "t");
     e.input = Some("x".repeat(64 * 1024));
