@@ -230,6 +230,25 @@ fn an_unwritable_place_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let msg = store_error(SqliteStore::open(dir.path().join("missing/dir/s.db"), SqliteOptions::default()));
     assert!(msg.contains("cannot create its lock file"), "{msg}");
+
+    // The lock file can be made, the database file cannot (a directory
+    // stands where it would be).
+    let taken = dir.path().join("taken.db");
+    std::fs::create_dir(&taken).unwrap();
+    let msg = store_error(SqliteStore::open(&taken, SqliteOptions::default()));
+    assert!(msg.contains("cannot be written") && msg.contains("taken.db"), "{msg}");
+
+    // A read-only directory — when this process is refused writing there
+    // (a root process is not, and then nothing is refused to check).
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), "").is_err() {
+        let msg = store_error(SqliteStore::open(ro.join("s.db"), SqliteOptions::default()));
+        assert!(msg.contains("s.db") && msg.contains("is the directory writable?"), "{msg}");
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// The message of an `ENACT_STORE` answer.
