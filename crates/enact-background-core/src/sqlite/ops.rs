@@ -23,8 +23,9 @@ const CHANGE_LOG: i64 = 10_000;
 
 /// The writer's counters: the next ticket, turn position and sequence
 /// numbers, read from the file at open (each is the largest in use), so
-/// nothing per execution is kept in memory.
-#[derive(Debug, Default)]
+/// nothing per execution is kept in memory. Cloned before each request
+/// and batch, and put back when what used them was rolled back.
+#[derive(Clone, Debug, Default)]
 pub struct State {
     ticket: i64,
     turn_pos: i64,
