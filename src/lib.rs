@@ -748,10 +748,8 @@ impl NativeEngine {
     #[napi]
     pub fn complete(&self, env: Env, batch: String) -> Result<()> {
         guarded(&env, || {
-            for (id, attempt, outcome) in completions(&batch).or_throw(&env)? {
-                self.shared.exec.complete(&id, attempt, outcome).or_throw(&env)?;
-            }
-            Ok(())
+            // One store call for the batch (one savepoint of a group commit).
+            self.shared.exec.complete_many(completions(&batch).or_throw(&env)?).or_throw(&env)
         })
     }
 

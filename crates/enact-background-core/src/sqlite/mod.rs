@@ -249,11 +249,13 @@ impl SqliteStore {
             Synchronous::Full => "FULL",
         };
         conn.busy_timeout(options.busy_timeout).map_err(|e| open_error(&shown, e))?;
+        // Every statement of the driver stays prepared (rusqlite keeps 16).
+        conn.set_prepared_statement_cache_capacity(256);
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| open_error(&shown, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::unavailable(format!("sqlite store {shown:?}: cannot use the WAL journal (journal_mode is {mode})")));
         }
-        conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY"))
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000"))
             .map_err(|e| open_error(&shown, e))?;
         schema::migrate(&conn, &shown)?;
         let mut state = State::load(&conn, options.replay_capacity).map_err(|e| open_error(&shown, e))?;

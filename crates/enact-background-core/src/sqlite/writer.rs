@@ -202,7 +202,7 @@ fn run(conn: Connection, mut state: State, rx: mpsc::Receiver<Job>, ctx: Ctx) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let before = state.clone();
-        let failure = match conn.execute_batch("BEGIN IMMEDIATE") {
+        let failure = match run_sql(&conn, "BEGIN IMMEDIATE") {
             Err(e) => {
                 let err = sql_error(&format!("{name}: cannot begin a transaction"), e);
                 for job in batch.drain(..) {
@@ -251,7 +251,7 @@ fn run(conn: Connection, mut state: State, rx: mpsc::Receiver<Job>, ctx: Ctx) {
                     }
                     None => {
                         ctx.hold.stop_here();
-                        match conn.execute_batch("COMMIT") {
+                        match run_sql(&conn, "COMMIT") {
                             Ok(()) => {
                                 ctx.stats.commits.fetch_add(1, Ordering::Relaxed);
                                 None
@@ -301,13 +301,19 @@ fn lost_after(conn: &Connection, name: &str, err: Option<&StoreError>, doubt: bo
     }
 }
 
+/// Runs one statement of the writer's own (begin, commit, savepoints)
+/// from the statement cache: parsing it anew each time showed in profiles.
+fn run_sql(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs one request in its own savepoint: rolled back alone if it fails,
 /// with the writer's counters as they were before it. Answers its error,
 /// whether its savepoint could not be ended (the transaction is then in
 /// doubt), and its reply.
 fn run_one(conn: &Connection, state: &mut State, job: Job, name: &str) -> (Option<StoreError>, bool, Reply) {
     let Job { call, run, .. } = job;
-    if let Err(e) = conn.execute_batch("SAVEPOINT req") {
+    if let Err(e) = run_sql(conn, "SAVEPOINT req") {
         let err = sql_error(&format!("{name}: cannot open a savepoint"), e);
         call.fail(&err);
         return (Some(err), false, Box::new(|_| {}));
@@ -324,7 +330,7 @@ fn run_one(conn: &Connection, state: &mut State, job: Job, name: &str) -> (Optio
     if err.is_some() {
         *state = snapshot;
     }
-    let end = if err.is_none() { conn.execute_batch("RELEASE req") } else { conn.execute_batch("ROLLBACK TO req; RELEASE req") };
+    let end = if err.is_none() { run_sql(conn, "RELEASE req") } else { conn.execute_batch("ROLLBACK TO req; RELEASE req") };
     match end {
         Ok(()) => (err, false, reply),
         // The transaction is in doubt: the batch is rolled back.
