@@ -120,6 +120,20 @@ describe('what a reopened file holds', () => {
     expect(listed).toHaveLength(301)
   })
 
+  test('work waiting in a reopened file starts as soon as its callable is registered, with nothing else to wake the engine', async () => {
+    let e = await open()
+    const started = nextEvent(e, 'execution.started')
+    e.registerCallable('later', () => new Promise(() => {})) // runs until shutdown aborts it
+    await e.submit({ tenantId: T, callableName: 'later', executionId: 'exec_plain' })
+    await started
+    await close(e, { timeoutMs: 0 }) // handed back: queued in the file
+    e = await open()
+    const again = nextEvent(e, 'execution.started')
+    e.registerCallable('later', async () => 'ran')
+    expect((await again).executionId).toBe('exec_plain')
+    expect((await e.wait('exec_plain')).output).toBe('ran')
+  })
+
   test('the same executionId twice answers the stored execution, across a reopen too', async () => {
     let e = await open()
     e.registerCallable('job', async () => 'done')

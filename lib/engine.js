@@ -382,6 +382,8 @@ class BackgroundEngine {
     if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
     this.#native.registerCallable(name, optionsText(options, 'options', Code.INVALID_EXECUTION))
     this.#runner.setCallable(name, fn)
+    // Work of this callable may already wait (a reopened durable store).
+    this.#schedulePump()
   }
 
   /**
