@@ -470,6 +470,33 @@ async fn waiting_work_adds_up_when_a_claim_beats_the_fire_that_inserted_it() {
     assert_eq!((exec.busy(), exec.waiting()), (0, 0), "nothing is left waiting");
 }
 
+/// A watched submission (a `silent` submit) whose execution is claimed,
+/// run and finished before the submitter's insert answer is processed
+/// (a durable store answers the insert and the claim of one group commit
+/// in either order): its end must still settle the watch.
+#[tokio::test(start_paused = true)]
+async fn a_watched_submission_that_ends_before_its_insert_is_answered_still_settles() {
+    let store = Wrapped::hooked(MemoryStore::new());
+    let hook = store.after_insert.clone();
+    let exec = Executor::new(Arc::new(store), Arc::new(TokioClock::new()), Arc::new(CountingHost::default()), config(4));
+    exec.register_callable("work").unwrap();
+    {
+        let exec = exec.clone();
+        *hook.lock().unwrap() = Some(Box::new(move || {
+            let jobs = exec.take().unwrap();
+            assert_eq!(jobs.len(), 1, "the hook claims the execution before the insert answers");
+            exec.complete(&jobs[0].execution_id, jobs[0].attempt, Outcome::Completed(json!("early"))).unwrap();
+        }));
+    }
+    let batch = vec![Submission { request: req(json!({"tenantId": "t", "callableName": "work"})), watch: true, keep_record: false }];
+    let receipt = exec.clone().submit_many(batch).await.pop().unwrap().unwrap();
+    let notices = exec.drain();
+    let done = settled(&notices);
+    assert_eq!(done.len(), 1, "the end of a watched execution settles its watch: {notices:?}");
+    assert_eq!(done[0].execution_id, receipt.execution_id);
+    assert_eq!((exec.busy(), exec.waiting()), (0, 0), "nothing is left waiting");
+}
+
 /// With `listen_ms`, an engine picks up other engines' trigger changes on
 /// its own, and its scheduler keeps ticking beside the listener.
 #[tokio::test(start_paused = true)]

@@ -465,10 +465,11 @@ impl Executor {
         let now = self.clock.now();
         let mut answers: Vec<Option<EngineResult<Receipt>>> = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
-        // (answer index, watch, record kept for a notice, record kept for the caller)
+        // (answer index, watch, record kept for a notice, record kept for
+        // the caller, id, readiness, tenant, whether this watch is new)
         let mut pending = Vec::with_capacity(batch.len());
         {
-            let g = self.inner.lock();
+            let mut g = self.inner.lock();
             let want_queued = self.wants(EventKind::Queued);
             for Submission { request, watch, keep_record } in batch {
                 if !g.accepting {
@@ -483,7 +484,14 @@ impl Executor {
                 let new = self.new_execution(request, now);
                 let notice = want_queued.then(|| new.record.clone());
                 let kept = keep_record.then(|| new.record.clone());
-                pending.push((answers.len(), watch, notice, kept, new.record.execution_id.clone(), new.ready, new.record.tenant_id.clone()));
+                // Counted and watched before the insert is sent: over a
+                // durable store the execution may be claimed, run and
+                // finished before this call's own continuation runs, and a
+                // watch made then would miss its end. Undone below for a
+                // row that was not inserted.
+                g.waiting += 1;
+                let fresh = watch && g.watched.insert(new.record.execution_id.clone());
+                pending.push((answers.len(), watch, notice, kept, new.record.execution_id.clone(), new.ready, new.record.tenant_id.clone(), fresh));
                 answers.push(None);
                 rows.push(new);
             }
@@ -500,7 +508,12 @@ impl Executor {
                     }
                     Err(e) => {
                         let e = EngineError::from(e);
-                        for (index, ..) in pending {
+                        let mut g = self.inner.lock();
+                        for (index, _, _, _, execution_id, _, _, fresh) in pending {
+                            g.waiting -= 1;
+                            if fresh {
+                                g.watched.remove(&execution_id);
+                            }
                             answers[index] = Some(Err(e.clone()));
                         }
                     }
@@ -518,22 +531,24 @@ impl Executor {
         &self,
         now: crate::model::Timestamp,
         answers: &mut [Option<EngineResult<Receipt>>],
-        pending: Vec<(usize, bool, Option<Box<BackgroundExecution>>, Option<Box<BackgroundExecution>>, String, Readiness, String)>,
+        pending: Vec<(usize, bool, Option<Box<BackgroundExecution>>, Option<Box<BackgroundExecution>>, String, Readiness, String, bool)>,
         inserted: Vec<Inserted>,
     ) -> Vec<Taken> {
         let mut g = self.inner.lock();
         let mut earliest = i64::MAX;
         let mut taken = Vec::new();
-        for ((index, watch, notice, kept, execution_id, ready, tenant_id), outcome) in pending.into_iter().zip(inserted) {
+        for ((index, watch, notice, kept, execution_id, ready, tenant_id, fresh), outcome) in pending.into_iter().zip(inserted) {
             if outcome == Inserted::Duplicate {
+                // Nothing was queued: undo the count and this call's watch
+                // (the existing execution is watched on its own below).
+                g.waiting -= 1;
+                if fresh {
+                    g.watched.remove(&execution_id);
+                }
                 taken.push(Taken { index, execution_id, tenant_id, watch });
                 continue;
             }
             g.submitted += 1;
-            g.waiting += 1;
-            if watch {
-                g.watched.insert(execution_id.clone());
-            }
             if let Some(rec) = notice {
                 g.outbox.push(Notice::Event(EventKind::Queued, rec));
             }

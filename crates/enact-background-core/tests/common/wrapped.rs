@@ -25,15 +25,19 @@ pub struct Wrapped<D> {
     /// Run once, right after the next `fire` wrote its execution (another
     /// thread claiming it before the fire returns).
     pub after_fire: Arc<Mutex<Option<Hook>>>,
+    /// Run once, right after the next `insert_many` wrote its rows and
+    /// before it answers (the rows claimed, run and finished before the
+    /// submitter hears they were inserted).
+    pub after_insert: Arc<Mutex<Option<Hook>>>,
 }
 
 impl<D> Wrapped<D> {
     pub fn later(inner: D) -> Self {
-        Self { inner, later: true, after_stage: Arc::default(), after_fire: Arc::default() }
+        Self { inner, later: true, after_stage: Arc::default(), after_fire: Arc::default(), after_insert: Arc::default() }
     }
 
     pub fn hooked(inner: D) -> Self {
-        Self { inner, later: false, after_stage: Arc::default(), after_fire: Arc::default() }
+        Self { inner, later: false, after_stage: Arc::default(), after_fire: Arc::default(), after_insert: Arc::default() }
     }
 }
 
@@ -69,7 +73,12 @@ impl<D: Driver> Driver for Wrapped<D> {
         self.inner.name()
     }
     fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {
-        self.wrap(self.inner.insert_many(rows))
+        let f = self.inner.insert_many(rows);
+        let hook = self.after_insert.lock().unwrap().take();
+        if let Some(h) = hook {
+            h();
+        }
+        self.wrap(f)
     }
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
         self.wrap(self.inner.get(id))
