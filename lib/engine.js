@@ -375,6 +375,10 @@ class BackgroundEngine {
     if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
     this.#native.registerCallable(name, optionsText(options, 'options', Code.INVALID_EXECUTION))
     this.#runner.setCallable(name, fn)
+    // Claims take only work whose callable is registered: work already
+    // waiting for this one (a durable store's backlog, claimed for nothing
+    // while `open` started it) starts now, not at the next unrelated wake.
+    this.#schedulePump()
   }
 
   /**
