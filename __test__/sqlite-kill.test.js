@@ -260,7 +260,7 @@ describe('SQLite store, kill -9 for real', () => {
 
   test('a child SIGKILLed at random points loses no acknowledged call and fires nothing twice', async () => {
     const seed = Number(process.env.KILL_SEED ?? Math.floor(Math.random() * 2 ** 31))
-    const rounds = Number(process.env.KILL_ROUNDS ?? 24)
+    const rounds = Number(process.env.KILL_ROUNDS ?? 40)
     const rng = prng(seed)
     const store = tempStore()
     stores.push(store)

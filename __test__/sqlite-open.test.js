@@ -63,3 +63,33 @@ test('a reopened backlog starts once its callable is registered after open() res
   clearTimeout(guard)
   expect(await e.wait(id)).toMatchObject({ status: 'completed', output: 'ran x' })
 })
+
+test('open(options, setup): callables registered in setup run the tick a schedule missed while down, fired as the store starts', async () => {
+  const file = tempDb()
+  const first = await BackgroundEngine.open({ store: { sqlite: file } }, (e) => e.registerCallable('tick', async () => 'ticked'))
+  await first.registerTrigger({ triggerId: 'trg_tick', tenantId: 't', type: 'schedule', condition: { cronExpression: '* * * * * *' }, action: { callableName: 'tick' } })
+  await first.shutdown()
+  // Down for more than a tick, so one is due when the file opens again.
+  await new Promise((resolve) => setTimeout(resolve, 1_200))
+  const fired = []
+  const e = await open({ store: { sqlite: file } }, (engine) => {
+    engine.registerCallable('tick', async () => 'ticked')
+    engine.on('trigger.fired', (ev) => fired.push(ev))
+  })
+  await e.pauseTrigger('trg_tick')
+  await e.idle()
+  const runs = (await e.listExecutions({})).filter((x) => x.triggerId === 'trg_tick')
+  expect(runs.length).toBeGreaterThanOrEqual(1)
+  for (const run of runs) expect(run).toMatchObject({ status: 'completed', output: 'ticked' })
+  expect(fired.length).toBeGreaterThanOrEqual(1) // the fire at start reached a listener added in setup
+})
+
+test('open(options, setup): a setup that throws rejects open and releases the file; a setup that is not a function is refused', async () => {
+  const file = tempDb()
+  const boom = new Error('setup failed')
+  await expect(BackgroundEngine.open({ store: { sqlite: file } }, () => { throw boom })).rejects.toBe(boom)
+  await expect(BackgroundEngine.open({ store: { sqlite: file } }, async () => Promise.reject(boom))).rejects.toBe(boom)
+  await expect(BackgroundEngine.open({ store: { sqlite: file } }, /** @type {any} */ ('no'))).rejects.toMatchObject({ code: 'ENACT_INVALID_EXECUTION', message: 'setup: expected a function, got a string' })
+  const e = await open({ store: { sqlite: file } }) // not held by the engines that failed
+  expect(e.recovery).toEqual({ requeued: 0, failed: 0 })
+})
