@@ -262,6 +262,7 @@ describe('SQLite store, kill -9 for real', () => {
     const seed = Number(process.env.KILL_SEED ?? Math.floor(Math.random() * 2 ** 31))
     const rounds = Number(process.env.KILL_ROUNDS ?? 40)
     const rng = prng(seed)
+    process.stderr.write(`sqlite-kill: seed ${seed} (KILL_SEED=${seed} replays its kill points)\n`)
     const store = tempStore()
     stores.push(store)
     const ledger = new Ledger(rng)
