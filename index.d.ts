@@ -778,8 +778,17 @@ export declare class BackgroundEngine {
    * process, is not a store, is corrupt, has a schema from a newer
    * version of this package, or cannot be created or written; with
    * `ENACT_INVALID_EXECUTION` for bad options.
+   *
+   * `setup(engine)`, when given, runs (and is awaited) after the store
+   * opened and before its backlog and schedules start: register callables,
+   * targets and listeners there. A schedule that missed ticks fires as the
+   * store starts, and a fire whose callable is not registered yet is
+   * written `failed` (`ENACT_UNKNOWN_CALLABLE`), so callables registered
+   * only after `open` resolved can miss it. If `setup` throws or rejects,
+   * the engine shuts down (the file is released) and `open` rejects with
+   * that error. Extension.
    */
-  static open(options?: OpenOptions | undefined | null): Promise<BackgroundEngine>
+  static open(options?: OpenOptions | undefined | null, setup?: (engine: BackgroundEngine) => void | Promise<void>): Promise<BackgroundEngine>
   /**
    * Extension. What crash recovery did when {@link BackgroundEngine.open}
    * opened a durable store: executions found running (their process

@@ -171,16 +171,37 @@ class BackgroundEngine {
    * another process, not a store, corrupt, from a newer version, or its
    * directory is not writable) and `ENACT_INVALID_EXECUTION` for bad
    * options.
+   *
+   * `setup(engine)`, when given, runs (and is awaited) after the store
+   * opened and before its backlog and schedules start: register callables,
+   * targets and listeners there. A schedule that missed ticks fires as the
+   * store starts, and a fire whose callable is not registered yet is
+   * written `failed` (`ENACT_UNKNOWN_CALLABLE`), so callables registered
+   * only after `open` resolved can miss it. If `setup` throws or rejects,
+   * the engine shuts down (the file is released) and `open` rejects with
+   * that error.
    * @param {import('..').OpenOptions} [options]
+   * @param {(engine: BackgroundEngine) => void | Promise<void>} [setup]
    * @returns {Promise<BackgroundEngine>}
    */
-  static async open(options) {
+  static async open(options, setup) {
+    if (setup !== undefined && typeof setup !== 'function') {
+      throw enactError(Code.INVALID_EXECUTION, `setup: expected a function, got ${typeName(setup)}`)
+    }
     opening = true
     let engine
     try {
       engine = new BackgroundEngine(/** @type {import('..').EngineOptions} */ (options))
     } finally {
       opening = false
+    }
+    if (setup !== undefined) {
+      try {
+        await setup(engine)
+      } catch (err) {
+        await engine.shutdown({ timeoutMs: 0 }).catch(() => {})
+        throw err
+      }
     }
     await engine.#start()
     return engine
@@ -382,7 +403,9 @@ class BackgroundEngine {
     if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
     this.#native.registerCallable(name, optionsText(options, 'options', Code.INVALID_EXECUTION))
     this.#runner.setCallable(name, fn)
-    // Work of this callable may already wait (a reopened durable store).
+    // Claims take only work whose callable is registered: work already
+    // waiting for this one (a durable store's backlog, claimed for nothing
+    // while `open` started it) starts now, not at the next unrelated wake.
     this.#schedulePump()
   }
 
