@@ -93,7 +93,7 @@ const BENCHES = [
     part: 'throughput',
     needs: 'bench-deps',
     title: 'Durable throughput',
-    what: "200,000 no-op executions at concurrency 64, each acknowledged only when committed, submitted in a loop, then awaited until all have run; jobs/s from the first submit to the last completion, event-loop lag (1 ms probe) meanwhile. **sqlite**: our engine over a SQLite file (`BackgroundEngine.open({ store: { sqlite, synchronous: 'normal' } })`), every submit's promise (resolved when committed) counted, then `idle()`. memory: the same on our memory store. bullmq: BullMQ 6 on the local Redis (no persistence configured there: not durable in this run), `addBulk` in chunks of 1,000, one Worker of concurrency 64. plainjob: plainjob on better-sqlite3 (WAL, synchronous=NORMAL), `addMany` in chunks of 1,000, then 64 workers in this process.",
+    what: "200,000 no-op executions at concurrency 64, each acknowledged only when committed, submitted in chunks of 256 with a turn of the event loop after each (as an application taking requests would), then awaited until all have run; jobs/s from the first submit to the last completion, event-loop lag (1 ms probe) meanwhile. **sqlite**: our engine over a SQLite file (`BackgroundEngine.open({ store: { sqlite, synchronous: 'normal' } })`), every submit's promise (resolved when committed) counted, then `idle()`. memory: the same on our memory store. bullmq: BullMQ 6 on the local Redis (no persistence configured there: not durable in this run), `addBulk` per chunk, one Worker of concurrency 64. plainjob: plainjob on better-sqlite3 (WAL, synchronous=NORMAL), `addMany` per chunk, then 64 workers in this process.",
     args: { n: 200_000 },
     quick: { n: 10_000 },
     ours: ['sqlite'],
