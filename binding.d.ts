@@ -21,6 +21,18 @@ export declare class NativeEngine {
    * while the engine has work or schedules.
    */
   constructor(options: string, wake: () => void, facade: object)
+  /**
+   * Starts an engine over a durable store: counts the work the file
+   * holds and loads its triggers, then runs the scheduler. Answers
+   * `null` (now or as a ticket). A memory engine started in its
+   * constructor: this answers at once.
+   */
+  start(): string | number
+  /**
+   * What crash recovery did when the durable store was opened:
+   * `[requeued, failed]`; null for the memory store.
+   */
+  recovery(): Array<number> | null
   /** Attempts that may start now, as JSON text, or null. */
   take(): string | null
   /** Pending notices as JSON text of tagged objects (`{"t":"event",...}`), or null. */
@@ -55,64 +67,66 @@ export declare class NativeEngine {
    * and backoff executions, times out attempts past their deadline,
    * fires schedule ticks (a trigger that missed several ticks fires
    * once: the facade steps through `nextDue` to fire each). Then
-   * `drain` and `take` hand over what it made.
+   * `drain` and `take` hand over what it made. Answers `null`, or a
+   * ticket over a durable store.
    */
-  advanceTo(at: number): void
+  advanceTo(at: number): string | number
   /**
    * Validates and queues a batch of submissions (JSON text of an array of
-   * requests); answers JSON text of one result per request.
+   * requests); answers JSON text of one result per request (or a
+   * ticket: over a durable store, once the batch committed).
    */
-  submitBatch(requests: string, chains?: string | undefined | null): string
+  submitBatch(requests: string, chains?: string | undefined | null): string | number
   /**
-   * The final record as JSON text if the execution has finished; else
-   * null, and its record comes as a `settled` notice when it does.
+   * The final record if the execution has finished; else null, and its
+   * record comes as a `settled` notice when it does.
    */
-  watch(executionId: string): string | null
+  watch(executionId: string): string | number
   /** Cancels a queued or running execution; false if it had finished. */
-  cancel(executionId: string): boolean
-  /** The record as JSON text, or null. */
-  getExecution(executionId: string): string | null
-  /** Records as JSON text, oldest first. */
-  listExecutions(filter: string): string
-  /** Counters. */
-  stats(): EngineStats
+  cancel(executionId: string): string | number
+  /** The record, or null. */
+  getExecution(executionId: string): string | number
+  /** Records, oldest first. */
+  listExecutions(filter: string): string | number
+  /** Counters, as [`EngineStats`]. */
+  stats(): string | number
   /** Registers (or re-registers) a callable name and its options. */
   registerCallable(name: string, options: string): void
   /** Registers a target type that has a handler. */
   registerTarget(targetType: string): void
-  /** Registers a trigger; answers the stored Trigger as JSON text. */
-  registerTrigger(definition: string): string
-  /** One trigger as JSON text. */
-  getTrigger(triggerId: string): string
-  /** Triggers as JSON text, in registration order. */
-  listTriggers(filter: string): string
-  /** Applies a JSON merge patch; answers the Trigger as JSON text. */
-  updateTrigger(triggerId: string, patch: string): string
+  /** Registers a trigger; answers the stored Trigger. */
+  registerTrigger(definition: string): string | number
+  /** One trigger. */
+  getTrigger(triggerId: string): string | number
+  /** Triggers, in registration order. */
+  listTriggers(filter: string): string | number
+  /** Applies a JSON merge patch; answers the Trigger. */
+  updateTrigger(triggerId: string, patch: string): string | number
   /** `active` → `paused`. */
-  pauseTrigger(triggerId: string): string
+  pauseTrigger(triggerId: string): string | number
   /** `paused` or `disabled` → `active`. */
-  resumeTrigger(triggerId: string): string
+  resumeTrigger(triggerId: string): string | number
   /** → `disabled`. */
-  disableTrigger(triggerId: string): string
-  /** Deletes a trigger. */
-  removeTrigger(triggerId: string): void
+  disableTrigger(triggerId: string): string | number
+  /** Deletes a trigger; answers null. */
+  removeTrigger(triggerId: string): string | number
   /**
    * An event, a batch of events, a lifecycle event or a metric (`kind`,
-   * numbered as in [`protocol`]) as JSON text; answers the fires as JSON
-   * text, or null when nothing fired. `chainRoot` and `chainDepth`: the
-   * chain of the callable it was made in (null and 0 outside one).
+   * numbered as in [`protocol`]) as JSON text; answers the fires, or
+   * null when nothing fired. `chainRoot` and `chainDepth`: the chain of
+   * the callable it was made in (null and 0 outside one).
    */
-  stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number): string | null
+  stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number): string | number
   /**
-   * Fires a trigger now; answers the TriggerFiredEvent as JSON text.
-   * `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
+   * Fires a trigger now; answers the TriggerFiredEvent. `chainRoot` /
+   * `chainDepth` as for [`NativeEngine::stimulus`].
    */
-  fire(triggerId: string, payload: string, chainRoot: string | undefined | null, chainDepth: number): string
+  fire(triggerId: string, payload: string, chainRoot: string | undefined | null, chainDepth: number): string | number
   /**
    * Delivers a webhook request (headers as Node gives them, the raw
-   * body); answers the TriggerFiredEvent as JSON text.
+   * body); answers the TriggerFiredEvent.
    */
-  webhook(triggerId: string, headers: string, body: Buffer): string
+  webhook(triggerId: string, headers: string, body: Buffer): string | number
   /**
    * `options` of `webhookHandler(options)`, checked: `[maxBodyBytes,
    * bodyTimeoutMs]`.
@@ -127,6 +141,12 @@ export declare class NativeEngine {
    * notice.
    */
   finishShutdown(): void
+  /**
+   * Closes the store once shutdown finished: what was asked before is
+   * committed, then a durable store's file and lock are released.
+   * Answers null (now, or as a ticket).
+   */
+  closeStore(): string | number
   /**
    * Releases the wake function and the anchor, so nothing of the engine
    * keeps Node alive or its facade from being collected.
@@ -146,26 +166,6 @@ export declare function applyTransform(value: string, transform: string, maxLeng
  * binding.
  */
 export declare function bindingTimeoutMs(options: string): number
-
-/** Counters returned by `stats()`. */
-export interface EngineStats {
-  queued: number
-  running: number
-  completed: number
-  failed: number
-  cancelled: number
-  timeout: number
-  /** Attempts in flight. */
-  inFlight: number
-  /** Engine-wide concurrency limit. */
-  concurrency: number
-  /** Submissions accepted since start. */
-  submitted: number
-  /** Retries scheduled since start. */
-  retried: number
-  /** Late results ignored (after a timeout or cancel). */
-  staleResults: number
-}
 
 /**
  * The constants the facade shares with Rust, as JSON text: `errorCodes`

@@ -754,10 +754,39 @@ export interface LoopBlockedEvent {
  */
 export declare class BackgroundEngine {
   /**
-   * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
-   * `ENACT_STORE` for a store that is not available.
+   * Creates an engine over the memory store (nothing survives the
+   * process). Throws `ENACT_INVALID_EXECUTION` for bad options, and for a
+   * durable `store`: that opens with {@link BackgroundEngine.open}.
    */
   constructor(options?: EngineOptions | undefined | null)
+  /**
+   * Opens an engine over the store `options.store` names — `{ sqlite:
+   * path }`: one file, nothing acknowledged lost when the process dies —
+   * or over the memory store when there is none. Creates and migrates the
+   * file, queues again what was running when its last process died (each
+   * such interruption is a stall; past `maxStalls` the execution ends
+   * `failed` with code `ENACT_STALLED`; see {@link recovery}), loads the
+   * stored triggers and starts their schedules (a schedule that missed
+   * ticks while down follows its `misfirePolicy`).
+   *
+   * Over a durable store every call that changes state (`submit` in
+   * every mode, trigger registration and changes, `emit`, `fire`,
+   * webhooks) resolves only once its transaction committed; concurrent
+   * calls share commits.
+   *
+   * Rejects with `ENACT_STORE` naming the file when it is open in another
+   * process, is not a store, is corrupt, has a schema from a newer
+   * version of this package, or cannot be created or written; with
+   * `ENACT_INVALID_EXECUTION` for bad options.
+   */
+  static open(options?: OpenOptions | undefined | null): Promise<BackgroundEngine>
+  /**
+   * Extension. What crash recovery did when {@link BackgroundEngine.open}
+   * opened a durable store: executions found running (their process
+   * died) and queued again, and those that ended `failed` past
+   * `maxStalls`. `null` for the memory store.
+   */
+  readonly recovery: { requeued: number; failed: number } | null
   /**
    * Registers the async function that runs executions naming `name`.
    * Registering a name again replaces the function and its options.
@@ -960,10 +989,41 @@ export declare class BackgroundEngine {
  */
 export declare function applyTransform(value: string, transform: TransformType, maxLength?: number | null, jsonPath?: string | null): string
 
+/**
+ * The SQLite store: one file, its WAL and a `-lock` file beside it, held
+ * by one engine (one process) at a time.
+ */
+export interface SqliteStoreOptions {
+  /** The database file's path (created with its directory's permissions). */
+  sqlite: string
+  /**
+   * `'normal'` (default): nothing acknowledged is lost when the process
+   * dies (kill -9 included); the last commits before a power loss or OS
+   * crash may be. `'full'`: every commit waits for its fsync, so
+   * acknowledged work also survives power loss (commits are shared, so
+   * throughput stays high; each call's latency includes one fsync).
+   */
+  synchronous?: 'normal' | 'full'
+}
+
+/** Options of {@link BackgroundEngine.open}. */
+export interface OpenOptions extends Omit<EngineOptions, 'store'> {
+  /** Where triggers and executions are kept (default: memory). */
+  store?: 'memory' | SqliteStoreOptions
+  /**
+   * How many times an execution may be interrupted by its process dying
+   * and still run again at the next open (default 1); past it, it ends
+   * `failed` with code `ENACT_STALLED`, so a job that crashes its process
+   * cannot crash-loop the service (BullMQ's `maxStalledCount`). 0: never
+   * run again. Extension.
+   */
+  maxStalls?: number
+}
+
 /** Options of `new BackgroundEngine(options)`. */
 export interface EngineOptions {
-  /** `'memory'` (default). SQLite and PostgreSQL stores are not available yet. */
-  store?: 'memory' | { sqlite: string } | { postgres: string }
+  /** `'memory'` (default). Durable stores open with {@link BackgroundEngine.open}. */
+  store?: 'memory'
   /** Attempts in flight at once, engine-wide (default 16). */
   concurrency?: number
   /** Attempts in flight at once per tenant (default: no limit). */
@@ -1011,9 +1071,29 @@ export interface EngineOptions {
   clock?: 'system' | 'manual' | { manual: string }
 }
 
-/** Counters returned by `stats()`: the native binding's own type, generated from the Rust struct. */
-import type { EngineStats } from './binding'
-export type { EngineStats }
+/**
+ * Counters returned by `stats()`. Executions per status are the store's
+ * (over a durable store: all the file holds, whichever process queued
+ * them); the others count what this engine did since it started.
+ */
+export interface EngineStats {
+  queued: number
+  running: number
+  completed: number
+  failed: number
+  cancelled: number
+  timeout: number
+  /** Attempts in flight. */
+  inFlight: number
+  /** Engine-wide concurrency limit. */
+  concurrency: number
+  /** Submissions accepted since start. */
+  submitted: number
+  /** Retries scheduled since start. */
+  retried: number
+  /** Late results ignored (after a timeout or cancel). */
+  staleResults: number
+}
 
 /** Options of `shutdown`. */
 export interface ShutdownOptions {

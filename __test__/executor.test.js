@@ -1,4 +1,5 @@
 const { nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError } = require('./helpers')
+const { BackgroundEngine } = require('..')
 
 const T = 'tenant_a'
 
@@ -194,7 +195,10 @@ describe('bad input gets a clear error', () => {
     const e = engine()
     expect((await rejection(e.submit('run it'))).code).toBe('ENACT_INVALID_EXECUTION')
     expect(() => engine({ concurrency: 0 })).toThrow(expect.objectContaining({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^concurrency: /) }))
-    expect(() => engine({ store: { postgres: 'postgres://x' } })).toThrow(expect.objectContaining({ code: 'ENACT_STORE' }))
+    expect(() => engine({ store: { sqlite: 'x.db' } })).toThrow(
+      expect.objectContaining({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^store: .*BackgroundEngine\.open/) }),
+    )
+    await expect(BackgroundEngine.open({ store: { postgres: 'postgres://x' } })).rejects.toMatchObject({ code: 'ENACT_STORE' })
     expect(() => e.registerCallable('', async () => 1)).toThrow(expect.objectContaining({ message: expect.stringMatching(/^name: /) }))
     expect(() => e.registerCallable('x', 'not a function')).toThrow(expect.objectContaining({ message: expect.stringMatching(/^fn: /) }))
     expect(() => e.registerTarget('thread.colour', () => {})).toThrow(expect.objectContaining({ message: expect.stringMatching(/^targetType: /) }))

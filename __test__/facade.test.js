@@ -38,7 +38,7 @@ function declared() {
 
 test('index.d.ts declares exactly the public methods of the facade class', () => {
   const proto = pkg.BackgroundEngine.prototype
-  const actual = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof proto[n] === 'function')
+  const actual = Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, n)?.value === 'function')
   const d = declared()
   expect([...d.methods].sort()).toEqual(actual.sort())
   const statics = Object.getOwnPropertyNames(pkg.BackgroundEngine).filter((n) => typeof pkg.BackgroundEngine[n] === 'function')

@@ -135,10 +135,14 @@ describe('webhook handler with fake req/res', () => {
   function res() {
     const r = { statusCode: 0, headers: {}, body: undefined, headersSent: false }
     r.setHeader = (k, v) => (r.headers[k] = v)
-    r.end = (text) => {
-      r.body = JSON.parse(text)
-      r.headersSent = true
-    }
+    // Resolves once the handler answered (a fire answers once its store committed).
+    r.ended = new Promise((resolve) => {
+      r.end = (text) => {
+        r.body = JSON.parse(text)
+        r.headersSent = true
+        resolve()
+      }
+    })
     return r
   }
   function req(method, url, headers = {}) {
@@ -147,7 +151,7 @@ describe('webhook handler with fake req/res', () => {
     return r
   }
 
-  test('POST …/<id>: the body is collected and delivered; 202 with the fire', () => {
+  test('POST …/<id>: the body is collected and delivered; 202 with the fire', async () => {
     const seen = []
     const handler = createWebhookHandler((id, headers, body) => {
       seen.push([id, headers['x-a'], body.toString()])
@@ -160,6 +164,7 @@ describe('webhook handler with fake req/res', () => {
     q.emit('data', Buffer.from('1}'))
     q.emit('end')
     expect(seen).toEqual([['trigger_1', 'b', '{"a":1}']])
+    await s.ended
     expect(s.statusCode).toBe(202)
     expect(s.body).toEqual({ triggerId: 'trigger_1' })
   })
@@ -212,12 +217,13 @@ describe('webhook handler with fake req/res', () => {
     expect([bare.statusCode, bare.headers['retry-after']]).toEqual([429, undefined])
   })
 
-  test('a body a parser already read is used as is', () => {
+  test('a body a parser already read is used as is', async () => {
     const seen = []
     const q = req('POST', '/t/trigger_9')
     Object.assign(q, { body: Buffer.from('raw'), readableEnded: true })
     const s = res()
-    createWebhookHandler((id, h, body) => (seen.push(body.toString()), { ok: true }), 10)(q, s)
+    createWebhookHandler((id, h, body) => (seen.push(body.toString()), Promise.resolve({ ok: true })), 10)(q, s)
+    await s.ended
     expect([s.statusCode, seen]).toEqual([202, ['raw']])
   })
 })
@@ -233,6 +239,7 @@ describe('notices and listeners', () => {
       callback: (r) => log.push(['callback', r.executionId]),
       closed: () => log.push(['closed']),
       diagnostic: (source, code, message) => log.push(['diagnostic', source, code, message]),
+      answer: (ticket, ok, error) => log.push(['answer', ticket, ok, error]),
     }
     dispatch(
       JSON.stringify([
@@ -243,7 +250,8 @@ describe('notices and listeners', () => {
         { t: 'callback', record: { executionId: 'e4' } },
         { t: 'closed' },
         { t: 'diagnostic', source: 'timer', code: 'ENACT_STORE', message: 'store unavailable: disk full' },
-        { t: 'answer', ticket: 7, ok: null },
+        { t: 'answer', ticket: 7, ok: null, error: null },
+        { t: 'answer', ticket: 8, ok: null, error: { code: 'ENACT_STORE', message: 'disk full' } },
       ]),
       on,
     )
@@ -255,6 +263,8 @@ describe('notices and listeners', () => {
       ['callback', 'e4'],
       ['closed'],
       ['diagnostic', 'timer', 'ENACT_STORE', 'store unavailable: disk full'],
+      ['answer', 7, null, null],
+      ['answer', 8, null, { code: 'ENACT_STORE', message: 'disk full' }],
     ])
   })
 

@@ -18,6 +18,7 @@ const { postCallback } = require('./callbacks')
 const { bodyBytes, createWebhookHandler } = require('./webhook-handler')
 const { createFetchWebhookHandler } = require('./webhook-fetch')
 const { Waiters, waitOptions } = require('./waiters')
+const { Tickets } = require('./tickets')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
 const timers = require('./timers')
 
@@ -34,9 +35,10 @@ const asyncDispose = typeof Symbol.asyncDispose === 'symbol' ? Symbol.asyncDispo
 const STIMULUS_FIELD = { [stimuli.emit]: 'event', [stimuli.emitBatch]: 'events', [stimuli.lifecycle]: 'event', [stimuli.metric]: 'metric' }
 
 /**
- * `fn()`'s value as a settled promise: a throw becomes a rejection.
+ * `fn()`'s value (or the value of the promise it returns) as a promise: a
+ * throw becomes a rejection.
  * @template T
- * @param {() => T} fn
+ * @param {() => T | PromiseLike<T>} fn
  * @returns {Promise<T>}
  */
 function settled(fn) {
@@ -45,6 +47,21 @@ function settled(fn) {
   } catch (err) {
     return Promise.reject(err)
   }
+}
+
+/** Set while `BackgroundEngine.open` constructs its engine: only it may
+ * open a durable store (whose start is asynchronous). */
+let opening = false
+
+/**
+ * Whether options (as JSON text) ask for a durable store: `store` is an
+ * object (`{ sqlite }`, `{ postgres }`); Rust checks the rest.
+ * @param {string} text
+ */
+function asksDurable(text) {
+  if (!text.includes('"store"')) return false
+  const store = JSON.parse(text).store
+  return store !== null && typeof store === 'object'
 }
 
 /** The most one `advanceTime` call moves the clock: 100 years (engine
@@ -79,6 +96,11 @@ class BackgroundEngine {
   /** @type {Map<string, Function>} */
   #targets = new Map()
   #waiters = new Waiters()
+  #tickets = new Tickets()
+  /** Whether the store is durable (opened by `BackgroundEngine.open`). */
+  #durable = false
+  /** @type {{ requeued: number, failed: number } | null} */
+  #recovery = null
   /** @type {(() => void)[]} */
   #idleWaiters = []
   /** @type {(() => void) | null} */
@@ -101,15 +123,24 @@ class BackgroundEngine {
   #bindingDeadlines = new Set()
 
   /**
-   * Creates an engine. Throws `ENACT_INVALID_EXECUTION` for bad options and
-   * `ENACT_STORE` for a store that is not available.
+   * Creates an engine over the memory store. Throws
+   * `ENACT_INVALID_EXECUTION` for bad options; a durable store opens with
+   * `await BackgroundEngine.open(options)`.
    * @param {import('..').EngineOptions} [options]
    */
   constructor(options) {
     const text = optionsText(options, 'options', Code.INVALID_EXECUTION, '')
+    if (!opening && asksDurable(text)) {
+      throw enactError(Code.INVALID_EXECUTION, 'store: a durable store opens asynchronously: use `await BackgroundEngine.open(options)`')
+    }
     this.#bindingTimeoutMs = bindingTimeoutMs(text)
     this.#native = new NativeEngine(text, BackgroundEngine.#waker(this), this)
     const native = this.#native
+    const recovery = native.recovery()
+    if (recovery !== null) {
+      this.#durable = true
+      this.#recovery = { requeued: recovery[0], failed: recovery[1] }
+    }
     this.#manualClock = native.manualClock()
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
@@ -120,12 +151,61 @@ class BackgroundEngine {
     this.#slicer = new Slicer(() => this.#sync())
     this.#submissions = new Submissions({
       submitBatch: (text, chains) => native.submitBatch(text, chains),
+      later: (ticket) => this.#tickets.answer(ticket),
       waitFor: (id) => this.#waitFor(id),
       defaultConfig: protocol.defaultConfig,
       afterFlush: () => this.#sync(),
     })
-    // Triggers the store already holds (none in a new memory store).
-    for (const t of JSON.parse(native.listTriggers('null'))) this.#interest.index(t)
+    // A memory store holds no trigger yet; a durable one's are read by `open`.
+  }
+
+  /**
+   * Opens an engine over the store `options.store` names: `{ sqlite:
+   * path, synchronous? }` (one file; nothing acknowledged is lost when the
+   * process dies), or the memory store when absent. Creates and migrates
+   * the file, re-queues what was running when its last process died (see
+   * `recovery`), loads its triggers and starts their schedules. Rejects
+   * with `ENACT_STORE` when the store cannot be used (the file is open in
+   * another process, not a store, corrupt, from a newer version, or its
+   * directory is not writable) and `ENACT_INVALID_EXECUTION` for bad
+   * options.
+   * @param {import('..').OpenOptions} [options]
+   * @returns {Promise<BackgroundEngine>}
+   */
+  static async open(options) {
+    opening = true
+    let engine
+    try {
+      engine = new BackgroundEngine(/** @type {import('..').EngineOptions} */ (options))
+    } finally {
+      opening = false
+    }
+    await engine.#start()
+    return engine
+  }
+
+  /** Starts a durable engine: counts its backlog, loads its triggers. */
+  async #start() {
+    if (!this.#durable) return
+    try {
+      await this.#tickets.answer(this.#native.start())
+      for (const t of await this.listTriggers()) this.#interest.index(t)
+    } catch (err) {
+      await this.shutdown({ timeoutMs: 0 }).catch(() => {})
+      throw err
+    }
+    this.#schedulePump()
+  }
+
+  /**
+   * What crash recovery did when a durable store was opened: executions
+   * found running (their process died) and queued again, and those that
+   * ended `failed` past `maxStalls`. `null` for the memory store.
+   * Extension.
+   * @returns {{ requeued: number, failed: number } | null}
+   */
+  get recovery() {
+    return this.#recovery === null ? null : { ...this.#recovery }
   }
 
   // -- the loop --------------------------------------------------------------
@@ -184,6 +264,7 @@ class BackgroundEngine {
     abort: (id, attempt, reason) => this.#runner.abort(id, attempt, reason),
     bind: (record, targetType, value) => this.#bind(record, targetType, value),
     callback: (record) => void postCallback(record),
+    answer: (ticket, ok, error) => this.#tickets.settle(ticket, ok, error),
     closed: () => {
       this.#closed = true
       this.#waiters.rejectAll((id) => this.#shutdownError(id))
@@ -343,7 +424,18 @@ class BackgroundEngine {
     } catch (err) {
       return Promise.reject(err)
     }
-    return record === null ? this.#waitFor(executionId, opts) : Promise.resolve(JSON.parse(record))
+    if (typeof record === 'number') {
+      // The store answers later: wait first, so that the record settling
+      // before the answer comes is not missed.
+      const waiting = this.#waitFor(executionId, opts)
+      this.#tickets.answer(record).then(
+        (rec) => rec !== null && this.#settle(rec),
+        (err) => this.#waiters.reject(executionId, err),
+      )
+      return waiting
+    }
+    const rec = JSON.parse(record)
+    return rec === null ? this.#waitFor(executionId, opts) : Promise.resolve(rec)
   }
 
   /**
@@ -368,7 +460,7 @@ class BackgroundEngine {
     return settled(() => {
       stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
-      const cancelled = this.#native.cancel(executionId)
+      const cancelled = this.#tickets.answer(this.#native.cancel(executionId))
       this.#schedulePump()
       return cancelled
     })
@@ -383,8 +475,7 @@ class BackgroundEngine {
     return settled(() => {
       stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
-      const record = this.#native.getExecution(executionId)
-      return record === null ? null : JSON.parse(record)
+      return this.#tickets.answer(this.#native.getExecution(executionId))
     })
   }
 
@@ -397,7 +488,7 @@ class BackgroundEngine {
     return settled(() => {
       const text = optionsText(filter, 'filter', Code.INVALID_EXECUTION)
       this.#flushSubmissions()
-      return JSON.parse(this.#native.listExecutions(text))
+      return this.#tickets.answer(this.#native.listExecutions(text))
     })
   }
 
@@ -408,7 +499,7 @@ class BackgroundEngine {
   stats() {
     return settled(() => {
       this.#flushSubmissions()
-      return this.#native.stats()
+      return this.#tickets.answer(this.#native.stats())
     })
   }
 
@@ -435,7 +526,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   getTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.getTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
+    return settled(() => this.#tickets.answer(this.#native.getTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -443,7 +534,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger[]>}
    */
   listTriggers(filter) {
-    return settled(() => JSON.parse(this.#native.listTriggers(optionsText(filter, 'filter', Code.INVALID_TRIGGER))))
+    return settled(() => this.#tickets.answer(this.#native.listTriggers(optionsText(filter, 'filter', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -463,7 +554,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   pauseTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.pauseTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
+    return settled(() => this.#tickets.answer(this.#native.pauseTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -471,7 +562,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   resumeTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.resumeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
+    return settled(() => this.#tickets.answer(this.#native.resumeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -479,7 +570,7 @@ class BackgroundEngine {
    * @returns {Promise<import('..').Trigger>}
    */
   disableTrigger(triggerId) {
-    return settled(() => JSON.parse(this.#native.disableTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
+    return settled(() => this.#tickets.answer(this.#native.disableTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))))
   }
 
   /**
@@ -487,21 +578,23 @@ class BackgroundEngine {
    * @returns {Promise<void>}
    */
   removeTrigger(triggerId) {
-    return settled(() => {
-      this.#native.removeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))
-      this.#interest.forget(triggerId)
-    })
+    return settled(() =>
+      this.#tickets.answer(this.#native.removeTrigger(stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER))).then(() => {
+        this.#interest.forget(triggerId)
+      }),
+    )
   }
 
   /**
-   * A trigger Rust answered, recorded for the prefilter.
-   * @param {string} text
-   * @returns {import('..').Trigger}
+   * A trigger Rust answered (now or later), recorded for the prefilter.
+   * @param {string | number} out
+   * @returns {Promise<import('..').Trigger>}
    */
-  #indexed(text) {
-    const trigger = JSON.parse(text)
-    this.#interest.index(trigger)
-    return trigger
+  #indexed(out) {
+    return this.#tickets.answer(out).then((trigger) => {
+      this.#interest.index(trigger)
+      return trigger
+    })
   }
 
   /**
@@ -563,13 +656,15 @@ class BackgroundEngine {
     } catch (err) {
       return Promise.reject(err)
     }
-    if (out === null) {
-      // Nothing fired, but a fire refused by the loop guard left a notice.
-      if (this.#listeners.has('trigger.loop_blocked')) this.#schedulePump()
-      return Promise.resolve([])
-    }
-    this.#schedulePump()
-    return Promise.resolve(JSON.parse(out))
+    return this.#tickets.answer(out).then((fired) => {
+      if (fired === null) {
+        // Nothing fired, but a fire refused by the loop guard left a notice.
+        if (this.#listeners.has('trigger.loop_blocked')) this.#schedulePump()
+        return []
+      }
+      this.#schedulePump()
+      return fired
+    })
   }
 
   /**
@@ -598,17 +693,20 @@ class BackgroundEngine {
       if (request === null || typeof request !== 'object') {
         throw enactError(Code.INVALID_TRIGGER, `request: expected an object { headers, body }, got ${typeName(request)}`)
       }
-      return /** @type {import('..').TriggerFiredEvent} */ (this.#deliverWebhook(triggerId, request.headers, bodyBytes(request.body)))
+      return /** @type {Promise<import('..').TriggerFiredEvent>} */ (this.#deliverWebhook(triggerId, request.headers, bodyBytes(request.body)))
     })
   }
 
   /**
-   * A fire Rust answered: its execution is queued, so start it.
-   * @param {string} text
+   * A fire Rust answered (now or later): its execution is queued, so start it.
+   * @param {string | number} out
+   * @returns {Promise<any>}
    */
-  #fired(text) {
-    this.#schedulePump()
-    return JSON.parse(text)
+  #fired(out) {
+    return this.#tickets.answer(out).then((fired) => {
+      this.#schedulePump()
+      return fired
+    })
   }
 
   /**
@@ -623,8 +721,9 @@ class BackgroundEngine {
 
   /**
    * What both webhook handlers call with a request they read: fires the
-   * trigger (answers the TriggerFiredEvent) or throws an error with a code.
-   * @type {(triggerId: string, headers: unknown, body: Buffer) => unknown}
+   * trigger (resolves with the TriggerFiredEvent) or throws (or rejects
+   * with) an error with a code.
+   * @type {(triggerId: string, headers: unknown, body: Buffer) => Promise<unknown>}
    */
   #deliverWebhook = (triggerId, headers, body) =>
     this.#fired(this.#native.webhook(triggerId, optionsText(headers, 'request.headers', Code.INVALID_TRIGGER), body))
@@ -707,7 +806,7 @@ class BackgroundEngine {
       stuck = to === last ? stuck + 1 : 0
       if (stuck > 100_000) to = target
       last = to
-      native.advanceTo(to)
+      await this.#tickets.answer(native.advanceTo(to))
       for (const deadline of this.#bindingDeadlines) {
         if (deadline.at <= to) {
           this.#bindingDeadlines.delete(deadline)
@@ -775,7 +874,9 @@ class BackgroundEngine {
 
   /**
    * Stops taking work, lets running work finish for up to `timeoutMs`,
-   * then aborts what is left and rejects pending waiters.
+   * then aborts what is left and rejects pending waiters. A durable store
+   * first answers the calls in flight, and is closed last (its file and
+   * lock released: another engine may open it).
    * @param {import('..').ShutdownOptions} [options]
    * @returns {Promise<void>}
    */
@@ -800,12 +901,30 @@ class BackgroundEngine {
         native.finishShutdown()
         const notices = native.drain()
         if (notices !== null) this.#deliver(notices)
-        native.close()
-        resolve()
+        if (!this.#durable) {
+          native.close()
+          return resolve()
+        }
+        const closed = () => {
+          const last = native.drain()
+          if (last !== null) this.#deliver(last)
+          this.#tickets.rejectAll(() => enactError(Code.SHUTDOWN, 'engine shut down before its store answered'))
+          native.close()
+          resolve()
+        }
+        this.#tickets.answer(native.closeStore()).then(closed, (err) => {
+          warn('enact-background: closing the store failed', err)
+          closed()
+        })
       }
-      this.#onIdle = finish
-      if (native.busy() === 0) return finish()
-      timer = timers.setTimeout(finish, timeoutMs)
+      const begin = () => {
+        this.#onIdle = finish
+        if (native.busy() === 0) return finish()
+        timer = timers.setTimeout(finish, timeoutMs)
+      }
+      // Calls the store has not answered yet (a submit, a fire) end first.
+      if (this.#tickets.size > 0) void this.#tickets.none().then(begin)
+      else begin()
     })
     return this.#shutdown
   }

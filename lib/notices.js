@@ -14,7 +14,8 @@ const { scoped } = require('./runner')
  *   | { t: 'bind', record: any, targetType: string, value: string }
  *   | { t: 'callback', record: any }
  *   | { t: 'closed' }
- *   | { t: 'diagnostic', source: string, code: string, message: string }} Notice
+ *   | { t: 'diagnostic', source: string, code: string, message: string }
+ *   | { t: 'answer', ticket: number, ok: unknown, error: { code: string, message: string } | null }} Notice
  */
 
 /**
@@ -27,6 +28,7 @@ const { scoped } = require('./runner')
  * @property {(record: any) => void} callback
  * @property {() => void} closed
  * @property {(source: string, code: string, message: string) => void} diagnostic
+ * @property {(ticket: number, ok: unknown, error: { code: string, message: string } | null) => void} answer
  */
 
 /**
@@ -60,6 +62,9 @@ function dispatch(text, on) {
         break
       case 'diagnostic':
         on.diagnostic(n.source, n.code, n.message)
+        break
+      case 'answer':
+        on.answer(n.ticket, n.ok, n.error)
         break
     }
   }

@@ -58,19 +58,22 @@ class Submissions {
   #chained = false
   #scheduled = false
   #submitBatch
+  #later
   #waitFor
   #defaultConfig
   #afterFlush
 
   /**
    * @param {object} host
-   * @param {(requests: string, chains: string | null) => string} host.submitBatch Rust's side: JSON in (and the chain of each request, if any was made in a callable), JSON out
+   * @param {(requests: string, chains: string | null) => string | number} host.submitBatch Rust's side: JSON in (and the chain of each request, if any was made in a callable), JSON out, or a ticket when a durable store answers once it committed
+   * @param {(ticket: number) => Promise<Answer[]>} host.later the answers of a ticket
    * @param {(executionId: string) => Promise<unknown>} host.waitFor the final record (silent mode)
    * @param {Readonly<Record<string, unknown>>} host.defaultConfig the config of a request without one
    * @param {() => void} host.afterFlush runs after the microtask's batch went to Rust
    */
-  constructor({ submitBatch, waitFor, defaultConfig, afterFlush }) {
+  constructor({ submitBatch, later, waitFor, defaultConfig, afterFlush }) {
     this.#submitBatch = submitBatch
+    this.#later = later
     this.#waitFor = waitFor
     // An unfrozen copy: V8 copies a plain object with spread several times
     // faster than a frozen one, and each brief record spreads it.
@@ -145,14 +148,32 @@ class Submissions {
       }
       text = '[' + parts.join(',') + ']'
     }
-    /** @type {Answer[]} */
-    let answers
+    let out
     try {
-      answers = JSON.parse(this.#submitBatch(text, chains))
+      out = this.#submitBatch(text, chains)
     } catch (err) {
       for (let i = 1; i < settlers.length; i += 2) settlers[i](err)
       return
     }
+    if (typeof out === 'number') {
+      // A durable store: the answers come once the batch committed.
+      this.#later(out).then(
+        (answers) => this.#answer(answers, requests, settlers, refused),
+        (err) => {
+          for (let i = 1; i < settlers.length; i += 2) settlers[i](err)
+        },
+      )
+    } else this.#answer(JSON.parse(out), requests, settlers, refused)
+  }
+
+  /**
+   * Settles each request of a batch with its answer.
+   * @param {Answer[]} answers
+   * @param {any[]} requests
+   * @param {Function[]} settlers
+   * @param {Map<number, Error> | null} refused
+   */
+  #answer(answers, requests, settlers, refused) {
     for (let i = 0; i < answers.length; i++) {
       const resolve = settlers[2 * i]
       const reject = settlers[2 * i + 1]

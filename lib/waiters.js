@@ -209,6 +209,18 @@ class Waiters {
   }
 
   /**
+   * Rejects every waiter of `id` (it does not exist, or its store failed).
+   * @param {string} id
+   * @param {Error} err
+   */
+  reject(id, err) {
+    const set = this.#byId.get(id)
+    if (set === undefined) return
+    this.#byId.delete(id)
+    for (const w of set) w.reject(err)
+  }
+
+  /**
    * Rejects every waiter (shutdown).
    * @param {(id: string) => Error} errorOf
    */

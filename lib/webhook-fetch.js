@@ -71,7 +71,7 @@ async function readCapped(stream, max, timeoutMs) {
 }
 
 /**
- * @param {(triggerId: string, headers: unknown, body: Buffer) => unknown} deliver
+ * @param {(triggerId: string, headers: unknown, body: Buffer) => Promise<unknown>} deliver
  *   fires the trigger (answers the TriggerFiredEvent) or throws an error with a code
  * @param {number} maxBodyBytes larger bodies get 413
  * @param {number} bodyTimeoutMs a body not received within it gets 408
@@ -124,7 +124,7 @@ function createFetchWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     request.headers.forEach((value, name) => {
       headers[name] = value
     })
-    return jsonResponse(202, deliver(triggerId, headers, body))
+    return jsonResponse(202, await deliver(triggerId, headers, body))
   }
 }
 

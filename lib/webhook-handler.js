@@ -151,8 +151,9 @@ function bodyBytes(body) {
 }
 
 /**
- * @param {(triggerId: string, headers: unknown, body: Buffer) => unknown} deliver
- *   fires the trigger (answers the TriggerFiredEvent) or throws an error with a code
+ * @param {(triggerId: string, headers: unknown, body: Buffer) => Promise<unknown>} deliver
+ *   fires the trigger (resolves with the TriggerFiredEvent once a durable
+ *   store committed the fire) or throws or rejects with an error with a code
  * @param {number} maxBodyBytes larger bodies get 413
  * @param {number} [bodyTimeoutMs] a body not received within it gets 408
  *   (`webhookHandler()` always gives one; none: no deadline)
@@ -180,7 +181,11 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     const declared = Number(req.headers['content-length'])
     if (declared > maxBodyBytes) throw new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBodyBytes} bytes`)
     /** @param {Buffer} body */
-    const answer = (body) => sendJson(res, 202, deliver(triggerId, req.headers, body))
+    const answer = (body) =>
+      Promise.resolve(deliver(triggerId, req.headers, body)).then(
+        (fired) => sendJson(res, 202, fired),
+        (err) => answerError(res, err),
+      )
     // A body parser ran before us: use what it kept.
     if (/** @type {any} */ (req).body !== undefined && (req.readableEnded || req.complete)) {
       return answer(parsedBodyBytes(req))

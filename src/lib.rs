@@ -17,10 +17,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use enact_background_core::prelude::*;
+use enact_background_core::sqlite::{Recovery, SqliteOptions, SqliteStore};
 use enact_background_core::transform;
 use enact_background_core::triggers::Stimulus as EventsIn;
 use napi::bindgen_prelude::*;
@@ -139,13 +141,21 @@ struct Shared {
     /// Whether the wake function is ref'd (keeps Node alive while busy)
     /// and the facade anchored.
     alive: AtomicBool,
+    /// Calls answered later (a durable store) whose `answer` notice the
+    /// facade has not drained yet: Node stays alive for them.
+    outstanding: AtomicUsize,
+    /// What crash recovery did when a durable store was opened.
+    recovery: Option<Recovery>,
 }
 
 impl Shared {
     /// Keeps Node alive, and the facade from being collected, exactly
     /// while work is queued or running (or a schedule is active).
     fn refresh_keepalive(&self, env: &Env) {
-        let busy = self.exec.busy() > 0 || self.exec.waiting() > 0 || self.triggers.has_schedules();
+        let busy = self.exec.busy() > 0
+            || self.exec.waiting() > 0
+            || self.triggers.has_schedules()
+            || self.outstanding.load(Ordering::Relaxed) > 0;
         if busy == self.alive.load(Ordering::Relaxed) {
             return;
         }
@@ -314,7 +324,11 @@ struct PlainSubmit {
 /// `chains`: JSON text of an array aligned with the requests, each `null`
 /// or the `[chainRoot, chainDepth]` of the callable the submit was made in
 /// (absent: none was).
-fn submit_batch(exec: &Arc<Executor>, text: &str, chains: Option<&str>) -> std::result::Result<String, EngineError> {
+fn submit_batch(
+    exec: &Arc<Executor>,
+    text: &str,
+    chains: Option<&str>,
+) -> EngineResult<impl Future<Output = EngineResult<Vec<Submitted>>> + Send + 'static> {
     let defaults = BackgroundExecutionConfig::default();
     // A batch of plain, well-formed submissions skips the validating
     // reader; anything else (or any empty name) takes it, for its errors.
@@ -374,7 +388,8 @@ fn submit_batch(exec: &Arc<Executor>, text: &str, chains: Option<&str>) -> std::
         }
     }
     let fut = exec.clone().submit_many(batch);
-    let mut receipts = enact_background_core::store::ready_now(async move { Ok(fut.await) })?.into_iter();
+    Ok(async move {
+    let mut receipts = fut.await.into_iter();
     let out: Vec<Submitted> = out
         .into_iter()
         .map(|slot| {
@@ -390,7 +405,8 @@ fn submit_batch(exec: &Arc<Executor>, text: &str, chains: Option<&str>) -> std::
             })
         })
         .collect();
-    serde_json::to_string(&out).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
+    Ok(out)
+    })
 }
 
 // -- notices ------------------------------------------------------------------
@@ -458,25 +474,29 @@ enum Stimulus {
     Metric = 3,
 }
 
-/// Runs a stimulus given as JSON text; answers the fires as JSON text, or
-/// `None` when nothing fired.
-fn run_stimulus(triggers: &TriggerEngine, kind: u32, text: &str, chain: &Chain) -> EngineResult<Option<String>> {
+/// Runs a stimulus given as JSON text; answers the fires, or `None` when
+/// nothing fired.
+fn run_stimulus(
+    triggers: Arc<TriggerEngine>,
+    kind: u32,
+    text: String,
+    chain: Chain,
+) -> impl Future<Output = EngineResult<Option<Vec<TriggerFiredEvent>>>> + Send + 'static {
     const EMIT: u32 = Stimulus::Emit as u32;
     const EMIT_BATCH: u32 = Stimulus::EmitBatch as u32;
     const LIFECYCLE: u32 = Stimulus::Lifecycle as u32;
-    let fired = match kind {
-        EMIT => triggers.emit_text_in(text, EventsIn::Emit, chain)?,
-        EMIT_BATCH => triggers.emit_text_in(text, EventsIn::EmitBatch, chain)?,
-        LIFECYCLE => triggers.emit_text_in(text, EventsIn::Lifecycle, chain)?,
-        _ => {
-            let v = validate::parse_json(text, "metric", ErrorCode::InvalidTrigger)?;
-            triggers.report_metric_in(&v, chain)?
-        }
-    };
-    if fired.is_empty() {
-        return Ok(None);
+    async move {
+        let fired = match kind {
+            EMIT => triggers.emit_text_async(&text, EventsIn::Emit, &chain).await?,
+            EMIT_BATCH => triggers.emit_text_async(&text, EventsIn::EmitBatch, &chain).await?,
+            LIFECYCLE => triggers.emit_text_async(&text, EventsIn::Lifecycle, &chain).await?,
+            _ => {
+                let v = validate::parse_json(&text, "metric", ErrorCode::InvalidTrigger)?;
+                triggers.report_metric_async(&v, &chain).await?
+            }
+        };
+        Ok(if fired.is_empty() { None } else { Some(fired) })
     }
-    serde_json::to_string(&fired).map(Some).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))
 }
 
 // -- shared constants -----------------------------------------------------------
@@ -523,7 +543,8 @@ pub fn binding_timeout_ms(env: Env, options: String) -> Result<f64> {
 // -- the native engine ----------------------------------------------------------
 
 /// Counters returned by `stats()`.
-#[napi(object)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EngineStats {
     pub queued: f64,
     pub running: f64,
@@ -581,7 +602,25 @@ impl NativeEngine {
             let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let o = validate::engine_options(&options).or_throw(&env)?;
             let host = Arc::new(JsHost { wake: Mutex::new(None) });
-            let store = MemoryStore::with_config(MemoryConfig { keep_finished: o.keep_finished, replay_capacity: o.webhook_replay_capacity });
+            let (store, recovery): (Arc<dyn Driver>, Option<Recovery>) = match &o.store {
+                validate::StoreOption::Memory => (
+                    Arc::new(MemoryStore::with_config(MemoryConfig { keep_finished: o.keep_finished, replay_capacity: o.webhook_replay_capacity })),
+                    None,
+                ),
+                validate::StoreOption::Sqlite { path, synchronous } => {
+                    let options = SqliteOptions {
+                        synchronous: *synchronous,
+                        replay_capacity: o.webhook_replay_capacity,
+                        keep_finished: Some(o.keep_finished),
+                        max_stalls: o.max_stalls,
+                        ..SqliteOptions::default()
+                    };
+                    let store = SqliteStore::open(path, options).map_err(EngineError::from).or_throw(&env)?;
+                    let recovery = store.recovery();
+                    (Arc::new(store), Some(recovery))
+                }
+            };
+            let durable = recovery.is_some();
             let config = ExecutorConfig { concurrency: o.concurrency, tenant_concurrency: o.tenant_concurrency, ..ExecutorConfig::default() };
             let manual = match o.clock {
                 validate::ClockOption::System => None,
@@ -592,7 +631,7 @@ impl NativeEngine {
                 Some(m) => m.clone(),
                 None => Arc::new(SystemClock),
             };
-            let exec = Executor::new(Arc::new(store), clock, host.clone(), config);
+            let exec = Executor::new(store, clock, host.clone(), config);
             let triggers = TriggerEngine::new(
                 exec.clone(),
                 TriggerConfig { max_chain_depth: o.max_chain_depth, max_chain_fires: o.max_chain_fires, ..TriggerConfig::default() },
@@ -608,11 +647,12 @@ impl NativeEngine {
             if status != sys::Status::napi_ok {
                 return Err(Error::new(Status::from(status), "facade: expected an object"));
             }
-            let shared = Shared { exec, triggers, manual, host, anchor, alive: AtomicBool::new(false) };
+            let shared = Shared { exec, triggers, manual, host, anchor, alive: AtomicBool::new(false), outstanding: AtomicUsize::new(0), recovery };
             let started = {
                 let _guard = timer_runtime().enter();
                 shared.exec.start();
-                shared.triggers.start()
+                // A durable store loads its triggers later: `start` does.
+                if durable { Ok(()) } else { shared.triggers.start().map(drop) }
             };
             if let Err(e) = started {
                 shared.triggers.stop();
@@ -623,6 +663,52 @@ impl NativeEngine {
             }
             Ok(Self { shared })
         })
+    }
+
+    /// The answer of `fut` as JSON text when the store answered at once,
+    /// else the ticket (a number) of the `answer` notice that will carry it.
+    fn answered<T>(&self, env: &Env, fut: impl Future<Output = EngineResult<T>> + Send + 'static) -> Result<Either<String, f64>>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        let answer = {
+            let _guard = timer_runtime().enter();
+            self.shared.exec.answer(fut)
+        };
+        match answer {
+            Answer::Now(r) => json(env, &r.or_throw(env)?).map(Either::A),
+            Answer::Later(ticket) => {
+                self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
+                self.shared.refresh_keepalive(env);
+                Ok(Either::B(ticket as f64))
+            }
+        }
+    }
+
+    /// Starts an engine over a durable store: counts the work the file
+    /// holds and loads its triggers, then runs the scheduler. Answers
+    /// `null` (now or as a ticket). A memory engine started in its
+    /// constructor: this answers at once.
+    #[napi(ts_return_type = "string | number")]
+    pub fn start(&self, env: Env) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            if self.shared.recovery.is_none() {
+                return Ok(Either::A("null".into()));
+            }
+            let (exec, triggers) = (self.shared.exec.clone(), self.shared.triggers.clone());
+            self.answered(&env, async move {
+                exec.adopt_backlog().await?;
+                triggers.start_async().await?;
+                Ok(())
+            })
+        })
+    }
+
+    /// What crash recovery did when the durable store was opened:
+    /// `[requeued, failed]`; null for the memory store.
+    #[napi]
+    pub fn recovery(&self) -> Option<Vec<f64>> {
+        self.shared.recovery.map(|r| vec![r.requeued as f64, r.failed as f64])
     }
 
     // -- the executor's loop ----------------------------------------------
@@ -645,7 +731,13 @@ impl NativeEngine {
             if notices.is_empty() {
                 return Ok(None);
             }
-            json(&env, &notices.iter().map(notice_out).collect::<Vec<_>>()).map(Some)
+            let answers = notices.iter().filter(|n| matches!(n, Notice::Answer { .. })).count();
+            let out = json(&env, &notices.iter().map(notice_out).collect::<Vec<_>>()).map(Some);
+            if answers > 0 {
+                let _ = self.shared.outstanding.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(answers)));
+                self.shared.refresh_keepalive(&env);
+            }
+            out
         })
     }
 
@@ -721,9 +813,10 @@ impl NativeEngine {
     /// and backoff executions, times out attempts past their deadline,
     /// fires schedule ticks (a trigger that missed several ticks fires
     /// once: the facade steps through `nextDue` to fire each). Then
-    /// `drain` and `take` hand over what it made.
-    #[napi]
-    pub fn advance_to(&self, env: Env, at: f64) -> Result<()> {
+    /// `drain` and `take` hand over what it made. Answers `null`, or a
+    /// ticket over a durable store.
+    #[napi(ts_return_type = "string | number")]
+    pub fn advance_to(&self, env: Env, at: f64) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let Some(clock) = &self.shared.manual else {
                 return Err(EngineError::invalid(
@@ -736,84 +829,91 @@ impl NativeEngine {
                 return Err(EngineError::invalid("ms", format!("expected a finite time, got {at}"))).or_throw(&env);
             }
             clock.advance_to_millis(at);
-            self.shared.exec.run_due_now().or_throw(&env)?;
-            self.shared.triggers.run_due();
+            let (exec, triggers) = (self.shared.exec.clone(), self.shared.triggers.clone());
+            let out = self.answered(&env, async move {
+                exec.run_due_async().await?;
+                triggers.run_due_async().await;
+                Ok(())
+            })?;
             self.shared.refresh_keepalive(&env);
-            Ok(())
+            Ok(out)
         })
     }
 
     // -- executions ---------------------------------------------------------
 
     /// Validates and queues a batch of submissions (JSON text of an array of
-    /// requests); answers JSON text of one result per request.
-    #[napi]
-    pub fn submit_batch(&self, env: Env, requests: String, chains: Option<String>) -> Result<String> {
+    /// requests); answers JSON text of one result per request (or a
+    /// ticket: over a durable store, once the batch committed).
+    #[napi(ts_return_type = "string | number")]
+    pub fn submit_batch(&self, env: Env, requests: String, chains: Option<String>) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            let out = submit_batch(&self.shared.exec, &requests, chains.as_deref()).or_throw(&env)?;
+            let fut = submit_batch(&self.shared.exec, &requests, chains.as_deref()).or_throw(&env)?;
+            let out = self.answered(&env, fut)?;
             self.shared.refresh_keepalive(&env);
             Ok(out)
         })
     }
 
-    /// The final record as JSON text if the execution has finished; else
-    /// null, and its record comes as a `settled` notice when it does.
-    #[napi]
-    pub fn watch(&self, env: Env, execution_id: String) -> Result<Option<String>> {
-        guarded(&env, || match self.shared.exec.watch(&execution_id).or_throw(&env)? {
-            Some(rec) => json(&env, &rec).map(Some),
-            None => Ok(None),
-        })
+    // Every call below may need the store: each answers JSON text when the
+    // store answered at once (memory), else a ticket whose `answer` notice
+    // carries the answer (a durable store, from its own thread).
+
+    /// The final record if the execution has finished; else null, and its
+    /// record comes as a `settled` notice when it does.
+    #[napi(ts_return_type = "string | number")]
+    pub fn watch(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
+        guarded(&env, || self.answered(&env, self.shared.exec.clone().watch_async(execution_id)))
     }
 
     /// Cancels a queued or running execution; false if it had finished.
-    #[napi]
-    pub fn cancel(&self, env: Env, execution_id: String) -> Result<bool> {
+    #[napi(ts_return_type = "string | number")]
+    pub fn cancel(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            let cancelled = self.shared.exec.cancel(&execution_id).or_throw(&env)?;
+            let out = self.answered(&env, self.shared.exec.clone().cancel_async(execution_id))?;
             self.shared.refresh_keepalive(&env);
-            Ok(cancelled)
+            Ok(out)
         })
     }
 
-    /// The record as JSON text, or null.
-    #[napi]
-    pub fn get_execution(&self, env: Env, execution_id: String) -> Result<Option<String>> {
-        guarded(&env, || match self.shared.exec.get(&execution_id).or_throw(&env)? {
-            Some(rec) => json(&env, &rec).map(Some),
-            None => Ok(None),
-        })
+    /// The record, or null.
+    #[napi(ts_return_type = "string | number")]
+    pub fn get_execution(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
+        guarded(&env, || self.answered(&env, self.shared.exec.get_async(execution_id)))
     }
 
-    /// Records as JSON text, oldest first.
-    #[napi]
-    pub fn list_executions(&self, env: Env, filter: String) -> Result<String> {
+    /// Records, oldest first.
+    #[napi(ts_return_type = "string | number")]
+    pub fn list_executions(&self, env: Env, filter: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let filter = match json_arg(&env, ErrorCode::InvalidExecution, "filter", &filter)? {
                 Value::Null => ExecutionFilter::default(),
                 f => validate::execution_filter(&f).or_throw(&env)?,
             };
-            json(&env, &self.shared.exec.list(&filter).or_throw(&env)?)
+            self.answered(&env, self.shared.exec.list_async(filter))
         })
     }
 
-    /// Counters.
-    #[napi]
-    pub fn stats(&self, env: Env) -> Result<EngineStats> {
+    /// Counters, as [`EngineStats`].
+    #[napi(ts_return_type = "string | number")]
+    pub fn stats(&self, env: Env) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            let s = self.shared.exec.stats().or_throw(&env)?;
-            Ok(EngineStats {
-                queued: s.counts.queued as f64,
-                running: s.counts.running as f64,
-                completed: s.counts.completed as f64,
-                failed: s.counts.failed as f64,
-                cancelled: s.counts.cancelled as f64,
-                timeout: s.counts.timeout as f64,
-                in_flight: s.in_flight as u32,
-                concurrency: s.concurrency as u32,
-                submitted: s.submitted as f64,
-                retried: s.retried as f64,
-                stale_results: s.stale_results as f64,
+            let exec = self.shared.exec.clone();
+            self.answered(&env, async move {
+                let s = exec.stats_async().await?;
+                Ok(EngineStats {
+                    queued: s.counts.queued as f64,
+                    running: s.counts.running as f64,
+                    completed: s.counts.completed as f64,
+                    failed: s.counts.failed as f64,
+                    cancelled: s.counts.cancelled as f64,
+                    timeout: s.counts.timeout as f64,
+                    in_flight: s.in_flight as u32,
+                    concurrency: s.concurrency as u32,
+                    submitted: s.submitted as f64,
+                    retried: s.retried as f64,
+                    stale_results: s.stale_results as f64,
+                })
             })
         })
     }
@@ -838,119 +938,128 @@ impl NativeEngine {
 
     // -- triggers -----------------------------------------------------------
 
-    /// Registers a trigger; answers the stored Trigger as JSON text.
-    #[napi]
-    pub fn register_trigger(&self, env: Env, definition: String) -> Result<String> {
+    /// Registers a trigger; answers the stored Trigger.
+    #[napi(ts_return_type = "string | number")]
+    pub fn register_trigger(&self, env: Env, definition: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let def = json_arg(&env, ErrorCode::InvalidTrigger, "definition", &definition)?;
-            let t = self.shared.triggers.register(&def).or_throw(&env)?;
+            let t = self.shared.triggers.clone();
+            let out = self.answered(&env, async move { t.register_async(&def).await })?;
             self.shared.refresh_keepalive(&env);
-            json(&env, &t)
+            Ok(out)
         })
     }
 
-    /// One trigger as JSON text.
-    #[napi]
-    pub fn get_trigger(&self, env: Env, trigger_id: String) -> Result<String> {
-        guarded(&env, || json(&env, &self.shared.triggers.get(&trigger_id).or_throw(&env)?))
+    /// One trigger.
+    #[napi(ts_return_type = "string | number")]
+    pub fn get_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
+        let t = self.shared.triggers.clone();
+        guarded(&env, || self.answered(&env, async move { t.get_async(&trigger_id).await }))
     }
 
-    /// Triggers as JSON text, in registration order.
-    #[napi]
-    pub fn list_triggers(&self, env: Env, filter: String) -> Result<String> {
+    /// Triggers, in registration order.
+    #[napi(ts_return_type = "string | number")]
+    pub fn list_triggers(&self, env: Env, filter: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let filter = match json_arg(&env, ErrorCode::InvalidTrigger, "filter", &filter)? {
                 Value::Null => TriggerFilter::default(),
                 f => validate::trigger_filter(&f).or_throw(&env)?,
             };
-            json(&env, &self.shared.triggers.list(&filter).or_throw(&env)?)
+            let t = self.shared.triggers.clone();
+            self.answered(&env, async move { t.list_async(&filter).await })
         })
     }
 
-    /// Applies a JSON merge patch; answers the Trigger as JSON text.
-    #[napi]
-    pub fn update_trigger(&self, env: Env, trigger_id: String, patch: String) -> Result<String> {
+    /// Applies a JSON merge patch; answers the Trigger.
+    #[napi(ts_return_type = "string | number")]
+    pub fn update_trigger(&self, env: Env, trigger_id: String, patch: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let patch = json_arg(&env, ErrorCode::InvalidTrigger, "patch", &patch)?;
-            let t = self.shared.triggers.update(&trigger_id, &patch).or_throw(&env)?;
+            let t = self.shared.triggers.clone();
+            let out = self.answered(&env, async move { t.update_async(&trigger_id, &patch).await })?;
             self.shared.refresh_keepalive(&env);
-            json(&env, &t)
-        })
-    }
-
-    /// `active` → `paused`.
-    #[napi]
-    pub fn pause_trigger(&self, env: Env, trigger_id: String) -> Result<String> {
-        guarded(&env, || json(&env, &self.shared.triggers.pause(&trigger_id).or_throw(&env)?))
-    }
-
-    /// `paused` or `disabled` → `active`.
-    #[napi]
-    pub fn resume_trigger(&self, env: Env, trigger_id: String) -> Result<String> {
-        guarded(&env, || json(&env, &self.shared.triggers.resume(&trigger_id).or_throw(&env)?))
-    }
-
-    /// → `disabled`.
-    #[napi]
-    pub fn disable_trigger(&self, env: Env, trigger_id: String) -> Result<String> {
-        guarded(&env, || json(&env, &self.shared.triggers.disable(&trigger_id).or_throw(&env)?))
-    }
-
-    /// Deletes a trigger.
-    #[napi]
-    pub fn remove_trigger(&self, env: Env, trigger_id: String) -> Result<()> {
-        guarded(&env, || {
-            self.shared.triggers.remove(&trigger_id).or_throw(&env)?;
-            self.shared.refresh_keepalive(&env);
-            Ok(())
-        })
-    }
-
-    /// An event, a batch of events, a lifecycle event or a metric (`kind`,
-    /// numbered as in [`protocol`]) as JSON text; answers the fires as JSON
-    /// text, or null when nothing fired. `chainRoot` and `chainDepth`: the
-    /// chain of the callable it was made in (null and 0 outside one).
-    #[napi]
-    pub fn stimulus(&self, env: Env, kind: u32, value: String, chain_root: Option<String>, chain_depth: u32) -> Result<Option<String>> {
-        guarded(&env, || {
-            let chain = Chain { depth: chain_depth, root: chain_root };
-            let out = run_stimulus(&self.shared.triggers, kind, &value, &chain).or_throw(&env)?;
-            if out.is_some() {
-                self.shared.refresh_keepalive(&env);
-            }
             Ok(out)
         })
     }
 
-    /// Fires a trigger now; answers the TriggerFiredEvent as JSON text.
-    /// `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
-    #[napi]
-    pub fn fire(&self, env: Env, trigger_id: String, payload: String, chain_root: Option<String>, chain_depth: u32) -> Result<String> {
+    /// `active` → `paused`.
+    #[napi(ts_return_type = "string | number")]
+    pub fn pause_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
+        let t = self.shared.triggers.clone();
+        guarded(&env, || self.answered(&env, async move { t.pause_async(&trigger_id).await }))
+    }
+
+    /// `paused` or `disabled` → `active`.
+    #[napi(ts_return_type = "string | number")]
+    pub fn resume_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
+        let t = self.shared.triggers.clone();
+        guarded(&env, || self.answered(&env, async move { t.resume_async(&trigger_id).await }))
+    }
+
+    /// → `disabled`.
+    #[napi(ts_return_type = "string | number")]
+    pub fn disable_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
+        let t = self.shared.triggers.clone();
+        guarded(&env, || self.answered(&env, async move { t.disable_async(&trigger_id).await }))
+    }
+
+    /// Deletes a trigger; answers null.
+    #[napi(ts_return_type = "string | number")]
+    pub fn remove_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            let t = self.shared.triggers.clone();
+            let out = self.answered(&env, async move { t.remove_async(&trigger_id).await })?;
+            self.shared.refresh_keepalive(&env);
+            Ok(out)
+        })
+    }
+
+    /// An event, a batch of events, a lifecycle event or a metric (`kind`,
+    /// numbered as in [`protocol`]) as JSON text; answers the fires, or
+    /// null when nothing fired. `chainRoot` and `chainDepth`: the chain of
+    /// the callable it was made in (null and 0 outside one).
+    #[napi(ts_return_type = "string | number")]
+    pub fn stimulus(&self, env: Env, kind: u32, value: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            let chain = Chain { depth: chain_depth, root: chain_root };
+            let out = self.answered(&env, run_stimulus(self.shared.triggers.clone(), kind, value, chain))?;
+            self.shared.refresh_keepalive(&env);
+            Ok(out)
+        })
+    }
+
+    /// Fires a trigger now; answers the TriggerFiredEvent. `chainRoot` /
+    /// `chainDepth` as for [`NativeEngine::stimulus`].
+    #[napi(ts_return_type = "string | number")]
+    pub fn fire(&self, env: Env, trigger_id: String, payload: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let payload = match json_arg(&env, ErrorCode::InvalidTrigger, "payload", &payload)? {
                 Value::Null => None,
                 p => Some(p),
             };
             let chain = Chain { depth: chain_depth, root: chain_root };
-            let fired = self.shared.triggers.fire_in(&trigger_id, payload, &chain).or_throw(&env)?;
+            let t = self.shared.triggers.clone();
+            let out = self.answered(&env, async move { t.fire_async(&trigger_id, payload, &chain).await })?;
             self.shared.refresh_keepalive(&env);
-            json(&env, &fired)
+            Ok(out)
         })
     }
 
     /// Delivers a webhook request (headers as Node gives them, the raw
-    /// body); answers the TriggerFiredEvent as JSON text.
-    #[napi]
-    pub fn webhook(&self, env: Env, trigger_id: String, headers: String, body: Buffer) -> Result<String> {
+    /// body); answers the TriggerFiredEvent.
+    #[napi(ts_return_type = "string | number")]
+    pub fn webhook(&self, env: Env, trigger_id: String, headers: String, body: Buffer) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let headers = match json_arg(&env, ErrorCode::InvalidTrigger, "request.headers", &headers)? {
                 Value::Null => Value::Object(Default::default()),
                 h => h,
             };
             let pairs = validate::header_pairs(&headers).or_throw(&env)?;
-            let fired = self.shared.triggers.webhook(&trigger_id, &pairs, &body).or_throw(&env)?;
+            let body = body.to_vec();
+            let t = self.shared.triggers.clone();
+            let out = self.answered(&env, async move { t.webhook_async(&trigger_id, &pairs, &body).await })?;
             self.shared.refresh_keepalive(&env);
-            json(&env, &fired)
+            Ok(out)
         })
     }
 
@@ -984,6 +1093,15 @@ impl NativeEngine {
     pub fn finish_shutdown(&self, env: Env) -> Result<()> {
         self.shared.triggers.stop();
         guarded(&env, || self.shared.exec.finish_shutdown().or_throw(&env))
+    }
+
+    /// Closes the store once shutdown finished: what was asked before is
+    /// committed, then a durable store's file and lock are released.
+    /// Answers null (now, or as a ticket).
+    #[napi(ts_return_type = "string | number")]
+    pub fn close_store(&self, env: Env) -> Result<Either<String, f64>> {
+        let driver = self.shared.exec.driver().clone();
+        guarded(&env, || self.answered(&env, async move { Ok(driver.close().await?) }))
     }
 
     /// Releases the wake function and the anchor, so nothing of the engine

@@ -444,6 +444,13 @@ pub trait Driver: Send + Sync + 'static {
     /// `memory`, `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
 
+    /// Ends the store: answers what was asked before, then releases what
+    /// it holds (a file and its lock, connections); calls made after it
+    /// fail with `ENACT_STORE`. The memory store holds nothing to release.
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     // -- executions --------------------------------------------------------
 
     /// Inserts executions, in order; a row whose id exists is answered

@@ -579,6 +579,63 @@ pub struct EngineOptions {
     pub webhook_replay_capacity: usize,
     /// The engine's clock.
     pub clock: ClockOption,
+    /// Where executions and triggers are kept.
+    pub store: StoreOption,
+    /// Interruptions an execution survives before it ends `failed`
+    /// (durable stores; default 1).
+    pub max_stalls: u32,
+}
+
+/// The `store` engine option.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum StoreOption {
+    /// `'memory'` (the default): nothing survives the process.
+    #[default]
+    Memory,
+    /// `{ sqlite: path, synchronous? }`: one file, nothing acknowledged
+    /// lost when the process dies.
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// Durability of commits.
+        synchronous: crate::sqlite::Synchronous,
+    },
+}
+
+/// `options.store`: absent, `'memory'`, or `{ sqlite: '<path>',
+/// synchronous?: 'normal' | 'full' }`. `{ postgres }` is not in this build
+/// yet (`ENACT_STORE`).
+pub fn store_option(v: Option<&Value>) -> EngineResult<StoreOption> {
+    const EXPECTED: &str = "expected 'memory' or { sqlite: '<file path>', synchronous?: 'normal' | 'full' }";
+    let map = match v {
+        None | Some(Value::Null) => return Ok(StoreOption::Memory),
+        Some(Value::String(s)) if s == "memory" => return Ok(StoreOption::Memory),
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(EngineError::invalid("store", format!("{EXPECTED}, got {}", describe(other)))),
+    };
+    if map.contains_key("postgres") {
+        return Err(EngineError::new(ErrorCode::Store, "store.postgres: the PostgreSQL store is not in this build yet; use { sqlite: path } or the memory store"));
+    }
+    if let Some(key) = map.keys().find(|k| !["sqlite", "synchronous"].contains(&k.as_str())) {
+        return Err(EngineError::invalid(&format!("store.{key}"), "unknown option (expected sqlite, synchronous)"));
+    }
+    let path = match map.get("sqlite") {
+        Some(Value::String(s)) if s.is_empty() => return Err(EngineError::invalid("store.sqlite", "expected a file path, got an empty string")),
+        Some(Value::String(s)) if s == ":memory:" || s.starts_with("file:") => {
+            return Err(EngineError::invalid("store.sqlite", format!("expected a file path, got {s:?} (for a store that keeps nothing, use the memory store)")))
+        }
+        Some(Value::String(s)) if s.contains('\0') => return Err(EngineError::invalid("store.sqlite", "expected a file path, got a string holding a NUL character")),
+        Some(Value::String(s)) => s.clone(),
+        None => return Err(EngineError::invalid("store.sqlite", format!("is required ({EXPECTED})"))),
+        Some(other) => return Err(EngineError::invalid("store.sqlite", format!("expected a file path, got {}", describe(other)))),
+    };
+    let synchronous = match map.get("synchronous") {
+        None | Some(Value::Null) => crate::sqlite::Synchronous::Normal,
+        Some(Value::String(s)) if s == "normal" => crate::sqlite::Synchronous::Normal,
+        Some(Value::String(s)) if s == "full" => crate::sqlite::Synchronous::Full,
+        Some(other) => return Err(EngineError::invalid("store.synchronous", format!("expected 'normal' or 'full', got {}", describe(other)))),
+    };
+    Ok(StoreOption::Sqlite { path, synchronous })
 }
 
 /// The `clock` engine option.
@@ -648,10 +705,10 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
 pub const ENGINE_OPTIONS: &[&str] =
-    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock"];
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock", "maxStalls"];
 
-/// Options of the engine (absent or null: all defaults). Only the
-/// `memory` store exists in this build: any other is `ENACT_STORE`.
+/// Options of the engine (absent or null: all defaults). The PostgreSQL
+/// store is not in this build: asking for it is `ENACT_STORE`.
 /// Unknown fields are refused (a misspelt option is a bug, not a default).
 pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
     let empty = Map::new();
@@ -663,16 +720,7 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
     if let Some(key) = map.keys().find(|k| !ENGINE_OPTIONS.contains(&k.as_str())) {
         return Err(EngineError::invalid(key, format!("unknown option (expected one of {})", ENGINE_OPTIONS.join(", "))));
     }
-    match map.get("store") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "memory" => {}
-        Some(other) => {
-            return Err(EngineError::new(
-                ErrorCode::Store,
-                format!("store: {} is not available in this build; use 'memory'", describe(other)),
-            ))
-        }
-    }
+    let store = store_option(map.get("store"))?;
     let keep_finished = match map.get("keepFinished") {
         None | Some(Value::Null) => crate::memory::DEFAULT_KEEP_FINISHED,
         Some(v) => match v.as_f64() {
@@ -688,6 +736,14 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
         keep_finished,
         webhook_replay_capacity: opt_positive(map, "webhookReplayCapacity")?.unwrap_or(crate::memory::REPLAY_CAPACITY),
         clock: clock_option(map.get("clock"))?,
+        store,
+        max_stalls: match map.get("maxStalls") {
+            None | Some(Value::Null) => 1,
+            Some(v) => match v.as_f64() {
+                Some(n) if (0.0..=1_000_000.0).contains(&n) && n.fract() == 0.0 => n as u32,
+                _ => return Err(EngineError::invalid("maxStalls", format!("expected an integer from 0 to 1000000, got {}", describe(v)))),
+            },
+        },
     })
 }
 
@@ -870,6 +926,8 @@ mod argument_tests {
                 keep_finished: crate::memory::DEFAULT_KEEP_FINISHED,
                 webhook_replay_capacity: crate::memory::REPLAY_CAPACITY,
                 clock: ClockOption::System,
+                store: StoreOption::Memory,
+                max_stalls: 1,
             }
         );
         assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
@@ -881,12 +939,38 @@ mod argument_tests {
         assert_eq!(err(engine_options(&json!({"maxChainDepth": 0}))).1, "maxChainDepth: must be at least 1");
         assert_eq!(err(engine_options(&json!({"tenantConcurrency": 1.5}))).1, "tenantConcurrency: expected a positive integer, got 1.5");
         assert_eq!(err(engine_options(&json!({"keepFinished": -1}))).1, "keepFinished: expected a non-negative integer, got -1");
-        assert_eq!(err(engine_options(&json!({"store": {"postgres": "x"}}))), (ErrorCode::Store, "store: an object is not available in this build; use 'memory'".into()));
+        assert_eq!(err(engine_options(&json!({"store": {"postgres": "x"}}))).0, ErrorCode::Store);
         assert!(engine_options(&json!({"store": "memory"})).is_ok());
+        assert_eq!(engine_options(&json!({"maxStalls": 0})).unwrap().max_stalls, 0);
+        assert_eq!(err(engine_options(&json!({"maxStalls": -1}))).1, "maxStalls: expected an integer from 0 to 1000000, got -1");
         assert_eq!(err(engine_options(&json!(5))).1, "options: expected an object, got 5");
         let (code, message) = err(engine_options(&json!({"concurency": 4})));
         assert_eq!(code, ErrorCode::InvalidExecution);
         assert!(message.starts_with("concurency: unknown option (expected one of store, concurrency,"), "{message}");
+    }
+
+    #[test]
+    fn engine_options_store() {
+        let store = |v: Value| engine_options(&json!({ "store": v })).map(|o| o.store);
+        assert_eq!(store(json!("memory")).unwrap(), StoreOption::Memory);
+        assert_eq!(
+            store(json!({"sqlite": "a.db"})).unwrap(),
+            StoreOption::Sqlite { path: "a.db".into(), synchronous: crate::sqlite::Synchronous::Normal }
+        );
+        assert_eq!(
+            store(json!({"sqlite": "a.db", "synchronous": "full"})).unwrap(),
+            StoreOption::Sqlite { path: "a.db".into(), synchronous: crate::sqlite::Synchronous::Full }
+        );
+        assert_eq!(err(store(json!({"sqlite": "a.db", "synchronous": "off"}))).1, "store.synchronous: expected 'normal' or 'full', got \"off\"");
+        assert_eq!(err(store(json!({"sqlite": ""}))).1, "store.sqlite: expected a file path, got an empty string");
+        assert!(err(store(json!({"sqlite": ":memory:"}))).1.starts_with("store.sqlite: expected a file path, got \":memory:\""));
+        assert_eq!(err(store(json!({"sqlite": 5}))).1, "store.sqlite: expected a file path, got 5");
+        assert!(err(store(json!({}))).1.starts_with("store.sqlite: is required"));
+        assert_eq!(err(store(json!({"sqlite": "a.db", "wal": true}))).1, "store.wal: unknown option (expected sqlite, synchronous)");
+        assert!(err(store(json!("redis"))).1.starts_with("store: expected 'memory' or { sqlite"));
+        let (code, message) = err(store(json!({"postgres": "postgres://x"})));
+        assert_eq!(code, ErrorCode::Store);
+        assert!(message.starts_with("store.postgres: the PostgreSQL store is not in this build yet"), "{message}");
     }
 
     #[test]

@@ -682,20 +682,34 @@ impl Executor {
 
     /// One execution (the store must answer at once).
     pub fn get(&self, id: &str) -> EngineResult<Option<BackgroundExecution>> {
-        let (d, id) = (self.driver.clone(), id.to_owned());
-        ready_now(async move { Ok(d.get(&id).await?) })
+        ready_now(self.get_async(id.to_owned()))
+    }
+
+    /// [`Executor::get`] for any store.
+    pub fn get_async(&self, id: String) -> impl Future<Output = EngineResult<Option<BackgroundExecution>>> + Send + 'static {
+        let d = self.driver.clone();
+        async move { Ok(d.get(&id).await?) }
     }
 
     /// Executions passing `filter` (the store must answer at once).
     pub fn list(&self, filter: &ExecutionFilter) -> EngineResult<Vec<BackgroundExecution>> {
-        let (d, f) = (self.driver.clone(), filter.clone());
-        ready_now(async move { Ok(d.list(&f).await?) })
+        ready_now(self.list_async(filter.clone()))
+    }
+
+    /// [`Executor::list`] for any store.
+    pub fn list_async(&self, filter: ExecutionFilter) -> impl Future<Output = EngineResult<Vec<BackgroundExecution>>> + Send + 'static {
+        let d = self.driver.clone();
+        async move { Ok(d.list(&filter).await?) }
     }
 
     /// Counters (the store must answer at once).
-    pub fn stats(&self) -> EngineResult<Stats> {
-        let d = self.driver.clone();
-        let counts = ready_now(async move { Ok(d.counts().await?) })?;
+    pub fn stats(self: &Arc<Self>) -> EngineResult<Stats> {
+        ready_now(self.clone().stats_async())
+    }
+
+    /// [`Executor::stats`] for any store.
+    pub async fn stats_async(self: Arc<Self>) -> EngineResult<Stats> {
+        let counts = self.driver.counts().await?;
         let g = self.inner.lock();
         Ok(Stats {
             counts,

@@ -82,6 +82,29 @@ impl Executor {
         Ok(self.next_due())
     }
 
+    /// [`Executor::run_due_now`] for any store: a durable store answers
+    /// the pass later.
+    pub async fn run_due_async(self: Arc<Self>) -> EngineResult<Option<i64>> {
+        self.timer_due.store(i64::MAX, Ordering::SeqCst);
+        let (_, next) = self.tick().await?;
+        self.timer_due.fetch_min(next, Ordering::SeqCst);
+        Ok(self.next_due())
+    }
+
+    /// Counts what a reopened store already holds as waiting, so that the
+    /// host keeps its process alive for that work and `idle` waits for it
+    /// (this engine did not queue it, so nothing else counted it). Call
+    /// once, after opening, before any submission.
+    pub async fn adopt_backlog(self: Arc<Self>) -> EngineResult<u64> {
+        let counts = self.driver.counts().await?;
+        let backlog = counts.queued;
+        if backlog > 0 {
+            self.inner.lock().waiting += backlog as i64;
+            self.wake_host();
+        }
+        Ok(backlog)
+    }
+
     /// The earliest time (Unix ms) timed work may be due, as far as it was
     /// armed: never later than the real next due time, possibly earlier
     /// (work that since finished). `None` when nothing is armed. With a

@@ -69,7 +69,7 @@ mod ops;
 mod schema;
 mod writer;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,9 +148,6 @@ pub struct SqliteStore {
     writer: Writer,
     path: PathBuf,
     recovery: Recovery,
-    /// Held (locked) while the store lives; after the writer in field
-    /// order, so it is released only once the connection is closed.
-    _lock: File,
 }
 
 pub(crate) fn unavailable(what: &str, e: rusqlite::Error) -> StoreError {
@@ -217,8 +214,8 @@ impl SqliteStore {
             StoreError::Unavailable { message, source } => StoreError::Unavailable { message: format!("{message} (recovering {shown:?})"), source },
             other => other,
         })?;
-        let writer = Writer::start(conn, state, options.keep_finished, format!("sqlite store {shown:?}"))?;
-        Ok(Self { writer, path, recovery, _lock: lock })
+        let writer = Writer::start(conn, state, options.keep_finished, format!("sqlite store {shown:?}"), lock)?;
+        Ok(Self { writer, path, recovery })
     }
 
     fn recover(conn: &Connection, state: &mut State, max_stalls: u32) -> StoreResult<Recovery> {
@@ -287,6 +284,24 @@ impl SqliteStore {
 impl Driver for SqliteStore {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    /// Commits what was asked before it, closes the connection and
+    /// releases the file's lock (another store may open the file then).
+    fn close(&self) -> StoreFuture<'_, ()> {
+        let asked = self.call(|_, st| {
+            st.closing = true;
+            Ok(())
+        });
+        let ended = self.writer.ended.lock().ok().and_then(|mut g| g.take());
+        Box::pin(async move {
+            // Closed already (or the writer died): nothing left to release.
+            let _ = asked.await;
+            if let Some(ended) = ended {
+                let _ = ended.await;
+            }
+            Ok(())
+        })
     }
 
     fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {

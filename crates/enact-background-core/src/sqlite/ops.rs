@@ -33,6 +33,9 @@ pub struct State {
     change_seq: i64,
     /// Unexpired webhook ids a trigger remembers at most.
     pub replay_capacity: usize,
+    /// Set by [`super::SqliteStore`]'s close: the writer ends after the
+    /// batch that set it.
+    pub closing: bool,
 }
 
 impl State {
@@ -45,6 +48,7 @@ impl State {
             trigger_seq: max("SELECT max(seq) FROM triggers")?,
             change_seq: max("SELECT max(seq) FROM trigger_changes")?,
             replay_capacity: replay_capacity.max(1),
+            closing: false,
         })
     }
 

@@ -46,18 +46,29 @@ pub(super) struct Writer {
     tx: mpsc::Sender<Job>,
     pub(super) stats: Arc<WriterStats>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Answered when the thread ended, after it closed the connection and
+    /// released the file's lock.
+    pub(super) ended: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, state: State, keep_finished: Option<usize>, name: String) -> StoreResult<Self> {
+    /// Starts the thread; it owns the connection and the file's `lock`,
+    /// and releases both when it ends.
+    pub(super) fn start(conn: Connection, state: State, keep_finished: Option<usize>, name: String, lock: std::fs::File) -> StoreResult<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
         let stats = Arc::new(WriterStats::default());
         let s = stats.clone();
         let thread = std::thread::Builder::new()
             .name("enact-sqlite".into())
-            .spawn(move || run(conn, state, rx, s, keep_finished, name))
+            .spawn(move || {
+                run(conn, state, rx, s, keep_finished, name);
+                // The connection closed when `run` returned; only then the lock.
+                drop(lock);
+                let _ = ended_tx.send(());
+            })
             .map_err(|e| StoreError::unavailable(format!("sqlite store: cannot start its writer thread: {e}")))?;
-        Ok(Self { tx, stats, thread: Some(thread) })
+        Ok(Self { tx, stats, thread: Some(thread), ended: std::sync::Mutex::new(Some(ended_rx)) })
     }
 
     /// Queues `job`; false when the writer is gone.
@@ -128,6 +139,11 @@ fn run(conn: Connection, mut state: State, rx: mpsc::Receiver<Job>, stats: Arc<W
         stats.requests.fetch_add(replies.len() as u64, Ordering::Relaxed);
         for reply in replies.drain(..) {
             reply(failure.as_ref());
+        }
+        if state.closing {
+            // Requests queued behind the close are answered "closed" when
+            // the channel drops with this function's return.
+            return;
         }
     }
 }
