@@ -116,6 +116,13 @@ function storeBytes(file) {
   return total
 }
 
+/** true when `promise` resolves within `ms`, else false (the timer does not outlive it). */
+function within(promise, ms) {
+  let timer
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms, false)))
+  return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer))
+}
+
 /** A promise with its resolve function outside. */
 function gate() {
   let open
@@ -406,6 +413,8 @@ const roundtrip = {
 // backlog and recovery
 
 const CHUNK = 10_000
+/** Recovery: how long the reopened backlog may take to start by itself. */
+const STALL_MS = 10_000
 
 /**
  * Fills `engine` (concurrency 1) with n queued executions of `block`,
@@ -522,7 +531,19 @@ const recovery = {
         }
         return null
       })
-      await first.promise
+      // The natural sequence (open, then register) must start the backlog
+      // by itself. If it does not within STALL_MS, the run fails; the
+      // message still says when the first started once woken by idle().
+      const woke = await within(first.promise, STALL_MS)
+      if (!woke) {
+        const kickAt = now()
+        engine.idle() // (a call that pumps the dispatcher)
+        await within(first.promise, STALL_MS)
+        const stalled = await engine.stats()
+        await engine.shutdown({ timeoutMs: 1000 })
+        const after = ran > 0 ? `engine.idle() woke it: the first started ${(firstAt - kickAt).toFixed(1)} ms after that call` : 'engine.idle() did not wake it either'
+        throw new Error(`the reopened backlog (${stalled.queued} queued after the wake-up) did not start within ${STALL_MS} ms of registerCallable after open() (open() took ${(openedAt - t0).toFixed(1)} ms); ${after}`)
+      }
       const stats = await engine.stats()
       log('stats after the first start', JSON.stringify(stats))
       await engine.shutdown({ timeoutMs: 1000 })
