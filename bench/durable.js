@@ -376,14 +376,35 @@ async function roundtripOurs(synchronous, { n = 10_000, warmup = 1_000, fsyncs =
     const engine = await openSqlite(store.file, { synchronous })
     const noop = noopCounter()
     engine.registerCallable('noop', noop.fn)
+    // A server's event loop is always held open (a listening socket); this
+    // child holds it open the same way, with a watchdog: a round trip still
+    // pending after STALL_MS fails the run, naming the execution's state.
+    // (At this commit an awaited silent submit on the SQLite store sometimes
+    // never settles; without the interval Node even exits in the middle.)
+    const stall = gate()
+    let pendingSince = 0
+    const keepAlive = setInterval(() => {
+      if (pendingSince !== 0 && now() - pendingSince > STALL_MS) stall.open(true)
+    }, 1000)
     const samples = new Float64Array(n)
     for (let i = -warmup; i < n; i++) {
+      const executionId = `rt-${i + warmup}`
+      pendingSince = now()
       const t0 = nowNs()
-      const record = await engine.submit({ tenantId: TENANT, callableName: 'noop', config: { mode: 'silent' } })
+      const record = await Promise.race([engine.submit({ tenantId: TENANT, callableName: 'noop', executionId, config: { mode: 'silent' } }), stall.promise])
       const t1 = nowNs()
+      pendingSince = 0
+      if (record === true) {
+        const seen = await engine.getExecution(executionId)
+        const stats = await engine.stats()
+        clearInterval(keepAlive)
+        await engine.shutdown({ timeoutMs: 1000 })
+        throw new Error(`round trip ${i + warmup + 1} (after ${i + warmup} fine): await submit({ mode: 'silent' }) did not settle within ${STALL_MS / 1000} s; getExecution: ${seen === null ? 'null' : `status ${seen.status}`}; stats ${JSON.stringify(stats)}`)
+      }
       if (record.status !== 'completed') throw new Error(`execution ${record.executionId} ended ${record.status}`)
       if (i >= 0) samples[i] = (t1 - t0) / 1000
     }
+    clearInterval(keepAlive)
     await engine.shutdown()
     fsyncSamples(probeFile, Math.floor(fsyncs / 2), fsyncUs)
     expectCount('callable invocations', noop.runs(), n + warmup)

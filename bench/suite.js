@@ -109,7 +109,7 @@ const BENCHES = [
     file: 'durable.js',
     part: 'roundtrip',
     title: 'Durable round trip',
-    what: "`await engine.submit({ config: { mode: 'silent' } })` of a no-op on a SQLite file, 10,000 times in sequence after 1,000 warm-ups; beside it, in the same child, one fsync on this disk (4 KiB written at offset 0 of a file in the database's directory, then `fs.fsyncSync`, 1,000 times: half before, half after). sqlite: `synchronous: 'normal'` (WAL commits not fsynced); sqlite-full: `synchronous: 'full'` (every commit fsynced).",
+    what: "`await engine.submit({ config: { mode: 'silent' } })` of a no-op on a SQLite file, 10,000 times in sequence after 1,000 warm-ups; beside it, in the same child, one fsync on this disk (4 KiB written at offset 0 of a file in the database's directory, then `fs.fsyncSync`, 1,000 times: half before, half after). sqlite: `synchronous: 'normal'` (WAL commits not fsynced); sqlite-full: `synchronous: 'full'` (every commit fsynced). The child holds its event loop open with a 1 s interval, as a server's listening socket would.",
     args: { n: 10_000, warmup: 1_000, fsyncs: 1_000 },
     quick: { n: 500, warmup: 50, fsyncs: 100 },
     ours: ['sqlite', 'sqlite-full'],
