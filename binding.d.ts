@@ -43,6 +43,11 @@ export declare class NativeEngine {
   bindingDone(executionId: string, error?: string | undefined | null): void
   /** Attempts running or being bound. */
   busy(): number
+  /**
+   * Store calls still running off the JS thread (a durable store); the
+   * facade is woken as each ends.
+   */
+  storeCalls(): number
   /** Work not finished yet: busy plus queued (delayed included). */
   pending(): number
   /**

@@ -108,6 +108,8 @@ class BackgroundEngine {
   /** @type {Promise<void> | null} */
   #shutdown = null
   #pumpScheduled = false
+  /** Resolved at the next pump (`#sync`). @type {(() => void)[]} */
+  #pumpWaiters = []
   #closed = false
   /** How long a target handler may take (`bindingTimeoutMs`). */
   #bindingTimeoutMs
@@ -239,6 +241,11 @@ class BackgroundEngine {
 
   /** Delivers pending notices and starts whatever may start now. */
   #sync() {
+    if (this.#pumpWaiters.length > 0) {
+      const list = this.#pumpWaiters
+      this.#pumpWaiters = []
+      for (const resolve of list) resolve()
+    }
     if (this.#slicer.overBudget()) return
     const native = this.#native
     const notices = native.drain()
@@ -375,6 +382,8 @@ class BackgroundEngine {
     if (typeof fn !== 'function') throw enactError(Code.INVALID_EXECUTION, `fn: expected a function, got ${typeName(fn)}`)
     this.#native.registerCallable(name, optionsText(options, 'options', Code.INVALID_EXECUTION))
     this.#runner.setCallable(name, fn)
+    // Work of this callable may already wait (a reopened durable store).
+    this.#schedulePump()
   }
 
   /**
@@ -832,11 +841,17 @@ class BackgroundEngine {
   /**
    * Lets the work just started run as far as it goes without I/O or
    * timers: event-loop turns (real ones, whatever fake timers a test
-   * installed) until no slice of engine work is put off.
+   * installed) until no slice of engine work is put off, and no call of a
+   * durable store is in flight (its claims, fires and completions land
+   * before the clock moves on, as the memory store's do at once).
    */
   async #quiesce() {
-    do await timers.nextTurn()
-    while (this.#slicer.yielding)
+    for (;;) {
+      await timers.nextTurn()
+      if (this.#slicer.yielding) continue
+      if (this.#native.storeCalls() === 0) return
+      await new Promise((resolve) => this.#pumpWaiters.push(() => resolve(undefined)))
+    }
   }
 
   // -- events ---------------------------------------------------------------------

@@ -697,7 +697,10 @@ impl NativeEngine {
             }
             let (exec, triggers) = (self.shared.exec.clone(), self.shared.triggers.clone());
             self.answered(&env, async move {
-                exec.adopt_backlog().await?;
+                exec.clone().adopt_backlog().await?;
+                // Arms the timer for the delayed work the file holds (a
+                // manual clock has no timer loop that would find it).
+                exec.clone().run_due_async().await?;
                 triggers.start_async().await?;
                 Ok(())
             })
@@ -745,10 +748,8 @@ impl NativeEngine {
     #[napi]
     pub fn complete(&self, env: Env, batch: String) -> Result<()> {
         guarded(&env, || {
-            for (id, attempt, outcome) in completions(&batch).or_throw(&env)? {
-                self.shared.exec.complete(&id, attempt, outcome).or_throw(&env)?;
-            }
-            Ok(())
+            // One store call for the batch (one savepoint of a group commit).
+            self.shared.exec.complete_many(completions(&batch).or_throw(&env)?).or_throw(&env)
         })
     }
 
@@ -763,6 +764,13 @@ impl NativeEngine {
     pub fn busy(&self, env: Env) -> u32 {
         self.shared.refresh_keepalive(&env);
         self.shared.exec.busy() as u32
+    }
+
+    /// Store calls still running off the JS thread (a durable store); the
+    /// facade is woken as each ends.
+    #[napi]
+    pub fn store_calls(&self) -> u32 {
+        self.shared.exec.store_calls() as u32
     }
 
     /// Work not finished yet: busy plus queued (delayed included).

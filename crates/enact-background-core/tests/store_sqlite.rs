@@ -225,11 +225,205 @@ fn a_file_open_elsewhere_is_refused_until_it_is_closed() {
     open(&path);
 }
 
+#[tokio::test]
+async fn close_commits_what_was_asked_then_releases_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let first = open(&path);
+    // Asked before the close, not awaited: still committed.
+    let insert = first.insert_many(vec![new(exec("e1", "t"), Readiness::Now)]);
+    first.close().await.unwrap();
+    assert_eq!(insert.await.unwrap(), vec![Inserted::Ok]);
+    let after = first.get("e1").await.err().map(EngineError::from).expect("a closed store refuses calls");
+    assert_eq!(after.code, ErrorCode::Store);
+    assert!(after.message.contains("closed"), "{}", after.message);
+    first.close().await.unwrap(); // twice: nothing left to do
+    // The lock is released while `first` still exists.
+    let second = open(&path);
+    assert_eq!(second.get("e1").await.unwrap().map(|e| e.execution_id), Some("e1".into()));
+}
+
 #[test]
 fn an_unwritable_place_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let msg = store_error(SqliteStore::open(dir.path().join("missing/dir/s.db"), SqliteOptions::default()));
     assert!(msg.contains("cannot create its lock file"), "{msg}");
+
+    // The lock file can be made, the database file cannot (a directory
+    // stands where it would be).
+    let taken = dir.path().join("taken.db");
+    std::fs::create_dir(&taken).unwrap();
+    let msg = store_error(SqliteStore::open(&taken, SqliteOptions::default()));
+    assert!(msg.contains("cannot be written") && msg.contains("taken.db"), "{msg}");
+
+    // A read-only directory — when this process is refused writing there
+    // (a root process is not, and then nothing is refused to check).
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), "").is_err() {
+        let msg = store_error(SqliteStore::open(ro.join("s.db"), SqliteOptions::default()));
+        assert!(msg.contains("s.db") && msg.contains("is the directory writable?"), "{msg}");
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The message of an `ENACT_STORE` answer.
+fn store_message<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+    let engine: EngineError = r.expect_err("answered ENACT_STORE").into();
+    assert_eq!(engine.code, ErrorCode::Store);
+    engine.message
+}
+
+/// Another connection holds the file's write lock longer than a call may
+/// wait (the store's busy timeout is longer still): the call is answered
+/// at its deadline and never runs, even once the lock is released; the
+/// store then serves calls again.
+#[tokio::test]
+async fn a_call_behind_a_locked_file_is_answered_at_its_deadline_and_never_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let options = SqliteOptions { call_timeout: std::time::Duration::from_millis(200), busy_timeout: std::time::Duration::from_secs(600), ..SqliteOptions::default() };
+    let d = SqliteStore::open(&path, options).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let msg = store_message(d.insert_many(vec![new(exec("late", "t"), Readiness::Now)]).await);
+    assert!(msg.contains("did not answer within 200 ms") && msg.contains("was not run") && msg.contains("s.db"), "{msg}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(d.get("late").await.unwrap().is_none(), "a call answered 'not run' did not run once the writer could");
+    assert_eq!(d.insert_many(vec![new(exec("next", "t"), Readiness::Now)]).await.unwrap(), vec![Inserted::Ok]);
+    assert_eq!(d.counts().await.unwrap().queued, 1);
+}
+
+/// A writer stuck in a commit (here held before it by a test hook, as
+/// blocked disk I/O would hold it): the call it is committing is answered
+/// at its deadline, saying its outcome is unknown — and it does commit
+/// once the writer goes on, which is why the answer says so; calls queued
+/// behind it, a fire included (bounded as a whole), are answered "not
+/// run" and never run.
+#[tokio::test]
+async fn a_writer_stuck_mid_commit_answers_at_the_deadline_and_says_what_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions { call_timeout: std::time::Duration::from_millis(200), ..SqliteOptions::default() };
+    let d = SqliteStore::open(dir.path().join("s.db"), options).unwrap();
+    d.insert_trigger(trigger("trigger_m", "manual", json!({}))).await.unwrap();
+    let hold = d.hold_writer_before_commit();
+    let running = d.insert_many(vec![new(exec("ran", "t"), Readiness::Now)]);
+    hold.wait_until_held();
+    let msg = store_message(running.await);
+    assert!(msg.contains("did not answer within 200 ms") && msg.contains("outcome is unknown") && msg.contains("may still commit"), "{msg}");
+    let msg = store_message(d.insert_many(vec![new(exec("queued", "t"), Readiness::Now)]).await);
+    assert!(msg.contains("was not run"), "{msg}");
+    let fired = d.fire(FireParams { trigger_id: "trigger_m", now: Utc::now(), gate: FireGate::Plain, build: &build, want_record: false, webhook: None }).await;
+    assert!(store_message(fired).contains("was not run"));
+    drop(hold);
+    assert!(d.get("ran").await.unwrap().is_some(), "the call whose outcome was unknown committed when the writer went on");
+    assert!(d.get("queued").await.unwrap().is_none(), "the call answered 'not run' never ran");
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 0, "nor did the fire");
+    assert_eq!(d.counts().await.unwrap().queued, 1);
+}
+
+/// A future dropped before the writer reached its call (its caller was
+/// told nothing, or was told it failed, as `ready_now` does): the call is
+/// not run.
+#[tokio::test]
+async fn a_call_dropped_before_the_writer_reached_it_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = open(&dir.path().join("s.db"));
+    let hold = d.hold_writer_before_commit();
+    let first = d.insert_many(vec![new(exec("first", "t"), Readiness::Now)]);
+    hold.wait_until_held();
+    drop(d.insert_many(vec![new(exec("dropped", "t"), Readiness::Now)]));
+    drop(hold);
+    assert_eq!(first.await.unwrap(), vec![Inserted::Ok]);
+    assert!(d.get("dropped").await.unwrap().is_none());
+}
+
+fn big(id: &str) -> NewExecution {
+    let mut e = exec(id, "t");
+    e.input = Some("x".repeat(64 * 1024));
+    new(e, Readiness::Now)
+}
+
+/// The disk fills (SQLite's `max_page_count` on the writer's connection
+/// stands in for it): inserts, trigger registrations and fires answer
+/// ENACT_STORE saying the disk is full, reads still answer, calls that
+/// fit still commit; once space returns the same store takes every call
+/// again, and a reopen finds exactly what was acknowledged.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let d = open(&path);
+    d.insert_many((0..10).map(|i| new(exec(&format!("kept{i}"), "t"), Readiness::Now)).collect()).await.unwrap();
+    d.insert_trigger(trigger("trigger_m", "manual", json!({}))).await.unwrap();
+    assert!(matches!(fire(&d, "trigger_m", FireGate::Plain, None).await, Fire::Fired { .. }));
+
+    let in_use = d.set_max_page_count(1).await.unwrap();
+    assert!(in_use > 1, "the limit is the pages in use: {in_use}");
+    let msg = store_message(d.insert_many((0..20).map(|i| big(&format!("lost{i}"))).collect()).await);
+    assert!(msg.contains("the disk is full") && msg.contains("sqlite store"), "{msg}");
+    let mut t = trigger("trigger_big", "manual", json!({}));
+    t.description = Some("d".repeat(64 * 1024));
+    let msg = store_message(d.insert_trigger(t.clone()).await);
+    assert!(msg.contains("the disk is full"), "{msg}");
+    let build_big = |t: &Trigger| {
+        let mut n = build(t);
+        n.record.input = Some("x".repeat(64 * 1024));
+        n
+    };
+    let fired = d.fire(FireParams { trigger_id: "trigger_m", now: Utc::now(), gate: FireGate::Plain, build: &build_big, want_record: false, webhook: None }).await;
+    let msg = store_message(fired);
+    assert!(msg.contains("the disk is full"), "{msg}");
+    // Calls of one batch, some too large for what is left: each answer
+    // says what happened (checked after the reopen below).
+    let calls: Vec<_> = (0..16).map(|i| (i, d.insert_many(vec![if i % 2 == 0 { big(&format!("mixed{i}")) } else { new(exec(&format!("mixed{i}"), "t"), Readiness::Now) }]))).collect();
+    let mut acknowledged = Vec::new();
+    for (i, call) in calls {
+        match call.await {
+            Ok(v) => {
+                assert_eq!(v, vec![Inserted::Ok]);
+                acknowledged.push(format!("mixed{i}"));
+            }
+            Err(e) => {
+                let msg = store_message::<()>(Err(e));
+                assert!(msg.contains("the disk is full"), "{msg}");
+            }
+        }
+    }
+    assert!(acknowledged.iter().all(|id| !id.ends_with(&['0', '2', '4', '6', '8'][..])), "no large insert fit: {acknowledged:?}");
+    // Reads still answer; the refused fire counted nothing.
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 1);
+    assert_eq!(d.counts().await.unwrap().queued, 11 + acknowledged.len() as u64);
+
+    // Space returns: the same store takes every call again.
+    d.set_max_page_count(1 << 30).await.unwrap();
+    assert_eq!(d.insert_many((0..20).map(|i| big(&format!("after{i}"))).collect()).await.unwrap(), vec![Inserted::Ok; 20]);
+    d.insert_trigger(t).await.unwrap();
+    assert!(matches!(fire(&d, "trigger_m", FireGate::Plain, None).await, Fire::Fired { .. }));
+    let order: Vec<String> = claim(&d, 1000).await.into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(order.len(), 11 + acknowledged.len() + 21, "{order:?}");
+    assert_eq!(order[..10], (0..10).map(|i| format!("kept{i}")).collect::<Vec<_>>()[..], "claims keep insertion order across the refusals");
+    drop(d);
+
+    let d = open(&path);
+    for i in 0..10 {
+        assert!(d.get(&format!("kept{i}")).await.unwrap().is_some(), "acknowledged before the disk filled");
+    }
+    for i in 0..20 {
+        assert!(d.get(&format!("lost{i}")).await.unwrap().is_none(), "refused, so not written");
+        assert!(d.get(&format!("after{i}")).await.unwrap().is_some(), "acknowledged after space returned");
+    }
+    for i in 0..16 {
+        let id = format!("mixed{i}");
+        assert_eq!(d.get(&id).await.unwrap().is_some(), acknowledged.contains(&id), "{id}: stored if and only if acknowledged");
+    }
+    assert_eq!(d.get_trigger("trigger_m").await.unwrap().unwrap().fire_count, 2, "the refused fire left no count");
+    assert!(d.get_trigger("trigger_big").await.unwrap().is_some());
+    let claimed = 11 + acknowledged.len() + 21;
+    assert_eq!(d.recovery().requeued, claimed, "every claim was stored");
+    assert_eq!(d.counts().await.unwrap().queued, claimed as u64);
 }
 
 /// Many concurrent calls share few transactions: one commit per batch of

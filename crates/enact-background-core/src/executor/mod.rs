@@ -206,6 +206,8 @@ pub struct Executor {
     stop: tokio::sync::Notify,
     stopped: AtomicBool,
     next_ticket: AtomicU64,
+    /// Store calls that did not finish in place and still run.
+    store_calls: std::sync::atomic::AtomicUsize,
     /// Where store work that did not finish in place goes on.
     runtime: OnceLock<tokio::runtime::Handle>,
 }
@@ -240,6 +242,7 @@ impl Executor {
             stop: tokio::sync::Notify::new(),
             stopped: AtomicBool::new(false),
             next_ticket: AtomicU64::new(0),
+            store_calls: std::sync::atomic::AtomicUsize::new(0),
             runtime: OnceLock::new(),
         })
     }
@@ -369,8 +372,12 @@ impl Executor {
         match handle {
             Some(h) => {
                 let me = self.clone();
+                self.store_calls.fetch_add(1, Ordering::SeqCst);
                 h.spawn(async move {
                     fut.await;
+                    // Counted down before the wake: a host that saw the
+                    // count above zero is woken after it dropped.
+                    me.store_calls.fetch_sub(1, Ordering::SeqCst);
                     me.wake_host();
                 });
             }
@@ -379,6 +386,15 @@ impl Executor {
                 EngineError::new(ErrorCode::Internal, "a store answered later, but the executor was never started on a runtime"),
             ),
         }
+    }
+
+    /// Store calls still running off the host's thread (a durable store's
+    /// claims, inserts, completions, answers to come): the host wakes
+    /// when each ends. Always 0 over the memory store. A host stepping a
+    /// manual clock waits for it to reach 0 so that each step's work has
+    /// landed before the next.
+    pub fn store_calls(&self) -> usize {
+        self.store_calls.load(Ordering::SeqCst)
     }
 
     /// Runs store work in place when the store answers at once, else on the

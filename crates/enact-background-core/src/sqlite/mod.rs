@@ -16,7 +16,29 @@
 //! concurrent calls share one fsync (group commit): throughput is bounded
 //! by what a commit carries, not by one fsync per call. A commit that
 //! fails (disk full, I/O error) answers every request of its batch with
-//! `ENACT_STORE`; nothing of it was written.
+//! `ENACT_STORE`; nothing of it was written. So does an error after which
+//! SQLite rolls the whole transaction back on its own — it does when the
+//! disk is full: the request that hit it fails its whole batch, the
+//! requests after it are not run, and the writer's counters go back to
+//! what they were (a request whose savepoint is rolled back puts them
+//! back too). The next batch starts afresh, so the store takes calls
+//! again as soon as there is space, without a reopen.
+//!
+//! **Bounded calls.** No call waits longer than
+//! [`SqliteOptions::call_timeout`] (default 30 s), even if the writer is
+//! stuck in a statement or in the commit's I/O: a watchdog thread answers
+//! each call at its deadline unless the writer answered it first, and
+//! which of the two answers is decided under the call's lock. A call the
+//! writer has not started by its deadline is answered `ENACT_STORE`,
+//! "not run", and the writer skips it when it gets there (it also checks
+//! the deadline itself before running a call). A call the writer started
+//! whose transaction has not committed by its deadline is answered
+//! `ENACT_STORE` saying its outcome is unknown: it may still commit once
+//! the writer goes on — the one answer that cannot say what happened, and
+//! it only comes from a writer blocked for the whole timeout. A call
+//! whose future was dropped before the writer reached it (its caller
+//! stopped waiting, or was told it failed, as `ready_now` does) is not
+//! run either.
 //!
 //! **Calls that run caller code.** [`Driver::fire`] builds its execution
 //! and [`Driver::update_trigger`] edits its trigger with closures the
@@ -63,8 +85,10 @@
 //! **Faults** are [`StoreError::Unavailable`] (`ENACT_STORE`), never a
 //! panic: an unwritable directory, a file that is not SQLite, a SQLite
 //! file of something else, a newer schema, a file already open, a full
-//! disk. A corrupt page is reported when a statement reads it.
+//! disk (the message says so), a call not answered within its timeout. A
+//! corrupt page is reported when a statement reads it.
 
+mod deadline;
 mod ops;
 mod schema;
 mod writer;
@@ -72,10 +96,9 @@ mod writer;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 use crate::model::{BackgroundExecution, TargetBindingResult, Timestamp, Trigger};
@@ -87,8 +110,9 @@ use crate::store::{
 pub use schema::SCHEMA_VERSION;
 pub use writer::WriterStats;
 
+use deadline::{Slot, Watchdog};
 use ops::State;
-use writer::{Job, Reply, Writer};
+use writer::{Hold, Job, Reply, Run, Writer};
 
 /// SQLite's `synchronous` setting (the journal is always WAL).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,6 +143,18 @@ pub struct SqliteOptions {
     /// How long a statement waits for a lock held by a reader (default
     /// 5 s).
     pub busy_timeout: Duration,
+    /// How long a call waits for its answer at most (default 30 s; at
+    /// least 1 ms, at most a year). A call still queued behind a busy or blocked writer at
+    /// its deadline is answered `ENACT_STORE` ("did not answer within …
+    /// the call was not run") and is never run. A call already running
+    /// whose transaction has not committed by its deadline (the writer is
+    /// blocked in a statement or in the commit's I/O) is answered
+    /// `ENACT_STORE` too, saying that its outcome is unknown: it may still
+    /// commit once the writer is unblocked. That is the one answer that
+    /// does not say what happened; it comes only from a writer stuck for
+    /// the whole timeout. [`Driver::fire`] and [`Driver::update_trigger`]
+    /// are bounded as a whole, not per step.
+    pub call_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -129,9 +165,14 @@ impl Default for SqliteOptions {
             keep_finished: None,
             max_stalls: 1,
             busy_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// The longest [`SqliteOptions::call_timeout`] (a longer one counts as
+/// this): deadlines stay representable.
+const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What crash recovery did at open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -145,7 +186,13 @@ pub struct Recovery {
 
 /// The SQLite store driver. See the module docs.
 pub struct SqliteStore {
+    /// Dropped first: answers what was queued and closes the connection.
     writer: Writer,
+    /// Dropped after the writer: calls are answered at their deadline
+    /// while the writer finishes.
+    watchdog: Watchdog,
+    name: Arc<str>,
+    call_timeout: Duration,
     path: PathBuf,
     recovery: Recovery,
 }
@@ -202,11 +249,13 @@ impl SqliteStore {
             Synchronous::Full => "FULL",
         };
         conn.busy_timeout(options.busy_timeout).map_err(|e| open_error(&shown, e))?;
+        // Every statement of the driver stays prepared (rusqlite keeps 16).
+        conn.set_prepared_statement_cache_capacity(256);
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| open_error(&shown, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::unavailable(format!("sqlite store {shown:?}: cannot use the WAL journal (journal_mode is {mode})")));
         }
-        conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY"))
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000"))
             .map_err(|e| open_error(&shown, e))?;
         schema::migrate(&conn, &shown)?;
         let mut state = State::load(&conn, options.replay_capacity).map_err(|e| open_error(&shown, e))?;
@@ -214,8 +263,11 @@ impl SqliteStore {
             StoreError::Unavailable { message, source } => StoreError::Unavailable { message: format!("{message} (recovering {shown:?})"), source },
             other => other,
         })?;
-        let writer = Writer::start(conn, state, options.keep_finished, format!("sqlite store {shown:?}"), lock)?;
-        Ok(Self { writer, path, recovery })
+        let name: Arc<str> = format!("sqlite store {shown:?}").into();
+        let watchdog = Watchdog::start()?;
+        let writer = Writer::start(conn, state, options.keep_finished, name.clone(), watchdog.watch().clone(), lock)?;
+        let call_timeout = options.call_timeout.clamp(Duration::from_millis(1), MAX_CALL_TIMEOUT);
+        Ok(Self { writer, watchdog, name, call_timeout, path, recovery })
     }
 
     fn recover(conn: &Connection, state: &mut State, max_stalls: u32) -> StoreResult<Recovery> {
@@ -248,36 +300,79 @@ impl SqliteStore {
         &self.writer.stats
     }
 
+    /// The deadline of a call made now.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.call_timeout
+    }
+
     /// Runs `f` on the writer thread inside its batch transaction and
-    /// answers its result once the transaction committed.
+    /// answers its result once the transaction committed, or an error by
+    /// [`SqliteOptions::call_timeout`].
     fn call<T: Send + 'static>(&self, f: impl FnOnce(&Connection, &mut State) -> StoreResult<T> + Send + 'static) -> StoreFuture<'static, T> {
-        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |ctx| match ctx {
-            None => {
-                let reply: Reply = Box::new(move |err| {
-                    let _ = tx.send(Err(err.cloned().unwrap_or_else(closed)));
-                });
-                (false, reply)
-            }
-            Some((conn, st)) => {
-                let r = f(conn, st);
-                let ok = r.is_ok();
-                let reply: Reply = Box::new(move |err| {
-                    let _ = tx.send(match err {
-                        Some(e) => Err(e.clone()),
-                        None => r,
-                    });
-                });
-                (ok, reply)
-            }
+        self.call_until(self.deadline(), f)
+    }
+
+    /// [`SqliteStore::call`] answered by `deadline`.
+    fn call_until<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce(&Connection, &mut State) -> StoreResult<T> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let (slot, rx) = Slot::<T>::new(self.name.clone(), deadline, self.call_timeout);
+        let answer = slot.clone();
+        let run: Run = Box::new(move |conn, st| {
+            let r = f(conn, st);
+            let err = r.as_ref().err().cloned();
+            let reply: Reply = Box::new(move |failure| answer.answer(failure.map_or(r, |e| Err(e.clone()))));
+            (err, reply)
         });
-        let sent = self.writer.send(job);
-        Box::pin(async move {
-            if !sent {
-                return Err(closed());
-            }
-            rx.await.map_err(|_| closed())?
+        let key = self.watchdog.watch().watch(deadline, slot.clone());
+        if let Err(job) = self.writer.send(Job { key, call: slot, run }) {
+            job.call.fail(&closed());
+            self.watchdog.watch().forget([key]);
+        }
+        Box::pin(async move { rx.await.map_err(|_| closed())? })
+    }
+
+    /// Test hook: sets SQLite's `max_page_count` on the writer's
+    /// connection (not below the pages in use), answering the limit now
+    /// in force. A small limit makes the file behave as a full disk.
+    #[doc(hidden)]
+    pub fn set_max_page_count(&self, pages: u64) -> StoreFuture<'static, u64> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        self.call(move |c, _| {
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| unavailable("sqlite store: cannot set max_page_count", e))
         })
+    }
+
+    /// Test hook: the writer stops before each COMMIT, as one blocked in
+    /// the commit's I/O would, until the returned guard is dropped.
+    #[doc(hidden)]
+    pub fn hold_writer_before_commit(&self) -> WriterHold {
+        self.writer.hold.arm();
+        WriterHold { hold: self.writer.hold.clone() }
+    }
+}
+
+/// See [`SqliteStore::hold_writer_before_commit`]; releases the writer
+/// when dropped.
+#[doc(hidden)]
+pub struct WriterHold {
+    hold: Arc<Hold>,
+}
+
+impl WriterHold {
+    /// Blocks until the writer stopped before a COMMIT.
+    pub fn wait_until_held(&self) {
+        self.hold.wait_until_held();
+    }
+}
+
+impl Drop for WriterHold {
+    fn drop(&mut self) {
+        self.hold.release();
     }
 }
 
@@ -296,7 +391,11 @@ impl Driver for SqliteStore {
         let ended = self.writer.ended.lock().ok().and_then(|mut g| g.take());
         Box::pin(async move {
             // Closed already (or the writer died): nothing left to release.
-            let _ = asked.await;
+            // A close whose batch failed did not end the writer: it stays
+            // open until the store is dropped.
+            if asked.await.is_err() {
+                return Ok(());
+            }
             if let Some(ended) = ended {
                 let _ = ended.await;
             }
@@ -372,10 +471,11 @@ impl Driver for SqliteStore {
     }
 
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
+        let deadline = self.deadline();
         Box::pin(async move {
             loop {
                 let key = id.to_owned();
-                let Some(row) = self.call(move |c, _| ops::get_trigger(c, &key)).await? else { return Ok(None) };
+                let Some(row) = self.call_until(deadline, move |c, _| ops::get_trigger(c, &key)).await? else { return Ok(None) };
                 let mut next = row.trigger.clone();
                 if let Err(e) = edit(&mut next) {
                     return Ok(Some(Err(e)));
@@ -386,7 +486,7 @@ impl Driver for SqliteStore {
                 let (a, b) = (&row.trigger.condition, &next.condition);
                 let disarm = (&a.metric_name, a.threshold_operator, a.threshold_value) != (&b.metric_name, b.threshold_operator, b.threshold_value);
                 let (key, read, t, def_version) = (id.to_owned(), row.trigger, next, row.def_version);
-                match self.call(move |c, st| ops::update_trigger(c, st, &key, &read, t, def_version, disarm)).await? {
+                match self.call_until(deadline, move |c, st| ops::update_trigger(c, st, &key, &read, t, def_version, disarm)).await? {
                     ops::Edited::Written(t) => return Ok(Some(Ok(*t))),
                     ops::Edited::Gone => return Ok(None),
                     // Another edit came first: edit its result.
@@ -402,10 +502,11 @@ impl Driver for SqliteStore {
     }
 
     fn fire<'a>(&'a self, p: FireParams<'a>) -> StoreFuture<'a, Fire> {
+        let deadline = self.deadline();
         Box::pin(async move {
             loop {
                 let key = p.trigger_id.to_owned();
-                let Some(row) = self.call(move |c, _| ops::get_trigger(c, &key)).await? else { return Ok(Fire::Gone) };
+                let Some(row) = self.call_until(deadline, move |c, _| ops::get_trigger(c, &key)).await? else { return Ok(Fire::Gone) };
                 // Built from the definition as stored; the transaction
                 // re-applies every gate to the trigger as it then stands.
                 let mut preview = row.trigger;
@@ -419,7 +520,7 @@ impl Driver for SqliteStore {
                     want_record: p.want_record,
                     def_version: row.def_version,
                 };
-                match self.call(move |c, st| ops::fire(c, st, commit)).await? {
+                match self.call_until(deadline, move |c, st| ops::fire(c, st, commit)).await? {
                     ops::FireStep::Done(fire) => return Ok(fire),
                     ops::FireStep::Rebuild => continue,
                 }

@@ -23,8 +23,9 @@ const CHANGE_LOG: i64 = 10_000;
 
 /// The writer's counters: the next ticket, turn position and sequence
 /// numbers, read from the file at open (each is the largest in use), so
-/// nothing per execution is kept in memory.
-#[derive(Debug, Default)]
+/// nothing per execution is kept in memory. Cloned before each request
+/// and batch, and put back when what used them was rolled back.
+#[derive(Clone, Debug, Default)]
 pub struct State {
     ticket: i64,
     turn_pos: i64,
@@ -44,7 +45,7 @@ impl State {
         Ok(Self {
             ticket: max("SELECT max(ticket) FROM executions")?,
             turn_pos: max("SELECT max(pos) FROM turns")?,
-            settle_seq: max("SELECT max(settle_seq) FROM executions")?,
+            settle_seq: max("SELECT max(settle_seq) FROM executions WHERE status >= 2")?,
             trigger_seq: max("SELECT max(seq) FROM triggers")?,
             change_seq: max("SELECT max(seq) FROM trigger_changes")?,
             replay_capacity: replay_capacity.max(1),
@@ -607,7 +608,7 @@ pub(super) fn recover(conn: &Connection, st: &mut State, max_stalls: u32, now: T
 
 pub(super) fn prune(conn: &Connection, _st: &mut State, keep: usize) -> StoreResult<usize> {
     let settled: i64 = conn
-        .prepare_cached("SELECT count(*) FROM executions WHERE settle_seq IS NOT NULL")
+        .prepare_cached("SELECT count(*) FROM executions WHERE status >= 2 AND settle_seq IS NOT NULL")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(db)?;
     let excess = settled - i64::try_from(keep).unwrap_or(i64::MAX);
@@ -618,13 +619,13 @@ pub(super) fn prune(conn: &Connection, _st: &mut State, keep: usize) -> StoreRes
     exec(
         conn,
         "INSERT INTO pruned (status, n)
-           SELECT status, count(*) FROM (SELECT status FROM executions WHERE settle_seq IS NOT NULL ORDER BY settle_seq LIMIT ?1) WHERE true GROUP BY status
+           SELECT status, count(*) FROM (SELECT status FROM executions WHERE status >= 2 AND settle_seq IS NOT NULL ORDER BY settle_seq LIMIT ?1) WHERE true GROUP BY status
            ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
         [excess],
     )?;
     let n = exec(
         conn,
-        "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE settle_seq IS NOT NULL ORDER BY settle_seq LIMIT ?1)",
+        "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE status >= 2 AND settle_seq IS NOT NULL ORDER BY settle_seq LIMIT ?1)",
         [excess],
     )?;
     Ok(n)
@@ -632,7 +633,13 @@ pub(super) fn prune(conn: &Connection, _st: &mut State, keep: usize) -> StoreRes
 
 pub(super) fn counts(conn: &Connection) -> StoreResult<StatusCounts> {
     let mut out = StatusCounts::default();
-    for sql in ["SELECT status, count(*) FROM executions GROUP BY status", "SELECT status, n FROM pruned"] {
+    // Each status from its partial index (a count reads an index, never
+    // the rows): ready and delayed work, running work, final records.
+    const BY_STATUS: &str = "SELECT 0, count(*) FROM executions WHERE status = 0 AND due_ms IS NULL
+        UNION ALL SELECT 0, count(*) FROM executions WHERE status = 0 AND due_ms IS NOT NULL
+        UNION ALL SELECT 1, count(*) FROM executions WHERE status = 1
+        UNION ALL SELECT status, count(*) FROM executions WHERE status >= 2 GROUP BY status";
+    for sql in [BY_STATUS, "SELECT status, n FROM pruned"] {
         let mut s = conn.prepare_cached(sql).map_err(db)?;
         let rows = s.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).map_err(db)?;
         for row in rows {

@@ -13,7 +13,7 @@ use crate::store::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x656e_4247;
 
 /// The schema version this package writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migrations by the version they lead to: `MIGRATIONS[i]` takes a file
 /// from version `i` to `i + 1`.
@@ -107,6 +107,14 @@ const MIGRATIONS: &[&str] = &[
         n INTEGER NOT NULL
     );
     "#,
+    // 2: final executions only in the status index (queued and running
+    // ones have their partial indexes): a claim no longer moves an entry
+    // of it, and the settle order it holds first makes prune's and the
+    // open's reads of it a range, not a scan.
+    r#"
+    DROP INDEX executions_status;
+    CREATE INDEX executions_final ON executions (settle_seq, status) WHERE status >= 2;
+    "#,
 ];
 
 /// Brings the file at `conn` to [`SCHEMA_VERSION`], or refuses it.
@@ -143,4 +151,51 @@ pub fn migrate(conn: &Connection, path: &str) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("; ")
+    }
+
+    #[test]
+    fn a_version_1_file_migrates_to_the_current_schema_keeping_its_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO executions (id, tenant, callable, status, priority, class, queued_ns, attempt, binds, body, settle_seq)
+             VALUES ('e1', 't', 'c', 2, 50, 1, 1, 1, 0, '{}', 7)",
+        )
+        .unwrap();
+        migrate(&conn, "test.db").unwrap();
+        let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let n: i64 = conn.query_row("SELECT count(*) FROM executions WHERE status >= 2", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        // Migrating again changes nothing.
+        migrate(&conn, "test.db").unwrap();
+    }
+
+    #[test]
+    fn counts_prune_and_open_read_indexes_not_the_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, "test.db").unwrap();
+        for sql in [
+            "SELECT count(*) FROM executions WHERE status = 0 AND due_ms IS NULL",
+            "SELECT count(*) FROM executions WHERE status = 0 AND due_ms IS NOT NULL",
+            "SELECT count(*) FROM executions WHERE status = 1",
+            "SELECT status, count(*) FROM executions WHERE status >= 2 GROUP BY status",
+            "SELECT max(settle_seq) FROM executions WHERE status >= 2",
+            "SELECT id FROM executions WHERE status >= 2 AND settle_seq IS NOT NULL ORDER BY settle_seq LIMIT 5",
+        ] {
+            let p = plan(&conn, sql);
+            assert!(p.contains("INDEX"), "{sql}: {p}");
+        }
+    }
 }
