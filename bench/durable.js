@@ -379,8 +379,10 @@ async function roundtripOurs(synchronous, { n = 10_000, warmup = 1_000, fsyncs =
     // A server's event loop is always held open (a listening socket); this
     // child holds it open the same way, with a watchdog: a round trip still
     // pending after STALL_MS fails the run, naming the execution's state.
-    // (At this commit an awaited silent submit on the SQLite store sometimes
-    // never settles; without the interval Node even exits in the middle.)
+    // (Found while writing this: on the SQLite store an awaited silent submit
+    // sometimes never settled although its execution had completed, about
+    // once in 1,000-2,000 round trips; without the interval Node even
+    // exited in the middle of the await.)
     const stall = gate()
     let pendingSince = 0
     const keepAlive = setInterval(() => {
