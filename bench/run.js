@@ -12,8 +12,16 @@
 // Before each child it waits while a Rust build runs on this machine (the
 // addon is rebuilt now and then, and a build would steal one of the two
 // cores), and it notes when the addon file changed during the suite.
+//
+// The durable benchmarks (issue 12) compare with BullMQ and plainjob, which
+// belong to the benchmark alone: bench/package.json (with its lockfile).
+// Before the first benchmark that needs them, run.js checks bench/node_modules
+// holds exactly those versions with a loadable better-sqlite3, and runs
+// `npm ci` in bench/ when it does not (better-sqlite3 builds from source
+// where its prebuilt binaries cannot be downloaded: npm_config_nodedir=/usr
+// when Node's headers are there). The root `npm install` never installs them.
 
-const { spawn, execFileSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -23,7 +31,8 @@ const { BENCHES, TARGETS } = require('./suite')
 const ROOT = path.join(__dirname, '..')
 const CHILD_TIMEOUT_MS = 15 * 60_000
 const opts = parseArgs(['-', ...process.argv.slice(2)])
-const RUNS = opts.runs === undefined ? 5 : opts.runs
+/** Runs per implementation: --runs, else the benchmark's own `runs`, else 5. */
+const runsOf = (bench) => (opts.runs !== undefined ? opts.runs : bench.runs || 5)
 const QUICK = opts.quick === true
 const notes = []
 
@@ -105,11 +114,61 @@ function gitDescribe() {
 }
 
 // ---------------------------------------------------------------------------
+// The durable benchmarks' competitors (bench/package.json)
+
+const BENCH_DIR = __dirname
+
+/** What bench/node_modules lacks for bench/package.json: [] when all is there. */
+function benchDepsMissing() {
+  const wanted = JSON.parse(fs.readFileSync(path.join(BENCH_DIR, 'package.json'), 'utf8')).dependencies
+  const missing = []
+  for (const [name, version] of Object.entries(wanted)) {
+    const have = pkgVersion(name, BENCH_DIR)
+    if (have !== version) missing.push(`${name}@${version} (${have})`)
+  }
+  if (missing.length === 0) {
+    // Installed but never built (or built for another Node): not usable.
+    const probe = spawnSync(process.execPath, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], { cwd: BENCH_DIR, stdio: 'ignore' })
+    if (probe.status !== 0) missing.push('a loadable better-sqlite3 native addon')
+  }
+  return missing
+}
+
+let benchDepsChecked = false
+
+/** Installs bench/package.json's dependencies (npm ci in bench/) unless already there. */
+function ensureBenchDeps() {
+  if (benchDepsChecked) return
+  benchDepsChecked = true
+  const missing = benchDepsMissing()
+  if (missing.length === 0) return
+  say(`bench/node_modules lacks ${missing.join(', ')}: running npm ci in bench/ (better-sqlite3 may build from source: minutes)`)
+  // Not the npm config of an enclosing `npm run bench` (its local prefix is
+  // the root package), but the user's npmrc as usual.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_(config|package|lifecycle)_/i.test(k)))
+  if (process.env.npm_config_nodedir !== undefined) env.npm_config_nodedir = process.env.npm_config_nodedir
+  else if (fs.existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr'
+  const t0 = Date.now()
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  const res = spawnSync(npm, ['ci', '--prefix', BENCH_DIR, '--no-audit', '--no-fund'], { cwd: BENCH_DIR, env, stdio: ['ignore', 2, 2] })
+  const still = res.status === 0 ? benchDepsMissing() : []
+  if (res.status !== 0 || still.length > 0) {
+    const why = res.status !== 0 ? `npm ci exited ${res.error ? res.error.message : res.status}` : `still missing ${still.join(', ')}`
+    notes.push(`Installing the durable benchmarks' competitors (bench/package.json) failed: ${why}; their runs fail below.`)
+    say(`installing bench/package.json failed: ${why}`)
+  } else {
+    notes.push(`The durable benchmarks' competitors were installed first (\`npm ci\` in bench/, ${((Date.now() - t0) / 1000).toFixed(0)} s).`)
+    say(`bench/node_modules installed in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Running a child
 
 function runChild(bench, impl) {
   const args = QUICK ? bench.quick : bench.args
   const argv = ['--expose-gc', path.join(__dirname, bench.file), impl]
+  if (bench.part !== undefined) argv.push('--part', bench.part)
   for (const [k, v] of Object.entries(args)) argv.push(`--${k}`, String(v))
   return new Promise((resolve) => {
     const t0 = Date.now()
@@ -205,14 +264,15 @@ function benchTable(bench, agg) {
     lines.push('')
     for (const [impl, a] of failures) lines.push(`- **${impl}: ${a.failed.length} of ${a.runs} runs failed**: ${a.errors.join('; ')}`)
   }
-  lines.push('', '| ratio (median ÷ median) | figure | ratio | reads as |', '|---|---|---|---|')
+  const ratios = []
   for (const ours of bench.ours) {
     for (const theirs of bench.theirs) {
       for (const f of bench.figures.filter((x) => x.ratio)) {
-        lines.push(`| ${ours} / ${theirs} | ${f.label} | ${ratioCell(agg, ours, theirs, f)} |`)
+        ratios.push(`| ${ours} / ${theirs} | ${f.label} | ${ratioCell(agg, ours, theirs, f)} |`)
       }
     }
   }
+  if (ratios.length > 0) lines.push('', '| ratio (median ÷ median) | figure | ratio | reads as |', '|---|---|---|---|', ...ratios)
   return lines.join('\n')
 }
 
@@ -236,7 +296,7 @@ function medianOf(results) {
 
 function targetsTable(results) {
   const m = medianOf(results)
-  const lines = ['## Targets (issue 4)', '', '| target | status | measured (medians) |', '|---|---|---|']
+  const lines = ['## Targets (issues 4 and 12)', '', '| target | status | measured (medians) |', '|---|---|---|']
   let met = 0
   for (const t of TARGETS) {
     let status
@@ -266,14 +326,16 @@ async function main() {
   const addonAtStart = addonFingerprint()
   if (addonIsDebugBuild()) notes.push('**The addon under test is a debug build (mostly DWARF, e.g. `napi build` without `--release`): its figures are not representative.** Build with `npm run build` first.')
   const commit = gitDescribe()
-  say(`${command}: ${benches.map((b) => b.name).join(', ')}, ${RUNS} runs each${QUICK ? ' (quick sizes)' : ''}`)
+  say(`${command}: ${benches.map((b) => `${b.name} ×${runsOf(b)}`).join(', ')}${QUICK ? ' (quick sizes)' : ''}`)
   const fingerprints = new Set([addonAtStart])
   let waitedMs = 0
   const results = {}
   let anyFailed = false
   for (const bench of benches) {
+    if (bench.needs === 'bench-deps') ensureBenchDeps()
     const impls = [...bench.ours, ...bench.theirs]
     const runs = Object.fromEntries(impls.map((i) => [i, []]))
+    const RUNS = runsOf(bench)
     for (let r = 0; r < RUNS; r++) {
       for (const impl of impls) {
         waitedMs += await waitForQuiet()
@@ -303,13 +365,13 @@ async function main() {
   const report = [
     '# Benchmarks',
     '',
-    'enact-background side by side with p-queue, croner and hand-written JS baselines, in the same run on the same machine (issue 4). Each implementation runs as a fresh `node --expose-gc` child process; runs of the implementations are interleaved.',
+    'enact-background side by side with p-queue, croner, BullMQ, plainjob and hand-written JS baselines, in the same run on the same machine (issues 4 and 12). Each implementation runs as a fresh `node --expose-gc` child process; runs of the implementations are interleaved.',
     '',
     `- Date: ${started.toISOString()} (suite took ${minutes.toFixed(1)} min)`,
     `- Machine: ${cpus[0].model}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
-    `- Node ${process.version}; p-queue ${pkgVersion('p-queue')}; croner ${pkgVersion('croner')}`,
+    `- Node ${process.version}; p-queue ${pkgVersion('p-queue')}; croner ${pkgVersion('croner')}${benches.some((b) => b.needs === 'bench-deps') ? `; bench/package.json: bullmq ${pkgVersion('bullmq', BENCH_DIR)}, ioredis ${pkgVersion('ioredis', BENCH_DIR)}, plainjob ${pkgVersion('plainjob', BENCH_DIR)}, better-sqlite3 ${pkgVersion('better-sqlite3', BENCH_DIR)}${redisVersion()}` : ''}`,
     `- Addon: ${addonAtStart}; commit ${commit}`,
-    `- Command: \`${command}\` (\`npm run bench\`), ${RUNS} runs per implementation${QUICK ? ', **quick sizes (smoke test, not comparable with the issue\'s figures)**' : ''}`,
+    `- Command: \`${command}\` (\`npm run bench\`), ${opts.runs !== undefined ? opts.runs : 5} runs per implementation${opts.runs === undefined && benches.some((b) => b.runs) ? ` (${benches.filter((b) => b.runs).map((b) => `${b.name}: ${b.runs}`).join(', ')})` : ''}${QUICK ? ', **quick sizes (smoke test, not comparable with the issue\'s figures)**' : ''}`,
     ...notes.map((n) => `- Note: ${n}`),
     '',
     '## Results',
@@ -331,12 +393,25 @@ async function main() {
   }
 }
 
-function pkgVersion(name) {
+function pkgVersion(name, dir = ROOT) {
   // Read the file directly: p-queue's exports map does not expose package.json.
   try {
-    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version
+    return JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8')).version
   } catch {
     return 'not installed'
+  }
+}
+
+/** `; Redis 7.0.15 on 127.0.0.1:6379 (AOF off, RDB snapshots off)` as the local server answers, or ''. */
+function redisVersion() {
+  const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', ...args], { encoding: 'utf8', timeout: 5000 })
+  try {
+    const version = (/redis_version:(\S+)/.exec(cli('info', 'server')) || [])[1]
+    const aof = /aof_enabled:1/.test(cli('info', 'persistence'))
+    const save = cli('config', 'get', 'save').trim().split('\n')[1] || ''
+    return version ? `; Redis ${version} on 127.0.0.1:6379 (AOF ${aof ? 'on' : 'off'}, RDB snapshots ${save.trim() ? `"${save.trim()}"` : 'off'})` : ''
+  } catch {
+    return ''
   }
 }
 

@@ -1,6 +1,6 @@
 'use strict'
 // What run.js runs: the benchmarks, their implementations, the figures each
-// child reports, and the targets of issue 4. Sizes are the issue's; `quick`
+// child reports, and the targets of issues 4 and 12. Sizes are the issue's; `quick`
 // sizes (about 1/20) are for smoke tests only.
 
 const higher = 'higher'
@@ -84,6 +84,78 @@ const BENCHES = [
       { key: 'cpuMs', label: 'CPU ms', better: lower, digits: 0, ratio: true },
     ],
   },
+  // Issue 12's durable section: bench/durable.js, `part` picks the benchmark.
+  // Their competitors live in bench/package.json, installed by run.js
+  // (`needs: 'bench-deps'`), not by the root `npm install`.
+  {
+    name: 'durable-throughput',
+    file: 'durable.js',
+    part: 'throughput',
+    needs: 'bench-deps',
+    title: 'Durable throughput',
+    what: "200,000 no-op executions at concurrency 64, each acknowledged only when committed, submitted in chunks of 256 with a turn of the event loop after each (as an application taking requests would), then awaited until all have run; jobs/s from the first submit to the last completion, event-loop lag (1 ms probe) meanwhile. **sqlite**: our engine over a SQLite file (`BackgroundEngine.open({ store: { sqlite, synchronous: 'normal' } })`), every submit's promise (resolved when committed) counted, then `idle()`. memory: the same on our memory store. bullmq: BullMQ 6 on the local Redis (no persistence configured there: not durable in this run), `addBulk` per chunk, one Worker of concurrency 64. plainjob: plainjob on better-sqlite3 (WAL, synchronous=NORMAL), `addMany` per chunk, then 64 workers in this process.",
+    args: { n: 200_000 },
+    quick: { n: 10_000 },
+    ours: ['sqlite'],
+    theirs: ['memory', 'bullmq', 'plainjob'],
+    figures: [
+      { key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true },
+      { key: 'lagP99Ms', label: 'event-loop lag p99 ms', better: lower, digits: 1 },
+      { key: 'lagMaxMs', label: 'event-loop lag max ms', better: lower, digits: 1 },
+    ],
+  },
+  {
+    name: 'durable-roundtrip',
+    file: 'durable.js',
+    part: 'roundtrip',
+    title: 'Durable round trip',
+    what: "`await engine.submit({ config: { mode: 'silent' } })` of a no-op on a SQLite file, 10,000 times in sequence after 1,000 warm-ups; beside it, in the same child, one fsync on this disk (4 KiB written at offset 0 of a file in the database's directory, then `fs.fsyncSync`, 1,000 times: half before, half after). sqlite: `synchronous: 'normal'` (WAL commits not fsynced); sqlite-full: `synchronous: 'full'` (every commit fsynced). The child holds its event loop open with a 1 s interval, as a server's listening socket would.",
+    args: { n: 10_000, warmup: 1_000, fsyncs: 1_000 },
+    quick: { n: 500, warmup: 50, fsyncs: 100 },
+    ours: ['sqlite', 'sqlite-full'],
+    theirs: [],
+    figures: [
+      { key: 'p50Us', label: 'p50 µs', better: lower, digits: 1 },
+      { key: 'p99Us', label: 'p99 µs', better: lower, digits: 1 },
+      { key: 'maxUs', label: 'max µs', better: lower, digits: 0 },
+      { key: 'fsyncP50Us', label: 'fsync p50 µs', better: null, digits: 1 },
+      { key: 'p50OverFsync', label: 'p50 ÷ fsync p50', better: lower, digits: 2 },
+    ],
+  },
+  {
+    name: 'durable-backlog',
+    file: 'durable.js',
+    part: 'backlog',
+    title: 'Backlog memory',
+    what: 'RSS growth per queued execution, after a full GC, with 1,000,000 executions queued ready to run (engine concurrency 1, its one started attempt held until the measurement is over; submitted in chunks of 10,000, promises dropped). sqlite: our engine over a SQLite file; memory: our memory store, for contrast. heapUsed growth alongside.',
+    args: { n: 1_000_000 },
+    quick: { n: 50_000 },
+    runs: 3,
+    ours: ['sqlite'],
+    theirs: ['memory'],
+    figures: [
+      { key: 'bytesPerExec', label: 'RSS bytes/execution', better: lower, digits: 0, ratio: true },
+      { key: 'heapBytesPerExec', label: 'V8 heap bytes/execution', better: lower, digits: 0 },
+      { key: 'rssMiB', label: 'RSS MiB', better: lower, digits: 0 },
+    ],
+  },
+  {
+    name: 'durable-recovery',
+    file: 'durable.js',
+    part: 'recovery',
+    title: 'Recovery time',
+    what: 'A SQLite file holding 1,000,000 queued executions (made by a setup child, not timed; fresh in every run, in the page cache) is opened by a fresh process: time from just before `BackgroundEngine.open()` to the first call of the callable; open() alone alongside.',
+    args: { n: 1_000_000 },
+    quick: { n: 50_000 },
+    runs: 3,
+    ours: ['sqlite'],
+    theirs: [],
+    figures: [
+      { key: 'firstStartMs', label: 'open → first start ms', better: lower, digits: 1 },
+      { key: 'openMs', label: 'open() ms', better: lower, digits: 1 },
+      { key: 'queuedAtOpen', label: 'executions found', better: null, digits: 0 },
+    ],
+  },
 ]
 
 // Each target reads medians through `m(bench, impl, key)`, which returns a
@@ -165,6 +237,69 @@ const TARGETS = [
       const ours = m('schedule', 'ours', 'cpuMs')
       const croner = m('schedule', 'croner', 'cpuMs')
       return { met: ours < croner, detail: `ours ${fmt(ours, 0)} ms vs croner ${fmt(croner, 0)} ms` }
+    },
+  },
+  {
+    text: 'Durable throughput ≥ 10× BullMQ',
+    check(m) {
+      const r = m('durable-throughput', 'sqlite', 'jobsPerSec') / m('durable-throughput', 'bullmq', 'jobsPerSec')
+      return { met: r >= 10, detail: `sqlite/bullmq = ${fmt(r)}×` }
+    },
+  },
+  {
+    text: 'Durable throughput ≥ 10× plainjob',
+    check(m) {
+      const r = m('durable-throughput', 'sqlite', 'jobsPerSec') / m('durable-throughput', 'plainjob', 'jobsPerSec')
+      return { met: r >= 10, detail: `sqlite/plainjob = ${fmt(r)}×` }
+    },
+  },
+  {
+    text: 'Durable throughput ≥ 0.5× our memory store',
+    check(m) {
+      const r = m('durable-throughput', 'sqlite', 'jobsPerSec') / m('durable-throughput', 'memory', 'jobsPerSec')
+      return { met: r >= 0.5, detail: `sqlite/memory = ${fmt(r)}×` }
+    },
+  },
+  {
+    text: 'Event-loop lag p99 < 5 ms during the durable throughput run',
+    check(m) {
+      const v = m('durable-throughput', 'sqlite', 'lagP99Ms')
+      return { met: v < 5, detail: `p99 = ${fmt(v, 1)} ms` }
+    },
+  },
+  {
+    text: "Durable round trip p50 ≤ 2× one fsync (synchronous: 'full')",
+    check(m) {
+      const full = m('durable-roundtrip', 'sqlite-full', 'p50Us')
+      const fsync = m('durable-roundtrip', 'sqlite-full', 'fsyncP50Us')
+      const r = m('durable-roundtrip', 'sqlite-full', 'p50OverFsync')
+      let normal
+      try {
+        normal = `; 'normal': p50 ${fmt(m('durable-roundtrip', 'sqlite', 'p50Us'), 1)} µs`
+      } catch (err) {
+        normal = `; 'normal': ${err.message}`
+      }
+      return { met: r <= 2, detail: `p50 ${fmt(full, 1)} µs, fsync p50 ${fmt(fsync, 1)} µs: ${fmt(r)}× (median of the runs' ratios)${normal}` }
+    },
+  },
+  {
+    text: 'Backlog memory ≤ 64 bytes per queued durable execution',
+    check(m) {
+      const v = m('durable-backlog', 'sqlite', 'bytesPerExec')
+      let mem
+      try {
+        mem = `${fmt(m('durable-backlog', 'memory', 'bytesPerExec'), 0)} B`
+      } catch (err) {
+        mem = err.message
+      }
+      return { met: v <= 64, detail: `${fmt(v, 0)} B (memory store: ${mem})` }
+    },
+  },
+  {
+    text: 'Recovery: open a file of 1,000,000 queued executions and start the first < 1 s',
+    check(m) {
+      const v = m('durable-recovery', 'sqlite', 'firstStartMs')
+      return { met: v < 1000, detail: `${fmt(v, 0)} ms (open() ${fmt(m('durable-recovery', 'sqlite', 'openMs'), 0)} ms)` }
     },
   },
 ]
