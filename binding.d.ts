@@ -22,10 +22,18 @@ export declare class NativeEngine {
    */
   constructor(options: string, wake: () => void, facade: object)
   /**
-   * Starts an engine over a durable store: counts the work the file
-   * holds and loads its triggers, then runs the scheduler. Answers
-   * `null` (now or as a ticket). A memory engine started in its
-   * constructor: this answers at once.
+   * First step of starting an engine over a durable store, before any
+   * callable is registered (so no claim can take work yet): counts the
+   * work the file holds as waiting and arms the timer for its delayed
+   * work. Answers `null` (now or as a ticket); at once for a memory
+   * engine, which started in its constructor.
+   */
+  adopt(): string | number
+  /**
+   * Last step of starting an engine over a durable store, once its
+   * callables are registered: loads the triggers and runs the
+   * scheduler (ticks missed while down fire now). Answers `null` (now
+   * or as a ticket); at once for a memory engine.
    */
   start(): string | number
   /**

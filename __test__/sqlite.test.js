@@ -25,8 +25,8 @@ afterEach(async () => {
 
 /** Engines opened by `open()`: shut down after each test. */
 const opened = []
-async function open(options = {}, file = path.join(dir, 'enact.db')) {
-  const e = await BackgroundEngine.open({ ...options, store: { sqlite: file, ...options.store } })
+async function open(options = {}, file = path.join(dir, 'enact.db'), setup = undefined) {
+  const e = await BackgroundEngine.open({ ...options, store: { sqlite: file, ...options.store } }, setup)
   opened.push(e)
   return e
 }
@@ -132,6 +132,28 @@ describe('what a reopened file holds', () => {
     e.registerCallable('later', async () => 'ran')
     expect((await again).executionId).toBe('exec_plain')
     expect((await e.wait('exec_plain')).output).toBe('ran')
+  })
+
+  test('work done in setup and the reopened backlog (ready and delayed) are each counted once: idle() waits for all of it, then resolves', async () => {
+    let e = await open()
+    const started = []
+    e.on('execution.started', (r) => started.push(r.executionId))
+    e.registerCallable('job', () => new Promise(() => {})) // runs until shutdown hands it back
+    for (let i = 0; i < 3; i++) await e.submit({ tenantId: T, callableName: 'job' })
+    for (let i = 0; i < 2; i++) await e.submit({ tenantId: T, callableName: 'job', config: { mode: 'deferred', delayMs: 300 } })
+    while (started.length < 3) await nextEvent(e, 'execution.started')
+    await close(e, { timeoutMs: 0 })
+
+    let ran = 0
+    e = await open({}, undefined, async (engine) => {
+      engine.registerCallable('job', async () => ++ran)
+      // Awaiting lets claims run while setup goes on; its own work is counted by its submit.
+      await engine.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'job' } })
+      await engine.submit({ tenantId: T, callableName: 'job' })
+    })
+    await e.idle()
+    expect(ran).toBe(6)
+    expect(await e.stats()).toMatchObject({ completed: 6, queued: 0, running: 0 })
   })
 
   test('the same executionId twice answers the stored execution, across a reopen too', async () => {

@@ -195,29 +195,22 @@ class BackgroundEngine {
     } finally {
       opening = false
     }
-    if (setup !== undefined) {
-      try {
-        await setup(engine)
-      } catch (err) {
-        await engine.shutdown({ timeoutMs: 0 }).catch(() => {})
-        throw err
-      }
-    }
-    await engine.#start()
-    return engine
-  }
-
-  /** Starts a durable engine: counts its backlog, loads its triggers. */
-  async #start() {
-    if (!this.#durable) return
     try {
-      await this.#tickets.answer(this.#native.start())
-      for (const t of await this.listTriggers()) this.#interest.index(t)
+      // The backlog is counted before setup: no callable is registered
+      // yet, so nothing of it can be claimed while it is counted, and
+      // what setup submits is counted by its own submit.
+      if (engine.#durable) await engine.#tickets.answer(engine.#native.adopt())
+      if (setup !== undefined) await setup(engine)
+      if (engine.#durable) {
+        await engine.#tickets.answer(engine.#native.start())
+        for (const t of await engine.listTriggers()) engine.#interest.index(t)
+      }
     } catch (err) {
-      await this.shutdown({ timeoutMs: 0 }).catch(() => {})
+      await engine.shutdown({ timeoutMs: 0 }).catch(() => {})
       throw err
     }
-    this.#schedulePump()
+    engine.#schedulePump()
+    return engine
   }
 
   /**
@@ -943,12 +936,18 @@ class BackgroundEngine {
           native.close()
           return resolve()
         }
+        // The store answers what was asked before the close, then closes;
+        // their answers may come after the close's (each comes on its own),
+        // so they are awaited before anything left is refused.
+        const earlier = this.#tickets.answered()
         const closed = () => {
-          const last = native.drain()
-          if (last !== null) this.#deliver(last)
-          this.#tickets.rejectAll(() => enactError(Code.SHUTDOWN, 'engine shut down before its store answered'))
-          native.close()
-          resolve()
+          void earlier.then(() => {
+            const last = native.drain()
+            if (last !== null) this.#deliver(last)
+            this.#tickets.rejectAll(() => enactError(Code.SHUTDOWN, 'engine shut down before its store answered'))
+            native.close()
+            resolve()
+          })
         }
         this.#tickets.answer(native.closeStore()).then(closed, (err) => {
           warn('enact-background: closing the store failed', err)
@@ -960,9 +959,18 @@ class BackgroundEngine {
         if (native.busy() === 0) return finish()
         timer = timers.setTimeout(finish, timeoutMs)
       }
-      // Calls the store has not answered yet (a submit, a fire) end first.
-      if (this.#tickets.size > 0) void this.#tickets.none().then(begin)
-      else begin()
+      // Calls the store has not answered yet (a submit, a fire) end first,
+      // for at most timeoutMs (each is bounded by the store's own timeout).
+      if (this.#tickets.size > 0) {
+        let started = false
+        const once = () => {
+          if (started) return
+          started = true
+          begin()
+        }
+        void this.#tickets.answered().then(once)
+        timers.setTimeout(once, timeoutMs).unref()
+      } else begin()
     })
     return this.#shutdown
   }

@@ -9,10 +9,8 @@
 const { enactError } = require('./errors')
 
 class Tickets {
-  /** @type {Map<number, { resolve: (value: any) => void, reject: (err: Error) => void }>} */
+  /** @type {Map<number, { resolve: (value: any) => void, reject: (err: Error) => void, promise: Promise<any> }>} */
   #pending = new Map()
-  /** @type {(() => void)[]} */
-  #whenNone = []
 
   /** Calls waiting for their answer. */
   get size() {
@@ -27,7 +25,17 @@ class Tickets {
    */
   answer(out) {
     if (typeof out !== 'number') return Promise.resolve(JSON.parse(out))
-    return new Promise((resolve, reject) => this.#pending.set(out, { resolve, reject }))
+    /** @type {(value: any) => void} */
+    let resolve = () => {}
+    /** @type {(err: Error) => void} */
+    let reject = () => {}
+    /** @type {Promise<any>} */
+    const promise = new Promise((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    this.#pending.set(out, { resolve, reject, promise })
+    return promise
   }
 
   /**
@@ -42,20 +50,15 @@ class Tickets {
     this.#pending.delete(ticket)
     if (error !== null && error !== undefined) call.reject(enactError(error.code, error.message))
     else call.resolve(ok ?? null)
-    if (this.#pending.size === 0 && this.#whenNone.length > 0) {
-      const list = this.#whenNone
-      this.#whenNone = []
-      for (const resolve of list) resolve()
-    }
   }
 
   /**
-   * Resolves once no call waits for its answer.
+   * Resolves once every call waiting now has its answer (calls made
+   * later are not waited for).
    * @returns {Promise<void>}
    */
-  none() {
-    if (this.#pending.size === 0) return Promise.resolve()
-    return new Promise((resolve) => this.#whenNone.push(resolve))
+  answered() {
+    return Promise.allSettled([...this.#pending.values()].map((c) => c.promise)).then(() => {})
   }
 
   /**
@@ -67,9 +70,6 @@ class Tickets {
     const all = [...this.#pending.values()]
     this.#pending.clear()
     for (const call of all) call.reject(errorOf())
-    const list = this.#whenNone
-    this.#whenNone = []
-    for (const resolve of list) resolve()
   }
 }
 

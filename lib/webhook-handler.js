@@ -182,10 +182,13 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     if (declared > maxBodyBytes) throw new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBodyBytes} bytes`)
     /** @param {Buffer} body */
     const answer = (body) =>
-      Promise.resolve(deliver(triggerId, req.headers, body)).then(
-        (fired) => sendJson(res, 202, fired),
-        (err) => answerError(res, err),
-      )
+      Promise.resolve(deliver(triggerId, req.headers, body))
+        .then(
+          (fired) => sendJson(res, 202, fired),
+          (err) => answerError(res, err),
+        )
+        // Answering itself failed (the connection is gone): nothing is left to tell.
+        .catch(() => res.destroy?.())
     // A body parser ran before us: use what it kept.
     if (/** @type {any} */ (req).body !== undefined && (req.readableEnded || req.complete)) {
       return answer(parsedBodyBytes(req))

@@ -685,22 +685,39 @@ impl NativeEngine {
         }
     }
 
-    /// Starts an engine over a durable store: counts the work the file
-    /// holds and loads its triggers, then runs the scheduler. Answers
-    /// `null` (now or as a ticket). A memory engine started in its
-    /// constructor: this answers at once.
+    /// First step of starting an engine over a durable store, before any
+    /// callable is registered (so no claim can take work yet): counts the
+    /// work the file holds as waiting and arms the timer for its delayed
+    /// work. Answers `null` (now or as a ticket); at once for a memory
+    /// engine, which started in its constructor.
+    #[napi(ts_return_type = "string | number")]
+    pub fn adopt(&self, env: Env) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            if self.shared.recovery.is_none() {
+                return Ok(Either::A("null".into()));
+            }
+            let exec = self.shared.exec.clone();
+            self.answered(&env, async move {
+                exec.clone().adopt_backlog().await?;
+                // A manual clock has no timer loop that would find it.
+                exec.run_due_async().await?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Last step of starting an engine over a durable store, once its
+    /// callables are registered: loads the triggers and runs the
+    /// scheduler (ticks missed while down fire now). Answers `null` (now
+    /// or as a ticket); at once for a memory engine.
     #[napi(ts_return_type = "string | number")]
     pub fn start(&self, env: Env) -> Result<Either<String, f64>> {
         guarded(&env, || {
             if self.shared.recovery.is_none() {
                 return Ok(Either::A("null".into()));
             }
-            let (exec, triggers) = (self.shared.exec.clone(), self.shared.triggers.clone());
+            let triggers = self.shared.triggers.clone();
             self.answered(&env, async move {
-                exec.clone().adopt_backlog().await?;
-                // Arms the timer for the delayed work the file holds (a
-                // manual clock has no timer loop that would find it).
-                exec.clone().run_due_async().await?;
                 triggers.start_async().await?;
                 Ok(())
             })

@@ -238,6 +238,15 @@ async fn close_commits_what_was_asked_then_releases_the_file() {
     assert_eq!(after.code, ErrorCode::Store);
     assert!(after.message.contains("closed"), "{}", after.message);
     first.close().await.unwrap(); // twice: nothing left to do
+    // A call queued behind a close is answered at once, not at its deadline.
+    let slow = SqliteStore::open(dir.path().join("slow.db"), SqliteOptions { call_timeout: std::time::Duration::from_secs(3600), ..SqliteOptions::default() }).unwrap();
+    let closing = slow.close();
+    let behind = slow.get("e1");
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(60), behind).await.expect("answered before its deadline");
+    if let Err(e) = answered {
+        assert!(EngineError::from(e).message.contains("closed"));
+    }
+    closing.await.unwrap();
     // The lock is released while `first` still exists.
     let second = open(&path);
     assert_eq!(second.get("e1").await.unwrap().map(|e| e.execution_id), Some("e1".into()));

@@ -390,15 +390,13 @@ impl Driver for SqliteStore {
         });
         let ended = self.writer.ended.lock().ok().and_then(|mut g| g.take());
         Box::pin(async move {
-            // Closed already (or the writer died): nothing left to release.
-            // A close whose batch failed did not end the writer: it stays
-            // open until the store is dropped.
-            if asked.await.is_err() {
-                return Ok(());
-            }
-            if let Some(ended) = ended {
-                let _ = ended.await;
-            }
+            let asked = asked.await;
+            // Closed before: nothing left to release.
+            let Some(ended) = ended else { return Ok(()) };
+            // Refused or stuck past its deadline: the writer ends (and the
+            // file is released) when it can; the caller hears why now.
+            asked?;
+            let _ = ended.await;
             Ok(())
         })
     }

@@ -267,7 +267,11 @@ fn run(conn: Connection, mut state: State, rx: mpsc::Receiver<Job>, ctx: Ctx) {
         };
         if failure.is_some() {
             // Nothing of the batch was written: nor are its counters used.
+            // A close asked in it still ends the writer (its caller was told
+            // the close failed, and the file is released once it ends).
+            let closing = state.closing;
             state = before;
+            state.closing |= closing;
         }
         ctx.stats.requests.fetch_add(keys.len() as u64, Ordering::Relaxed);
         for reply in replies.drain(..) {
@@ -275,8 +279,13 @@ fn run(conn: Connection, mut state: State, rx: mpsc::Receiver<Job>, ctx: Ctx) {
         }
         ctx.watch.forget(keys.drain(..));
         if state.closing {
-            // Requests queued behind the close are answered "closed" when
-            // the channel drops with this function's return.
+            // Requests queued behind the close are answered now (one sent
+            // after this drain finds the channel closed when it sends).
+            let closed = super::closed();
+            for job in rx.try_iter() {
+                job.call.fail(&closed);
+                ctx.watch.forget([job.key]);
+            }
             return;
         }
     }
