@@ -71,10 +71,11 @@ class Child {
     })
     living.add(this)
     this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then the child's stdout and stderr were read.
+      this.proc.on('close', (code, signal) => {
         living.delete(this)
         for (const w of this.watchers) {
-          if (!this.killed) w.reject(new Error(`child ${this.pid} exited on its own (code ${code}, signal ${signal}):\n${this.output}`))
+          if (!this.killed) w.reject(new Error(`child ${this.pid} (${role}) exited on its own (code ${code}, signal ${signal}) before its ${w.what}:\n${this.output}`))
         }
         resolve({ code, signal })
       })
@@ -87,6 +88,7 @@ class Child {
     return new Promise((resolve, reject) => {
       const w = {
         pred,
+        what,
         resolve: (m) => done(() => resolve(m)),
         reject: (err) => done(() => reject(err)),
       }
