@@ -95,7 +95,9 @@ test('`npm start` demo killed mid-work (SIGKILL) and run again on its file: same
   expect(kept).toMatch(/webhook +Payments +status active +fired 1x/)
   expect(kept).toMatch(/event +After payments +status active +fired 1x/)
   expect(kept).toMatch(/manual +Nightly report +status active +fired 1x/)
-  expect(again).toMatch(/Work the last run left unfinished, queued or running again: ([6-9]|\d\d+)/)
+  // How many are still unfinished when listed depends on how fast the
+  // re-queued ones (started as the store opened) run: not asserted.
+  expect(again).toMatch(/Work the last run left unfinished, queued or running again: \d+/)
   // The two that were running ran again (their second attempt), the others once.
   for (const q of ['q1', 'q2']) expect(again).toMatch(new RegExp(`exec_demo_report_${q} completed: "report ${q}: done on attempt 2"`))
   for (const q of ['q3', 'q4', 'q5', 'q6']) expect(again).toMatch(new RegExp(`exec_demo_report_${q} completed: "report ${q}: done on attempt 1"`))

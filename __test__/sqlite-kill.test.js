@@ -71,10 +71,11 @@ class Child {
     })
     living.add(this)
     this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then the child's stdout and stderr were read.
+      this.proc.on('close', (code, signal) => {
         living.delete(this)
         for (const w of this.watchers) {
-          if (!this.killed) w.reject(new Error(`child ${this.pid} exited on its own (code ${code}, signal ${signal}):\n${this.output}`))
+          if (!this.killed) w.reject(new Error(`child ${this.pid} (${role}) exited on its own (code ${code}, signal ${signal}) before its ${w.what}:\n${this.output}`))
         }
         resolve({ code, signal })
       })
@@ -87,6 +88,7 @@ class Child {
     return new Promise((resolve, reject) => {
       const w = {
         pred,
+        what,
         resolve: (m) => done(() => resolve(m)),
         reject: (err) => done(() => reject(err)),
       }
@@ -199,6 +201,35 @@ class Ledger {
   }
 }
 
+/** The watchdogs of running rounds, by their stop function. */
+const resolved = new Map()
+
+/**
+ * Stops a round that heard no acknowledgement for GUARD_MS, recording it
+ * as a violation (a lost acknowledgement or a hang), so that it fails with
+ * what was unanswered rather than at the test's timeout.
+ */
+function watchdog(ledger, round, unanswered, stop) {
+  let timer
+  let cleared = false
+  const arm = () => {
+    clearTimeout(timer)
+    if (cleared) return // acknowledgements that arrive after the round stopped
+    timer = setTimeout(() => {
+      ledger.violations.push(`round ${round}: no acknowledgement within ${GUARD_MS} ms, ${unanswered()} (a lost acknowledgement or a hang)`)
+      stop()
+    }, GUARD_MS)
+  }
+  arm()
+  return {
+    reset: arm,
+    clear: () => {
+      cleared = true
+      clearTimeout(timer)
+    },
+  }
+}
+
 /** Streams requests, at most 8 unacknowledged, until `killAtAcks` were acknowledged or `killAfterMs` passed. */
 function stream(child, ledger, round, { killAtAcks, killAfterMs }) {
   return new Promise((resolve) => {
@@ -208,14 +239,17 @@ function stream(child, ledger, round, { killAtAcks, killAfterMs }) {
     const stop = () => {
       if (!stopped) {
         stopped = true
+        resolved.get(stop)?.clear()
         resolve(acked)
       }
     }
     if (Number.isFinite(killAfterMs)) setTimeout(stop, killAfterMs)
+    const silence = watchdog(ledger, round, () => `${inflight} requests unanswered`, stop)
     const pump = () => {
       while (!stopped && inflight < 8) {
         inflight++
         ledger.send(child, round).then(() => {
+          silence.reset()
           inflight--
           if (++acked >= killAtAcks) stop()
           else pump()
@@ -223,6 +257,7 @@ function stream(child, ledger, round, { killAtAcks, killAfterMs }) {
       }
     }
     pump()
+    resolved.set(stop, silence)
   })
 }
 
@@ -230,12 +265,18 @@ function stream(child, ledger, round, { killAtAcks, killAfterMs }) {
 function burst(child, ledger, round, { size, killAtAcks }) {
   return new Promise((resolve) => {
     let acked = 0
+    const done = () => {
+      silence.clear()
+      resolve(acked)
+    }
+    const silence = watchdog(ledger, round, () => `${size - acked} of a burst of ${size} unanswered`, done)
     for (let i = 0; i < size; i++) {
       ledger.send(child, round, 'submit').then(() => {
-        if (++acked === killAtAcks) resolve(acked)
+        silence.reset()
+        if (++acked === killAtAcks) done()
       })
     }
-    if (killAtAcks === 0) resolve(0)
+    if (killAtAcks === 0) done()
   })
 }
 
