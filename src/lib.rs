@@ -675,13 +675,15 @@ impl NativeEngine {
             let _guard = timer_runtime().enter();
             self.shared.exec.answer(fut)
         };
+        if let Answer::Later(_) = answer {
+            self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
+        }
+        // The call may have queued work or armed a schedule, or (answered
+        // later) waits for its ticket: whether Node stays alive follows.
+        self.shared.refresh_keepalive(env);
         match answer {
             Answer::Now(r) => json(env, &r.or_throw(env)?).map(Either::A),
-            Answer::Later(ticket) => {
-                self.shared.outstanding.fetch_add(1, Ordering::Relaxed);
-                self.shared.refresh_keepalive(env);
-                Ok(Either::B(ticket as f64))
-            }
+            Answer::Later(ticket) => Ok(Either::B(ticket as f64)),
         }
     }
 
@@ -855,13 +857,11 @@ impl NativeEngine {
             }
             clock.advance_to_millis(at);
             let (exec, triggers) = (self.shared.exec.clone(), self.shared.triggers.clone());
-            let out = self.answered(&env, async move {
+            self.answered(&env, async move {
                 exec.run_due_async().await?;
                 triggers.run_due_async().await;
                 Ok(())
-            })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            })
         })
     }
 
@@ -874,9 +874,7 @@ impl NativeEngine {
     pub fn submit_batch(&self, env: Env, requests: String, chains: Option<String>) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let fut = submit_batch(&self.shared.exec, &requests, chains.as_deref()).or_throw(&env)?;
-            let out = self.answered(&env, fut)?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, fut)
         })
     }
 
@@ -895,9 +893,7 @@ impl NativeEngine {
     #[napi(ts_return_type = "string | number")]
     pub fn cancel(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            let out = self.answered(&env, self.shared.exec.clone().cancel_async(execution_id))?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, self.shared.exec.clone().cancel_async(execution_id))
         })
     }
 
@@ -969,9 +965,7 @@ impl NativeEngine {
         guarded(&env, || {
             let def = json_arg(&env, ErrorCode::InvalidTrigger, "definition", &definition)?;
             let t = self.shared.triggers.clone();
-            let out = self.answered(&env, async move { t.register_async(&def).await })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, async move { t.register_async(&def).await })
         })
     }
 
@@ -1001,9 +995,7 @@ impl NativeEngine {
         guarded(&env, || {
             let patch = json_arg(&env, ErrorCode::InvalidTrigger, "patch", &patch)?;
             let t = self.shared.triggers.clone();
-            let out = self.answered(&env, async move { t.update_async(&trigger_id, &patch).await })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, async move { t.update_async(&trigger_id, &patch).await })
         })
     }
 
@@ -1033,9 +1025,7 @@ impl NativeEngine {
     pub fn remove_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let t = self.shared.triggers.clone();
-            let out = self.answered(&env, async move { t.remove_async(&trigger_id).await })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, async move { t.remove_async(&trigger_id).await })
         })
     }
 
@@ -1047,9 +1037,7 @@ impl NativeEngine {
     pub fn stimulus(&self, env: Env, kind: u32, value: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let chain = Chain { depth: chain_depth, root: chain_root };
-            let out = self.answered(&env, run_stimulus(self.shared.triggers.clone(), kind, value, chain))?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, run_stimulus(self.shared.triggers.clone(), kind, value, chain))
         })
     }
 
@@ -1064,9 +1052,7 @@ impl NativeEngine {
             };
             let chain = Chain { depth: chain_depth, root: chain_root };
             let t = self.shared.triggers.clone();
-            let out = self.answered(&env, async move { t.fire_async(&trigger_id, payload, &chain).await })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, async move { t.fire_async(&trigger_id, payload, &chain).await })
         })
     }
 
@@ -1082,9 +1068,7 @@ impl NativeEngine {
             let pairs = validate::header_pairs(&headers).or_throw(&env)?;
             let body = body.to_vec();
             let t = self.shared.triggers.clone();
-            let out = self.answered(&env, async move { t.webhook_async(&trigger_id, &pairs, &body).await })?;
-            self.shared.refresh_keepalive(&env);
-            Ok(out)
+            self.answered(&env, async move { t.webhook_async(&trigger_id, &pairs, &body).await })
         })
     }
 
