@@ -73,18 +73,14 @@ impl Executor {
     /// with no real time passing. Calling it with a real clock is
     /// harmless (the service would have done the same a moment later).
     pub fn run_due_now(self: &Arc<Self>) -> EngineResult<Option<i64>> {
-        // Forget the armed time before the pass: the pass computes the next
-        // one, and work it arms itself (a timeout's retry) lowers it again.
-        self.timer_due.store(i64::MAX, Ordering::SeqCst);
-        let me = self.clone();
-        let (_, next) = crate::store::ready_now(async move { me.tick().await })?;
-        self.timer_due.fetch_min(next, Ordering::SeqCst);
-        Ok(self.next_due())
+        crate::store::ready_now(self.clone().run_due_async())
     }
 
     /// [`Executor::run_due_now`] for any store: a durable store answers
     /// the pass later.
     pub async fn run_due_async(self: Arc<Self>) -> EngineResult<Option<i64>> {
+        // Forget the armed time before the pass: the pass computes the next
+        // one, and work it arms itself (a timeout's retry) lowers it again.
         self.timer_due.store(i64::MAX, Ordering::SeqCst);
         let (_, next) = self.tick().await?;
         self.timer_due.fetch_min(next, Ordering::SeqCst);
