@@ -59,13 +59,6 @@ async fn fire(d: &SqliteStore, id: &str, gate: FireGate, webhook: Option<Webhook
     d.fire(FireParams { trigger_id: id, now: Utc::now(), gate, build: &build, want_record: false, webhook }).await.unwrap()
 }
 
-fn store_error(r: Result<SqliteStore, StoreError>) -> String {
-    let e = r.err().expect("refused");
-    let engine: EngineError = e.into();
-    assert_eq!(engine.code, ErrorCode::Store);
-    engine.message
-}
-
 #[tokio::test]
 async fn a_reopened_file_keeps_triggers_their_state_and_executions() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,7 +188,7 @@ fn a_schema_from_a_newer_version_is_refused_naming_both_versions() {
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 7)).unwrap();
     drop(c);
-    let msg = store_error(SqliteStore::open(&path, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&path, SqliteOptions::default()));
     assert!(msg.contains(&format!("version {}", SCHEMA_VERSION + 7)) && msg.contains(&format!("up to {SCHEMA_VERSION}")), "{msg}");
     assert!(msg.contains("s.db"), "names the file: {msg}");
 }
@@ -205,12 +198,12 @@ fn a_file_that_is_not_a_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, "this is not a SQLite database, only some text long enough to look like a header ".repeat(100)).unwrap();
-    let msg = store_error(SqliteStore::open(&garbage, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&garbage, SqliteOptions::default()));
     assert!(msg.contains("not a SQLite database") && msg.contains("garbage.db"), "{msg}");
 
     let foreign = dir.path().join("foreign.db");
     rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE users (id INTEGER)").unwrap();
-    let msg = store_error(SqliteStore::open(&foreign, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&foreign, SqliteOptions::default()));
     assert!(msg.contains("something else"), "{msg}");
 }
 
@@ -219,7 +212,7 @@ fn a_file_open_elsewhere_is_refused_until_it_is_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let first = open(&path);
-    let msg = store_error(SqliteStore::open(&path, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&path, SqliteOptions::default()));
     assert!(msg.contains("already open") && msg.contains("s.db"), "{msg}");
     drop(first);
     open(&path);
@@ -255,14 +248,14 @@ async fn close_commits_what_was_asked_then_releases_the_file() {
 #[test]
 fn an_unwritable_place_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let msg = store_error(SqliteStore::open(dir.path().join("missing/dir/s.db"), SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(dir.path().join("missing/dir/s.db"), SqliteOptions::default()));
     assert!(msg.contains("cannot create its lock file"), "{msg}");
 
     // The lock file can be made, the database file cannot (a directory
     // stands where it would be).
     let taken = dir.path().join("taken.db");
     std::fs::create_dir(&taken).unwrap();
-    let msg = store_error(SqliteStore::open(&taken, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&taken, SqliteOptions::default()));
     assert!(msg.contains("cannot be written") && msg.contains("taken.db"), "{msg}");
 
     // A read-only directory — when this process is refused writing there
@@ -272,15 +265,15 @@ fn an_unwritable_place_is_refused() {
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     if std::fs::write(ro.join("probe"), "").is_err() {
-        let msg = store_error(SqliteStore::open(ro.join("s.db"), SqliteOptions::default()));
+        let msg = store_message(SqliteStore::open(ro.join("s.db"), SqliteOptions::default()));
         assert!(msg.contains("s.db") && msg.contains("is the directory writable?"), "{msg}");
     }
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// The message of an `ENACT_STORE` answer.
-fn store_message<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
-    let engine: EngineError = r.expect_err("answered ENACT_STORE").into();
+/// The message of an `ENACT_STORE` answer (or refusal to open).
+fn store_message<T>(r: Result<T, StoreError>) -> String {
+    let engine: EngineError = r.err().expect("answered ENACT_STORE").into();
     assert_eq!(engine.code, ErrorCode::Store);
     engine.message
 }
@@ -750,7 +743,7 @@ fn a_killed_process_loses_nothing_acknowledged_and_holds_the_file_while_alive() 
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     assert!(lines.any(|l| l.is_ok_and(|l| l.trim_end().ends_with("ready"))), "the child wrote and said so");
-    let msg = store_error(SqliteStore::open(&path, SqliteOptions::default()));
+    let msg = store_message(SqliteStore::open(&path, SqliteOptions::default()));
     assert!(msg.contains("already open in another process") && msg.contains("s.db"), "{msg}");
     child.kill().unwrap();
     child.wait().unwrap();
