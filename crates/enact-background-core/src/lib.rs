@@ -31,6 +31,7 @@ pub mod memory;
 pub mod model;
 pub mod pattern;
 pub mod sqlite;
+pub mod postgres;
 pub mod store;
 pub mod transform;
 pub mod triggers;

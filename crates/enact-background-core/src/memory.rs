@@ -1051,7 +1051,7 @@ mod tests {
         }))
         .unwrap();
         e.completed_at = Some(e.queued_at);
-        NewExecution { record: Box::new(e), ready: Readiness::Final }
+        NewExecution::new(e, Readiness::Final)
     }
 
     /// A store that holds a few executions holds a few slots, not a whole
@@ -1093,7 +1093,7 @@ mod tests {
             }))
             .unwrap();
             e.completed_at = Some(e.queued_at);
-            let inserted = crate::store::poll_now(store.insert_many(vec![NewExecution { record: Box::new(e), ready: Readiness::Final }]));
+            let inserted = crate::store::poll_now(store.insert_many(vec![NewExecution::new(e, Readiness::Final)]));
             assert_eq!(inserted.ok().unwrap().unwrap(), vec![Inserted::Ok]);
         }
         let g = store.inner.lock();

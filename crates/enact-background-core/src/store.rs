@@ -58,6 +58,17 @@ pub struct NewExecution {
     pub record: Box<BackgroundExecution>,
     /// When it may be claimed.
     pub ready: Readiness,
+    /// Whether an engine waits for its end (`wait`, a `silent` submit): a
+    /// store shared by engines tells the others when it ends
+    /// ([`Signal::Settled`]).
+    pub watched: bool,
+}
+
+impl NewExecution {
+    /// An unwatched new execution.
+    pub fn new(record: BackgroundExecution, ready: Readiness) -> Self {
+        Self { record: Box::new(record), ready, watched: false }
+    }
 }
 
 /// One row's answer of [`Driver::insert_many`].
@@ -281,6 +292,22 @@ pub struct TriggerChanges {
     pub complete: bool,
 }
 
+/// What other engines sharing a store did, as the store tells it
+/// ([`Driver::signals`]; PostgreSQL: `LISTEN/NOTIFY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Claimable work was committed: claim.
+    Work,
+    /// Triggers were registered, changed or removed: read the changes.
+    Triggers,
+    /// A watched execution reached its final record (or was bound).
+    Settled(String),
+    /// Signals may have been lost (the listening connection was lost and
+    /// is back): claim, read trigger changes and look at every watched
+    /// execution again.
+    Lost,
+}
+
 /// Filter of [`Driver::list`].
 #[derive(Clone, Debug, Default)]
 pub struct ExecutionFilter {
@@ -449,6 +476,40 @@ pub trait Driver: Send + Sync + 'static {
     /// fail with `ENACT_STORE`. The memory store holds nothing to release.
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Whether other engines may use the store at the same time (the
+    /// PostgreSQL store): work may be queued, finished and triggers changed
+    /// elsewhere, so the engine listens to [`Driver::signals`], publishes
+    /// the callables it serves and polls as a fallback.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// What other engines did ([`Signal`]), for a shared store; `None`
+    /// for a store one engine owns. Each call is a new receiver.
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<Signal>> {
+        None
+    }
+
+    /// Publishes the callables `worker` serves, until `until` (renewed by
+    /// the heartbeat); an empty list withdraws them. Only a shared store
+    /// keeps them.
+    fn publish<'a>(&'a self, _worker: &'a str, _callables: Vec<String>, _until: Timestamp) -> StoreFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// For each of `names`, whether a live engine serves it (published
+    /// and not expired at `now`). A store one engine owns knows none.
+    fn served(&self, names: Vec<String>, _now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
+        Box::pin(std::future::ready(Ok(vec![false; names.len()])))
+    }
+
+    /// [`Driver::get`] for an engine that waits for the execution's end:
+    /// a shared store remembers that someone waits, so that the engine
+    /// finishing it signals [`Signal::Settled`].
+    fn get_watched<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
+        self.get(id)
     }
 
     // -- executions --------------------------------------------------------

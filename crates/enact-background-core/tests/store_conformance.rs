@@ -2,12 +2,15 @@
 //! driver, one test per case of `conformance/mod.rs`.
 
 mod conformance;
+#[path = "common/temp_pg.rs"]
+mod temp_pg;
 #[path = "common/temp_sqlite.rs"]
 mod temp_sqlite;
 
 use std::sync::Arc;
 
 use enact_background_core::memory::{MemoryConfig, MemoryStore};
+use enact_background_core::postgres::PgOptions;
 use enact_background_core::sqlite::SqliteOptions;
 use temp_sqlite::TempSqlite;
 
@@ -48,6 +51,10 @@ every_case!(memory => Arc::new(MemoryStore::new()));
 // The SQLite driver, a temporary file per case.
 every_case!(sqlite => Arc::new(TempSqlite::new(SqliteOptions::default())));
 
+// The PostgreSQL driver, a schema per case on DATABASE_URL (without it each
+// case says loudly that it did not run).
+every_case!(postgres => match temp_pg::TempPg::new(PgOptions::default()) { Some(d) => Arc::new(d), None => return });
+
 // Cases that need a driver configured otherwise than by default.
 conformance! {
     memory_small_replay_budget => Arc::new(MemoryStore::with_config(MemoryConfig { replay_capacity: conformance::SMALL_REPLAY_BUDGET, ..MemoryConfig::default() }));
@@ -56,5 +63,10 @@ conformance! {
 
 conformance! {
     sqlite_small_replay_budget => Arc::new(TempSqlite::new(SqliteOptions { replay_capacity: conformance::SMALL_REPLAY_BUDGET, ..SqliteOptions::default() }));
+        webhook_replay_budget_refuses_new_ids_and_forgets_none,
+}
+
+conformance! {
+    postgres_small_replay_budget => match temp_pg::TempPg::new(PgOptions { replay_capacity: conformance::SMALL_REPLAY_BUDGET, ..PgOptions::default() }) { Some(d) => Arc::new(d), None => return };
         webhook_replay_budget_refuses_new_ids_and_forgets_none,
 }

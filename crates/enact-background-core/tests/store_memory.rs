@@ -28,7 +28,7 @@ fn exec(id: &str, tenant: &str) -> BackgroundExecution {
 }
 
 fn insert(s: &MemoryStore, e: BackgroundExecution, ready: Readiness) {
-    assert_eq!(ready_of(s.insert_many(vec![NewExecution { record: Box::new(e), ready }])), vec![Inserted::Ok]);
+    assert_eq!(ready_of(s.insert_many(vec![NewExecution::new(e, ready)])), vec![Inserted::Ok]);
 }
 
 fn ready_of<T>(f: enact_background_core::store::StoreFuture<'_, T>) -> T {

@@ -25,7 +25,7 @@ fn exec(id: &str, tenant: &str) -> BackgroundExecution {
 }
 
 fn new(e: BackgroundExecution, ready: Readiness) -> NewExecution {
-    NewExecution { record: Box::new(e), ready }
+    NewExecution::new(e, ready)
 }
 
 fn limits() -> Arc<Limits> {

@@ -621,7 +621,7 @@ impl Executor {
             chain_depth: req.chain_depth,
             chain_root: req.chain_root,
         };
-        NewExecution { record: Box::new(record), ready }
+        NewExecution::new(record, ready)
     }
 
     /// The execution of a trigger fire, for the store's fire step. Unlike a

@@ -61,7 +61,7 @@ pub fn exec_of(id: &str, tenant: &str, callable: &str, priority: u8) -> Backgrou
 }
 
 fn new(record: BackgroundExecution, ready: Readiness) -> NewExecution {
-    NewExecution { record: Box::new(record), ready }
+    NewExecution::new(record, ready)
 }
 
 async fn insert(d: &Arc<dyn Driver>, record: BackgroundExecution, ready: Readiness) {
@@ -408,7 +408,7 @@ fn manual(id: &str) -> Trigger {
 fn build(t: &Trigger) -> NewExecution {
     let mut e = exec(&enact_background_core::ids::new_id("exec_"), &t.tenant_id, 50);
     e.trigger_id = Some(t.trigger_id.clone());
-    NewExecution { record: Box::new(e), ready: Readiness::Now }
+    NewExecution::new(e, Readiness::Now)
 }
 
 async fn fire(d: &Arc<dyn Driver>, id: &str, gate: FireGate, now: Timestamp) -> Fire {

@@ -1,0 +1,1018 @@
+//! The PostgreSQL driver's operations, each one statement or one
+//! transaction over a pooled connection. Every statement names the schema
+//! as `{s}` ([`Inner::q`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use super::{fault, Fault, Inner};
+use crate::clock::millis;
+use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp, Trigger};
+use crate::store::*;
+
+type R<T> = Result<T, Fault>;
+
+const CLASS_IDLE: i32 = 0;
+const CLASS_NOW: i32 = 1;
+/// Trigger changes kept in the log (older ones make readers reload all).
+const CHANGE_LOG: i64 = 10_000;
+/// Tenants waiting at the top levels that one claim looks at.
+const CLAIM_TENANTS: i64 = 1024;
+/// Expired leases taken back per rescue pass.
+const RESCUE_BATCH: i64 = 1000;
+
+fn lvl(class: i32, priority: u8) -> i32 {
+    -(class * 256 + i32::from(priority))
+}
+
+fn code(s: Status) -> i16 {
+    match s {
+        Status::Queued => 0,
+        Status::Running => 1,
+        Status::Completed => 2,
+        Status::Failed => 3,
+        Status::Cancelled => 4,
+        Status::Timeout => 5,
+    }
+}
+
+fn status_of(n: i16) -> StoreResult<Status> {
+    Ok(match n {
+        0 => Status::Queued,
+        1 => Status::Running,
+        2 => Status::Completed,
+        3 => Status::Failed,
+        4 => Status::Cancelled,
+        5 => Status::Timeout,
+        other => return Err(corrupt("status", other)),
+    })
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(format!("postgres store: a stored {what} does not read back ({e})"))
+}
+
+fn ts(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<Timestamp> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt("time", e))
+}
+
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::unavailable(format!("postgres store: cannot encode a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(what, e))
+}
+
+fn nanos(t: Timestamp) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+// ---------------------------------------------------------------------------
+// Records
+
+/// The columns a record is read from, in [`decode`]'s order.
+const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, applied";
+/// [`REC`] of table alias `e` (an update joined with `unnest` columns).
+const REC_E: &str =
+    "e.body, e.status, e.attempt, e.started_at, e.completed_at, e.output, e.error, e.metadata, e.trigger_source, e.binding, e.applied";
+
+/// The record in `row`'s columns from `at` on (the [`REC`] columns).
+fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
+    let body: &str = row.get(at);
+    let mut e: BackgroundExecution = from_json("execution", body)?;
+    e.status = status_of(row.get(at + 1))?;
+    e.attempt = u32::try_from(row.get::<_, i32>(at + 2)).unwrap_or(0);
+    e.started_at = row.get::<_, Option<&str>>(at + 3).map(parse_ts).transpose()?;
+    e.completed_at = row.get::<_, Option<&str>>(at + 4).map(parse_ts).transpose()?;
+    e.output = row.get::<_, Option<&str>>(at + 5).map(|s| from_json("output", s)).transpose()?;
+    e.error = row.get::<_, Option<&str>>(at + 6).map(|s| from_json("error", s)).transpose()?;
+    e.metadata = row.get::<_, Option<&str>>(at + 7).map(|s| from_json("metadata", s)).transpose()?;
+    e.trigger_source = row.get::<_, Option<&str>>(at + 8).map(|s| from_json("trigger source", s)).transpose()?;
+    e.binding_result = row.get::<_, Option<&str>>(at + 9).map(|s| from_json("binding result", s)).transpose()?;
+    e.target_binding_applied = row.get(at + 10);
+    Ok(e)
+}
+
+pub(super) async fn get(i: Arc<Inner>, id: String) -> R<Option<BackgroundExecution>> {
+    let c = i.client().await?;
+    let row = c.query_opt(&i.q(&format!("SELECT {REC} FROM {{s}}.executions WHERE id = $1")), &[&id]).await.map_err(fault)?;
+    row.map(|r| decode(&r, 0)).transpose()
+}
+
+pub(super) async fn get_watched(i: Arc<Inner>, id: String) -> R<Option<BackgroundExecution>> {
+    let c = i.client().await?;
+    let sql = i.q(&format!("UPDATE {{s}}.executions SET watched = true WHERE id = $1 RETURNING {REC}"));
+    let row = c.query_opt(&sql, &[&id]).await.map_err(fault)?;
+    row.map(|r| decode(&r, 0)).transpose()
+}
+
+pub(super) async fn list(i: Arc<Inner>, f: ExecutionFilter) -> R<Vec<BackgroundExecution>> {
+    let mut sql = format!("SELECT {REC} FROM {{s}}.executions WHERE true");
+    let status = f.status.map(code);
+    let limit = f.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+    let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(t) = &f.tenant_id {
+        args.push(t);
+        sql.push_str(&format!(" AND tenant = ${}", args.len()));
+    }
+    if let Some(s) = &status {
+        args.push(s);
+        sql.push_str(&format!(" AND status = ${}", args.len()));
+    }
+    if let Some(c) = &f.callable_name {
+        args.push(c);
+        sql.push_str(&format!(" AND callable = ${}", args.len()));
+    }
+    sql.push_str(" ORDER BY queued_ns, id");
+    if let Some(l) = &limit {
+        args.push(l);
+        sql.push_str(&format!(" LIMIT ${}", args.len()));
+    }
+    let c = i.client().await?;
+    let rows = c.query(&i.q(&sql), &args).await.map_err(fault)?;
+    rows.iter().map(|r| decode(r, 0)).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Inserts
+
+/// New executions as columns, for one `unnest` insert.
+#[derive(Default)]
+pub(super) struct InsertBatch {
+    ids: Vec<String>,
+    tenants: Vec<String>,
+    callables: Vec<String>,
+    statuses: Vec<i16>,
+    priorities: Vec<i16>,
+    lvls: Vec<i32>,
+    due: Vec<Option<i64>>,
+    queued: Vec<i64>,
+    attempts: Vec<i32>,
+    started: Vec<Option<String>>,
+    completed: Vec<Option<String>>,
+    binds: Vec<bool>,
+    applied: Vec<bool>,
+    watched: Vec<bool>,
+    bodies: Vec<String>,
+    metadata: Vec<Option<String>>,
+    sources: Vec<Option<String>>,
+    outputs: Vec<Option<String>>,
+    errors: Vec<Option<String>>,
+    bindings: Vec<Option<String>>,
+}
+
+const INSERT: &str = "INSERT INTO {s}.executions (id, tenant, callable, status, priority, lvl, ticket, due_ms, queued_ns, attempt,
+        started_at, completed_at, settle_seq, binds, applied, watched, body, metadata, trigger_source, output, error, binding)
+    SELECT u.id, u.tenant, u.callable, u.status, u.priority, u.lvl,
+        CASE WHEN u.status = 0 THEN nextval('{s}.tickets') ELSE 0 END,
+        u.due_ms, u.queued_ns, u.attempt, u.started_at, u.completed_at,
+        CASE WHEN u.status >= 2 THEN nextval('{s}.settles') END,
+        u.binds, u.applied, u.watched, u.body, u.metadata, u.trigger_source, u.output, u.error, u.binding
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int2[], $6::int4[], $7::int8[], $8::int8[], $9::int4[],
+        $10::text[], $11::text[], $12::bool[], $13::bool[], $14::bool[], $15::text[], $16::text[], $17::text[], $18::text[],
+        $19::text[], $20::text[])
+      AS u(id, tenant, callable, status, priority, lvl, due_ms, queued_ns, attempt, started_at, completed_at, binds, applied,
+        watched, body, metadata, trigger_source, output, error, binding)
+    ON CONFLICT (id) DO NOTHING RETURNING id";
+
+impl InsertBatch {
+    pub(super) fn encode(rows: Vec<NewExecution>) -> StoreResult<Self> {
+        let mut b = InsertBatch::default();
+        for new in rows {
+            let mut rec = *new.record;
+            let priority = rec.config.priority;
+            let (class, due) = match new.ready {
+                Readiness::Now | Readiness::Final => (CLASS_NOW, None),
+                Readiness::Idle => (CLASS_IDLE, None),
+                Readiness::At(ms) => (CLASS_NOW, Some(ms)),
+            };
+            b.outputs.push(rec.output.take().map(|v| json(&v)).transpose()?);
+            b.errors.push(rec.error.take().map(|v| json(&v)).transpose()?);
+            b.metadata.push(rec.metadata.take().map(|v| json(&v)).transpose()?);
+            b.sources.push(rec.trigger_source.take().map(|v| json(&v)).transpose()?);
+            b.bindings.push(rec.binding_result.take().map(|v| json(&v)).transpose()?);
+            b.bodies.push(json(&rec)?);
+            b.ids.push(rec.execution_id);
+            b.tenants.push(rec.tenant_id);
+            b.callables.push(rec.callable_name);
+            b.statuses.push(code(rec.status));
+            b.priorities.push(i16::from(priority));
+            b.lvls.push(lvl(class, priority));
+            b.due.push(due);
+            b.queued.push(nanos(rec.queued_at));
+            b.attempts.push(i32::try_from(rec.attempt).unwrap_or(i32::MAX));
+            b.started.push(rec.started_at.map(ts));
+            b.completed.push(rec.completed_at.map(ts));
+            b.binds.push(rec.config.target_binding.is_some());
+            b.applied.push(rec.target_binding_applied);
+            b.watched.push(new.watched);
+        }
+        Ok(b)
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+        [
+            &self.ids,
+            &self.tenants,
+            &self.callables,
+            &self.statuses,
+            &self.priorities,
+            &self.lvls,
+            &self.due,
+            &self.queued,
+            &self.attempts,
+            &self.started,
+            &self.completed,
+            &self.binds,
+            &self.applied,
+            &self.watched,
+            &self.bodies,
+            &self.metadata,
+            &self.sources,
+            &self.outputs,
+            &self.errors,
+            &self.bindings,
+        ]
+    }
+
+    /// One answer per row from the ids the insert returned: a row whose id
+    /// was not inserted, or came earlier in the batch, is a duplicate.
+    fn answers(&self, rows: &[Row]) -> Vec<Inserted> {
+        let mut fresh: HashSet<&str> = rows.iter().map(|r| r.get::<_, &str>(0)).collect();
+        self.ids.iter().map(|id| if fresh.remove(id.as_str()) { Inserted::Ok } else { Inserted::Duplicate }).collect()
+    }
+}
+
+pub(super) async fn insert_many(i: Arc<Inner>, b: Arc<InsertBatch>) -> R<Vec<Inserted>> {
+    if b.ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = i.client().await?;
+    let stmt = c.prepare_cached(&i.q(INSERT)).await.map_err(fault)?;
+    let rows = c.query(&stmt, &b.params()).await.map_err(fault)?;
+    Ok(b.answers(&rows))
+}
+
+// ---------------------------------------------------------------------------
+// Claims
+
+/// Ready heads per tenant at the top levels: a skip scan finds each
+/// `(lvl, tenant)` with ready work of the served callables, then a few of
+/// its oldest heads (about `$2` in all, at least one per tenant).
+const CANDIDATES: &str = "WITH RECURSIVE lt AS (
+        (SELECT lvl, tenant FROM {s}.executions WHERE status = 0 AND due_ms IS NULL AND callable = ANY($1)
+          ORDER BY lvl, tenant LIMIT 1)
+        UNION ALL
+        SELECT n.lvl, n.tenant FROM lt, LATERAL (
+            SELECT e.lvl, e.tenant FROM {s}.executions e
+            WHERE e.status = 0 AND e.due_ms IS NULL AND e.callable = ANY($1) AND (e.lvl, e.tenant) > (lt.lvl, lt.tenant)
+            ORDER BY e.lvl, e.tenant LIMIT 1) n
+    ),
+    pairs AS MATERIALIZED (SELECT lvl, tenant FROM lt LIMIT $3),
+    per AS (SELECT GREATEST(1, CEIL($2::int8::float8 / GREATEST(1, count(*))))::int8 + 1 AS n FROM pairs)
+    SELECT p.lvl, p.tenant, h.id, h.callable, h.ticket FROM pairs p, per, LATERAL (
+        SELECT e.id, e.callable, e.ticket FROM {s}.executions e
+        WHERE e.status = 0 AND e.due_ms IS NULL AND e.lvl = p.lvl AND e.tenant = p.tenant AND e.callable = ANY($1)
+        ORDER BY e.ticket LIMIT LEAST(per.n, $2)) h";
+
+const TAKE: &str = "UPDATE {s}.executions e SET status = 1, attempt = e.attempt + 1, started_at = $2, lease_until_ms = $3, worker = $4,
+        ticket = 0
+    WHERE e.id IN (SELECT id FROM {s}.executions WHERE id = ANY($1) AND status = 0 AND due_ms IS NULL FOR UPDATE SKIP LOCKED)
+    RETURNING e.id, ";
+
+struct Head {
+    ticket: i64,
+    id: String,
+    callable: String,
+}
+
+/// Picks up to `max` of the candidates as the other stores do: levels
+/// from the highest, tenants at a level in turn (the oldest head first),
+/// within a tenant the oldest head among callables under their limits; a
+/// tenant at its limit is passed over.
+fn pick(rows: &[Row], p: &ClaimParams, running: &mut (HashMap<String, usize>, HashMap<String, usize>)) -> Vec<String> {
+    let mut levels: Vec<(i32, Vec<(String, VecDeque<Head>)>)> = Vec::new();
+    for r in rows {
+        let (lv, tenant): (i32, String) = (r.get(0), r.get(1));
+        let head = Head { id: r.get(2), callable: r.get(3), ticket: r.get(4) };
+        if levels.last().is_none_or(|(l, _)| *l != lv) {
+            levels.push((lv, Vec::new()));
+        }
+        let tenants = &mut levels.last_mut().expect("pushed").1;
+        match tenants.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, q)) => q.push_back(head),
+            None => tenants.push((tenant, VecDeque::from([head]))),
+        }
+    }
+    levels.sort_by_key(|(l, _)| *l);
+    let (run_tenant, run_callable) = running;
+    let mut chosen = Vec::new();
+    for (_, mut tenants) in levels {
+        if chosen.len() >= p.max {
+            break;
+        }
+        for (_, q) in tenants.iter_mut() {
+            q.make_contiguous().sort_by_key(|h| h.ticket);
+        }
+        tenants.sort_by_key(|(_, q)| q.front().map_or(i64::MAX, |h| h.ticket));
+        let mut turn: VecDeque<(String, VecDeque<Head>)> = tenants.into();
+        let mut refused = 0;
+        while chosen.len() < p.max && refused < turn.len() {
+            let (tenant, mut q) = turn.pop_front().expect("non-empty");
+            let mut pick = None;
+            if p.limits.tenant.is_none_or(|l| run_tenant.get(&tenant).copied().unwrap_or(0) < l) {
+                pick = q.iter().position(|h| {
+                    let lim = p.limits.callables.get(&h.callable).copied().flatten();
+                    lim.is_none_or(|l| run_callable.get(&h.callable).copied().unwrap_or(0) < l)
+                });
+            }
+            let Some(j) = pick else {
+                refused += 1;
+                turn.push_back((tenant, q));
+                continue;
+            };
+            refused = 0;
+            let h = q.remove(j).expect("found");
+            *run_tenant.entry(tenant.clone()).or_default() += 1;
+            *run_callable.entry(h.callable).or_default() += 1;
+            chosen.push(h.id);
+            if !q.is_empty() {
+                turn.push_back((tenant, q));
+            }
+        }
+    }
+    chosen
+}
+
+pub(super) async fn claim(i: Arc<Inner>, p: Arc<ClaimParams>) -> R<Vec<BackgroundExecution>> {
+    if p.max == 0 || p.limits.callables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let served: Vec<&str> = p.limits.callables.keys().map(String::as_str).collect();
+    let max = i64::try_from(p.max).unwrap_or(i64::MAX);
+    let limited = p.limits.tenant.is_some() || p.limits.callables.values().any(Option::is_some);
+    let started = ts(p.now);
+    let lease = millis(p.lease_until);
+    let take_sql = i.q(&format!("{TAKE}{REC}"));
+    let mut c = i.client().await?;
+    let order = |rows: Vec<Row>, chosen: &[String]| -> R<Vec<BackgroundExecution>> {
+        let mut by_id: HashMap<String, BackgroundExecution> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            by_id.insert(r.get(0), decode(r, 1)?);
+        }
+        Ok(chosen.iter().filter_map(|id| by_id.remove(id)).collect())
+    };
+    if limited {
+        // Counting what runs everywhere and taking under the limits must not
+        // interleave with another engine's claim: one claim at a time.
+        let txn = c.transaction().await.map_err(fault)?;
+        let key = format!("enact_background:{}:claim", i.schema);
+        txn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7340))", &[&key]).await.map_err(fault)?;
+        let mut running = (HashMap::new(), HashMap::new());
+        let counted = txn
+            .query(&i.q("SELECT tenant, callable, count(*) FROM {s}.executions WHERE status = 1 GROUP BY tenant, callable"), &[])
+            .await
+            .map_err(fault)?;
+        for r in counted {
+            let n = r.get::<_, i64>(2) as usize;
+            *running.0.entry(r.get::<_, String>(0)).or_default() += n;
+            *running.1.entry(r.get::<_, String>(1)).or_default() += n;
+        }
+        let stmt = txn.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
+        let rows = txn.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;
+        let chosen = pick(&rows, &p, &mut running);
+        if chosen.is_empty() {
+            txn.commit().await.map_err(fault)?;
+            return Ok(Vec::new());
+        }
+        let taken = txn.query(&take_sql, &[&chosen, &started, &lease, &&*p.worker]).await.map_err(fault)?;
+        txn.commit().await.map_err(fault)?;
+        return order(taken, &chosen);
+    }
+    let stmt = c.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
+    let take = c.prepare_cached(&take_sql).await.map_err(fault)?;
+    // Engines claiming together read the same heads; what another took
+    // first is skipped, and the claim looks again (a few times) rather
+    // than answer empty while work waits.
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let rows = c.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;
+        let want = ClaimParams { max: p.max - out.len(), ..(*p).clone() };
+        let chosen = pick(&rows, &want, &mut Default::default());
+        if chosen.is_empty() {
+            break;
+        }
+        let taken = c.query(&take, &[&chosen, &started, &lease, &&*p.worker]).await.map_err(fault)?;
+        let got = taken.len();
+        out.extend(order(taken, &chosen)?);
+        if got == chosen.len() || out.len() >= p.max {
+            break;
+        }
+    }
+    drop(c);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Changes of executions
+
+/// Ends of running attempts as columns, one `unnest` update per kind.
+#[derive(Default)]
+pub(super) struct FinishBatch {
+    /// For each row: (kind 0 finish / 1 retry / 2 release, id, want).
+    order: Vec<(u8, String, bool)>,
+    f_ids: Vec<String>,
+    f_attempts: Vec<i32>,
+    f_status: Vec<i16>,
+    f_output: Vec<Option<String>>,
+    f_error: Vec<Option<String>>,
+    f_at: Vec<String>,
+    r_ids: Vec<String>,
+    r_attempts: Vec<i32>,
+    r_error: Vec<String>,
+    r_due: Vec<i64>,
+    l_ids: Vec<String>,
+    l_attempts: Vec<i32>,
+}
+
+impl FinishBatch {
+    pub(super) fn encode(rows: Vec<Finish>) -> StoreResult<Self> {
+        let mut b = FinishBatch::default();
+        for f in rows {
+            let attempt = i32::try_from(f.attempt).unwrap_or(i32::MAX);
+            let kind = match f.change {
+                Change::Finish { status, output, error, at } => {
+                    b.f_ids.push(f.id.clone());
+                    b.f_attempts.push(attempt);
+                    b.f_status.push(code(status));
+                    b.f_output.push(output.map(|v| json(&v)).transpose()?);
+                    b.f_error.push(error.map(|v| json(&v)).transpose()?);
+                    b.f_at.push(ts(at));
+                    0
+                }
+                Change::Retry { error, due_ms } => {
+                    b.r_ids.push(f.id.clone());
+                    b.r_attempts.push(attempt);
+                    b.r_error.push(json(&error)?);
+                    b.r_due.push(due_ms);
+                    1
+                }
+                Change::Release => {
+                    b.l_ids.push(f.id.clone());
+                    b.l_attempts.push(attempt);
+                    2
+                }
+            };
+            b.order.push((kind, f.id, f.want_record));
+        }
+        Ok(b)
+    }
+}
+
+/// The rows of one kind that may apply: per execution, the first row (in
+/// batch order) naming its running attempt — a duplicate result for the
+/// same attempt is stale, as in the other stores.
+fn applicable(columns: &str, names: &str) -> String {
+    format!(
+        "(SELECT DISTINCT ON (u.id) u.* FROM unnest({columns}) WITH ORDINALITY AS u({names}, ord)
+           JOIN {{s}}.executions x ON x.id = u.id AND x.status = 1 AND x.attempt = u.attempt
+           ORDER BY u.id, u.ord) AS u"
+    )
+}
+
+fn finish_sql() -> String {
+    format!(
+        "UPDATE {{s}}.executions e SET status = u.status, output = u.output, error = u.error, completed_at = u.at,
+            settle_seq = CASE WHEN u.status = 2 AND e.binds THEN NULL ELSE nextval('{{s}}.settles') END, lease_until_ms = NULL
+        FROM {}
+        WHERE e.id = u.id AND e.status = 1 AND e.attempt = u.attempt
+        RETURNING u.ord",
+        applicable("$1::text[], $2::int4[], $3::int2[], $4::text[], $5::text[], $6::text[]", "id, attempt, status, output, error, at")
+    )
+}
+
+fn retry_sql() -> String {
+    format!(
+        "UPDATE {{s}}.executions e SET status = 0, error = u.error, due_ms = u.due_ms, ticket = nextval('{{s}}.tickets'),
+            lvl = -(256 + e.priority), lease_until_ms = NULL
+        FROM {}
+        WHERE e.id = u.id AND e.status = 1 AND e.attempt = u.attempt
+        RETURNING u.ord",
+        applicable("$1::text[], $2::int4[], $3::text[], $4::int8[]", "id, attempt, error, due_ms")
+    )
+}
+
+fn release_sql() -> String {
+    format!(
+        "UPDATE {{s}}.executions e SET status = 0, attempt = GREATEST(e.attempt - 1, 0), lease_until_ms = NULL,
+            ticket = nextval('{{s}}.tickets'), lvl = -(256 + e.priority), due_ms = NULL
+        FROM {}
+        WHERE e.id = u.id AND e.status = 1 AND e.attempt = u.attempt
+        RETURNING u.ord",
+        applicable("$1::text[], $2::int4[]", "id, attempt")
+    )
+}
+
+pub(super) async fn finish_many(i: Arc<Inner>, b: Arc<FinishBatch>) -> R<Vec<Finished>> {
+    let want = |kind: u8| b.order.iter().any(|(k, _, w)| *k == kind && *w);
+    let sql = |template: String, kind: u8| if want(kind) { i.q(&format!("{template}, {REC_E}")) } else { i.q(&template) };
+    let mut c = i.client().await?;
+    let kinds = [!b.f_ids.is_empty(), !b.r_ids.is_empty(), !b.l_ids.is_empty()];
+    // (kind, ordinal within its kind) -> the record, if asked for
+    let mut done: HashMap<(u8, i64), Option<BackgroundExecution>> = HashMap::new();
+    let mut collect = |rows: Vec<Row>, kind: u8| -> R<()> {
+        for r in rows {
+            let rec = if want(kind) { Some(decode(&r, 1)?) } else { None };
+            done.insert((kind, r.get(0)), rec);
+        }
+        Ok(())
+    };
+    let several = kinds.iter().filter(|k| **k).count() > 1;
+    let statements: [(u8, String, Vec<&(dyn ToSql + Sync)>); 3] = [
+        (0, sql(finish_sql(), 0), vec![&b.f_ids, &b.f_attempts, &b.f_status, &b.f_output, &b.f_error, &b.f_at]),
+        (1, sql(retry_sql(), 1), vec![&b.r_ids, &b.r_attempts, &b.r_error, &b.r_due]),
+        (2, sql(release_sql(), 2), vec![&b.l_ids, &b.l_attempts]),
+    ];
+    if several {
+        let txn = c.transaction().await.map_err(fault)?;
+        for (kind, sql, params) in statements.iter().filter(|(k, _, _)| kinds[*k as usize]) {
+            collect(txn.query(sql, params).await.map_err(fault)?, *kind)?;
+        }
+        txn.commit().await.map_err(fault)?;
+    } else if let Some((kind, sql, params)) = statements.iter().find(|(k, _, _)| kinds[*k as usize]) {
+        let stmt = c.prepare_cached(sql).await.map_err(fault)?;
+        collect(c.query(&stmt, params).await.map_err(fault)?, *kind)?;
+    }
+    let mut ord = [0i64; 3];
+    Ok(b
+        .order
+        .iter()
+        .map(|(kind, _, _)| {
+            ord[*kind as usize] += 1;
+            match done.remove(&(*kind, ord[*kind as usize])) {
+                Some(rec) => Finished::Done(rec.map(Box::new)),
+                None => Finished::Stale,
+            }
+        })
+        .collect())
+}
+
+pub(super) async fn cancel(i: Arc<Inner>, id: String, at: Timestamp) -> R<CancelOutcome> {
+    let c = i.client().await?;
+    let sql = i.q(&format!(
+        "UPDATE {{s}}.executions SET status = 4, completed_at = $2, settle_seq = nextval('{{s}}.settles'), ticket = 0, due_ms = NULL,
+            lease_until_ms = NULL
+         WHERE id = $1 AND status IN (0, 1) RETURNING {REC}"
+    ));
+    if let Some(r) = c.query_opt(&sql, &[&id, &ts(at)]).await.map_err(fault)? {
+        return Ok(CancelOutcome::Cancelled(Box::new(decode(&r, 0)?)));
+    }
+    let exists = c.query_opt(&i.q("SELECT 1 FROM {s}.executions WHERE id = $1"), &[&id]).await.map_err(fault)?.is_some();
+    Ok(if exists { CancelOutcome::AlreadyFinal } else { CancelOutcome::NotFound })
+}
+
+pub(super) async fn bind(i: Arc<Inner>, id: String, result: String, success: bool) -> R<Option<BackgroundExecution>> {
+    let c = i.client().await?;
+    let sql = i.q(&format!(
+        "UPDATE {{s}}.executions SET binding = $2, applied = $3, settle_seq = nextval('{{s}}.settles')
+         WHERE id = $1 AND status = 2 AND binding IS NULL RETURNING {REC}"
+    ));
+    let row = c.query_opt(&sql, &[&id, &result, &success]).await.map_err(fault)?;
+    row.map(|r| decode(&r, 0)).transpose()
+}
+
+pub(super) async fn stage_due(i: Arc<Inner>, now_ms: i64) -> R<Staged> {
+    let c = i.client().await?;
+    let sql = i.q("WITH staged AS (
+            UPDATE {s}.executions SET due_ms = NULL, ticket = nextval('{s}.tickets'), lvl = -(256 + priority)
+            WHERE status = 0 AND due_ms IS NOT NULL AND due_ms <= $1 RETURNING 1)
+        SELECT (SELECT count(*) FROM staged),
+               (SELECT min(due_ms) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL AND due_ms > $1)");
+    let s = c.prepare_cached(&sql).await.map_err(fault)?;
+    let r = c.query_one(&s, &[&now_ms]).await.map_err(fault)?;
+    Ok(Staged { promoted: r.get::<_, i64>(0) as usize, next_due_ms: r.get(1) })
+}
+
+pub(super) async fn heartbeat(i: Arc<Inner>, worker: String, ids: Vec<String>, until: i64) -> R<usize> {
+    let c = i.client().await?;
+    let n = c
+        .execute(&i.q("UPDATE {s}.executions SET lease_until_ms = $1 WHERE id = ANY($2) AND status = 1 AND worker = $3"), &[&until, &ids, &worker])
+        .await
+        .map_err(fault)?;
+    Ok(n as usize)
+}
+
+pub(super) async fn rescue_expired(i: Arc<Inner>, now: Timestamp, max_stalls: u32) -> R<Vec<Rescued>> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let expired = txn
+        .query(
+            &i.q("SELECT id, attempt, stalls + 1 FROM {s}.executions WHERE status = 1 AND lease_until_ms < $1
+                  ORDER BY lease_until_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED"),
+            &[&millis(now), &RESCUE_BATCH],
+        )
+        .await
+        .map_err(fault)?;
+    if expired.is_empty() {
+        txn.commit().await.map_err(fault)?;
+        return Ok(Vec::new());
+    }
+    let order: Vec<String> = expired.iter().map(|r| r.get(0)).collect();
+    let (mut again, mut fail_ids, mut fail_errors) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &expired {
+        let (id, attempt, stalls): (String, i32, i32) = (r.get(0), r.get(1), r.get(2));
+        let stalls_u = u32::try_from(stalls).unwrap_or(u32::MAX);
+        if stalls_u > max_stalls {
+            let error = stalled_error(u32::try_from(attempt).unwrap_or(0), stalls_u, max_stalls, millis(now));
+            fail_ids.push(id);
+            fail_errors.push(json(&error)?);
+        } else {
+            again.push(id);
+        }
+    }
+    let mut by_id: HashMap<String, BackgroundExecution> = HashMap::new();
+    if !again.is_empty() {
+        let sql = i.q(&format!(
+            "UPDATE {{s}}.executions SET status = 0, stalls = stalls + 1, lease_until_ms = NULL, ticket = nextval('{{s}}.tickets'),
+                lvl = -(256 + priority), due_ms = NULL
+             WHERE id = ANY($1) RETURNING id, {REC}"
+        ));
+        for r in txn.query(&sql, &[&again]).await.map_err(fault)? {
+            by_id.insert(r.get(0), decode(&r, 1)?);
+        }
+    }
+    if !fail_ids.is_empty() {
+        let sql = i.q(&format!(
+            "UPDATE {{s}}.executions e SET status = 3, stalls = e.stalls + 1, error = u.error, completed_at = $3,
+                settle_seq = nextval('{{s}}.settles'), lease_until_ms = NULL
+             FROM unnest($1::text[], $2::text[]) AS u(id, error) WHERE e.id = u.id RETURNING e.id, {REC_E}"
+        ));
+        for r in txn.query(&sql, &[&fail_ids, &fail_errors, &ts(now)]).await.map_err(fault)? {
+            by_id.insert(r.get(0), decode(&r, 1)?);
+        }
+    }
+    txn.commit().await.map_err(fault)?;
+    Ok(order.into_iter().filter_map(|id| by_id.remove(&id)).map(|rec| Rescued { record: Box::new(rec) }).collect())
+}
+
+pub(super) async fn prune(i: Arc<Inner>, keep: usize) -> R<usize> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let key = format!("enact_background:{}:prune", i.schema);
+    // One pruner at a time: two would both drop the excess.
+    let got: bool = txn.query_one("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7340))", &[&key]).await.map_err(fault)?.get(0);
+    if !got {
+        return Ok(0);
+    }
+    let settled: i64 = txn
+        .query_one(&i.q("SELECT count(*) FROM {s}.executions WHERE status >= 2 AND settle_seq IS NOT NULL"), &[])
+        .await
+        .map_err(fault)?
+        .get(0);
+    let excess = settled - i64::try_from(keep).unwrap_or(i64::MAX);
+    if excess <= 0 {
+        txn.commit().await.map_err(fault)?;
+        return Ok(0);
+    }
+    // Pruned executions still count in `counts`, as in the other stores.
+    let sql = i.q("WITH victims AS (SELECT id FROM {s}.executions WHERE status >= 2 AND settle_seq IS NOT NULL ORDER BY settle_seq LIMIT $1),
+            gone AS (DELETE FROM {s}.executions e USING victims v WHERE e.id = v.id RETURNING e.status),
+            agg AS (SELECT status, count(*) AS n FROM gone GROUP BY status),
+            kept AS (INSERT INTO {s}.pruned (status, n) SELECT status, n FROM agg
+                     ON CONFLICT (status) DO UPDATE SET n = {s}.pruned.n + excluded.n)
+        SELECT coalesce(sum(n), 0)::int8 FROM agg");
+    let n: i64 = txn.query_one(&sql, &[&excess]).await.map_err(fault)?.get(0);
+    txn.commit().await.map_err(fault)?;
+    Ok(n as usize)
+}
+
+pub(super) async fn counts(i: Arc<Inner>) -> R<StatusCounts> {
+    let c = i.client().await?;
+    // Each status from its partial index.
+    let sql = i.q("SELECT 0::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NULL
+        UNION ALL SELECT 0::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL
+        UNION ALL SELECT 1::int2, count(*) FROM {s}.executions WHERE status = 1
+        UNION ALL SELECT status, count(*) FROM {s}.executions WHERE status >= 2 GROUP BY status
+        UNION ALL SELECT status, n FROM {s}.pruned");
+    let mut out = StatusCounts::default();
+    for r in c.query(&sql, &[]).await.map_err(fault)? {
+        *out.slot(status_of(r.get(0))?) += r.get::<_, i64>(1) as u64;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Engines and the callables they serve
+
+pub(super) async fn publish(i: Arc<Inner>, worker: String, callables: Vec<String>, until: i64) -> R<()> {
+    let c = i.client().await?;
+    if callables.is_empty() {
+        c.execute(&i.q("DELETE FROM {s}.engines WHERE worker = $1"), &[&worker]).await.map_err(fault)?;
+        return Ok(());
+    }
+    c.execute(
+        &i.q("INSERT INTO {s}.engines (worker, callables, expires_ms) VALUES ($1, $2, $3)
+              ON CONFLICT (worker) DO UPDATE SET callables = excluded.callables, expires_ms = excluded.expires_ms"),
+        &[&worker, &callables, &until],
+    )
+    .await
+    .map_err(fault)?;
+    // Engines that died long ago leave no rows behind.
+    c.execute(&i.q("DELETE FROM {s}.engines WHERE expires_ms < $1"), &[&(until - 3_600_000)]).await.map_err(fault)?;
+    Ok(())
+}
+
+pub(super) async fn served(i: Arc<Inner>, names: Vec<String>, now: i64) -> R<Vec<bool>> {
+    let c = i.client().await?;
+    let rows = c
+        .query(&i.q("SELECT DISTINCT n FROM {s}.engines, unnest(callables) AS n WHERE expires_ms > $1 AND n = ANY($2)"), &[&now, &names])
+        .await
+        .map_err(fault)?;
+    let live: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(names.iter().map(|n| live.contains(n)).collect())
+}
+
+// ---------------------------------------------------------------------------
+// Triggers
+
+/// A stored trigger and the state kept with it.
+pub(super) struct TriggerRow {
+    pub trigger: Trigger,
+    pub def_version: i64,
+    pub cursor_ms: Option<i64>,
+    pub armed: bool,
+}
+
+fn status_text(t: &Trigger) -> String {
+    serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn trigger_row(r: &Row) -> R<TriggerRow> {
+    Ok(TriggerRow { trigger: from_json("trigger", r.get::<_, &str>(0))?, def_version: r.get(1), cursor_ms: r.get(2), armed: r.get(3) })
+}
+
+pub(super) async fn get_trigger(i: &Inner, id: &str) -> R<Option<TriggerRow>> {
+    let c = i.client().await?;
+    let row = c.query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1"), &[&id]).await.map_err(fault)?;
+    row.as_ref().map(trigger_row).transpose()
+}
+
+pub(super) async fn list_triggers(i: &Inner) -> R<Vec<Trigger>> {
+    let c = i.client().await?;
+    let rows = c.query(&i.q("SELECT def FROM {s}.triggers ORDER BY seq"), &[]).await.map_err(fault)?;
+    rows.iter().map(|r| from_json("trigger", r.get::<_, &str>(0)).map_err(Fault::from)).collect()
+}
+
+/// Locks the change log (so that its order is commit order: a reader that
+/// saw change `n` has seen every change before it) and logs `id`.
+async fn changed(i: &Inner, txn: &deadpool_postgres::Transaction<'_>, id: &str) -> R<()> {
+    txn.batch_execute(&i.q("LOCK TABLE {s}.trigger_changes IN EXCLUSIVE MODE")).await.map_err(fault)?;
+    let seq: i64 = txn
+        .query_one(&i.q("INSERT INTO {s}.trigger_changes (trigger_id) VALUES ($1) RETURNING seq"), &[&id])
+        .await
+        .map_err(fault)?
+        .get(0);
+    if seq % 1000 == 0 {
+        let floor = seq - CHANGE_LOG;
+        txn.execute(&i.q("DELETE FROM {s}.trigger_changes WHERE seq <= $1"), &[&floor]).await.map_err(fault)?;
+        txn.execute(&i.q("UPDATE {s}.trigger_changes_floor SET floor = GREATEST(floor, $1)"), &[&floor]).await.map_err(fault)?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_trigger(i: Arc<Inner>, t: Arc<Trigger>) -> R<()> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let n = txn
+        .execute(
+            &i.q("INSERT INTO {s}.triggers (id, tenant, status, fire_count, def, def_version) VALUES ($1, $2, $3, $4, $5, 1)
+                  ON CONFLICT (id) DO NOTHING"),
+            &[&t.trigger_id, &t.tenant_id, &status_text(&t), &(t.fire_count as i64), &json(&*t)?],
+        )
+        .await
+        .map_err(fault)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("trigger {:?} already exists", t.trigger_id)).into());
+    }
+    changed(&i, &txn, &t.trigger_id).await?;
+    txn.commit().await.map_err(fault)?;
+    Ok(())
+}
+
+/// What [`update_trigger`] did.
+pub(super) enum Edited {
+    Written(Box<Trigger>),
+    Gone,
+    Retry,
+}
+
+/// An edit to write: `next`, made from `read` at `def_version`.
+pub(super) struct TriggerWrite {
+    pub id: String,
+    pub read: Trigger,
+    pub next: Trigger,
+    pub def_version: i64,
+    pub disarm: bool,
+}
+
+pub(super) async fn update_trigger(i: Arc<Inner>, w: Arc<TriggerWrite>) -> R<Edited> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let row = txn
+        .query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE"), &[&w.id])
+        .await
+        .map_err(fault)?;
+    let Some(row) = row.as_ref().map(trigger_row).transpose()? else { return Ok(Edited::Gone) };
+    if row.def_version != w.def_version {
+        return Ok(Edited::Retry);
+    }
+    // What the edit left as it read it takes what fires made of it since.
+    let now = &row.trigger;
+    let mut next = w.next.clone();
+    if next.fire_count == w.read.fire_count {
+        next.fire_count = now.fire_count;
+    }
+    if next.last_fired_at == w.read.last_fired_at {
+        next.last_fired_at = now.last_fired_at;
+    }
+    if next.status == w.read.status {
+        next.status = now.status;
+    }
+    txn.execute(
+        &i.q("UPDATE {s}.triggers SET def = $1, tenant = $2, status = $3, fire_count = $4, def_version = def_version + 1,
+                armed = CASE WHEN $5 THEN false ELSE armed END
+              WHERE id = $6"),
+        &[&json(&next)?, &next.tenant_id, &status_text(&next), &(next.fire_count as i64), &w.disarm, &w.id],
+    )
+    .await
+    .map_err(fault)?;
+    changed(&i, &txn, &w.id).await?;
+    txn.commit().await.map_err(fault)?;
+    Ok(Edited::Written(Box::new(next)))
+}
+
+pub(super) async fn remove_trigger(i: Arc<Inner>, id: String) -> R<bool> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let n = txn.execute(&i.q("DELETE FROM {s}.triggers WHERE id = $1"), &[&id]).await.map_err(fault)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    txn.execute(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1"), &[&id]).await.map_err(fault)?;
+    changed(&i, &txn, &id).await?;
+    txn.commit().await.map_err(fault)?;
+    Ok(true)
+}
+
+pub(super) async fn trigger_changes(i: Arc<Inner>, since: u64) -> R<TriggerChanges> {
+    let c = i.client().await?;
+    let since_i = i64::try_from(since).unwrap_or(i64::MAX);
+    // One statement, one snapshot: the floor and the changes after `since`.
+    let rows = c
+        .query(
+            &i.q("SELECT f.floor, c.seq, c.trigger_id FROM {s}.trigger_changes_floor f
+                  LEFT JOIN {s}.trigger_changes c ON c.seq > $1 ORDER BY c.seq"),
+            &[&since_i],
+        )
+        .await
+        .map_err(fault)?;
+    let floor: i64 = rows.first().map_or(0, |r| r.get(0));
+    let mut seq = since;
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for r in &rows {
+        if let (Some(s), Some(id)) = (r.get::<_, Option<i64>>(1), r.get::<_, Option<String>>(2)) {
+            seq = seq.max(s as u64);
+            if seen.insert(id.clone()) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(TriggerChanges { seq, ids, complete: since_i >= floor })
+}
+
+/// A fire, owned, as the caller prepared it: the execution is built from
+/// the definition at `def_version`.
+pub(super) struct FireCommit {
+    pub trigger_id: String,
+    pub now: Timestamp,
+    pub gate: FireGate,
+    /// Webhook message id, now and expiry (Unix seconds).
+    pub webhook: Option<(String, i64, i64)>,
+    pub new: NewExecution,
+    pub insert: InsertBatch,
+    pub want_record: bool,
+    pub def_version: i64,
+}
+
+/// What the fire step did, or that the definition changed since the
+/// caller built the execution (build again).
+pub(super) enum FireStep {
+    Done(Fire),
+    Rebuild,
+}
+
+/// The fire step, one transaction holding the trigger's row lock: the
+/// other stores' gates in the same order, then the count, cursor, arming,
+/// webhook id and the execution written together.
+pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
+    let mut c = i.client().await?;
+    let txn = c.transaction().await.map_err(fault)?;
+    let row = txn
+        .query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE"), &[&f.trigger_id])
+        .await
+        .map_err(fault)?;
+    let Some(mut row) = row.as_ref().map(trigger_row).transpose()? else { return Ok(FireStep::Done(Fire::Gone)) };
+    if row.def_version != f.def_version {
+        return Ok(FireStep::Rebuild);
+    }
+    let write_state = i.q("UPDATE {s}.triggers SET cursor_ms = $1, armed = $2 WHERE id = $3");
+    match f.gate {
+        FireGate::Plain => {}
+        FireGate::Tick(at) => {
+            if row.cursor_ms.is_some_and(|cur| cur >= at) {
+                return Ok(FireStep::Done(Fire::Skipped));
+            }
+            // The tick is taken whether or not the gate lets it fire.
+            row.cursor_ms = Some(at);
+            txn.execute(&write_state, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
+        }
+        FireGate::Crossing { holds } => {
+            let was = std::mem::replace(&mut row.armed, holds);
+            if was != holds {
+                txn.execute(&write_state, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
+            }
+            if !holds || was {
+                txn.commit().await.map_err(fault)?;
+                return Ok(FireStep::Done(Fire::Skipped));
+            }
+        }
+    }
+    if let Some((msg, now_secs, _)) = &f.webhook {
+        txn.execute(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1 AND expires_secs <= $2"), &[&f.trigger_id, now_secs])
+            .await
+            .map_err(fault)?;
+        let r = txn
+            .query_one(
+                &i.q("SELECT EXISTS (SELECT 1 FROM {s}.webhook_ids WHERE trigger_id = $1 AND msg_id = $2),
+                             (SELECT count(*) FROM {s}.webhook_ids WHERE trigger_id = $1),
+                             (SELECT min(expires_secs) FROM {s}.webhook_ids WHERE trigger_id = $1)"),
+                &[&f.trigger_id, msg],
+            )
+            .await
+            .map_err(fault)?;
+        let (seen, held, oldest): (bool, i64, Option<i64>) = (r.get(0), r.get(1), r.get(2));
+        if seen {
+            txn.commit().await.map_err(fault)?;
+            return Ok(FireStep::Done(Fire::Replay));
+        }
+        if held as usize >= i.options.replay_capacity {
+            txn.commit().await.map_err(fault)?;
+            return Ok(FireStep::Done(Fire::ReplayFull { until_secs: oldest.unwrap_or(*now_secs) }));
+        }
+    }
+    let (gate, changed_status) = apply_gate(&mut row.trigger, f.now);
+    let write_trigger = i.q("UPDATE {s}.triggers SET def = $1, status = $2, fire_count = $3 WHERE id = $4");
+    if let Err(why) = gate {
+        if changed_status {
+            txn.execute(&write_trigger, &[&json(&row.trigger)?, &status_text(&row.trigger), &(row.trigger.fire_count as i64), &f.trigger_id])
+                .await
+                .map_err(fault)?;
+        }
+        txn.commit().await.map_err(fault)?;
+        return Ok(FireStep::Done(Fire::Blocked { trigger: Arc::new(row.trigger), why }));
+    }
+    let final_record = f.new.ready == Readiness::Final;
+    let record = (f.want_record || final_record).then(|| f.new.record.clone());
+    let execution_id = f.new.record.execution_id.clone();
+    let insert = txn.prepare_cached(&i.q(INSERT)).await.map_err(fault)?;
+    let inserted = txn.query(&insert, &f.insert.params()).await.map_err(fault)?;
+    if inserted.is_empty() {
+        // Rolled back: the fire and its execution go together.
+        return Err(StoreError::Conflict(format!("execution {execution_id:?} already exists")).into());
+    }
+    txn.execute(&write_trigger, &[&json(&row.trigger)?, &status_text(&row.trigger), &(row.trigger.fire_count as i64), &f.trigger_id])
+        .await
+        .map_err(fault)?;
+    if let Some((msg, now_secs, expires_secs)) = &f.webhook {
+        let expires = now_secs + (expires_secs - now_secs).max(1);
+        txn.execute(
+            &i.q("INSERT INTO {s}.webhook_ids (trigger_id, msg_id, expires_secs) VALUES ($1, $2, $3)
+                  ON CONFLICT (trigger_id, msg_id) DO UPDATE SET expires_secs = excluded.expires_secs"),
+            &[&f.trigger_id, msg, &expires],
+        )
+        .await
+        .map_err(fault)?;
+    }
+    txn.commit().await.map_err(fault)?;
+    Ok(FireStep::Done(Fire::Fired { trigger: Arc::new(row.trigger), execution_id, record }))
+}
