@@ -36,6 +36,10 @@ export declare class NativeEngine {
    * or as a ticket); at once for a memory engine.
    */
   start(): string | number
+  /** Whether the store is durable (opened in steps, closed at shutdown). */
+  durable(): boolean
+  /** Whether other engines share the store (PostgreSQL). */
+  shared(): boolean
   /**
    * What crash recovery did when the durable store was opened:
    * `[requeued, failed]`; null for the memory store.

@@ -99,6 +99,11 @@ class BackgroundEngine {
   #tickets = new Tickets()
   /** Whether the store is durable (opened by `BackgroundEngine.open`). */
   #durable = false
+  /**
+   * Whether other engines share the store (PostgreSQL): their triggers
+   * see this engine's events, so no event is ruled out here.
+   */
+  #shared = false
   /** @type {{ requeued: number, failed: number } | null} */
   #recovery = null
   /** @type {(() => void)[]} */
@@ -139,10 +144,9 @@ class BackgroundEngine {
     this.#native = new NativeEngine(text, BackgroundEngine.#waker(this), this)
     const native = this.#native
     const recovery = native.recovery()
-    if (recovery !== null) {
-      this.#durable = true
-      this.#recovery = { requeued: recovery[0], failed: recovery[1] }
-    }
+    if (recovery !== null) this.#recovery = { requeued: recovery[0], failed: recovery[1] }
+    this.#durable = native.durable()
+    this.#shared = native.shared()
     this.#manualClock = native.manualClock()
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
@@ -666,7 +670,8 @@ class BackgroundEngine {
     let send
     try {
       send =
-        kind === stimuli.emit ? this.#interest.filterEvent('event', value)
+        this.#shared ? value
+        : kind === stimuli.emit ? this.#interest.filterEvent('event', value)
         : kind === stimuli.lifecycle ? this.#interest.filterEvent('lifecycle', value)
         : kind === stimuli.emitBatch ? this.#interest.filterBatch(value)
         : value

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use enact_background_core::prelude::*;
+use enact_background_core::postgres::{PgOptions, PgStore};
 use enact_background_core::sqlite::{Recovery, SqliteOptions, SqliteStore};
 use enact_background_core::transform;
 use enact_background_core::triggers::Stimulus as EventsIn;
@@ -120,6 +121,8 @@ fn timer_runtime() -> &'static tokio::runtime::Runtime {
             .worker_threads(1)
             .thread_name("enact-background-timer")
             .enable_time()
+            // The PostgreSQL store's connections.
+            .enable_io()
             .build()
             .expect("tokio runtime for timers")
     })
@@ -144,16 +147,24 @@ struct Shared {
     /// Calls answered later (a durable store) whose `answer` notice the
     /// facade has not drained yet: Node stays alive for them.
     outstanding: AtomicUsize,
-    /// What crash recovery did when a durable store was opened.
+    /// What crash recovery did when a SQLite store was opened.
     recovery: Option<Recovery>,
+    /// The store is durable (SQLite, PostgreSQL): it loads and starts in
+    /// steps (`adopt`, `start`) and closes at shutdown.
+    durable: bool,
 }
 
 impl Shared {
     /// Keeps Node alive, and the facade from being collected, exactly
     /// while work is queued or running (or a schedule is active).
     fn refresh_keepalive(&self, env: &Env) {
+        // An engine that serves callables over a shared store is a worker:
+        // other engines may send it work at any time, so it keeps Node
+        // alive until it is shut down (as a server would).
+        let worker = self.exec.is_shared() && !self.exec.is_stopped() && self.exec.serves_any();
         let busy = self.exec.busy() > 0
             || self.exec.waiting() > 0
+            || worker
             || self.triggers.has_schedules()
             || self.outstanding.load(Ordering::Relaxed) > 0;
         if busy == self.alive.load(Ordering::Relaxed) {
@@ -607,6 +618,13 @@ impl NativeEngine {
                     Arc::new(MemoryStore::with_config(MemoryConfig { keep_finished: o.keep_finished, replay_capacity: o.webhook_replay_capacity })),
                     None,
                 ),
+                validate::StoreOption::Postgres { url, schema } => {
+                    let options = PgOptions { schema: schema.clone(), replay_capacity: o.webhook_replay_capacity, ..PgOptions::default() };
+                    // No I/O here: `adopt` connects and migrates.
+                    let _guard = timer_runtime().enter();
+                    let store = PgStore::new(url, options).map_err(EngineError::from).or_throw(&env)?;
+                    (Arc::new(store), None)
+                }
                 validate::StoreOption::Sqlite { path, synchronous } => {
                     let options = SqliteOptions {
                         synchronous: *synchronous,
@@ -620,8 +638,18 @@ impl NativeEngine {
                     (Arc::new(store), Some(recovery))
                 }
             };
-            let durable = recovery.is_some();
-            let config = ExecutorConfig { concurrency: o.concurrency, tenant_concurrency: o.tenant_concurrency, ..ExecutorConfig::default() };
+            let durable = !matches!(o.store, validate::StoreOption::Memory);
+            let shared = store.shared();
+            let config = ExecutorConfig {
+                concurrency: o.concurrency,
+                tenant_concurrency: o.tenant_concurrency,
+                lease_ms: o.lease_ms,
+                max_stalls: o.max_stalls,
+                // Over a shared store engines die while others go on: leases
+                // are renewed, and expired ones taken back, all the time.
+                maintenance: shared,
+                keep_finished: shared.then_some(o.keep_finished),
+            };
             let manual = match o.clock {
                 validate::ClockOption::System => None,
                 validate::ClockOption::Manual(None) => Some(Arc::new(ManualClock::new())),
@@ -647,7 +675,7 @@ impl NativeEngine {
             if status != sys::Status::napi_ok {
                 return Err(Error::new(Status::from(status), "facade: expected an object"));
             }
-            let shared = Shared { exec, triggers, manual, host, anchor, alive: AtomicBool::new(false), outstanding: AtomicUsize::new(0), recovery };
+            let shared = Shared { exec, triggers, manual, host, anchor, alive: AtomicBool::new(false), outstanding: AtomicUsize::new(0), recovery, durable };
             let started = {
                 let _guard = timer_runtime().enter();
                 shared.exec.start();
@@ -695,11 +723,18 @@ impl NativeEngine {
     #[napi(ts_return_type = "string | number")]
     pub fn adopt(&self, env: Env) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            if self.shared.recovery.is_none() {
+            if !self.shared.durable {
                 return Ok(Either::A("null".into()));
             }
             let exec = self.shared.exec.clone();
             self.answered(&env, async move {
+                if exec.is_shared() {
+                    // Connects and creates or migrates the schema, or
+                    // refuses; work is claimed once callables are registered.
+                    exec.open_store().await?;
+                    exec.clone().run_due_async().await?;
+                    return Ok(());
+                }
                 exec.clone().adopt_backlog().await?;
                 // A manual clock has no timer loop that would find it.
                 exec.run_due_async().await?;
@@ -715,15 +750,30 @@ impl NativeEngine {
     #[napi(ts_return_type = "string | number")]
     pub fn start(&self, env: Env) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            if self.shared.recovery.is_none() {
+            if !self.shared.durable {
                 return Ok(Either::A("null".into()));
             }
             let triggers = self.shared.triggers.clone();
+            let exec = self.shared.exec.clone();
             self.answered(&env, async move {
+                // Other engines may send work for these callables from now.
+                exec.publish_async().await?;
                 triggers.start_async().await?;
                 Ok(())
             })
         })
+    }
+
+    /// Whether the store is durable (opened in steps, closed at shutdown).
+    #[napi]
+    pub fn durable(&self) -> bool {
+        self.shared.durable
+    }
+
+    /// Whether other engines share the store (PostgreSQL).
+    #[napi]
+    pub fn shared(&self) -> bool {
+        self.shared.exec.is_shared()
     }
 
     /// What crash recovery did when the durable store was opened:
@@ -945,7 +995,13 @@ impl NativeEngine {
         guarded(&env, || {
             let options = json_arg(&env, ErrorCode::InvalidExecution, "options", &options)?;
             let concurrency = validate::callable_options(&options).or_throw(&env)?;
-            self.shared.exec.register_callable_limited(&name, concurrency).or_throw(&env)
+            self.shared.exec.register_callable_limited(&name, concurrency).or_throw(&env)?;
+            if self.shared.exec.is_shared() {
+                let _guard = timer_runtime().enter();
+                self.shared.exec.publish();
+                self.shared.refresh_keepalive(&env);
+            }
+            Ok(())
         })
     }
 

@@ -505,6 +505,11 @@ pub trait Driver: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(vec![false; names.len()])))
     }
 
+    /// Executions of `callables` waiting (queued, delayed included).
+    fn queued_of(&self, _callables: Vec<String>) -> StoreFuture<'_, u64> {
+        Box::pin(async move { Ok(self.counts().await?.queued) })
+    }
+
     /// [`Driver::get`] for an engine that waits for the execution's end:
     /// a shared store remembers that someone waits, so that the engine
     /// finishing it signals [`Signal::Settled`].

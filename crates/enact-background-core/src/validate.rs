@@ -584,6 +584,9 @@ pub struct EngineOptions {
     /// Interruptions an execution survives before it ends `failed`
     /// (durable stores; default 1).
     pub max_stalls: u32,
+    /// How long a claimed attempt is leased to its engine before others
+    /// may take it back (the PostgreSQL store; default 30000 ms).
+    pub lease_ms: u64,
 }
 
 /// The `store` engine option.
@@ -600,13 +603,21 @@ pub enum StoreOption {
         /// Durability of commits.
         synchronous: crate::sqlite::Synchronous,
     },
+    /// `{ postgres: url, schema? }`: one schema of a PostgreSQL database,
+    /// shared by every engine pointed at it.
+    Postgres {
+        /// The connection string.
+        url: String,
+        /// The schema (default `enact_background`).
+        schema: String,
+    },
 }
 
-/// `options.store`: absent, `'memory'`, or `{ sqlite: '<path>',
-/// synchronous?: 'normal' | 'full' }`. `{ postgres }` is not in this build
-/// yet (`ENACT_STORE`).
+/// `options.store`: absent, `'memory'`, `{ sqlite: '<path>', synchronous?:
+/// 'normal' | 'full' }` or `{ postgres: '<url>', schema?: '<name>' }`.
 pub fn store_option(v: Option<&Value>) -> EngineResult<StoreOption> {
-    const EXPECTED: &str = "expected 'memory' or { sqlite: '<file path>', synchronous?: 'normal' | 'full' }";
+    const EXPECTED: &str =
+        "expected 'memory', { sqlite: '<file path>', synchronous?: 'normal' | 'full' } or { postgres: '<connection string>', schema?: '<schema>' }";
     let map = match v {
         None | Some(Value::Null) => return Ok(StoreOption::Memory),
         Some(Value::String(s)) if s == "memory" => return Ok(StoreOption::Memory),
@@ -614,10 +625,38 @@ pub fn store_option(v: Option<&Value>) -> EngineResult<StoreOption> {
         Some(other) => return Err(EngineError::invalid("store", format!("{EXPECTED}, got {}", describe(other)))),
     };
     if map.contains_key("postgres") {
-        return Err(EngineError::new(ErrorCode::Store, "store.postgres: the PostgreSQL store is not in this build yet; use { sqlite: path } or the memory store"));
+        if let Some(key) = map.keys().find(|k| !["postgres", "schema"].contains(&k.as_str())) {
+            return Err(EngineError::invalid(&format!("store.{key}"), "unknown option (expected postgres, schema)"));
+        }
+        let url = match map.get("postgres") {
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err(EngineError::invalid("store.postgres", "expected a connection string (postgres://user@host:5432/db), got an empty string"))
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(EngineError::invalid("store.postgres", format!("expected a connection string (postgres://user@host:5432/db), got {}", describe(other))))
+            }
+            None => unreachable!("checked above"),
+        };
+        let schema = match map.get("schema") {
+            None | Some(Value::Null) => "enact_background".to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(EngineError::invalid("store.schema", format!("expected a schema name, got {}", describe(other)))),
+        };
+        let plain = schema.len() <= 50
+            && !schema.starts_with("pg_")
+            && schema.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            return Err(EngineError::invalid(
+                "store.schema",
+                format!("expected a plain schema name (lowercase letters, digits and _, at most 50, not starting with a digit or pg_), got {schema:?}"),
+            ));
+        }
+        return Ok(StoreOption::Postgres { url, schema });
     }
     if let Some(key) = map.keys().find(|k| !["sqlite", "synchronous"].contains(&k.as_str())) {
-        return Err(EngineError::invalid(&format!("store.{key}"), "unknown option (expected sqlite, synchronous)"));
+        return Err(EngineError::invalid(&format!("store.{key}"), "unknown option (expected sqlite, synchronous; or postgres, schema)"));
     }
     let path = match map.get("sqlite") {
         Some(Value::String(s)) if s.is_empty() => return Err(EngineError::invalid("store.sqlite", "expected a file path, got an empty string")),
@@ -705,10 +744,9 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
 pub const ENGINE_OPTIONS: &[&str] =
-    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock", "maxStalls"];
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock", "maxStalls", "leaseMs"];
 
-/// Options of the engine (absent or null: all defaults). The PostgreSQL
-/// store is not in this build: asking for it is `ENACT_STORE`.
+/// Options of the engine (absent or null: all defaults).
 /// Unknown fields are refused (a misspelt option is a bug, not a default).
 pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
     let empty = Map::new();
@@ -742,6 +780,13 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
             Some(v) => match v.as_f64() {
                 Some(n) if (0.0..=1_000_000.0).contains(&n) && n.fract() == 0.0 => n as u32,
                 _ => return Err(EngineError::invalid("maxStalls", format!("expected an integer from 0 to 1000000, got {}", describe(v)))),
+            },
+        },
+        lease_ms: match map.get("leaseMs") {
+            None | Some(Value::Null) => 30_000,
+            Some(v) => match v.as_f64() {
+                Some(n) if (100.0..=86_400_000.0).contains(&n) && n.fract() == 0.0 => n as u64,
+                _ => return Err(EngineError::invalid("leaseMs", format!("expected an integer from 100 to 86400000 (ms), got {}", describe(v)))),
             },
         },
     })
@@ -928,8 +973,11 @@ mod argument_tests {
                 clock: ClockOption::System,
                 store: StoreOption::Memory,
                 max_stalls: 1,
+                lease_ms: 30_000,
             }
         );
+        assert_eq!(engine_options(&json!({"leaseMs": 5000})).unwrap().lease_ms, 5000);
+        assert_eq!(err(engine_options(&json!({"leaseMs": 5}))).1, "leaseMs: expected an integer from 100 to 86400000 (ms), got 5");
         assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
         assert_eq!(err(engine_options(&json!({"webhookReplayCapacity": 0}))).1, "webhookReplayCapacity: must be at least 1");
         let o = engine_options(&json!({"concurrency": 4, "tenantConcurrency": 2, "maxChainDepth": 3, "maxChainFires": 50, "keepFinished": 0})).unwrap();
@@ -939,7 +987,6 @@ mod argument_tests {
         assert_eq!(err(engine_options(&json!({"maxChainDepth": 0}))).1, "maxChainDepth: must be at least 1");
         assert_eq!(err(engine_options(&json!({"tenantConcurrency": 1.5}))).1, "tenantConcurrency: expected a positive integer, got 1.5");
         assert_eq!(err(engine_options(&json!({"keepFinished": -1}))).1, "keepFinished: expected a non-negative integer, got -1");
-        assert_eq!(err(engine_options(&json!({"store": {"postgres": "x"}}))).0, ErrorCode::Store);
         assert!(engine_options(&json!({"store": "memory"})).is_ok());
         assert_eq!(engine_options(&json!({"maxStalls": 0})).unwrap().max_stalls, 0);
         assert_eq!(err(engine_options(&json!({"maxStalls": -1}))).1, "maxStalls: expected an integer from 0 to 1000000, got -1");
@@ -966,11 +1013,20 @@ mod argument_tests {
         assert!(err(store(json!({"sqlite": ":memory:"}))).1.starts_with("store.sqlite: expected a file path, got \":memory:\""));
         assert_eq!(err(store(json!({"sqlite": 5}))).1, "store.sqlite: expected a file path, got 5");
         assert!(err(store(json!({}))).1.starts_with("store.sqlite: is required"));
-        assert_eq!(err(store(json!({"sqlite": "a.db", "wal": true}))).1, "store.wal: unknown option (expected sqlite, synchronous)");
-        assert!(err(store(json!("redis"))).1.starts_with("store: expected 'memory' or { sqlite"));
-        let (code, message) = err(store(json!({"postgres": "postgres://x"})));
-        assert_eq!(code, ErrorCode::Store);
-        assert!(message.starts_with("store.postgres: the PostgreSQL store is not in this build yet"), "{message}");
+        assert_eq!(err(store(json!({"sqlite": "a.db", "wal": true}))).1, "store.wal: unknown option (expected sqlite, synchronous; or postgres, schema)");
+        assert!(err(store(json!("redis"))).1.starts_with("store: expected 'memory', { sqlite"));
+        assert_eq!(
+            store(json!({"postgres": "postgres://x@h/db"})).unwrap(),
+            StoreOption::Postgres { url: "postgres://x@h/db".into(), schema: "enact_background".into() }
+        );
+        assert_eq!(
+            store(json!({"postgres": "postgres://x@h/db", "schema": "jobs_2"})).unwrap(),
+            StoreOption::Postgres { url: "postgres://x@h/db".into(), schema: "jobs_2".into() }
+        );
+        assert_eq!(err(store(json!({"postgres": ""}))).1, "store.postgres: expected a connection string (postgres://user@host:5432/db), got an empty string");
+        assert_eq!(err(store(json!({"postgres": 5}))).1, "store.postgres: expected a connection string (postgres://user@host:5432/db), got 5");
+        assert!(err(store(json!({"postgres": "p://x", "schema": "Drop Table"}))).1.starts_with("store.schema: expected a plain schema name"));
+        assert_eq!(err(store(json!({"postgres": "p://x", "pool": 3}))).1, "store.pool: unknown option (expected postgres, schema)");
     }
 
     #[test]

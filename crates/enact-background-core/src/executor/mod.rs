@@ -210,6 +210,11 @@ pub struct Executor {
     store_calls: std::sync::atomic::AtomicUsize,
     /// Where store work that did not finish in place goes on.
     runtime: OnceLock<tokio::runtime::Handle>,
+    /// The store is shared with other engines ([`Driver::shared`]).
+    shared: bool,
+    /// Over a shared store: executions of the callables this engine runs
+    /// that wait in the store, as last counted (refreshed by the timer).
+    cluster_waiting: AtomicI64,
 }
 
 fn now_ms(clock: &dyn Clock) -> i64 {
@@ -227,6 +232,7 @@ impl Executor {
     pub fn new(driver: Arc<dyn Driver>, clock: Arc<dyn Clock>, host: Arc<dyn Host>, config: ExecutorConfig) -> Arc<Self> {
         let config = ExecutorConfig { concurrency: config.concurrency.max(1), lease_ms: config.lease_ms.max(1), ..config };
         let limits = Limits { tenant: config.tenant_concurrency, callables: Default::default() };
+        let driver_shared = driver.shared();
         Arc::new(Self {
             inner: Mutex::new(Inner { accepting: true, claiming: true, limits: Arc::new(limits), ..Inner::default() }),
             driver,
@@ -244,6 +250,8 @@ impl Executor {
             next_ticket: AtomicU64::new(0),
             store_calls: std::sync::atomic::AtomicUsize::new(0),
             runtime: OnceLock::new(),
+            shared: driver_shared,
+            cluster_waiting: AtomicI64::new(0),
         })
     }
 
@@ -259,6 +267,9 @@ impl Executor {
     /// is then of a task that ends at once).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let _ = self.runtime.set(tokio::runtime::Handle::current());
+        if let Some(rx) = self.driver.signals() {
+            tokio::spawn(self.clone().signal_loop(rx));
+        }
         if self.config.maintenance {
             tokio::spawn(self.clone().heartbeat_loop());
             tokio::spawn(self.clone().rescuer_loop());
@@ -462,6 +473,39 @@ impl Executor {
     /// of that execution. Only a taken id costs a lookup: the store reports
     /// it from the insert itself.
     pub fn submit_many(self: Arc<Self>, batch: Vec<Submission>) -> impl Future<Output = Vec<EngineResult<Receipt>>> + Send + 'static {
+        // Over a shared store, a callable this engine does not run may be
+        // run by another engine: the store says which are served.
+        let remote: Vec<String> = if self.shared {
+            let g = self.inner.lock();
+            let mut names: Vec<String> =
+                batch.iter().map(|s| &s.request.callable_name).filter(|c| !g.limits.callables.contains_key(*c)).cloned().collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        } else {
+            Vec::new()
+        };
+        let me = self.clone();
+        let lookup = (!remote.is_empty()).then(|| me.driver.clone());
+        let now = self.clock.now();
+        async move {
+            let served: HashSet<String> = match lookup {
+                Some(driver) => match driver.served(remote.clone(), now).await {
+                    Ok(flags) => remote.into_iter().zip(flags).filter(|(_, ok)| *ok).map(|(n, _)| n).collect(),
+                    Err(e) => {
+                        let e = EngineError::from(e);
+                        return batch.iter().map(|_| Err(e.clone())).collect();
+                    }
+                },
+                None => HashSet::default(),
+            };
+            me.submit_served(batch, served).await
+        }
+    }
+
+    /// [`Executor::submit_many`] once the callables other engines serve
+    /// (`served`) are known.
+    fn submit_served(self: Arc<Self>, batch: Vec<Submission>, served: HashSet<String>) -> impl Future<Output = Vec<EngineResult<Receipt>>> + Send + 'static {
         let now = self.clock.now();
         let mut answers: Vec<Option<EngineResult<Receipt>>> = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
@@ -476,12 +520,18 @@ impl Executor {
                     answers.push(Some(Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"))));
                     continue;
                 }
-                if !g.limits.callables.contains_key(&request.callable_name) {
-                    let message = format!("callableName: no callable registered as {:?}", request.callable_name);
+                let local = g.limits.callables.contains_key(&request.callable_name);
+                if !local && !served.contains(&request.callable_name) {
+                    let message = if self.shared {
+                        format!("callableName: no live engine serves a callable registered as {:?}", request.callable_name)
+                    } else {
+                        format!("callableName: no callable registered as {:?}", request.callable_name)
+                    };
                     answers.push(Some(Err(EngineError::new(ErrorCode::UnknownCallable, message))));
                     continue;
                 }
-                let new = self.new_execution(request, now);
+                let mut new = self.new_execution(request, now);
+                new.watched = watch;
                 let notice = want_queued.then(|| new.record.clone());
                 let kept = keep_record.then(|| new.record.clone());
                 // Counted and watched before the insert is sent: over a
@@ -691,7 +741,9 @@ impl Executor {
             return Err(EngineError::new(ErrorCode::Shutdown, format!("engine shut down before execution {id:?} finished")));
         }
         let fresh = self.inner.lock().watched.insert(id.clone());
-        let rec = match self.driver.get(&id).await {
+        // A shared store remembers the watch, so that whichever engine ends
+        // the execution signals its end.
+        let rec = match self.driver.get_watched(&id).await {
             Ok(Some(rec)) => rec,
             other => {
                 if fresh {
@@ -862,7 +914,29 @@ impl Executor {
     /// Executions waiting as far as this engine knows (queued by it, not
     /// yet claimed): with [`Executor::busy`], what keeps a host alive.
     pub fn waiting(&self) -> u64 {
+        if self.shared {
+            // Other engines queue and claim this engine's work too: the
+            // store's count, refreshed by the timer, is what waits.
+            return self.cluster_waiting.load(Ordering::SeqCst).max(0) as u64;
+        }
         self.inner.lock().waiting.max(0) as u64
+    }
+
+    /// Whether the store is shared with other engines.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether any callable is registered.
+    pub fn serves_any(&self) -> bool {
+        !self.inner.lock().limits.callables.is_empty()
+    }
+
+    /// Makes the store ready (a shared store connects and migrates on its
+    /// first call): answers `ENACT_STORE` if it cannot.
+    pub async fn open_store(&self) -> EngineResult<()> {
+        self.driver.counts().await?;
+        Ok(())
     }
 
     /// Reports how an attempt ended; see [`Executor::complete_many`].
@@ -1101,11 +1175,13 @@ impl Executor {
         self.timer_kick.notify_one();
         self.stop.notify_waiters();
         let driver = self.driver.clone();
+        let me = self.clone();
         self.run("shutdown", async move {
             if !rows.is_empty() {
                 driver.finish_many(rows).await?;
             }
-            Ok(())
+            // Other engines no longer send this engine's callables work.
+            me.publish_async().await
         })
     }
 

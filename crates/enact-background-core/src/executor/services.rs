@@ -22,9 +22,15 @@ use chrono::DateTime;
 use super::{now_ms, AbortReason, CallError, Executor, Notice};
 use crate::error::{EngineError, EngineResult};
 use crate::model::{BackgroundExecutionStatus as Status, ErrorCategory};
+use crate::store::Signal;
 
 /// How often the pruner runs.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+/// Over a shared store, how often the timer looks for work without being
+/// told (a lost notification, delayed work another engine queued, a tenant
+/// slot freed on another engine) and counts what waits.
+pub const SHARED_POLL: Duration = Duration::from_secs(1);
 
 impl Executor {
     /// One pass of timed work: stage due delayed executions, time out
@@ -139,11 +145,17 @@ impl Executor {
                 }
             };
             self.timer_due.store(next, Ordering::SeqCst);
-            let sleep = if next == i64::MAX {
+            let mut sleep = if next == i64::MAX {
                 Duration::from_secs(3600)
             } else {
                 crate::clock::until(self.clock.now(), DateTime::from_timestamp_millis(next).unwrap_or_default())
             };
+            if self.shared {
+                self.count_waiting().await;
+                // The fallback of the store's signals: claim now and then.
+                self.wake_host();
+                sleep = sleep.min(SHARED_POLL);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.timer_kick.notified() => {}
@@ -175,6 +187,12 @@ impl Executor {
     pub(super) async fn heartbeat_loop(self: Arc<Self>) {
         let lease = Duration::from_millis(self.config.lease_ms);
         while self.pause(lease / 3).await {
+            if self.shared {
+                if let Err(e) = self.publish_async().await {
+                    self.diagnose("heartbeat", e);
+                    self.wake_host();
+                }
+            }
             let ids: Vec<String> = self.inner.lock().running.keys().cloned().collect();
             if ids.is_empty() {
                 continue;
@@ -230,5 +248,127 @@ impl Executor {
         }
         self.wake_host();
         Ok(n)
+    }
+
+    /// Counts, over a shared store, what waits for the callables this
+    /// engine runs ([`Executor::waiting`]).
+    pub(super) async fn count_waiting(&self) {
+        let names: Vec<String> = self.inner.lock().limits.callables.keys().cloned().collect();
+        if names.is_empty() {
+            self.cluster_waiting.store(0, Ordering::SeqCst);
+            return;
+        }
+        match self.driver.queued_of(names).await {
+            Ok(n) => self.cluster_waiting.store(n as i64, Ordering::SeqCst),
+            Err(e) => self.diagnose("timer", EngineError::from(e)),
+        }
+    }
+
+    /// Publishes, over a shared store, the callables this engine runs, for
+    /// a lease: other engines may then submit work for them. Renewed by
+    /// the heartbeat; withdrawn at shutdown.
+    pub async fn publish_async(self: &Arc<Self>) -> EngineResult<()> {
+        if !self.shared {
+            return Ok(());
+        }
+        let names: Vec<String> = if self.stopped.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            self.inner.lock().limits.callables.keys().cloned().collect()
+        };
+        let until = self.clock.now() + chrono::Duration::milliseconds(self.config.lease_ms as i64);
+        self.driver.publish(&self.worker, names, until).await?;
+        Ok(())
+    }
+
+    /// [`Executor::publish_async`] in the background (a callable was
+    /// registered).
+    pub fn publish(self: &Arc<Self>) {
+        if self.shared {
+            let me = self.clone();
+            let _ = self.run("publisher", async move { me.publish_async().await });
+        }
+    }
+
+    /// Listens to what other engines sharing the store did: claimable work
+    /// wakes the host (which claims); a watched execution that ended
+    /// elsewhere settles its waiters here; after lost signals, both.
+    pub(super) async fn signal_loop(self: Arc<Self>, mut rx: tokio::sync::broadcast::Receiver<Signal>) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        loop {
+            let stop = self.stop.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let first = tokio::select! {
+                r = rx.recv() => r,
+                _ = stop => return,
+            };
+            let mut settled: Vec<String> = Vec::new();
+            let mut everything = false;
+            let mut take = |r: Result<Signal, bool>| match r {
+                Ok(Signal::Work) => self.wake_host(),
+                Ok(Signal::Settled(id)) => settled.push(id),
+                Ok(Signal::Triggers) => {}
+                Ok(Signal::Lost) | Err(true) => everything = true,
+                Err(false) => {}
+            };
+            match first {
+                Ok(s) => take(Ok(s)),
+                Err(RecvError::Lagged(_)) => take(Err(true)),
+                Err(RecvError::Closed) => return,
+            }
+            // What else came meanwhile, in one pass.
+            loop {
+                match rx.try_recv() {
+                    Ok(s) => take(Ok(s)),
+                    Err(TryRecvError::Lagged(_)) => take(Err(true)),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+            if everything {
+                self.wake_host();
+                settled = self.inner.lock().watched.iter().cloned().collect();
+            }
+            if !settled.is_empty() {
+                self.settle_elsewhere(settled).await;
+            }
+        }
+    }
+
+    /// Settles the waiters of watched executions that ended on another
+    /// engine: each is read, and settled if its record is final (and bound,
+    /// if it binds). Those this engine runs or binds settle here anyway.
+    async fn settle_elsewhere(self: &Arc<Self>, ids: Vec<String>) {
+        let ids: Vec<String> = {
+            let g = self.inner.lock();
+            ids.into_iter().filter(|id| g.watched.contains(id) && !g.running.contains_key(id) && !g.binding.contains_key(id)).collect()
+        };
+        for chunk in ids.chunks(64) {
+            let reads = chunk.iter().map(|id| self.driver.get(id));
+            let records = futures_util::future::join_all(reads).await;
+            let mut g = self.inner.lock();
+            for (id, rec) in chunk.iter().zip(records) {
+                match rec {
+                    Ok(Some(rec)) => {
+                        let bound = rec.status != Status::Completed || rec.config.target_binding.is_none() || rec.binding_result.is_some();
+                        if rec.status.is_final() && bound && !g.running.contains_key(id) && !g.binding.contains_key(id) && g.watched.remove(id) {
+                            g.outbox.push(Notice::Settled(Box::new(rec)));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.post_locked(&mut g, "waiter", EngineError::from(e)),
+                }
+            }
+            drop(g);
+            self.wake_host();
+        }
+    }
+
+    fn post_locked(&self, g: &mut super::Inner, source: &'static str, error: EngineError) {
+        g.outbox.push(Notice::Diagnostic(Box::new(super::Diagnostic { source, error })));
     }
 }

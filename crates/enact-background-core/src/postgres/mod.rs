@@ -148,6 +148,11 @@ pub(crate) struct Inner {
     signals: broadcast::Sender<Signal>,
     closed: AtomicBool,
     stop: Arc<Notify>,
+    /// The runtime calls run on (the first one seen).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Calls running; `close` waits for them.
+    inflight: std::sync::atomic::AtomicUsize,
+    idle: Notify,
 }
 
 /// The PostgreSQL driver. Cheap to clone.
@@ -208,6 +213,9 @@ impl PgStore {
                 signals,
                 closed: AtomicBool::new(false),
                 stop: Arc::new(Notify::new()),
+                runtime: tokio::runtime::Handle::try_current().map(std::sync::OnceLock::from).unwrap_or_default(),
+                inflight: std::sync::atomic::AtomicUsize::new(0),
+                idle: Notify::new(),
             }),
         })
     }
@@ -238,25 +246,36 @@ impl PgStore {
             if inner.closed.load(Ordering::SeqCst) {
                 return Err(inner.closed_error());
             }
+            // The call runs on the runtime, wherever it was first polled
+            // (the executor polls store futures once in place).
+            let Some(runtime) = tokio::runtime::Handle::try_current().ok().or_else(|| inner.runtime.get().cloned()) else {
+                return Err(StoreError::unavailable("postgres store: called outside a tokio runtime"));
+            };
+            let _ = inner.runtime.set(runtime.clone());
             let timeout = inner.options.call_timeout;
             let target = inner.target.clone();
-            let task = tokio::spawn(async move {
-                let mut tries = 0;
-                loop {
-                    let r = match inner.ready().await {
-                        Ok(()) => f(inner.clone()).await,
-                        Err(e) => Err(e),
-                    };
-                    match r {
-                        Err(e) if e.lost && tries < 2 && !inner.closed.load(Ordering::SeqCst) => {
-                            tries += 1;
-                            tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+            inner.inflight.fetch_add(1, Ordering::SeqCst);
+            let task = runtime.spawn(async move {
+                let _done = Inflight(inner.clone());
+                let work = async {
+                    let mut tries = 0;
+                    loop {
+                        let r = match inner.ready().await {
+                            Ok(()) => f(inner.clone()).await,
+                            Err(e) => Err(e),
+                        };
+                        match r {
+                            Err(e) if e.lost && tries < 2 && !inner.closed.load(Ordering::SeqCst) => {
+                                tries += 1;
+                                tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                            }
+                            other => return other,
                         }
-                        other => return other,
                     }
-                }
+                };
+                tokio::time::timeout(timeout, work).await
             });
-            match tokio::time::timeout(timeout, task).await {
+            match task.await {
                 Ok(Ok(Ok(v))) => Ok(v),
                 Ok(Ok(Err(fault))) => Err(match fault.err {
                     StoreError::Unavailable { message, source } => {
@@ -264,13 +283,33 @@ impl PgStore {
                     }
                     other => other,
                 }),
-                Ok(Err(join)) => Err(StoreError::unavailable(format!("postgres store ({target}): {what} failed inside: {join}"))),
-                Err(_) => Err(StoreError::unavailable(format!(
+                Ok(Err(_)) => Err(StoreError::unavailable(format!(
                     "postgres store ({target}): {what} did not answer within {} ms; its outcome is unknown",
                     timeout.as_millis()
                 ))),
+                Err(join) => Err(StoreError::unavailable(format!("postgres store ({target}): {what} failed inside: {join}"))),
             }
         })
+    }
+
+    /// Waits (at most the call timeout) for the calls made before, then
+    /// ends the listener and the pool.
+    async fn close_after_calls(&self) {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + inner.options.call_timeout;
+        loop {
+            let idle = inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if inner.inflight.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        self.stop();
     }
 
     /// Ends the listener, on drop of the last handle too.
@@ -396,6 +435,17 @@ async fn listen(weak: std::sync::Weak<Inner>) {
     }
 }
 
+/// Counts a running call down when it ends.
+struct Inflight(Arc<Inner>);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         self.closed.store(true, Ordering::SeqCst);
@@ -409,8 +459,15 @@ impl Driver for PgStore {
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {
-        self.stop();
-        Box::pin(std::future::ready(Ok(())))
+        let me = self.clone();
+        let Some(runtime) = tokio::runtime::Handle::try_current().ok().or_else(|| self.inner.runtime.get().cloned()) else {
+            self.stop();
+            return Box::pin(std::future::ready(Ok(())));
+        };
+        Box::pin(async move {
+            let _ = runtime.spawn(async move { me.close_after_calls().await }).await;
+            Ok(())
+        })
     }
 
     fn shared(&self) -> bool {
@@ -428,6 +485,10 @@ impl Driver for PgStore {
 
     fn served(&self, names: Vec<String>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         self.call("looking up callables", move |i| ops::served(i, names.clone(), crate::clock::millis(now)))
+    }
+
+    fn queued_of(&self, callables: Vec<String>) -> StoreFuture<'_, u64> {
+        self.call("counting waiting work", move |i| ops::queued_of(i, callables.clone()))
     }
 
     fn get_watched<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {

@@ -731,6 +731,14 @@ pub(super) async fn publish(i: Arc<Inner>, worker: String, callables: Vec<String
     Ok(())
 }
 
+pub(super) async fn queued_of(i: Arc<Inner>, callables: Vec<String>) -> R<u64> {
+    let c = i.client().await?;
+    let sql = i.q("SELECT (SELECT count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NULL AND callable = ANY($1))
+                        + (SELECT count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL AND callable = ANY($1))");
+    let n: i64 = c.query_one(&sql, &[&callables]).await.map_err(fault)?.get(0);
+    Ok(n as u64)
+}
+
 pub(super) async fn served(i: Arc<Inner>, names: Vec<String>, now: i64) -> R<Vec<bool>> {
     let c = i.client().await?;
     let rows = c

@@ -139,8 +139,12 @@ impl TriggerEngine {
     /// Spawns the listener (with [`TriggerConfig::listen_ms`]) and the
     /// scheduler, once the triggers are loaded.
     fn spawn_services(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        if let Some(ms) = self.config.listen_ms {
-            tokio::spawn(self.clone().listen_loop(std::time::Duration::from_millis(ms.max(1))));
+        // A shared store signals changes; polling (every second unless
+        // configured) is only the fallback.
+        let signals = self.driver.signals();
+        let listen_ms = self.config.listen_ms.or(signals.as_ref().map(|_| 1000));
+        if let Some(ms) = listen_ms {
+            tokio::spawn(self.clone().listen_loop(std::time::Duration::from_millis(ms.max(1)), signals));
         }
         if self.clock.is_manual() {
             // Ticks come due only when the host moves the clock and calls

@@ -16,7 +16,7 @@ use super::TriggerEngine;
 use crate::clock::millis;
 use crate::error::{EngineResult, ErrorCode};
 use crate::model::{Chain, MisfirePolicy, Timestamp, TriggerStatus};
-use crate::store::{ready_now, Blocked, FireGate};
+use crate::store::{ready_now, Blocked, FireGate, Signal};
 
 /// Under [`MisfirePolicy::Skip`], how late the latest due tick may be and
 /// still fire: it is due now (the scheduler's usual wake-up lag), not
@@ -138,10 +138,13 @@ impl TriggerEngine {
         }
     }
 
-    /// Polls the store's trigger changes every `period` and applies them to
-    /// the compiled indexes: triggers registered, changed or removed by
-    /// other engines sharing the store.
-    pub(super) async fn listen_loop(self: Arc<Self>, period: std::time::Duration) {
+    /// Applies the store's trigger changes to the compiled indexes —
+    /// triggers registered, changed or removed by other engines sharing
+    /// the store — when the store signals them ([`Signal::Triggers`], or
+    /// [`Signal::Lost`]) and every `period` in any case.
+    pub(super) async fn listen_loop(self: Arc<Self>, period: std::time::Duration, mut signals: Option<tokio::sync::broadcast::Receiver<Signal>>) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut next_poll = tokio::time::Instant::now() + period;
         loop {
             // Registered before the flag is read, so that a stop made
             // while the listener was busy is not lost (see `pause` in the
@@ -152,12 +155,32 @@ impl TriggerEngine {
             if self.stopped.load(Ordering::SeqCst) {
                 return;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = stop => {}
-            }
+            let signal = async {
+                match signals.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let sync = tokio::select! {
+                _ = tokio::time::sleep_until(next_poll) => {
+                    next_poll = tokio::time::Instant::now() + period;
+                    true
+                }
+                s = signal => match s {
+                    Ok(Signal::Triggers | Signal::Lost) | Err(RecvError::Lagged(_)) => true,
+                    Ok(_) => false,
+                    Err(RecvError::Closed) => {
+                        signals = None;
+                        false
+                    }
+                },
+                _ = stop => false,
+            };
             if self.stopped.load(Ordering::SeqCst) {
                 return;
+            }
+            if !sync {
+                continue;
             }
             if let Err(e) = self.sync_changes_async().await {
                 self.exec.diagnose("listener", e);
