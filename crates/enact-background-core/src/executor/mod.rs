@@ -176,6 +176,12 @@ struct Inner {
     submitted: u64,
     retried: u64,
     stale: u64,
+    /// No claim before this Unix ms: the last one failed.
+    claim_paused_until: i64,
+    /// Over a shared store: a batch of ends is in flight, and the ends
+    /// that came since, sent when it lands.
+    finishing: bool,
+    finish_queue: Vec<(Finish, Row)>,
     /// Executions waiting (queued or delayed), as far as this engine has
     /// seen them go in and out: what keeps the host alive, without asking
     /// the store. Signed and never clamped: a claim on the host's thread
@@ -215,7 +221,15 @@ pub struct Executor {
     /// Over a shared store: executions of the callables this engine runs
     /// that wait in the store, as last counted (refreshed by the timer).
     cluster_waiting: AtomicI64,
+    /// Over a shared store: the store was opened ([`Executor::open_store`]);
+    /// the timer touches it only then.
+    opened: AtomicBool,
+    /// Over a shared store: this engine published its callables.
+    published: AtomicBool,
 }
+
+/// How long claims pause after the store failed one.
+const CLAIM_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn now_ms(clock: &dyn Clock) -> i64 {
     millis(clock.now())
@@ -252,6 +266,8 @@ impl Executor {
             runtime: OnceLock::new(),
             shared: driver_shared,
             cluster_waiting: AtomicI64::new(0),
+            opened: AtomicBool::new(!driver_shared),
+            published: AtomicBool::new(false),
         })
     }
 
@@ -818,7 +834,14 @@ impl Executor {
             }
             let busy = g.running.len() + g.reserved;
             let free = self.config.concurrency.saturating_sub(busy);
-            if free == 0 {
+            // Nothing to claim for (a producer-only engine), or the store
+            // failed the last claim a moment ago (it is tried again after
+            // CLAIM_BACKOFF, not on every wake-up).
+            let paused = g.claim_paused_until > now_ms(&*self.clock) || g.limits.callables.is_empty();
+            // One claim in flight at a time: slots freed meanwhile are
+            // claimed together when it lands (a durable store's claim is a
+            // transaction; one per freed slot would cost one each).
+            if free == 0 || paused || g.reserved > 0 {
                 None
             } else {
                 let now = self.clock.now();
@@ -832,21 +855,34 @@ impl Executor {
         };
         if let Some(params) = params {
             let (me, driver) = (self.clone(), self.driver.clone());
-            self.run("producer", async move {
+            // A failed claim is a diagnostic, never an error of the host's
+            // loop: the work stays queued and is claimed later.
+            let ran = self.run("producer", async move {
                 let max = params.max;
                 let now = params.now;
                 let claimed = driver.claim(params).await;
                 me.claimed(max, now, claimed.map_err(EngineError::from))
-            })?;
+            });
+            if let Err(e) = ran {
+                self.diagnose("producer", e);
+            }
         }
         Ok(std::mem::take(&mut self.inner.lock().ready))
     }
 
     /// Books a claim's attempts and puts them in the ready buffer.
-    fn claimed(&self, max: usize, now: crate::model::Timestamp, claimed: EngineResult<Vec<BackgroundExecution>>) -> EngineResult<()> {
+    fn claimed(self: &Arc<Self>, max: usize, now: crate::model::Timestamp, claimed: EngineResult<Vec<BackgroundExecution>>) -> EngineResult<()> {
         let mut g = self.inner.lock();
         g.reserved -= max;
-        let claimed = claimed?;
+        let claimed = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                g.claim_paused_until = now_ms(&*self.clock).saturating_add(CLAIM_BACKOFF.as_millis() as i64);
+                drop(g);
+                self.wake_after(CLAIM_BACKOFF);
+                return Err(e);
+            }
+        };
         let mut earliest = i64::MAX;
         let want_started = self.wants(EventKind::Started);
         g.waiting -= claimed.len() as i64;
@@ -908,7 +944,9 @@ impl Executor {
     /// for.
     pub fn busy(&self) -> usize {
         let g = self.inner.lock();
-        g.running.len() + g.reserved + g.binding.len()
+        // Ends not yet written (a shared store's batch in flight) count:
+        // shutdown waits for them, or they would run again elsewhere.
+        g.running.len() + g.reserved + g.binding.len() + g.finish_queue.len() + usize::from(g.finishing)
     }
 
     /// Executions waiting as far as this engine knows (queued by it, not
@@ -936,6 +974,7 @@ impl Executor {
     /// first call): answers `ENACT_STORE` if it cannot.
     pub async fn open_store(&self) -> EngineResult<()> {
         self.driver.counts().await?;
+        self.opened.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -974,6 +1013,43 @@ impl Executor {
             return Ok(());
         }
         let me = self.clone();
+        if self.shared {
+            // Group commit: one batch of ends in flight at a time; ends that
+            // come meanwhile go out together when it lands (a callable that
+            // yields to the event loop ends alone, one store call each).
+            {
+                let mut g = self.inner.lock();
+                g.finish_queue.extend(rows.into_iter().zip(ctx));
+                if g.finishing {
+                    return Ok(());
+                }
+                g.finishing = true;
+            }
+            return self.run(source, async move {
+                loop {
+                    let batch = {
+                        let mut g = me.inner.lock();
+                        if g.finish_queue.is_empty() {
+                            g.finishing = false;
+                            return Ok(());
+                        }
+                        std::mem::take(&mut g.finish_queue)
+                    };
+                    let (rows, ctx): (Vec<Finish>, Vec<Row>) = batch.into_iter().unzip();
+                    let done = async {
+                        let answers = me.driver.finish_many(rows).await?;
+                        let follow = me.finished(ctx, answers);
+                        me.follow_up(follow).await
+                    };
+                    if let Err(e) = done.await {
+                        // Those ends stay running in the store; their lease
+                        // expires and they run again (a stall).
+                        me.diagnose(source, e);
+                    }
+                    me.wake_host();
+                }
+            });
+        }
         self.run(source, async move {
             let answers = me.driver.finish_many(rows).await?;
             let follow = me.finished(ctx, answers);
@@ -1177,11 +1253,17 @@ impl Executor {
         let driver = self.driver.clone();
         let me = self.clone();
         self.run("shutdown", async move {
-            if !rows.is_empty() {
-                driver.finish_many(rows).await?;
-            }
-            // Other engines no longer send this engine's callables work.
-            me.publish_async().await
+            // Both sent now (the first poll runs in place), before the store
+            // is closed: the hand-back, and the withdrawal of this engine's
+            // callables (other engines no longer send it work).
+            let release = async {
+                if !rows.is_empty() {
+                    driver.finish_many(rows).await?;
+                }
+                Ok::<(), EngineError>(())
+            };
+            let (released, withdrawn) = futures_util::future::join(release, me.publish_async()).await;
+            released.and(withdrawn)
         })
     }
 
@@ -1267,6 +1349,22 @@ impl Executor {
         let prev = self.timer_due.fetch_min(due_ms, Ordering::SeqCst);
         if due_ms < prev || prev == i64::MIN {
             self.timer_kick.notify_one();
+        }
+    }
+
+    /// Wakes the host after `delay` (on the runtime; a manual clock's host
+    /// is woken at once).
+    fn wake_after(self: &Arc<Self>, delay: std::time::Duration) {
+        let handle = tokio::runtime::Handle::try_current().ok().or_else(|| self.runtime.get().cloned());
+        match handle {
+            Some(h) if !self.clock.is_manual() => {
+                let me = self.clone();
+                h.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    me.wake_host();
+                });
+            }
+            _ => self.wake_host(),
         }
     }
 

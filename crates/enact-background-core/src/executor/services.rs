@@ -127,6 +127,14 @@ impl Executor {
             if self.stopped.load(Ordering::SeqCst) {
                 return;
             }
+            if !self.opened.load(Ordering::SeqCst) {
+                // A shared store not opened yet (or refused): nothing to do.
+                tokio::select! {
+                    _ = tokio::time::sleep(SHARED_POLL) => {}
+                    _ = self.timer_kick.notified() => {}
+                }
+                continue;
+            }
             // Publish "awake" before scanning so that work armed during the
             // scan is not missed.
             self.timer_due.store(i64::MIN, Ordering::SeqCst);
@@ -272,10 +280,14 @@ impl Executor {
             return Ok(());
         }
         let names: Vec<String> = if self.stopped.load(Ordering::SeqCst) {
+            if !self.published.load(Ordering::SeqCst) {
+                return Ok(()); // nothing to withdraw
+            }
             Vec::new()
         } else {
             self.inner.lock().limits.callables.keys().cloned().collect()
         };
+        self.published.store(true, Ordering::SeqCst);
         let until = self.clock.now() + chrono::Duration::milliseconds(self.config.lease_ms as i64);
         self.driver.publish(&self.worker, names, until).await?;
         Ok(())

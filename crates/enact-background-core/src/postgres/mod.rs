@@ -320,6 +320,14 @@ impl PgStore {
     }
 }
 
+/// The message of a store error without its "store unavailable: " prefix.
+fn strip(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn describe(pg: &tokio_postgres::Config) -> String {
     let host = pg
         .get_hosts()
@@ -342,7 +350,10 @@ impl Inner {
     async fn ready(self: &Arc<Self>) -> Result<(), Fault> {
         self.migrated
             .get_or_try_init(|| async {
-                let mut client = self.pool.get().await.map_err(pool_fault)?;
+                let mut client = self.pool.get().await.map_err(|e| {
+                    let Fault { err, lost } = pool_fault(e);
+                    Fault { err: StoreError::unavailable(format!("cannot connect: {}", strip(&err))), lost }
+                })?;
                 schema::migrate(&mut client, &self.schema, &self.channel, &self.target).await?;
                 tokio::spawn(listen(Arc::downgrade(self)));
                 Ok::<(), Fault>(())

@@ -282,11 +282,11 @@ const CANDIDATES: &str = "WITH RECURSIVE lt AS (
     SELECT p.lvl, p.tenant, h.id, h.callable, h.ticket FROM pairs p, per, LATERAL (
         SELECT e.id, e.callable, e.ticket FROM {s}.executions e
         WHERE e.status = 0 AND e.due_ms IS NULL AND e.lvl = p.lvl AND e.tenant = p.tenant AND e.callable = ANY($1)
-        ORDER BY e.ticket LIMIT LEAST(per.n, $2)) h";
+        ORDER BY e.ticket LIMIT LEAST(per.n, $2) FOR UPDATE SKIP LOCKED) h";
 
 const TAKE: &str = "UPDATE {s}.executions e SET status = 1, attempt = e.attempt + 1, started_at = $2, lease_until_ms = $3, worker = $4,
         ticket = 0
-    WHERE e.id IN (SELECT id FROM {s}.executions WHERE id = ANY($1) AND status = 0 AND due_ms IS NULL FOR UPDATE SKIP LOCKED)
+    WHERE e.id = ANY($1) AND e.status = 0 AND e.due_ms IS NULL
     RETURNING e.id, ";
 
 struct Head {
@@ -371,13 +371,16 @@ pub(super) async fn claim(i: Arc<Inner>, p: Arc<ClaimParams>) -> R<Vec<Backgroun
         }
         Ok(chosen.iter().filter_map(|id| by_id.remove(id)).collect())
     };
+    // One transaction: the heads are read and locked with SKIP LOCKED, so
+    // engines claiming together read disjoint heads and never wait for
+    // each other; what is picked is taken, the rest unlocked at commit.
+    let txn = c.transaction().await.map_err(fault)?;
+    let mut running = (HashMap::new(), HashMap::new());
     if limited {
         // Counting what runs everywhere and taking under the limits must not
         // interleave with another engine's claim: one claim at a time.
-        let txn = c.transaction().await.map_err(fault)?;
         let key = format!("enact_background:{}:claim", i.schema);
         txn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7340))", &[&key]).await.map_err(fault)?;
-        let mut running = (HashMap::new(), HashMap::new());
         let counted = txn
             .query(&i.q("SELECT tenant, callable, count(*) FROM {s}.executions WHERE status = 1 GROUP BY tenant, callable"), &[])
             .await
@@ -387,39 +390,18 @@ pub(super) async fn claim(i: Arc<Inner>, p: Arc<ClaimParams>) -> R<Vec<Backgroun
             *running.0.entry(r.get::<_, String>(0)).or_default() += n;
             *running.1.entry(r.get::<_, String>(1)).or_default() += n;
         }
-        let stmt = txn.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
-        let rows = txn.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;
-        let chosen = pick(&rows, &p, &mut running);
-        if chosen.is_empty() {
-            txn.commit().await.map_err(fault)?;
-            return Ok(Vec::new());
-        }
-        let taken = txn.query(&take_sql, &[&chosen, &started, &lease, &&*p.worker]).await.map_err(fault)?;
+    }
+    let stmt = txn.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
+    let rows = txn.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;
+    let chosen = pick(&rows, &p, &mut running);
+    if chosen.is_empty() {
         txn.commit().await.map_err(fault)?;
-        return order(taken, &chosen);
+        return Ok(Vec::new());
     }
-    let stmt = c.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
-    let take = c.prepare_cached(&take_sql).await.map_err(fault)?;
-    // Engines claiming together read the same heads; what another took
-    // first is skipped, and the claim looks again (a few times) rather
-    // than answer empty while work waits.
-    let mut out = Vec::new();
-    for _ in 0..3 {
-        let rows = c.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;
-        let want = ClaimParams { max: p.max - out.len(), ..(*p).clone() };
-        let chosen = pick(&rows, &want, &mut Default::default());
-        if chosen.is_empty() {
-            break;
-        }
-        let taken = c.query(&take, &[&chosen, &started, &lease, &&*p.worker]).await.map_err(fault)?;
-        let got = taken.len();
-        out.extend(order(taken, &chosen)?);
-        if got == chosen.len() || out.len() >= p.max {
-            break;
-        }
-    }
-    drop(c);
-    Ok(out)
+    let take = txn.prepare_cached(&take_sql).await.map_err(fault)?;
+    let taken = txn.query(&take, &[&chosen, &started, &lease, &&*p.worker]).await.map_err(fault)?;
+    txn.commit().await.map_err(fault)?;
+    order(taken, &chosen)
 }
 
 // ---------------------------------------------------------------------------

@@ -226,7 +226,7 @@ impl TriggerEngine {
     /// `fire(id, payload?)`: fires a trigger now (manual triggers, or any
     /// trigger on demand). `ENACT_TRIGGER_INACTIVE` when its gate refuses.
     pub async fn fire_async(&self, id: &str, payload: Option<Value>, chain: &Chain) -> EngineResult<TriggerFiredEvent> {
-        let c = self.compiled(id)?;
+        let c = self.compiled_or_synced(id).await?;
         let source = payload.unwrap_or(Value::Null);
         self.fire_compiled(&c, source, chain, FireGate::Plain).await?.map_err(|why| inactive(id, &why))
     }
@@ -238,7 +238,7 @@ impl TriggerEngine {
     /// the tolerance window), then fires with the body (parsed as JSON when
     /// it is JSON) as the trigger source.
     pub async fn webhook_async(&self, id: &str, headers: &[(String, String)], body: &[u8]) -> EngineResult<TriggerFiredEvent> {
-        let c = self.compiled(id)?;
+        let c = self.compiled_or_synced(id).await?;
         if c.trigger_type != TriggerType::Webhook {
             return Err(EngineError::new(ErrorCode::NotFound, format!("trigger {id:?} is not a webhook trigger")));
         }
@@ -265,6 +265,19 @@ impl TriggerEngine {
         }
         let fired = self.fire_with_status(&c, webhook_source(body), &Chain::default(), FireGate::Plain, message).await?;
         fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
+    }
+
+    /// [`TriggerEngine::compiled`], and over a shared store, for an id this
+    /// engine has not indexed, the trigger changes read first: another
+    /// engine may have registered it a moment ago.
+    async fn compiled_or_synced(&self, id: &str) -> EngineResult<Arc<Compiled>> {
+        match self.compiled(id) {
+            Err(e) if self.driver.shared() => {
+                self.sync_changes_async().await?;
+                self.compiled(id).map_err(|_| e)
+            }
+            other => other,
+        }
     }
 
     pub(super) fn compiled(&self, id: &str) -> EngineResult<Arc<Compiled>> {
