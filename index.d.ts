@@ -761,8 +761,10 @@ export declare class BackgroundEngine {
   constructor(options?: EngineOptions | undefined | null)
   /**
    * Opens an engine over the store `options.store` names — `{ sqlite:
-   * path }`: one file, nothing acknowledged lost when the process dies —
-   * or over the memory store when there is none. Creates and migrates the
+   * path }`: one file, nothing acknowledged lost when the process dies;
+   * `{ postgres: url, schema? }`: a database schema shared by any number
+   * of engines ({@link PostgresStoreOptions}) — or over the memory store
+   * when there is none. Creates and migrates the
    * file, queues again what was running when its last process died (each
    * such interruption is a stall; past `maxStalls` the execution ends
    * `failed` with code `ENACT_STALLED`; see {@link recovery}), loads the
@@ -776,8 +778,15 @@ export declare class BackgroundEngine {
    *
    * Rejects with `ENACT_STORE` naming the file when it is open in another
    * process, is not a store, is corrupt, has a schema from a newer
-   * version of this package, or cannot be created or written; with
+   * version of this package, or cannot be created or written; naming the
+   * database (never the password) when PostgreSQL cannot be reached
+   * within 5 s, the schema is newer or belongs to something else; with
    * `ENACT_INVALID_EXECUTION` for bad options.
+   *
+   * Over PostgreSQL an engine that serves callables keeps Node alive
+   * until {@link shutdown} (it is a worker: other engines may send it
+   * work at any time); shutdown hands what it aborted back at once, and
+   * withdraws its callables.
    *
    * `setup(engine)`, when given, runs (and is awaited) after the store
    * opened and before its backlog and schedules start: register callables,
@@ -791,9 +800,10 @@ export declare class BackgroundEngine {
   static open(options?: OpenOptions | undefined | null, setup?: (engine: BackgroundEngine) => void | Promise<void>): Promise<BackgroundEngine>
   /**
    * Extension. What crash recovery did when {@link BackgroundEngine.open}
-   * opened a durable store: executions found running (their process
+   * opened a SQLite store: executions found running (their process
    * died) and queued again, and those that ended `failed` past
-   * `maxStalls`. `null` for the memory store.
+   * `maxStalls`. `null` for the memory store, and for PostgreSQL, where
+   * every engine takes back expired leases all the time.
    */
   readonly recovery: { requeued: number; failed: number } | null
   /**
@@ -828,6 +838,8 @@ export declare class BackgroundEngine {
    * Resolves once nothing is queued (delayed work included), running or
    * being bound, like p-queue's `onIdle()`; at once if that is already so.
    * Under a manual clock delayed work comes due only by `advanceTime`.
+   * Over PostgreSQL "queued" is what waits in the store for the callables
+   * this engine serves (counted about every second), whoever queued it.
    */
   idle(): Promise<void>
   /**
@@ -1015,18 +1027,56 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full'
 }
 
+/**
+ * The PostgreSQL store: one schema of a database, shared by every engine
+ * (process, machine) pointed at it. Engines sharing a schema act as one
+ * engine: work submitted anywhere runs on whichever engine serves its
+ * callable, triggers and their gates are shared, each schedule tick fires
+ * once, `tenantConcurrency` and per-callable `concurrency` hold across all
+ * of them, and `wait` / `silent` submits resolve wherever the work ran.
+ * `concurrency` stays per engine; `on('execution.*')` reports what this
+ * engine runs and `trigger.fired` what it fired.
+ */
+export interface PostgresStoreOptions {
+  /**
+   * The connection string: `postgres://user:password@host:5432/db` (or
+   * the `key=value` form). Each engine holds a pool of 8 connections and
+   * one that listens for notifications. Never shown in errors beyond
+   * host, port and database.
+   */
+  postgres: string
+  /**
+   * The schema holding the tables (default `'enact_background'`): lowercase
+   * letters, digits and `_`. Created and migrated at open, under an
+   * advisory lock; a schema written by a newer version of this package is
+   * refused (`ENACT_STORE`, naming both versions).
+   */
+  schema?: string
+}
+
 /** Options of {@link BackgroundEngine.open}. */
 export interface OpenOptions extends Omit<EngineOptions, 'store'> {
   /** Where triggers and executions are kept (default: memory). */
-  store?: 'memory' | SqliteStoreOptions
+  store?: 'memory' | SqliteStoreOptions | PostgresStoreOptions
   /**
-   * How many times an execution may be interrupted by its process dying
-   * and still run again at the next open (default 1); past it, it ends
+   * How many times an execution may be interrupted by its engine dying
+   * and still run again (default 1): at the next open (SQLite), or once
+   * its lease expired, on any engine (PostgreSQL). Past it, it ends
    * `failed` with code `ENACT_STALLED`, so a job that crashes its process
    * cannot crash-loop the service (BullMQ's `maxStalledCount`). 0: never
    * run again. Extension.
    */
   maxStalls?: number
+  /**
+   * PostgreSQL: how long a claimed attempt is leased to its engine
+   * (default 30000 ms, from 100). The engine renews the leases of what it
+   * runs every third of it, so a slow callable never loses its lease while
+   * its engine is alive; when an engine dies, the others take its work
+   * back once the lease expires (a stall). Shorter: faster recovery from a
+   * dead engine, more heartbeat writes; keep it well above a database
+   * failover or a long GC pause. Extension.
+   */
+  leaseMs?: number
 }
 
 /** Options of `new BackgroundEngine(options)`. */

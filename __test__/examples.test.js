@@ -57,6 +57,32 @@ test('`npm start` demo fires one trigger of each type, binds every result, runs 
   expect((out.match(/ bound /g) || []).length).toBe(10)
 })
 
+// The same demo over PostgreSQL (`--postgres`), in a schema of its own.
+const pgTest = process.env.DATABASE_URL ? test : test.skip
+if (!process.env.DATABASE_URL) console.warn('!!! DATABASE_URL is not set: the demo over PostgreSQL (examples.test.js) did NOT run.')
+pgTest('`npm start -- --postgres` runs the same demo over PostgreSQL and exits on its own', async () => {
+  const schema = `jd_${process.pid}`
+  const { Client } = require('pg')
+  const admin = new Client({ connectionString: process.env.DATABASE_URL })
+  await admin.connect()
+  try {
+    const out = execFileSync(process.execPath, [path.join(root, 'examples/demo.js'), '--postgres', process.env.DATABASE_URL], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 15_000,
+      env: { ...process.env, ENACT_DEMO_SCHEMA: schema },
+    })
+    expect(out).toMatch(new RegExp(`store +schema ${schema}: new; work of dead engines is taken back when its lease expires`))
+    expect(out).toMatch(/work +reports: 6\/6 completed/)
+    expect(out).toMatch(/schedule +Heartbeat +status fired +fired 3x/)
+    expect(out).toMatch(new RegExp(`Executions in schema ${schema}: 16 completed, 0 failed`))
+    expect((out.match(/ bound /g) || []).length).toBe(10)
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await admin.end()
+  }
+})
+
 test('`npm start` demo killed mid-work (SIGKILL) and run again on its file: same triggers and counts, the interrupted reports re-queued and completed', async () => {
   const file = demoFile()
   // First run: reports that take a minute, so two are running when the

@@ -39,16 +39,18 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-function worker(i) {
+function worker(i, hangAfter) {
   const log = path.join(dir, `worker-${i}.log`)
-  const child = fork(path.join(__dirname, 'fixtures', 'pg-worker.js'), [URL, schema, log, String(LEASE_MS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const args = [URL, schema, log, String(LEASE_MS), ...(hangAfter === undefined ? [] : [String(hangAfter)])]
+  const child = fork(path.join(__dirname, 'fixtures', 'pg-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.push(child)
   const ready = new Promise((resolve, reject) => {
     child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))))
     child.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before it was ready`)))
   })
+  const holding = new Promise((resolve) => child.on('message', (m) => m === 'holding' && resolve()))
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal || code)))
-  return { child, log, ready, exited }
+  return { child, log, ready, holding, exited }
 }
 
 async function until(check, ms, what) {
@@ -65,16 +67,18 @@ pg('three engine processes, one database', () => {
   test('20,000 executions from one producer run by three workers, one killed with SIGKILL mid-run: none lost, each run once unless it was running at the kill', async () => {
     // The schema exists before the workers race to migrate it (they may: it is done once).
     const producer = await BackgroundEngine.open({ store: { postgres: URL, schema } })
-    const workers = [0, 1, 2].map(worker)
+    // The victim runs 500, then holds every run it starts (it is mid-run
+    // for sure when it is killed).
+    const workers = [worker(0, 500), worker(1), worker(2)]
     await Promise.all(workers.map((w) => w.ready))
     const ids = []
     for (let i = 0; i < N; i += 500) {
       const chunk = await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => producer.submit({ tenantId: 't', callableName: 'work' })))
       for (const r of chunk) ids.push(r.executionId)
     }
-    // Mid-run: the victim has completed some work and holds more.
+    // Mid-run: the victim has completed 500 and holds what it started since.
     const victim = workers[0]
-    await until(() => fs.existsSync(victim.log) && fs.statSync(victim.log).size > 30 * 500, 60_000, 'the victim to have run 500')
+    await victim.holding
     victim.child.kill('SIGKILL')
     expect(await victim.exited).toBe('SIGKILL')
     const { rows: atKill } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.executions WHERE status = 1`)
@@ -101,7 +105,8 @@ pg('three engine processes, one database', () => {
     expect(stalled.length).toBeGreaterThan(0) // the victim held work when it died
     for (const [id, list] of runs) {
       if (list.length === 1) continue
-      // Run twice only if the victim was running it: its run, then the rescue's.
+      // Run twice only if the victim was running it: its run (ended, but
+      // not yet written when it died), then the rescue's.
       expect(list).toHaveLength(2)
       expect(list.some((r) => r.worker === 0)).toBe(true)
       expect(byId.get(id).stalls).toBe(1)

@@ -3,6 +3,10 @@
 // SQLite file, so that it survives being killed.
 //
 //   node examples/demo.js [file]      (default ./enact-demo.db, or $ENACT_DEMO_DB)
+//   node examples/demo.js --postgres [url]
+//                                     (PostgreSQL: url, else $DATABASE_URL; schema enact_demo,
+//                                      or $ENACT_DEMO_SCHEMA;
+//                                      run it in two terminals at once: both engines share the work)
 //
 // Opens the file (registering callables, targets and listeners in open's
 // setup, before stored work and schedules start), prints what crash
@@ -27,7 +31,12 @@ const path = require('node:path')
 const { BackgroundEngine } = require('..')
 
 const TENANT = 'tenant_demo'
-const FILE = path.resolve(process.argv[2] ?? process.env.ENACT_DEMO_DB ?? 'enact-demo.db')
+const POSTGRES = process.argv[2] === '--postgres' ? (process.argv[3] ?? process.env.DATABASE_URL ?? 'postgres://localhost:5432/postgres') : null
+const FILE = POSTGRES === null ? path.resolve(process.argv[2] ?? process.env.ENACT_DEMO_DB ?? 'enact-demo.db') : null
+const SCHEMA = process.env.ENACT_DEMO_SCHEMA ?? 'enact_demo'
+const STORE = POSTGRES === null ? { sqlite: /** @type {string} */ (FILE) } : { postgres: POSTGRES, schema: SCHEMA }
+const WHERE = POSTGRES === null ? path.basename(/** @type {string} */ (FILE)) : `schema ${SCHEMA}`
+
 // The webhook trigger is stored with its secret, so a run signs with the
 // secret the first run registered: a fixed demo key (use a real secret!).
 const SECRET = 'whsec_' + Buffer.from('enact-background demo webhook key').toString('base64')
@@ -85,10 +94,12 @@ function setup(/** @type {BackgroundEngine} */ engine) {
 }
 
 async function main() {
-  const engine = await BackgroundEngine.open({ store: { sqlite: FILE }, concurrency: 8 }, setup)
+  const engine = await BackgroundEngine.open({ store: STORE, concurrency: 8 }, setup)
   const kept = await engine.listTriggers({ tenantId: TENANT })
-  const recovery = /** @type {{ requeued: number, failed: number }} */ (engine.recovery)
-  log('store', `${FILE}: ${kept.length > 0 ? 'reopened' : 'new'}; recovery: requeued ${recovery.requeued}, failed ${recovery.failed}`)
+  // PostgreSQL has no recovery at open: engines take back expired leases all the time.
+  const recovery = engine.recovery
+  const recovered = recovery === null ? 'work of dead engines is taken back when its lease expires' : `recovery: requeued ${recovery.requeued}, failed ${recovery.failed}`
+  log('store', `${FILE ?? WHERE}: ${kept.length > 0 ? 'reopened' : 'new'}; ${recovered}`)
   if (kept.length > 0) {
     console.log('Triggers kept from the last run:')
     for (const t of kept) console.log(`  ${t.type.padEnd(10)} ${t.name.padEnd(16)} status ${t.status.padEnd(7)} fired ${t.fireCount}x`)
@@ -101,7 +112,8 @@ async function main() {
   // Interrupted, the work in flight stays `running` in the file: the next
   // run re-queues it (no shutdown here, as when the process is killed).
   process.once('SIGINT', () => {
-    console.log(`\ninterrupted: run \`node examples/demo.js ${JSON.stringify(FILE)}\` again to see the unfinished work complete`)
+    const again = FILE === null ? `--postgres ${JSON.stringify(POSTGRES)}` : JSON.stringify(FILE)
+    console.log(`\ninterrupted: run \`node examples/demo.js ${again}\` again to see the unfinished work complete`)
     process.exit(130)
   })
 
@@ -197,7 +209,7 @@ async function main() {
     console.log(`  ${t.type.padEnd(10)} ${t.name.padEnd(16)} status ${t.status.padEnd(7)} fired ${t.fireCount}x`)
   }
   const s = await engine.stats()
-  console.log(`Executions in ${path.basename(FILE)}: ${s.completed} completed, ${s.failed} failed`)
+  console.log(`Executions in ${WHERE}: ${s.completed} completed, ${s.failed} failed`)
 
   server.close()
   await engine.shutdown({ timeoutMs: 2_000 })
