@@ -45,7 +45,9 @@ afterEach(async () => {
 
 /** An engine over this test's schema, shut down after the test. */
 async function open(options = {}, setup = undefined) {
-  const e = await BackgroundEngine.open({ ...options, store: { postgres: URL, schema, ...options.store } }, setup)
+  // Connections named after the test's schema: a test kills only its own.
+  const url = `${URL}${URL.includes('?') ? '&' : '?'}application_name=${schema}`
+  const e = await BackgroundEngine.open({ ...options, store: { postgres: url, schema, ...options.store } }, setup)
   opened.push(e)
   return e
 }
@@ -265,9 +267,7 @@ pg('faults', () => {
     )
     const producer = await open()
     const first = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.submit({ tenantId: T, callableName: 'job', input: `a${i}` })))
-    const kill = await admin.query(
-      "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'enact-background' AND datname = current_database()",
-    )
+    const kill = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1', [schema])
     expect(kill.rows[0].n).toBeGreaterThan(0)
     // Calls after the kill go through on new connections.
     const second = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.submit({ tenantId: T, callableName: 'job', input: `b${i}` })))

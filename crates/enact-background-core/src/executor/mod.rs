@@ -178,6 +178,14 @@ struct Inner {
     stale: u64,
     /// No claim before this Unix ms: the last one failed.
     claim_paused_until: i64,
+    /// The last claim found less than it asked for, and nothing that may
+    /// have made work claimable happened since (see [`Executor::kick`]):
+    /// no claim until something does, so an idle engine does not claim in
+    /// a loop.
+    drained: bool,
+    /// Counts [`Executor::kick`]s: a claim that was under way across one
+    /// does not mark the queue drained.
+    kicks: u64,
     /// Over a shared store: a batch of ends is in flight, and the ends
     /// that came since, sent when it lands.
     finishing: bool,
@@ -336,6 +344,7 @@ impl Executor {
         let mut limits = (*g.limits).clone();
         limits.callables.insert(name.to_owned(), concurrency);
         g.limits = Arc::new(limits);
+        Self::kick(&mut g);
         Ok(())
     }
 
@@ -601,6 +610,7 @@ impl Executor {
         inserted: Vec<Inserted>,
     ) -> Vec<Taken> {
         let mut g = self.inner.lock();
+        Self::kick(&mut g);
         let mut earliest = i64::MAX;
         let mut taken = Vec::new();
         for ((index, watch, notice, kept, execution_id, ready, tenant_id, fresh), outcome) in pending.into_iter().zip(inserted) {
@@ -728,6 +738,7 @@ impl Executor {
     /// was asked for or written final.
     pub fn accept_fired(&self, record: Option<Box<BackgroundExecution>>) {
         let mut g = self.inner.lock();
+        Self::kick(&mut g);
         g.submitted += 1;
         match record {
             Some(rec) if rec.status.is_final() => self.settle(&mut g, *rec),
@@ -837,7 +848,7 @@ impl Executor {
             // Nothing to claim for (a producer-only engine), or the store
             // failed the last claim a moment ago (it is tried again after
             // CLAIM_BACKOFF, not on every wake-up).
-            let paused = g.claim_paused_until > now_ms(&*self.clock) || g.limits.callables.is_empty();
+            let paused = g.claim_paused_until > now_ms(&*self.clock) || g.limits.callables.is_empty() || g.drained;
             // One claim in flight at a time: slots freed meanwhile are
             // claimed together when it lands (a durable store's claim is a
             // transaction; one per freed slot would cost one each).
@@ -850,10 +861,10 @@ impl Executor {
                 // never runs.
                 let lease_until = now.checked_add_signed(chrono::Duration::milliseconds(self.config.lease_ms as i64)).unwrap_or(now);
                 g.reserved += free;
-                Some(ClaimParams { worker: self.worker.clone(), max: free, now, lease_until, limits: g.limits.clone() })
+                Some((g.kicks, ClaimParams { worker: self.worker.clone(), max: free, now, lease_until, limits: g.limits.clone() }))
             }
         };
-        if let Some(params) = params {
+        if let Some((epoch, params)) = params {
             let (me, driver) = (self.clone(), self.driver.clone());
             // A failed claim is a diagnostic, never an error of the host's
             // loop: the work stays queued and is claimed later.
@@ -861,7 +872,7 @@ impl Executor {
                 let max = params.max;
                 let now = params.now;
                 let claimed = driver.claim(params).await;
-                me.claimed(max, now, claimed.map_err(EngineError::from))
+                me.claimed(max, now, epoch, claimed.map_err(EngineError::from))
             });
             if let Err(e) = ran {
                 self.diagnose("producer", e);
@@ -871,11 +882,16 @@ impl Executor {
     }
 
     /// Books a claim's attempts and puts them in the ready buffer.
-    fn claimed(self: &Arc<Self>, max: usize, now: crate::model::Timestamp, claimed: EngineResult<Vec<BackgroundExecution>>) -> EngineResult<()> {
+    fn claimed(self: &Arc<Self>, max: usize, now: crate::model::Timestamp, epoch: u64, claimed: EngineResult<Vec<BackgroundExecution>>) -> EngineResult<()> {
         let mut g = self.inner.lock();
         g.reserved -= max;
         let claimed = match claimed {
-            Ok(c) => c,
+            Ok(c) => {
+                if c.len() < max && g.kicks == epoch {
+                    g.drained = true;
+                }
+                c
+            }
             Err(e) => {
                 g.claim_paused_until = now_ms(&*self.clock).saturating_add(CLAIM_BACKOFF.as_millis() as i64);
                 drop(g);
@@ -1083,6 +1099,8 @@ impl Executor {
     /// Acts on the store's answers to a batch of ends.
     fn finished(&self, ctx: Vec<Row>, answers: Vec<Finished>) -> FollowUp {
         let mut g = self.inner.lock();
+        // Slots and limits freed, retries queued.
+        Self::kick(&mut g);
         let mut follow = FollowUp::default();
         let mut earliest = i64::MAX;
         for (row, answer) in ctx.into_iter().zip(answers) {
@@ -1200,6 +1218,7 @@ impl Executor {
         match self.driver.cancel(&execution_id, at).await? {
             CancelOutcome::Cancelled(rec) => {
                 let mut g = self.inner.lock();
+                Self::kick(&mut g);
                 match self.release_slot(&mut g, &execution_id, rec.attempt) {
                     Some(run) => {
                         g.outbox.push(Notice::Abort { execution_id, attempt: run.attempt, reason: AbortReason::Cancel });
@@ -1350,6 +1369,19 @@ impl Executor {
         if due_ms < prev || prev == i64::MIN {
             self.timer_kick.notify_one();
         }
+    }
+
+    /// Something may have made work claimable (work inserted, staged,
+    /// re-queued or rescued, a slot or limit freed, a callable registered,
+    /// another engine's signal): the next [`Executor::take`] claims again.
+    fn kick(g: &mut Inner) {
+        g.drained = false;
+        g.kicks += 1;
+    }
+
+    /// [`Executor::kick`], taking the lock.
+    pub(super) fn kick_claims(&self) {
+        Self::kick(&mut self.inner.lock());
     }
 
     /// Wakes the host after `delay` (on the runtime; a manual clock's host

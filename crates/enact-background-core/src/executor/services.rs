@@ -39,6 +39,10 @@ impl Executor {
     async fn tick(self: &Arc<Self>) -> EngineResult<(bool, i64)> {
         let now = now_ms(&*self.clock);
         let staged = self.driver.stage_due(now).await?;
+        if staged.promoted > 0 || self.shared {
+            // Staged work, or (shared) the fallback of lost signals.
+            self.kick_claims();
+        }
         let mut rows = Vec::new();
         let mut ctx = Vec::new();
         let next_deadline = {
@@ -99,6 +103,7 @@ impl Executor {
     /// once, after opening, before any submission.
     pub async fn adopt_backlog(self: Arc<Self>) -> EngineResult<u64> {
         let counts = self.driver.counts().await?;
+        self.kick_claims();
         let backlog = counts.queued;
         if backlog > 0 {
             self.inner.lock().waiting += backlog as i64;
@@ -246,6 +251,7 @@ impl Executor {
         let n = rescued.len();
         {
             let mut g = self.inner.lock();
+            Self::kick(&mut g);
             for r in rescued {
                 if r.record.status.is_final() {
                     self.settle(&mut g, *r.record);
@@ -321,7 +327,10 @@ impl Executor {
             let mut settled: Vec<String> = Vec::new();
             let mut everything = false;
             let mut take = |r: Result<Signal, bool>| match r {
-                Ok(Signal::Work) => self.wake_host(),
+                Ok(Signal::Work) => {
+                    self.kick_claims();
+                    self.wake_host();
+                }
                 Ok(Signal::Settled(id)) => settled.push(id),
                 Ok(Signal::Triggers) => {}
                 Ok(Signal::Lost) | Err(true) => everything = true,
@@ -342,6 +351,7 @@ impl Executor {
                 }
             }
             if everything {
+                self.kick_claims();
                 self.wake_host();
                 settled = self.inner.lock().watched.iter().cloned().collect();
             }

@@ -275,7 +275,12 @@ impl PgStore {
                 };
                 tokio::time::timeout(timeout, work).await
             });
-            match task.await {
+            let t0 = std::time::Instant::now();
+            let r = task.await;
+            if std::env::var("ENACT_PG_TRACE").is_ok() && t0.elapsed() > Duration::from_millis(100) {
+                eprintln!("slow call {what}: {:?}", t0.elapsed());
+            }
+            match r {
                 Ok(Ok(Ok(v))) => Ok(v),
                 Ok(Ok(Err(fault))) => Err(match fault.err {
                     StoreError::Unavailable { message, source } => {

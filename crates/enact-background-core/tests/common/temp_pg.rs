@@ -13,7 +13,10 @@ use enact_background_core::store::*;
 
 pub struct TempPg {
     pub store: PgStore,
+    /// The store's connection string (its connections named after the schema).
     pub url: String,
+    /// `DATABASE_URL` itself, for the test's own connections.
+    pub base_url: String,
     pub schema: String,
 }
 
@@ -38,8 +41,13 @@ impl TempPg {
     pub fn new(options: PgOptions) -> Option<Self> {
         let url = database_url()?;
         let schema = fresh_schema("t");
+        // Its connections are named after the schema, so that a test can
+        // kill its own and no other test's.
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let base_url = url.clone();
+        let url = format!("{url}{sep}application_name={schema}");
         let store = PgStore::new(&url, PgOptions { schema: schema.clone(), ..options }).expect("the store is made");
-        Some(Self { store, url, schema })
+        Some(Self { store, url, base_url, schema })
     }
 
     /// Another store over the same schema (another engine).
@@ -66,7 +74,7 @@ pub fn drop_schema(url: &str, schema: &str) {
 
 impl Drop for TempPg {
     fn drop(&mut self) {
-        drop_schema(&self.url, &self.schema);
+        drop_schema(&self.base_url, &self.schema);
     }
 }
 
