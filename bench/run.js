@@ -31,6 +31,7 @@ const { parseArgs, quantile, sortNumbers, sleep } = require('./lib')
 const { BENCHES, TARGETS } = require('./suite')
 
 const ROOT = path.join(__dirname, '..')
+/** A child still running after this is killed as hung; a benchmark may allow more (`timeoutMin`). */
 const CHILD_TIMEOUT_MS = 15 * 60_000
 const opts = parseArgs(['-', ...process.argv.slice(2)])
 /** Runs per implementation: --runs, else the benchmark's own `runs`, else 5. */
@@ -179,7 +180,8 @@ function runChild(bench, impl) {
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
+    const timeoutMs = bench.timeoutMin !== undefined ? bench.timeoutMin * 60_000 : CHILD_TIMEOUT_MS
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const ms = Date.now() - t0
@@ -190,7 +192,7 @@ function runChild(bench, impl) {
       } catch {
         result = null
       }
-      if (signal === 'SIGKILL' && ms >= CHILD_TIMEOUT_MS) result = { ok: false, error: `hung: killed after ${CHILD_TIMEOUT_MS / 60_000} min` }
+      if (signal === 'SIGKILL' && ms >= timeoutMs) result = { ok: false, error: `hung: killed after ${timeoutMs / 60_000} min` }
       else if (result === null) result = { ok: false, error: `crashed (${signal ? `signal ${signal}` : `exit code ${code}`}) without a result: ${lastLines(stderr)}` }
       else if (result.ok && code !== 0) result = { ok: false, error: `exit code ${code} after printing a result: ${lastLines(stderr)}` }
       if (!result.ok) say(`${bench.name}/${impl} failed: ${result.error}\n${lastLines(stderr, 12)}`)

@@ -166,6 +166,11 @@ const BENCHES = [
     what: "200,000 no-op jobs at concurrency 64 on the local PostgreSQL (DATABASE_URL, else postgres://root@127.0.0.1:5432/test), each run in a fresh schema, enqueued with each library's bulk call in chunks of 1,000 (each awaited). jobs/s: workers running from the start, from the first enqueue to the last job completed in the database, event-loop lag (1 ms probe) meanwhile. processing jobs/s: in a second fresh schema all jobs are enqueued first, then the clock runs from starting the workers to the last completion. graphile-worker 0.17: `addJobs`; `run({ concurrency: 64, maxPoolSize: 65 })` with `localQueue: { size: 500 }`, `completeJobBatchDelay: 0`, `failJobBatchDelay: 0` (its documented performance settings). pg-boss 10: `insert`; one `work()` with `batchSize: 64`, `pollingIntervalSeconds: 0.5`, calling `notifyWorker` after a full batch (pg-boss 10 otherwise sleeps the polling interval after every fetch). bullmq: the durable benchmark's BullMQ run (Redis, not PostgreSQL) with chunks of 1,000, for a figure of the same run beside.",
     args: { n: 200_000 },
     quick: { n: 10_000 },
+    // pg-boss 10 slows down with the depth of its backlog (every fetch
+    // sorts all waiting jobs): at 200,000 one run took 20 min here (both
+    // halves), more than run.js's 15 min default for a child.
+    runs: 3,
+    timeoutMin: 45,
     ours: [],
     theirs: ['graphile-worker', 'pg-boss', 'bullmq'],
     figures: [
