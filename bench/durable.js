@@ -580,13 +580,19 @@ const recovery = {
 
 // ---------------------------------------------------------------------------
 
+// bench/postgres.js shows BullMQ's figure beside the PostgreSQL queues by
+// calling bullmqThroughput from here (the same measurement, not a copy).
+module.exports = { bullmqThroughput }
+
 const PARTS = { throughput, roundtrip, backlog, recovery }
-const args = parseArgs()
-if (args.impl === 'recovery-setup') runChild({ 'recovery-setup': recoverySetup })
-else {
-  const part = PARTS[args.part]
-  if (part === undefined) {
-    console.log(JSON.stringify({ ok: false, error: `--part: expected one of ${Object.keys(PARTS).join(', ')}, got ${args.part}` }))
-    process.exitCode = 2
-  } else runChild(part)
+if (require.main === module) {
+  const args = parseArgs()
+  if (args.impl === 'recovery-setup') runChild({ 'recovery-setup': recoverySetup })
+  else {
+    const part = PARTS[args.part]
+    if (part === undefined) {
+      console.log(JSON.stringify({ ok: false, error: `--part: expected one of ${Object.keys(PARTS).join(', ')}, got ${args.part}` }))
+      process.exitCode = 2
+    } else runChild(part)
+  }
 }

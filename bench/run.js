@@ -13,10 +13,12 @@
 // addon is rebuilt now and then, and a build would steal one of the two
 // cores), and it notes when the addon file changed during the suite.
 //
-// The durable benchmarks (issue 12) compare with BullMQ and plainjob, which
+// The durable benchmarks (issue 12) compare with BullMQ and plainjob, the
+// PostgreSQL benchmarks (issue 13) with graphile-worker and pg-boss; these
 // belong to the benchmark alone: bench/package.json (with its lockfile).
 // Before the first benchmark that needs them, run.js checks bench/node_modules
-// holds exactly those versions with a loadable better-sqlite3, and runs
+// holds exactly those versions (every dependency listed there, so new ones
+// are covered without touching this file) with a loadable better-sqlite3, and runs
 // `npm ci` in bench/ when it does not (better-sqlite3 builds from source
 // where its prebuilt binaries cannot be downloaded: npm_config_nodedir=/usr
 // when Node's headers are there). The root `npm install` never installs them.
@@ -29,6 +31,7 @@ const { parseArgs, quantile, sortNumbers, sleep } = require('./lib')
 const { BENCHES, TARGETS } = require('./suite')
 
 const ROOT = path.join(__dirname, '..')
+/** A child still running after this is killed as hung; a benchmark may allow more (`timeoutMin`). */
 const CHILD_TIMEOUT_MS = 15 * 60_000
 const opts = parseArgs(['-', ...process.argv.slice(2)])
 /** Runs per implementation: --runs, else the benchmark's own `runs`, else 5. */
@@ -154,10 +157,10 @@ function ensureBenchDeps() {
   const still = res.status === 0 ? benchDepsMissing() : []
   if (res.status !== 0 || still.length > 0) {
     const why = res.status !== 0 ? `npm ci exited ${res.error ? res.error.message : res.status}` : `still missing ${still.join(', ')}`
-    notes.push(`Installing the durable benchmarks' competitors (bench/package.json) failed: ${why}; their runs fail below.`)
+    notes.push(`Installing the benchmarks' competitors (bench/package.json) failed: ${why}; their runs fail below.`)
     say(`installing bench/package.json failed: ${why}`)
   } else {
-    notes.push(`The durable benchmarks' competitors were installed first (\`npm ci\` in bench/, ${((Date.now() - t0) / 1000).toFixed(0)} s).`)
+    notes.push(`The benchmarks' competitors (bench/package.json) were installed first (\`npm ci\` in bench/, ${((Date.now() - t0) / 1000).toFixed(0)} s).`)
     say(`bench/node_modules installed in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   }
 }
@@ -177,7 +180,8 @@ function runChild(bench, impl) {
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
+    const timeoutMs = bench.timeoutMin !== undefined ? bench.timeoutMin * 60_000 : CHILD_TIMEOUT_MS
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const ms = Date.now() - t0
@@ -188,7 +192,7 @@ function runChild(bench, impl) {
       } catch {
         result = null
       }
-      if (signal === 'SIGKILL' && ms >= CHILD_TIMEOUT_MS) result = { ok: false, error: `hung: killed after ${CHILD_TIMEOUT_MS / 60_000} min` }
+      if (signal === 'SIGKILL' && ms >= timeoutMs) result = { ok: false, error: `hung: killed after ${timeoutMs / 60_000} min` }
       else if (result === null) result = { ok: false, error: `crashed (${signal ? `signal ${signal}` : `exit code ${code}`}) without a result: ${lastLines(stderr)}` }
       else if (result.ok && code !== 0) result = { ok: false, error: `exit code ${code} after printing a result: ${lastLines(stderr)}` }
       if (!result.ok) say(`${bench.name}/${impl} failed: ${result.error}\n${lastLines(stderr, 12)}`)
@@ -228,8 +232,10 @@ function aggregate(bench, runs) {
     const failed = list.filter((r) => !r.ok)
     const stats = {}
     for (const f of bench.figures) {
-      const sorted = sortNumbers(ok.map((r) => r[f.key]))
-      stats[f.key] = ok.length ? { median: quantile(sorted, 0.5), min: sorted[0], max: sorted[sorted.length - 1] } : null
+      // A figure an implementation does not report (BullMQ has no
+      // processing-only rate in pg-throughput) is a dash, not NaN.
+      const sorted = sortNumbers(ok.map((r) => r[f.key]).filter((v) => typeof v === 'number'))
+      stats[f.key] = sorted.length ? { median: quantile(sorted, 0.5), min: sorted[0], max: sorted[sorted.length - 1] } : null
     }
     out[impl] = { runs: list.length, ok: ok.length, failed, errors: [...new Set(failed.map((r) => r.error))], stats }
   }
@@ -365,11 +371,11 @@ async function main() {
   const report = [
     '# Benchmarks',
     '',
-    'enact-background side by side with p-queue, croner, BullMQ, plainjob and hand-written JS baselines, in the same run on the same machine (issues 4 and 12). Each implementation runs as a fresh `node --expose-gc` child process; runs of the implementations are interleaved.',
+    'enact-background side by side with p-queue, croner, BullMQ, plainjob, graphile-worker, pg-boss and hand-written JS baselines, in the same run on the same machine (issues 4, 12 and 13). Each implementation runs as a fresh `node --expose-gc` child process; runs of the implementations are interleaved.',
     '',
     `- Date: ${started.toISOString()} (suite took ${minutes.toFixed(1)} min)`,
     `- Machine: ${cpus[0].model}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
-    `- Node ${process.version}; p-queue ${pkgVersion('p-queue')}; croner ${pkgVersion('croner')}${benches.some((b) => b.needs === 'bench-deps') ? `; bench/package.json: bullmq ${pkgVersion('bullmq', BENCH_DIR)}, ioredis ${pkgVersion('ioredis', BENCH_DIR)}, plainjob ${pkgVersion('plainjob', BENCH_DIR)}, better-sqlite3 ${pkgVersion('better-sqlite3', BENCH_DIR)}${redisVersion()}` : ''}`,
+    `- Node ${process.version}; p-queue ${pkgVersion('p-queue')}; croner ${pkgVersion('croner')}${benches.some((b) => b.needs === 'bench-deps') ? `; bench/package.json: bullmq ${pkgVersion('bullmq', BENCH_DIR)}, ioredis ${pkgVersion('ioredis', BENCH_DIR)}, plainjob ${pkgVersion('plainjob', BENCH_DIR)}, better-sqlite3 ${pkgVersion('better-sqlite3', BENCH_DIR)}, graphile-worker ${pkgVersion('graphile-worker', BENCH_DIR)}, pg-boss ${pkgVersion('pg-boss', BENCH_DIR)}, pg ${pkgVersion('pg', BENCH_DIR)}${redisVersion()}${benches.some((b) => b.file === 'postgres.js') ? postgresVersion() : ''}` : ''}`,
     `- Addon: ${addonAtStart}; commit ${commit}`,
     `- Command: \`${command}\` (\`npm run bench\`), ${opts.runs !== undefined ? opts.runs : 5} runs per implementation${opts.runs === undefined && benches.some((b) => b.runs) ? ` (${benches.filter((b) => b.runs).map((b) => `${b.name}: ${b.runs}`).join(', ')})` : ''}${QUICK ? ', **quick sizes (smoke test, not comparable with the issue\'s figures)**' : ''}`,
     ...notes.map((n) => `- Note: ${n}`),
@@ -410,6 +416,18 @@ function redisVersion() {
     const aof = /aof_enabled:1/.test(cli('info', 'persistence'))
     const save = cli('config', 'get', 'save').trim().split('\n')[1] || ''
     return version ? `; Redis ${version} on 127.0.0.1:6379 (AOF ${aof ? 'on' : 'off'}, RDB snapshots ${save.trim() ? `"${save.trim()}"` : 'off'})` : ''
+  } catch {
+    return ''
+  }
+}
+
+/** `; PostgreSQL 15.20 (synchronous_commit on)` as the server of DATABASE_URL (as bench/postgres.js uses it) answers, or ''. */
+function postgresVersion() {
+  const url = process.env.DATABASE_URL || 'postgres://root@127.0.0.1:5432/test'
+  try {
+    const out = execFileSync('psql', [url, '-Atc', 'show server_version; show synchronous_commit'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] })
+    const [version, sync] = out.trim().split('\n')
+    return version ? `; PostgreSQL ${version.split(' ')[0]} (synchronous_commit ${sync})` : ''
   } catch {
     return ''
   }

@@ -1,6 +1,7 @@
 'use strict'
 // What run.js runs: the benchmarks, their implementations, the figures each
-// child reports, and the targets of issues 4 and 12. Sizes are the issue's; `quick`
+// child reports, and the targets of issues 4 and 12 (the PostgreSQL
+// benchmarks of issue 13 have no targets yet). Sizes are the issue's; `quick`
 // sizes (about 1/20) are for smoke tests only.
 
 const higher = 'higher'
@@ -154,6 +155,48 @@ const BENCHES = [
       { key: 'firstStartMs', label: 'open → first start ms', better: lower, digits: 1 },
       { key: 'openMs', label: 'open() ms', better: lower, digits: 1 },
       { key: 'queuedAtOpen', label: 'executions found', better: null, digits: 0 },
+    ],
+  },
+  {
+    name: 'pg-throughput',
+    file: 'postgres.js',
+    part: 'throughput',
+    needs: 'bench-deps',
+    title: 'PostgreSQL throughput',
+    what: "200,000 no-op jobs at concurrency 64 on the local PostgreSQL (DATABASE_URL, else postgres://root@127.0.0.1:5432/test), each run in a fresh schema, enqueued with each library's bulk call in chunks of 1,000 (each awaited). jobs/s: workers running from the start, from the first enqueue to the last job completed in the database, event-loop lag (1 ms probe) meanwhile. processing jobs/s: in a second fresh schema all jobs are enqueued first, then the clock runs from starting the workers to the last completion. graphile-worker 0.17: `addJobs`; `run({ concurrency: 64, maxPoolSize: 65 })` with `localQueue: { size: 500 }`, `completeJobBatchDelay: 0`, `failJobBatchDelay: 0` (its documented performance settings). pg-boss 10: `insert`; one `work()` with `batchSize: 64`, `pollingIntervalSeconds: 0.5`, calling `notifyWorker` after a full batch (pg-boss 10 otherwise sleeps the polling interval after every fetch). bullmq: the durable benchmark's BullMQ run (Redis, not PostgreSQL) with chunks of 1,000, for a figure of the same run beside.",
+    args: { n: 200_000 },
+    quick: { n: 10_000 },
+    // pg-boss 10 slows down with the depth of its backlog (every fetch
+    // sorts all waiting jobs): at 200,000 one run took 20 min here (both
+    // halves), more than run.js's 15 min default for a child.
+    runs: 3,
+    timeoutMin: 45,
+    ours: [],
+    theirs: ['graphile-worker', 'pg-boss', 'bullmq'],
+    figures: [
+      { key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true },
+      { key: 'processJobsPerSec', label: 'processing jobs/s', better: higher, digits: 0, ratio: true },
+      { key: 'lagP99Ms', label: 'event-loop lag p99 ms', better: lower, digits: 1 },
+      { key: 'lagMaxMs', label: 'event-loop lag max ms', better: lower, digits: 1 },
+    ],
+  },
+  {
+    name: 'pg-pickup',
+    file: 'postgres.js',
+    part: 'pickup',
+    needs: 'bench-deps',
+    title: 'PostgreSQL pickup latency',
+    what: "One job enqueued by this process, started by an idle worker in a second process over the same fresh schema (the throughput settings), 1,000 times in sequence after 10 warm-ups, each after a random gap (graphile-worker: up to 20 ms; pg-boss: up to its 500 ms polling interval, so that the enqueues do not line up with its polls); latency from just before the enqueue call to the start of the handler, on the shared wall clock (`performance.timeOrigin + performance.now()`). graphile-worker is woken by LISTEN/NOTIFY; pg-boss 10 polls (0.5 s at the least), so its runs stop after 120 s and report how many samples they took.",
+    args: { n: 1_000, seconds: 120 },
+    quick: { n: 50, seconds: 15 },
+    runs: 3,
+    ours: [],
+    theirs: ['graphile-worker', 'pg-boss'],
+    figures: [
+      { key: 'p50Ms', label: 'p50 ms', better: lower, digits: 2, ratio: true },
+      { key: 'p99Ms', label: 'p99 ms', better: lower, digits: 2, ratio: true },
+      { key: 'maxMs', label: 'max ms', better: lower, digits: 1 },
+      { key: 'samples', label: 'samples', better: null, digits: 0 },
     ],
   },
 ]
