@@ -277,9 +277,113 @@ function pgBossImpl({ workers = 1, batch = CONCURRENCY } = {}) {
   }
 }
 
+// Ours: BackgroundEngine.open({ store: { postgres } }). The producer is an
+// engine with no callables (it only submits); the workers are engines that
+// register the callable `noop`. No processing-only half: a submit for a
+// callable no live engine serves is refused (ENACT_UNKNOWN_CALLABLE), so a
+// backlog cannot be queued before the workers start. `processes` 1: one worker engine in this
+// process (concurrency 64); 2: that one and one in a child process
+// (concurrency 32 each, 64 in all), which counts its job starts back over
+// IPC every 10 ms.
+function oursImpl({ processes = 1 } = {}) {
+  const { BackgroundEngine } = require('..')
+  const store = (schema) => ({ postgres: DATABASE_URL, schema })
+  const perEngine = processes === 1 ? CONCURRENCY : CONCURRENCY / processes
+  return {
+    pollingMs: 0,
+    defaultGapMs: 20,
+    async prepare(schema) {
+      const e = await BackgroundEngine.open({ store: store(schema) })
+      await e.shutdown()
+    },
+    async producer(schema) {
+      const e = await BackgroundEngine.open({ store: store(schema) })
+      const req = { tenantId: 'bench', callableName: QUEUE }
+      return {
+        async add(k) {
+          const submits = new Array(k)
+          for (let i = 0; i < k; i++) submits[i] = e.submit(req)
+          return (await Promise.all(submits)).length
+        },
+        addOne: (payload) => e.submit({ ...req, input: JSON.stringify(payload) }),
+        close: () => e.shutdown(),
+      }
+    },
+    async startWorkers(schema, onJob, onError) {
+      const e = await BackgroundEngine.open({ store: store(schema), concurrency: perEngine }, (engine) =>
+        engine.registerCallable(QUEUE, async (ctx) => {
+          onJob(ctx.input === undefined ? {} : JSON.parse(ctx.input))
+        }),
+      )
+      e.on('engine.diagnostic', (d) => log(`diagnostic: ${d.source} ${d.code} ${d.message}`))
+      const children = []
+      for (let p = 1; p < processes; p++) {
+        const child = spawn(process.execPath, [__filename, 'ours', '--part', 'ours-worker', '--schema', schema, '--concurrency', String(perEngine)], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+        const ready = gate()
+        child.on('message', (m) => {
+          if (m.ready) ready.open()
+          else if (m.ran) for (let i = 0; i < m.ran; i++) onJob({})
+          else if (m.error) onError(new Error(m.error))
+        })
+        child.on('exit', (code) => (code ? onError(new Error(`worker process exited ${code}`)) : ready.open()))
+        await ready.promise
+        children.push(child)
+      }
+      return {
+        async stop() {
+          await Promise.all(
+            children.map(
+              (c) =>
+                new Promise((resolve) => {
+                  if (c.exitCode !== null) return resolve()
+                  c.once('exit', resolve)
+                  c.send('stop')
+                }),
+            ),
+          )
+          await e.shutdown()
+        },
+      }
+    },
+    async remaining(schema) {
+      const { rows } = await adminQuery(`SELECT count(*)::int AS n FROM "${schema}".executions WHERE status < 2`)
+      return rows[0].n
+    },
+  }
+}
+
+/** A worker engine in a child process of `oursImpl({ processes: 2 })`. */
+async function oursWorker(args) {
+  const { BackgroundEngine } = require('..')
+  let ran = 0
+  const e = await BackgroundEngine.open({ store: { postgres: DATABASE_URL, schema: args.schema }, concurrency: args.concurrency }, (engine) =>
+    engine.registerCallable(QUEUE, async () => {
+      ran++
+    }),
+  )
+  const report = setInterval(() => {
+    if (ran > 0) {
+      process.send({ ran })
+      ran = 0
+    }
+  }, 10)
+  process.on('message', async (m) => {
+    if (m !== 'stop') return
+    clearInterval(report)
+    await e.shutdown()
+    if (ran > 0) process.send({ ran })
+    process.disconnect()
+  })
+  process.send({ ready: true })
+}
+
 function competitor(impl, args) {
   if (impl === 'graphile-worker') return graphileWorker
   if (impl === 'pg-boss') return pgBossImpl({ workers: args.workers, batch: args.batch })
+  if (impl === 'pg-1' || impl === 'pg') return oursImpl({ processes: 1 })
+  if (impl === 'pg-2') return oursImpl({ processes: 2 })
   throw new Error(`no competitor ${impl}`)
 }
 
@@ -345,7 +449,7 @@ async function throughputHalf(lib, mode, n, chunk) {
   }
 }
 
-async function competitorThroughput(impl, { n = 200_000, chunk = CHUNK, processing = 1, ...rest }) {
+async function competitorThroughput(impl, { n = 200_000, chunk = CHUNK, processing = impl.startsWith('pg-') ? 0 : 1, ...rest }) {
   await dropStaleSchemas()
   const lib = competitor(impl, rest)
   const e2e = await throughputHalf(lib, 'e2e', n, chunk)
@@ -355,6 +459,8 @@ async function competitorThroughput(impl, { n = 200_000, chunk = CHUNK, processi
 }
 
 const throughput = {
+  'pg-1': (args) => competitorThroughput('pg-1', args),
+  'pg-2': (args) => competitorThroughput('pg-2', args),
   'graphile-worker': (args) => competitorThroughput('graphile-worker', args),
   'pg-boss': (args) => competitorThroughput('pg-boss', args),
   bullmq: (args) => require('./durable').bullmqThroughput({ n: 200_000, chunk: CHUNK, ...args }),
@@ -480,15 +586,130 @@ async function competitorPickup(impl, { n = 1_000, warmup = 10, gapMs, seconds =
 }
 
 const pickup = {
+  pg: (args) => competitorPickup('pg', args),
   'graphile-worker': (args) => competitorPickup('graphile-worker', args),
   'pg-boss': (args) => competitorPickup('pg-boss', args),
 }
 
 // ---------------------------------------------------------------------------
+// cron at scale (ours only)
+//   `--triggers` (1,000) per-second schedule triggers (`* * * * * *`) in a
+//   fresh schema, run by `--engines` (3) worker engines, each in a process
+//   of its own and each scheduling every trigger (a trigger's tick fires
+//   once whichever engine gets there first: it is claimed per (trigger,
+//   scheduledAt) in the fire's transaction). After `--seconds` (10) of
+//   whole ticks (the first 2 s after the engines are up are left out) the
+//   executions are read from the database: fires per (trigger, tick) —
+//   duplicates (a tick fired more than once) and missed ticks — and
+//   lateness: the fire's commit (queuedAt) and the job's start, each minus
+//   the tick it was due for.
 
-const PARTS = { throughput, pickup }
+async function cronWorker(args) {
+  const { BackgroundEngine } = require('..')
+  const e = await BackgroundEngine.open({ store: { postgres: DATABASE_URL, schema: args.schema }, concurrency: 2_000 }, (engine) =>
+    engine.registerCallable('tick', async () => {}),
+  )
+  e.on('engine.diagnostic', (d) => log(`diagnostic: ${d.source} ${d.code} ${d.message}`))
+  process.on('message', async (m) => {
+    if (m !== 'stop') return
+    await e.shutdown({ timeoutMs: 5_000 })
+    process.disconnect()
+  })
+  process.send({ ready: true })
+}
+
+async function oursCron({ triggers = 1_000, engines = 3, seconds = 10 }) {
+  await dropStaleSchemas()
+  const { BackgroundEngine } = require('..')
+  const schema = freshSchemaName()
+  const children = []
+  try {
+    // Registered by an engine that then leaves: only the workers schedule.
+    const admin = await BackgroundEngine.open({ store: { postgres: DATABASE_URL, schema } }, (e) => e.registerCallable('tick', async () => {}))
+    for (let i = 0; i < triggers; i += 100) {
+      const batch = []
+      for (let k = i; k < Math.min(triggers, i + 100); k++) {
+        batch.push(
+          admin.registerTrigger({ tenantId: 'bench', name: `every-second-${k}`, type: 'schedule', condition: { cronExpression: '* * * * * *' }, action: { callableName: 'tick' } }),
+        )
+      }
+      await Promise.all(batch)
+    }
+    await admin.shutdown()
+    for (let w = 0; w < engines; w++) {
+      const child = spawn(process.execPath, [__filename, 'pg', '--part', 'cron-worker', '--schema', schema], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      const ready = gate()
+      child.on('message', (m) => m.ready && ready.open())
+      child.on('exit', () => ready.open())
+      children.push({ child, ready })
+    }
+    await Promise.all(children.map((c) => c.ready.promise))
+    const from = Math.ceil(Date.now() / 1000) * 1000 + 2_000
+    const to = from + seconds * 1000
+    await sleepMs(to - Date.now() + 1_500)
+    await Promise.all(
+      children.map(
+        ({ child }) =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null) return resolve()
+            child.once('exit', resolve)
+            child.send('stop')
+          }),
+      ),
+    )
+    const { rows } = await adminQuery(
+      `SELECT trigger_source::json->>'scheduledAt' AS due, queued_ns, started_at, body::json->>'triggerId' AS trigger FROM "${schema}".executions`,
+    )
+    const perTick = new Map()
+    const fireLate = []
+    const startLate = []
+    for (const r of rows) {
+      const due = Date.parse(r.due)
+      if (!(due >= from && due < to)) continue
+      const key = `${r.trigger}@${due}`
+      perTick.set(key, (perTick.get(key) || 0) + 1)
+      fireLate.push(Number(BigInt(r.queued_ns) / 1000n) / 1000 - due)
+      if (r.started_at) startLate.push(Date.parse(r.started_at) - due)
+    }
+    const expected = triggers * seconds
+    let duplicates = 0
+    for (const c of perTick.values()) duplicates += c - 1
+    const fl = sortNumbers(fireLate)
+    const sl = sortNumbers(startLate)
+    return {
+      expected,
+      fired: perTick.size,
+      missed: expected - perTick.size,
+      duplicates,
+      fireP50Ms: quantile(fl, 0.5),
+      fireP99Ms: quantile(fl, 0.99),
+      startP50Ms: quantile(sl, 0.5),
+      startP99Ms: quantile(sl, 0.99),
+      startMaxMs: sl[sl.length - 1],
+    }
+  } finally {
+    for (const { child } of children) if (child.exitCode === null) child.kill('SIGKILL')
+    await dropSchema(schema)
+  }
+}
+
+const cron = { pg: (args) => oursCron(args) }
+
+// ---------------------------------------------------------------------------
+
+const PARTS = { throughput, pickup, cron }
 const args = parseArgs()
-if (args.part === 'pickup-worker') {
+if (args.part === 'cron-worker') {
+  cronWorker(args).catch((err) => {
+    log(err && err.stack ? err.stack : err)
+    process.exit(1)
+  })
+} else if (args.part === 'ours-worker') {
+  oursWorker(args).catch((err) => {
+    log(err && err.stack ? err.stack : err)
+    process.exit(1)
+  })
+} else if (args.part === 'pickup-worker') {
   pickupWorker(args).catch((err) => {
     log(err && err.stack ? err.stack : err)
     if (process.connected) process.send({ error: String(err && err.message ? err.message : err) })

@@ -169,7 +169,8 @@ function ensureBenchDeps() {
 // Running a child
 
 function runChild(bench, impl) {
-  const args = QUICK ? bench.quick : bench.args
+  // An implementation may run at other sizes (`implArgs`, full runs only).
+  const args = QUICK ? bench.quick : { ...bench.args, ...(bench.implArgs && bench.implArgs[impl]) }
   const argv = ['--expose-gc', path.join(__dirname, bench.file), impl]
   if (bench.part !== undefined) argv.push('--part', bench.part)
   for (const [k, v] of Object.entries(args)) argv.push(`--${k}`, String(v))

@@ -640,6 +640,14 @@ impl Driver for PgStore {
                     async move { ops::get_trigger(&i, &key).await }
                 });
                 let Some(row) = read.await? else { return Ok(Fire::Gone) };
+                // A tick another engine already took: no transaction (and
+                // no wait for the trigger's row lock). One not yet taken
+                // is checked again under the lock.
+                if let FireGate::Tick(at) = p.gate {
+                    if row.cursor_ms.is_some_and(|cur| cur >= at) {
+                        return Ok(Fire::Skipped);
+                    }
+                }
                 // Built from the definition as stored; the transaction
                 // re-applies every gate to the trigger as it then stands.
                 let mut preview = row.trigger;

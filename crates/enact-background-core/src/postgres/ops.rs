@@ -104,14 +104,15 @@ fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
 
 pub(super) async fn get(i: Arc<Inner>, id: String) -> R<Option<BackgroundExecution>> {
     let c = i.client().await?;
-    let row = c.query_opt(&i.q(&format!("SELECT {REC} FROM {{s}}.executions WHERE id = $1")), &[&id]).await.map_err(fault)?;
+    let stmt = c.prepare_cached(&i.q(&format!("SELECT {REC} FROM {{s}}.executions WHERE id = $1"))).await.map_err(fault)?;
+    let row = c.query_opt(&stmt, &[&id]).await.map_err(fault)?;
     row.map(|r| decode(&r, 0)).transpose()
 }
 
 pub(super) async fn get_watched(i: Arc<Inner>, id: String) -> R<Option<BackgroundExecution>> {
     let c = i.client().await?;
     let sql = i.q(&format!("UPDATE {{s}}.executions SET watched = true WHERE id = $1 RETURNING {REC}"));
-    let row = c.query_opt(&sql, &[&id]).await.map_err(fault)?;
+    let row = c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
     row.map(|r| decode(&r, 0)).transpose()
 }
 
@@ -382,7 +383,7 @@ pub(super) async fn claim(i: Arc<Inner>, p: Arc<ClaimParams>) -> R<Vec<Backgroun
         let key = format!("enact_background:{}:claim", i.schema);
         txn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7340))", &[&key]).await.map_err(fault)?;
         let counted = txn
-            .query(&i.q("SELECT tenant, callable, count(*) FROM {s}.executions WHERE status = 1 GROUP BY tenant, callable"), &[])
+            .query(&txn.prepare_cached(&i.q("SELECT tenant, callable, count(*) FROM {s}.executions WHERE status = 1 GROUP BY tenant, callable")).await.map_err(fault)?, &[])
             .await
             .map_err(fault)?;
         for r in counted {
@@ -555,10 +556,10 @@ pub(super) async fn cancel(i: Arc<Inner>, id: String, at: Timestamp) -> R<Cancel
             lease_until_ms = NULL
          WHERE id = $1 AND status IN (0, 1) RETURNING {REC}"
     ));
-    if let Some(r) = c.query_opt(&sql, &[&id, &ts(at)]).await.map_err(fault)? {
+    if let Some(r) = c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id, &ts(at)]).await.map_err(fault)? {
         return Ok(CancelOutcome::Cancelled(Box::new(decode(&r, 0)?)));
     }
-    let exists = c.query_opt(&i.q("SELECT 1 FROM {s}.executions WHERE id = $1"), &[&id]).await.map_err(fault)?.is_some();
+    let exists = c.query_opt(&c.prepare_cached(&i.q("SELECT 1 FROM {s}.executions WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?.is_some();
     Ok(if exists { CancelOutcome::AlreadyFinal } else { CancelOutcome::NotFound })
 }
 
@@ -568,7 +569,7 @@ pub(super) async fn bind(i: Arc<Inner>, id: String, result: String, success: boo
         "UPDATE {{s}}.executions SET binding = $2, applied = $3, settle_seq = nextval('{{s}}.settles')
          WHERE id = $1 AND status = 2 AND binding IS NULL RETURNING {REC}"
     ));
-    let row = c.query_opt(&sql, &[&id, &result, &success]).await.map_err(fault)?;
+    let row = c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id, &result, &success]).await.map_err(fault)?;
     row.map(|r| decode(&r, 0)).transpose()
 }
 
@@ -587,7 +588,7 @@ pub(super) async fn stage_due(i: Arc<Inner>, now_ms: i64) -> R<Staged> {
 pub(super) async fn heartbeat(i: Arc<Inner>, worker: String, ids: Vec<String>, until: i64) -> R<usize> {
     let c = i.client().await?;
     let n = c
-        .execute(&i.q("UPDATE {s}.executions SET lease_until_ms = $1 WHERE id = ANY($2) AND status = 1 AND worker = $3"), &[&until, &ids, &worker])
+        .execute(&c.prepare_cached(&i.q("UPDATE {s}.executions SET lease_until_ms = $1 WHERE id = ANY($2) AND status = 1 AND worker = $3")).await.map_err(fault)?, &[&until, &ids, &worker])
         .await
         .map_err(fault)?;
     Ok(n as usize)
@@ -597,9 +598,8 @@ pub(super) async fn rescue_expired(i: Arc<Inner>, now: Timestamp, max_stalls: u3
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
     let expired = txn
-        .query(
-            &i.q("SELECT id, attempt, stalls + 1 FROM {s}.executions WHERE status = 1 AND lease_until_ms < $1
-                  ORDER BY lease_until_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED"),
+        .query(&txn.prepare_cached(&i.q("SELECT id, attempt, stalls + 1 FROM {s}.executions WHERE status = 1 AND lease_until_ms < $1
+                  ORDER BY lease_until_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED")).await.map_err(fault)?,
             &[&millis(now), &RESCUE_BATCH],
         )
         .await
@@ -628,7 +628,7 @@ pub(super) async fn rescue_expired(i: Arc<Inner>, now: Timestamp, max_stalls: u3
                 lvl = -(256 + priority), due_ms = NULL
              WHERE id = ANY($1) RETURNING id, {REC}"
         ));
-        for r in txn.query(&sql, &[&again]).await.map_err(fault)? {
+        for r in txn.query(&txn.prepare_cached(&sql).await.map_err(fault)?, &[&again]).await.map_err(fault)? {
             by_id.insert(r.get(0), decode(&r, 1)?);
         }
     }
@@ -638,7 +638,7 @@ pub(super) async fn rescue_expired(i: Arc<Inner>, now: Timestamp, max_stalls: u3
                 settle_seq = nextval('{{s}}.settles'), lease_until_ms = NULL
              FROM unnest($1::text[], $2::text[]) AS u(id, error) WHERE e.id = u.id RETURNING e.id, {REC_E}"
         ));
-        for r in txn.query(&sql, &[&fail_ids, &fail_errors, &ts(now)]).await.map_err(fault)? {
+        for r in txn.query(&txn.prepare_cached(&sql).await.map_err(fault)?, &[&fail_ids, &fail_errors, &ts(now)]).await.map_err(fault)? {
             by_id.insert(r.get(0), decode(&r, 1)?);
         }
     }
@@ -656,7 +656,7 @@ pub(super) async fn prune(i: Arc<Inner>, keep: usize) -> R<usize> {
         return Ok(0);
     }
     let settled: i64 = txn
-        .query_one(&i.q("SELECT count(*) FROM {s}.executions WHERE status >= 2 AND settle_seq IS NOT NULL"), &[])
+        .query_one(&txn.prepare_cached(&i.q("SELECT count(*) FROM {s}.executions WHERE status >= 2 AND settle_seq IS NOT NULL")).await.map_err(fault)?, &[])
         .await
         .map_err(fault)?
         .get(0);
@@ -672,7 +672,7 @@ pub(super) async fn prune(i: Arc<Inner>, keep: usize) -> R<usize> {
             kept AS (INSERT INTO {s}.pruned (status, n) SELECT status, n FROM agg
                      ON CONFLICT (status) DO UPDATE SET n = {s}.pruned.n + excluded.n)
         SELECT coalesce(sum(n), 0)::int8 FROM agg");
-    let n: i64 = txn.query_one(&sql, &[&excess]).await.map_err(fault)?.get(0);
+    let n: i64 = txn.query_one(&txn.prepare_cached(&sql).await.map_err(fault)?, &[&excess]).await.map_err(fault)?.get(0);
     txn.commit().await.map_err(fault)?;
     Ok(n as usize)
 }
@@ -686,7 +686,7 @@ pub(super) async fn counts(i: Arc<Inner>) -> R<StatusCounts> {
         UNION ALL SELECT status, count(*) FROM {s}.executions WHERE status >= 2 GROUP BY status
         UNION ALL SELECT status, n FROM {s}.pruned");
     let mut out = StatusCounts::default();
-    for r in c.query(&sql, &[]).await.map_err(fault)? {
+    for r in c.query(&c.prepare_cached(&sql).await.map_err(fault)?, &[]).await.map_err(fault)? {
         *out.slot(status_of(r.get(0))?) += r.get::<_, i64>(1) as u64;
     }
     Ok(out)
@@ -698,18 +698,17 @@ pub(super) async fn counts(i: Arc<Inner>) -> R<StatusCounts> {
 pub(super) async fn publish(i: Arc<Inner>, worker: String, callables: Vec<String>, until: i64) -> R<()> {
     let c = i.client().await?;
     if callables.is_empty() {
-        c.execute(&i.q("DELETE FROM {s}.engines WHERE worker = $1"), &[&worker]).await.map_err(fault)?;
+        c.execute(&c.prepare_cached(&i.q("DELETE FROM {s}.engines WHERE worker = $1")).await.map_err(fault)?, &[&worker]).await.map_err(fault)?;
         return Ok(());
     }
-    c.execute(
-        &i.q("INSERT INTO {s}.engines (worker, callables, expires_ms) VALUES ($1, $2, $3)
-              ON CONFLICT (worker) DO UPDATE SET callables = excluded.callables, expires_ms = excluded.expires_ms"),
+    c.execute(&c.prepare_cached(&i.q("INSERT INTO {s}.engines (worker, callables, expires_ms) VALUES ($1, $2, $3)
+              ON CONFLICT (worker) DO UPDATE SET callables = excluded.callables, expires_ms = excluded.expires_ms")).await.map_err(fault)?,
         &[&worker, &callables, &until],
     )
     .await
     .map_err(fault)?;
     // Engines that died long ago leave no rows behind.
-    c.execute(&i.q("DELETE FROM {s}.engines WHERE expires_ms < $1"), &[&(until - 3_600_000)]).await.map_err(fault)?;
+    c.execute(&c.prepare_cached(&i.q("DELETE FROM {s}.engines WHERE expires_ms < $1")).await.map_err(fault)?, &[&(until - 3_600_000)]).await.map_err(fault)?;
     Ok(())
 }
 
@@ -717,14 +716,14 @@ pub(super) async fn queued_of(i: Arc<Inner>, callables: Vec<String>) -> R<u64> {
     let c = i.client().await?;
     let sql = i.q("SELECT (SELECT count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NULL AND callable = ANY($1))
                         + (SELECT count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL AND callable = ANY($1))");
-    let n: i64 = c.query_one(&sql, &[&callables]).await.map_err(fault)?.get(0);
+    let n: i64 = c.query_one(&c.prepare_cached(&sql).await.map_err(fault)?, &[&callables]).await.map_err(fault)?.get(0);
     Ok(n as u64)
 }
 
 pub(super) async fn served(i: Arc<Inner>, names: Vec<String>, now: i64) -> R<Vec<bool>> {
     let c = i.client().await?;
     let rows = c
-        .query(&i.q("SELECT DISTINCT n FROM {s}.engines, unnest(callables) AS n WHERE expires_ms > $1 AND n = ANY($2)"), &[&now, &names])
+        .query(&c.prepare_cached(&i.q("SELECT DISTINCT n FROM {s}.engines, unnest(callables) AS n WHERE expires_ms > $1 AND n = ANY($2)")).await.map_err(fault)?, &[&now, &names])
         .await
         .map_err(fault)?;
     let live: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
@@ -752,13 +751,13 @@ fn trigger_row(r: &Row) -> R<TriggerRow> {
 
 pub(super) async fn get_trigger(i: &Inner, id: &str) -> R<Option<TriggerRow>> {
     let c = i.client().await?;
-    let row = c.query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1"), &[&id]).await.map_err(fault)?;
+    let row = c.query_opt(&c.prepare_cached(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
     row.as_ref().map(trigger_row).transpose()
 }
 
 pub(super) async fn list_triggers(i: &Inner) -> R<Vec<Trigger>> {
     let c = i.client().await?;
-    let rows = c.query(&i.q("SELECT def FROM {s}.triggers ORDER BY seq"), &[]).await.map_err(fault)?;
+    let rows = c.query(&c.prepare_cached(&i.q("SELECT def FROM {s}.triggers ORDER BY seq")).await.map_err(fault)?, &[]).await.map_err(fault)?;
     rows.iter().map(|r| from_json("trigger", r.get::<_, &str>(0)).map_err(Fault::from)).collect()
 }
 
@@ -767,14 +766,14 @@ pub(super) async fn list_triggers(i: &Inner) -> R<Vec<Trigger>> {
 async fn changed(i: &Inner, txn: &deadpool_postgres::Transaction<'_>, id: &str) -> R<()> {
     txn.batch_execute(&i.q("LOCK TABLE {s}.trigger_changes IN EXCLUSIVE MODE")).await.map_err(fault)?;
     let seq: i64 = txn
-        .query_one(&i.q("INSERT INTO {s}.trigger_changes (trigger_id) VALUES ($1) RETURNING seq"), &[&id])
+        .query_one(&txn.prepare_cached(&i.q("INSERT INTO {s}.trigger_changes (trigger_id) VALUES ($1) RETURNING seq")).await.map_err(fault)?, &[&id])
         .await
         .map_err(fault)?
         .get(0);
     if seq % 1000 == 0 {
         let floor = seq - CHANGE_LOG;
-        txn.execute(&i.q("DELETE FROM {s}.trigger_changes WHERE seq <= $1"), &[&floor]).await.map_err(fault)?;
-        txn.execute(&i.q("UPDATE {s}.trigger_changes_floor SET floor = GREATEST(floor, $1)"), &[&floor]).await.map_err(fault)?;
+        txn.execute(&txn.prepare_cached(&i.q("DELETE FROM {s}.trigger_changes WHERE seq <= $1")).await.map_err(fault)?, &[&floor]).await.map_err(fault)?;
+        txn.execute(&txn.prepare_cached(&i.q("UPDATE {s}.trigger_changes_floor SET floor = GREATEST(floor, $1)")).await.map_err(fault)?, &[&floor]).await.map_err(fault)?;
     }
     Ok(())
 }
@@ -783,9 +782,8 @@ pub(super) async fn insert_trigger(i: Arc<Inner>, t: Arc<Trigger>) -> R<()> {
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
     let n = txn
-        .execute(
-            &i.q("INSERT INTO {s}.triggers (id, tenant, status, fire_count, def, def_version) VALUES ($1, $2, $3, $4, $5, 1)
-                  ON CONFLICT (id) DO NOTHING"),
+        .execute(&txn.prepare_cached(&i.q("INSERT INTO {s}.triggers (id, tenant, status, fire_count, def, def_version) VALUES ($1, $2, $3, $4, $5, 1)
+                  ON CONFLICT (id) DO NOTHING")).await.map_err(fault)?,
             &[&t.trigger_id, &t.tenant_id, &status_text(&t), &(t.fire_count as i64), &json(&*t)?],
         )
         .await
@@ -818,7 +816,7 @@ pub(super) async fn update_trigger(i: Arc<Inner>, w: Arc<TriggerWrite>) -> R<Edi
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
     let row = txn
-        .query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE"), &[&w.id])
+        .query_opt(&txn.prepare_cached(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE")).await.map_err(fault)?, &[&w.id])
         .await
         .map_err(fault)?;
     let Some(row) = row.as_ref().map(trigger_row).transpose()? else { return Ok(Edited::Gone) };
@@ -837,10 +835,9 @@ pub(super) async fn update_trigger(i: Arc<Inner>, w: Arc<TriggerWrite>) -> R<Edi
     if next.status == w.read.status {
         next.status = now.status;
     }
-    txn.execute(
-        &i.q("UPDATE {s}.triggers SET def = $1, tenant = $2, status = $3, fire_count = $4, def_version = def_version + 1,
+    txn.execute(&txn.prepare_cached(&i.q("UPDATE {s}.triggers SET def = $1, tenant = $2, status = $3, fire_count = $4, def_version = def_version + 1,
                 armed = CASE WHEN $5 THEN false ELSE armed END
-              WHERE id = $6"),
+              WHERE id = $6")).await.map_err(fault)?,
         &[&json(&next)?, &next.tenant_id, &status_text(&next), &(next.fire_count as i64), &w.disarm, &w.id],
     )
     .await
@@ -853,11 +850,11 @@ pub(super) async fn update_trigger(i: Arc<Inner>, w: Arc<TriggerWrite>) -> R<Edi
 pub(super) async fn remove_trigger(i: Arc<Inner>, id: String) -> R<bool> {
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
-    let n = txn.execute(&i.q("DELETE FROM {s}.triggers WHERE id = $1"), &[&id]).await.map_err(fault)?;
+    let n = txn.execute(&txn.prepare_cached(&i.q("DELETE FROM {s}.triggers WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
     if n == 0 {
         return Ok(false);
     }
-    txn.execute(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1"), &[&id]).await.map_err(fault)?;
+    txn.execute(&txn.prepare_cached(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
     changed(&i, &txn, &id).await?;
     txn.commit().await.map_err(fault)?;
     Ok(true)
@@ -868,9 +865,8 @@ pub(super) async fn trigger_changes(i: Arc<Inner>, since: u64) -> R<TriggerChang
     let since_i = i64::try_from(since).unwrap_or(i64::MAX);
     // One statement, one snapshot: the floor and the changes after `since`.
     let rows = c
-        .query(
-            &i.q("SELECT f.floor, c.seq, c.trigger_id FROM {s}.trigger_changes_floor f
-                  LEFT JOIN {s}.trigger_changes c ON c.seq > $1 ORDER BY c.seq"),
+        .query(&c.prepare_cached(&i.q("SELECT f.floor, c.seq, c.trigger_id FROM {s}.trigger_changes_floor f
+                  LEFT JOIN {s}.trigger_changes c ON c.seq > $1 ORDER BY c.seq")).await.map_err(fault)?,
             &[&since_i],
         )
         .await
@@ -918,14 +914,16 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
     let row = txn
-        .query_opt(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE"), &[&f.trigger_id])
+        .query_opt(&txn.prepare_cached(&i.q("SELECT def, def_version, cursor_ms, armed FROM {s}.triggers WHERE id = $1 FOR UPDATE")).await.map_err(fault)?, &[&f.trigger_id])
         .await
         .map_err(fault)?;
     let Some(mut row) = row.as_ref().map(trigger_row).transpose()? else { return Ok(FireStep::Done(Fire::Gone)) };
     if row.def_version != f.def_version {
         return Ok(FireStep::Rebuild);
     }
+    // The cursor and arming are written with the trigger, once, below.
     let write_state = i.q("UPDATE {s}.triggers SET cursor_ms = $1, armed = $2 WHERE id = $3");
+    let mut state_changed = false;
     match f.gate {
         FireGate::Plain => {}
         FireGate::Tick(at) => {
@@ -934,28 +932,29 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
             }
             // The tick is taken whether or not the gate lets it fire.
             row.cursor_ms = Some(at);
-            txn.execute(&write_state, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
+            state_changed = true;
         }
         FireGate::Crossing { holds } => {
             let was = std::mem::replace(&mut row.armed, holds);
-            if was != holds {
-                txn.execute(&write_state, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
-            }
+            state_changed = was != holds;
             if !holds || was {
+                if state_changed {
+                    let stmt = txn.prepare_cached(&write_state).await.map_err(fault)?;
+                    txn.execute(&stmt, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
+                }
                 txn.commit().await.map_err(fault)?;
                 return Ok(FireStep::Done(Fire::Skipped));
             }
         }
     }
     if let Some((msg, now_secs, _)) = &f.webhook {
-        txn.execute(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1 AND expires_secs <= $2"), &[&f.trigger_id, now_secs])
+        txn.execute(&txn.prepare_cached(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1 AND expires_secs <= $2")).await.map_err(fault)?, &[&f.trigger_id, now_secs])
             .await
             .map_err(fault)?;
         let r = txn
-            .query_one(
-                &i.q("SELECT EXISTS (SELECT 1 FROM {s}.webhook_ids WHERE trigger_id = $1 AND msg_id = $2),
+            .query_one(&txn.prepare_cached(&i.q("SELECT EXISTS (SELECT 1 FROM {s}.webhook_ids WHERE trigger_id = $1 AND msg_id = $2),
                              (SELECT count(*) FROM {s}.webhook_ids WHERE trigger_id = $1),
-                             (SELECT min(expires_secs) FROM {s}.webhook_ids WHERE trigger_id = $1)"),
+                             (SELECT min(expires_secs) FROM {s}.webhook_ids WHERE trigger_id = $1)")).await.map_err(fault)?,
                 &[&f.trigger_id, msg],
             )
             .await
@@ -971,12 +970,17 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
         }
     }
     let (gate, changed_status) = apply_gate(&mut row.trigger, f.now);
-    let write_trigger = i.q("UPDATE {s}.triggers SET def = $1, status = $2, fire_count = $3 WHERE id = $4");
+    let write_trigger = txn
+        .prepare_cached(&i.q("UPDATE {s}.triggers SET def = $1, status = $2, fire_count = $3, cursor_ms = $4, armed = $5 WHERE id = $6"))
+        .await
+        .map_err(fault)?;
+    let def = json(&row.trigger)?;
+    let status = status_text(&row.trigger);
+    let count = row.trigger.fire_count as i64;
+    let trigger_params: [&(dyn ToSql + Sync); 6] = [&def, &status, &count, &row.cursor_ms, &row.armed, &f.trigger_id];
     if let Err(why) = gate {
-        if changed_status {
-            txn.execute(&write_trigger, &[&json(&row.trigger)?, &status_text(&row.trigger), &(row.trigger.fire_count as i64), &f.trigger_id])
-                .await
-                .map_err(fault)?;
+        if changed_status || state_changed {
+            txn.execute(&write_trigger, &trigger_params).await.map_err(fault)?;
         }
         txn.commit().await.map_err(fault)?;
         return Ok(FireStep::Done(Fire::Blocked { trigger: Arc::new(row.trigger), why }));
@@ -985,19 +989,17 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
     let record = (f.want_record || final_record).then(|| f.new.record.clone());
     let execution_id = f.new.record.execution_id.clone();
     let insert = txn.prepare_cached(&i.q(INSERT)).await.map_err(fault)?;
-    let inserted = txn.query(&insert, &f.insert.params()).await.map_err(fault)?;
+    // Sent together (one round trip): the execution and the trigger's count.
+    let (inserted, _) =
+        futures_util::future::try_join(txn.query(&insert, &f.insert.params()), txn.execute(&write_trigger, &trigger_params)).await.map_err(fault)?;
     if inserted.is_empty() {
         // Rolled back: the fire and its execution go together.
         return Err(StoreError::Conflict(format!("execution {execution_id:?} already exists")).into());
     }
-    txn.execute(&write_trigger, &[&json(&row.trigger)?, &status_text(&row.trigger), &(row.trigger.fire_count as i64), &f.trigger_id])
-        .await
-        .map_err(fault)?;
     if let Some((msg, now_secs, expires_secs)) = &f.webhook {
         let expires = now_secs + (expires_secs - now_secs).max(1);
-        txn.execute(
-            &i.q("INSERT INTO {s}.webhook_ids (trigger_id, msg_id, expires_secs) VALUES ($1, $2, $3)
-                  ON CONFLICT (trigger_id, msg_id) DO UPDATE SET expires_secs = excluded.expires_secs"),
+        txn.execute(&txn.prepare_cached(&i.q("INSERT INTO {s}.webhook_ids (trigger_id, msg_id, expires_secs) VALUES ($1, $2, $3)
+                  ON CONFLICT (trigger_id, msg_id) DO UPDATE SET expires_secs = excluded.expires_secs")).await.map_err(fault)?,
             &[&f.trigger_id, msg, &expires],
         )
         .await

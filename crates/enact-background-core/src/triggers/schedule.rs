@@ -23,6 +23,10 @@ use crate::store::{ready_now, Blocked, FireGate, Signal};
 /// missed.
 pub const ON_TIME_MS: i64 = 1_000;
 
+/// Over a shared store, schedule fires in flight at once per engine (the
+/// store's pool has 8 connections).
+const SHARED_FIRES: usize = 8;
+
 impl TriggerEngine {
     /// Fires every schedule tick due by now (the store must answer at
     /// once); returns the next due time. When more than one tick of a
@@ -69,12 +73,12 @@ impl TriggerEngine {
             }
             stamp.as_ref().map(|(_, s)| s.clone()).expect("set above")
         };
-        for (n, (at, c)) in due.into_iter().enumerate() {
-            // With thousands of ticks due at once, let the host start the
-            // first executions while the rest are still being fired.
-            if n % 256 == 255 {
-                self.exec.wake();
-            }
+        // What each due trigger fires (its tick and source), then the fires:
+        // one after another over a store that answers at once, a few at a
+        // time over a shared one (each is a transaction there, and every
+        // engine fires every tick: one wins, the others find it taken).
+        let mut planned = Vec::with_capacity(due.len());
+        for (at, c) in due {
             let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
             // Every tick from `at` to `last` is due: more than one is a
             // misfire (the process was down, or the scheduler stalled).
@@ -86,7 +90,7 @@ impl TriggerEngine {
                 (_, MisfirePolicy::Skip) if now_ms - last < ON_TIME_MS => Some((last, None)),
                 (_, MisfirePolicy::Skip) => None,
             };
-            if let Some((tick, missed)) = tick {
+            let fire = tick.map(|(tick, missed)| {
                 let mut source = json!({ "type": "schedule", "scheduledAt": format(tick) });
                 match schedule {
                     Schedule::Cron(_, _, text) => source["cronExpression"] = json!(text),
@@ -97,22 +101,52 @@ impl TriggerEngine {
                     source["firstMissedAt"] = format(first);
                     source["lastMissedAt"] = format(tick);
                 }
+                (tick, source)
+            });
+            planned.push((c, last, fire));
+        }
+        let parallel = if self.driver.shared() {
+            // Every engine fires every tick; each in its own order, so that
+            // they mostly take different triggers first and find the rest
+            // taken (a cheap read) instead of queueing on the same row locks.
+            fastrand::shuffle(&mut planned);
+            SHARED_FIRES
+        } else {
+            1
+        };
+        let mut n = 0usize;
+        for chunk in planned.chunks(parallel) {
+            let fires = chunk.iter().map(|(c, _, fire)| async move {
+                match fire {
+                    Some((tick, source)) => Some(self.fire_with_status(c, source.clone(), &Chain::default(), FireGate::Tick(*tick), None).await),
+                    None => None,
+                }
+            });
+            let results = futures_util::future::join_all(fires).await;
+            for ((c, last, _), result) in chunk.iter().zip(results) {
+                // With thousands of ticks due at once, let the host start
+                // the first executions while the rest are still being fired.
+                n += 1;
+                if n % 256 == 255 {
+                    self.exec.wake();
+                }
                 // A trigger that is gone, fired out or expired ticks no
                 // more; a paused or disabled one keeps its timer (ticks are
                 // refused by the gate) so that resuming needs no re-arming.
                 // A store failure skips this tick with a diagnostic; the
                 // schedule goes on.
                 let finished = |s: TriggerStatus| matches!(s, TriggerStatus::Fired | TriggerStatus::Expired);
-                match self.fire_with_status(&c, source, &Chain::default(), FireGate::Tick(tick), None).await {
-                    Ok(Err(Refused::Gone)) => continue,
-                    Ok(Err(Refused::Blocked(Blocked::Inactive(s)))) | Ok(Ok((_, s))) if finished(s) => continue,
-                    Err(e) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),
+                match result {
+                    Some(Ok(Err(Refused::Gone))) => continue,
+                    Some(Ok(Err(Refused::Blocked(Blocked::Inactive(s))))) | Some(Ok(Ok((_, s)))) if finished(s) => continue,
+                    Some(Err(e)) if e.code != ErrorCode::Shutdown => self.exec.diagnose("schedule", e),
                     _ => {}
                 }
-            }
-            // The next tick is the first after now.
-            if let Some(next) = schedule.next_after(last.max(now_ms)) {
-                self.state.lock().timers.push(Reverse((next, c.generation, c.id.clone())));
+                // The next tick is the first after now.
+                let schedule = c.schedule.as_ref().expect("timers belong to schedule triggers");
+                if let Some(next) = schedule.next_after((*last).max(now_ms)) {
+                    self.state.lock().timers.push(Reverse((next, c.generation, c.id.clone())));
+                }
             }
         }
         if fired_any {
