@@ -285,9 +285,14 @@ const CANDIDATES: &str = "WITH RECURSIVE lt AS (
         WHERE e.status = 0 AND e.due_ms IS NULL AND e.lvl = p.lvl AND e.tenant = p.tenant AND e.callable = ANY($1)
         ORDER BY e.ticket LIMIT LEAST(per.n, $2) FOR UPDATE SKIP LOCKED) h";
 
+/// Takes the picked heads, which the claim's transaction holds locked
+/// (`FOR UPDATE` in [`CANDIDATES`]): they are still queued. Only the
+/// primary key is named, so that the plan is a key lookup per id (with the
+/// queue's predicate in the WHERE, the planner chose the partial ready
+/// index and read the whole queue: a claim took 40 ms at 50,000 queued).
 const TAKE: &str = "UPDATE {s}.executions e SET status = 1, attempt = e.attempt + 1, started_at = $2, lease_until_ms = $3, worker = $4,
         ticket = 0
-    WHERE e.id = ANY($1) AND e.status = 0 AND e.due_ms IS NULL
+    WHERE e.id = ANY($1)
     RETURNING e.id, ";
 
 struct Head {
