@@ -135,6 +135,26 @@ pg('one engine of many', () => {
     expect(unknown.message).toMatch(/no live engine serves/)
   })
 
+  test('a trigger fired on an engine that does not serve its callable queues the work for one that does', async () => {
+    await open({}, (e) => e.registerCallable('job', async (ctx) => `ran ${ctx.input}`))
+    const producer = await open()
+    const t = await producer.registerTrigger({ tenantId: T, name: 'm', type: 'manual', action: { callableName: 'job', input: 'fired' } })
+    const fired = await producer.fire(t.triggerId)
+    expect(await producer.wait(fired.executionId)).toMatchObject({ status: 'completed', output: 'ran fired' })
+  })
+
+  test('names the database cannot store are refused alone, naming the field', async () => {
+    await open({}, (e) => e.registerCallable('job', async () => 'ok'))
+    const producer = await open()
+    const [bad, good] = await Promise.allSettled([
+      producer.submit({ tenantId: 'a\u0000b', callableName: 'job' }),
+      producer.submit({ tenantId: T, callableName: 'job', config: { mode: 'silent' } }),
+    ])
+    expect(bad.reason).toMatchObject({ code: 'ENACT_INVALID_EXECUTION', message: expect.stringMatching(/^tenantId: must not contain a NUL/) })
+    expect(good.value).toMatchObject({ status: 'completed' })
+    expect((await rejection(producer.submit({ tenantId: 'x'.repeat(300), callableName: 'job' }))).message).toMatch(/^tenantId: longer than 255 bytes/)
+  })
+
   test('a callable is no longer served once its engine shut down', async () => {
     const worker = await open({}, (e) => e.registerCallable('job', async () => 'ok'))
     const producer = await open()

@@ -449,7 +449,7 @@ async function throughputHalf(lib, mode, n, chunk) {
   }
 }
 
-async function competitorThroughput(impl, { n = 200_000, chunk = CHUNK, processing = impl.startsWith('pg-') ? 0 : 1, ...rest }) {
+async function competitorThroughput(impl, { n = 200_000, chunk = CHUNK, processing = impl === 'pg-1' || impl === 'pg-2' ? 0 : 1, ...rest }) {
   await dropStaleSchemas()
   const lib = competitor(impl, rest)
   const e2e = await throughputHalf(lib, 'e2e', n, chunk)

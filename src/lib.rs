@@ -161,7 +161,8 @@ impl Shared {
         // An engine that serves callables over a shared store is a worker:
         // other engines may send it work at any time, so it keeps Node
         // alive until it is shut down (as a server would).
-        let worker = self.exec.is_shared() && !self.exec.is_stopped() && self.exec.serves_any();
+        // Over a shared store, so does a wait for work running elsewhere.
+        let worker = self.exec.is_shared() && !self.exec.is_stopped() && (self.exec.serves_any() || self.exec.watching() > 0);
         let busy = self.exec.busy() > 0
             || self.exec.waiting() > 0
             || worker
@@ -345,7 +346,7 @@ fn submit_batch(
     // reader; anything else (or any empty name) takes it, for its errors.
     let plain = serde_json::from_str::<Vec<PlainSubmit>>(text)
         .ok()
-        .filter(|list| list.iter().all(|p| !p.tenant_id.is_empty() && !p.callable_name.is_empty()));
+        .filter(|list| list.iter().all(|p| validate::plain_name(&p.tenant_id) && validate::plain_name(&p.callable_name)));
     let requests: Vec<EngineResult<validate::SubmitRequest>> = match plain {
         Some(list) => list
             .into_iter()

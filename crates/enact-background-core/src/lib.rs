@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+mod columns;
 pub mod cron;
 pub mod error;
 pub mod executor;

@@ -57,6 +57,13 @@ pub fn describe(v: &Value) -> String {
 /// ids are keys in every store and travel in every record and event.
 pub const MAX_ID_LEN: usize = 255;
 
+/// Whether a tenant or callable name needs no check of the validating
+/// reader: non-empty, at most [`MAX_ID_LEN`] bytes, no NUL (see
+/// `Fields::req_id`, which says what is wrong otherwise).
+pub fn plain_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_LEN && !s.contains('\0')
+}
+
 /// How deep JSON values may nest (objects and arrays together, the
 /// outermost counting as 1): the limit of serde_json's reader (its
 /// recursion budget of 128 refuses the 128th level), which reads nesting
@@ -152,14 +159,28 @@ impl<'a> Fields<'a> {
     pub fn opt_id(&self, key: &str) -> EngineResult<Option<String>> {
         match self.opt_str(key)? {
             Some(s) if s.len() > MAX_ID_LEN => Err(self.err(key, format!("longer than {MAX_ID_LEN} bytes ({} bytes)", s.len()))),
+            Some(s) if s.contains('\0') => Err(self.err(key, "must not contain a NUL character")),
             Some(s) if s.is_empty() => Ok(None),
             other => Ok(other),
         }
     }
 
+    /// A required, non-empty string of at most [`MAX_ID_LEN`] bytes (a
+    /// tenant or callable name: indexed by the durable stores).
+    pub fn req_id(&self, key: &str) -> EngineResult<String> {
+        let s = self.req_str(key)?;
+        if s.len() > MAX_ID_LEN {
+            return Err(self.err(key, format!("longer than {MAX_ID_LEN} bytes ({} bytes)", s.len())));
+        }
+        Ok(s)
+    }
+
     /// A required, non-empty string.
     pub fn req_str(&self, key: &str) -> EngineResult<String> {
         match self.opt_str(key)? {
+            // Names and ids are stored as text columns (PostgreSQL's text
+            // cannot hold NUL).
+            Some(s) if s.contains('\0') => Err(self.err(key, "must not contain a NUL character")),
             Some(s) if !s.is_empty() => Ok(s),
             Some(_) => Err(self.err(key, "must not be empty")),
             None => Err(self.err(key, "is required")),
@@ -344,8 +365,8 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
     f.only(&["executionId", "tenantId", "callableName", "input", "context", "config", "metadata"])?;
     Ok(SubmitRequest {
         execution_id: f.opt_id("executionId")?,
-        tenant_id: f.req_str("tenantId")?,
-        callable_name: f.req_str("callableName")?,
+        tenant_id: f.req_id("tenantId")?,
+        callable_name: f.req_id("callableName")?,
         input: f.opt_str("input")?,
         context: f.opt_string_map("context")?,
         config: match f.opt_fields("config")? {

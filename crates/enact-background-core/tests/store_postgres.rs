@@ -5,6 +5,7 @@
 //! killed. Each test has a schema of its own on `DATABASE_URL`; without it
 //! each says loudly that it did not run.
 
+mod conformance;
 #[path = "common/temp_pg.rs"]
 mod temp_pg;
 
@@ -17,28 +18,7 @@ use enact_background_core::store::*;
 use temp_pg::TempPg;
 
 fn exec(id: &str, callable: &str) -> BackgroundExecution {
-    BackgroundExecution {
-        execution_id: id.into(),
-        tenant_id: "t".into(),
-        callable_name: callable.into(),
-        input: None,
-        context: None,
-        config: BackgroundExecutionConfig::default(),
-        status: BackgroundExecutionStatus::Queued,
-        queued_at: Utc::now(),
-        started_at: None,
-        completed_at: None,
-        output: None,
-        error: None,
-        target_binding_applied: false,
-        trigger_id: None,
-        metadata: None,
-        trigger_source: None,
-        attempt: 0,
-        binding_result: None,
-        chain_depth: 0,
-        chain_root: None,
-    }
+    conformance::exec_of(id, "t", callable, 50)
 }
 
 fn claim_params(worker: &str, callables: &[&str]) -> ClaimParams {
@@ -134,10 +114,10 @@ async fn a_killed_listener_reconnects_and_says_signals_may_be_lost_and_calls_go_
     a.store.open().await.unwrap();
     let mut rx = a.store.signals().unwrap();
     // Every connection of the store, the listener's included.
-    let (client, conn) = tokio_postgres::connect(&a.base_url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&a.guard.base_url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let killed = client
-        .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", &[&a.schema])
+        .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", &[&a.guard.schema])
         .await
         .unwrap()
         .get::<_, i64>(0);

@@ -155,6 +155,9 @@ struct Taken {
 struct FollowUp {
     binds: Vec<(String, TargetBindingResult)>,
     refetch: Vec<String>,
+    /// Watched executions whose attempt here was stale (cancelled or taken
+    /// back on another engine): their waiters settle from the store.
+    stale: Vec<String>,
 }
 
 #[derive(Default)]
@@ -234,6 +237,11 @@ pub struct Executor {
     opened: AtomicBool,
     /// Over a shared store: this engine published its callables.
     published: AtomicBool,
+    /// One publication at a time, each of the list as it then stands, so
+    /// that an older list never lands after a newer one.
+    publishing: tokio::sync::Mutex<()>,
+    /// When the timer last read the watched executions again (Unix ms).
+    last_recheck: AtomicI64,
 }
 
 /// How long claims pause after the store failed one.
@@ -276,6 +284,8 @@ impl Executor {
             cluster_waiting: AtomicI64::new(0),
             opened: AtomicBool::new(!driver_shared),
             published: AtomicBool::new(false),
+            publishing: tokio::sync::Mutex::new(()),
+            last_recheck: AtomicI64::new(0),
         })
     }
 
@@ -705,7 +715,9 @@ impl Executor {
     /// execution is written straight as `failed`, saying so, so a fire is
     /// never dropped silently.
     pub fn fired_execution(&self, req: SubmitRequest, now: crate::model::Timestamp) -> NewExecution {
-        let known = self.has_callable(&req.callable_name);
+        // Over a shared store the engines that run it may be others (or
+        // back soon): the execution is queued for them.
+        let known = self.shared || self.has_callable(&req.callable_name);
         let mut new = self.new_execution(req, now);
         if !known {
             let message = format!("callableName: no callable registered as {:?}", new.record.callable_name);
@@ -981,6 +993,11 @@ impl Executor {
         self.shared
     }
 
+    /// Executions someone here waits for (`wait`, silent submits).
+    pub fn watching(&self) -> usize {
+        self.inner.lock().watched.len()
+    }
+
     /// Whether any callable is registered.
     pub fn serves_any(&self) -> bool {
         !self.inner.lock().limits.callables.is_empty()
@@ -1104,7 +1121,15 @@ impl Executor {
         let mut follow = FollowUp::default();
         let mut earliest = i64::MAX;
         for (row, answer) in ctx.into_iter().zip(answers) {
-            let Finished::Done(rec) = answer else { continue };
+            let Finished::Done(rec) = answer else {
+                // Over a shared store another engine cancelled or took back
+                // the attempt: its end may already have been signalled
+                // while it ran here (and so was passed over).
+                if self.shared && g.watched.contains(&row.id) {
+                    follow.stale.push(row.id);
+                }
+                continue;
+            };
             match row.kind {
                 RowKind::Retry(due_ms) => {
                     g.retried += 1;
@@ -1140,6 +1165,9 @@ impl Executor {
             if let Some(rec) = self.driver.bind(&id, result).await? {
                 self.bound(kind, rec);
             }
+        }
+        if !follow.stale.is_empty() {
+            self.settle_elsewhere(follow.stale).await;
         }
         for id in follow.refetch {
             if let Some(rec) = self.driver.get(&id).await?.filter(|r| r.status.is_final()) {
@@ -1201,7 +1229,7 @@ impl Executor {
             Err(e) => (None, Some(e)),
         };
         let result = self.binding_result(&pending.config, value, error);
-        let follow = FollowUp { binds: vec![(execution_id.to_owned(), result)], refetch: Vec::new() };
+        let follow = FollowUp { binds: vec![(execution_id.to_owned(), result)], ..FollowUp::default() };
         let me = self.clone();
         self.run("binding", async move { me.follow_up(follow).await })
     }

@@ -32,6 +32,10 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
 /// slot freed on another engine) and counts what waits.
 pub const SHARED_POLL: Duration = Duration::from_secs(1);
 
+/// Over a shared store, how often watched executions are read again in
+/// case their end signal was lost.
+const WATCH_RECHECK_MS: i64 = 5_000;
+
 impl Executor {
     /// One pass of timed work: stage due delayed executions, time out
     /// overdue attempts. Returns (whether the host has something to do,
@@ -165,6 +169,16 @@ impl Executor {
             };
             if self.shared {
                 self.count_waiting().await;
+                // The fallback of lost end signals: every few seconds, the
+                // watched executions that do not run here are read again.
+                let now = now_ms(&*self.clock);
+                if now - self.last_recheck.load(Ordering::SeqCst) >= WATCH_RECHECK_MS {
+                    self.last_recheck.store(now, Ordering::SeqCst);
+                    let ids: Vec<String> = self.inner.lock().watched.iter().cloned().collect();
+                    if !ids.is_empty() {
+                        self.settle_elsewhere(ids).await;
+                    }
+                }
                 // The fallback of the store's signals: claim now and then.
                 self.wake_host();
                 sleep = sleep.min(SHARED_POLL);
@@ -285,6 +299,7 @@ impl Executor {
         if !self.shared {
             return Ok(());
         }
+        let _one = self.publishing.lock().await;
         let names: Vec<String> = if self.stopped.load(Ordering::SeqCst) {
             if !self.published.load(Ordering::SeqCst) {
                 return Ok(()); // nothing to withdraw
@@ -364,7 +379,7 @@ impl Executor {
     /// Settles the waiters of watched executions that ended on another
     /// engine: each is read, and settled if its record is final (and bound,
     /// if it binds). Those this engine runs or binds settle here anyway.
-    async fn settle_elsewhere(self: &Arc<Self>, ids: Vec<String>) {
+    pub(super) async fn settle_elsewhere(self: &Arc<Self>, ids: Vec<String>) {
         let ids: Vec<String> = {
             let g = self.inner.lock();
             ids.into_iter().filter(|id| g.watched.contains(id) && !g.running.contains_key(id) && !g.binding.contains_key(id)).collect()

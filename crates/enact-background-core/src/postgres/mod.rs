@@ -390,7 +390,6 @@ impl Inner {
 /// 5 s between tries) and signals [`Signal::Lost`] once back.
 async fn listen(weak: std::sync::Weak<Inner>) {
     let mut backoff = Duration::from_millis(200);
-    let mut first = true;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         if inner.closed.load(Ordering::SeqCst) {
@@ -421,10 +420,9 @@ async fn listen(weak: std::sync::Weak<Inner>) {
                 });
                 if client.batch_execute(&format!("LISTEN {}", inner.channel)).await.is_ok() {
                     backoff = Duration::from_millis(200);
-                    if !first {
-                        let _ = inner.signals.send(Signal::Lost);
-                    }
-                    first = false;
+                    // After every LISTEN, the first included: what was
+                    // notified before it (while connecting) is looked at again.
+                    let _ = inner.signals.send(Signal::Lost);
                     let signals = inner.signals.clone();
                     drop(inner);
                     loop {

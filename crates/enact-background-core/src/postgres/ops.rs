@@ -5,13 +5,13 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::{fault, Fault, Inner};
 use crate::clock::millis;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, Timestamp, Trigger};
+use crate::columns::{self, nanos, ts};
 use crate::store::*;
 
 type R<T> = Result<T, Fault>;
@@ -29,51 +29,35 @@ fn lvl(class: i32, priority: u8) -> i32 {
     -(class * 256 + i32::from(priority))
 }
 
+
+
+
+
+
+
+
+
+/// Names this store in the errors of [`crate::columns`].
+const STORE: &str = "postgres store";
+
 fn code(s: Status) -> i16 {
-    match s {
-        Status::Queued => 0,
-        Status::Running => 1,
-        Status::Completed => 2,
-        Status::Failed => 3,
-        Status::Cancelled => 4,
-        Status::Timeout => 5,
-    }
+    columns::status_code(s)
 }
 
 fn status_of(n: i16) -> StoreResult<Status> {
-    Ok(match n {
-        0 => Status::Queued,
-        1 => Status::Running,
-        2 => Status::Completed,
-        3 => Status::Failed,
-        4 => Status::Cancelled,
-        5 => Status::Timeout,
-        other => return Err(corrupt("status", other)),
-    })
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::unavailable(format!("postgres store: a stored {what} does not read back ({e})"))
-}
-
-fn ts(t: Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    columns::status_of(STORE, i64::from(n))
 }
 
 fn parse_ts(s: &str) -> StoreResult<Timestamp> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt("time", e))
+    columns::parse_ts(STORE, s)
 }
 
 fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::unavailable(format!("postgres store: cannot encode a record: {e}")))
+    columns::to_json(STORE, v)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| corrupt(what, e))
-}
-
-fn nanos(t: Timestamp) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+    columns::from_json(STORE, what, s)
 }
 
 // ---------------------------------------------------------------------------
@@ -396,6 +380,17 @@ pub(super) async fn claim(i: Arc<Inner>, p: Arc<ClaimParams>) -> R<Vec<Backgroun
             *running.0.entry(r.get::<_, String>(0)).or_default() += n;
             *running.1.entry(r.get::<_, String>(1)).or_default() += n;
         }
+    }
+    // Heads are read per tenant, whatever their callable: a callable at its
+    // limit is left out of the read, or its heads would crowd out the
+    // tenant's other work.
+    let served: Vec<&str> = served
+        .into_iter()
+        .filter(|c| p.limits.callables.get(*c).copied().flatten().is_none_or(|l| running.1.get(*c).copied().unwrap_or(0) < l))
+        .collect();
+    if served.is_empty() {
+        txn.commit().await.map_err(fault)?;
+        return Ok(Vec::new());
     }
     let stmt = txn.prepare_cached(&i.q(CANDIDATES)).await.map_err(fault)?;
     let rows = txn.query(&stmt, &[&served, &max, &CLAIM_TENANTS]).await.map_err(fault)?;

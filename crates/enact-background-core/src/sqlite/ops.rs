@@ -3,11 +3,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use chrono::{DateTime, SecondsFormat};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::millis;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, TargetBindingResult, Timestamp, Trigger};
+use crate::columns::{self, nanos, ts};
 use crate::store::{
     apply_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, FireGate, Inserted, NewExecution,
     Readiness, Rescued, Staged, StatusCounts, StoreError, StoreResult, TriggerChanges,
@@ -73,51 +73,35 @@ fn db(e: rusqlite::Error) -> StoreError {
     super::unavailable("sqlite store", e)
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::unavailable(format!("sqlite store: a stored {what} does not decode: {e}"))
-}
+
+
+
+
+
+
+
+
+/// Names this store in the errors of [`crate::columns`].
+const STORE: &str = "sqlite store";
 
 fn code(s: Status) -> i64 {
-    match s {
-        Status::Queued => 0,
-        Status::Running => 1,
-        Status::Completed => 2,
-        Status::Failed => 3,
-        Status::Cancelled => 4,
-        Status::Timeout => 5,
-    }
+    i64::from(columns::status_code(s))
 }
 
 fn status_of(n: i64) -> StoreResult<Status> {
-    Ok(match n {
-        0 => Status::Queued,
-        1 => Status::Running,
-        2 => Status::Completed,
-        3 => Status::Failed,
-        4 => Status::Cancelled,
-        5 => Status::Timeout,
-        other => return Err(StoreError::unavailable(format!("sqlite store: unknown execution status {other}"))),
-    })
-}
-
-fn ts(t: Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    columns::status_of(STORE, i64::from(n))
 }
 
 fn parse_ts(s: &str) -> StoreResult<Timestamp> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt("time", e))
+    columns::parse_ts(STORE, s)
 }
 
 fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::unavailable(format!("sqlite store: cannot encode a record: {e}")))
+    columns::to_json(STORE, v)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| corrupt(what, e))
-}
-
-fn nanos(t: Timestamp) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+    columns::from_json(STORE, what, s)
 }
 
 // ---------------------------------------------------------------------------

@@ -6,19 +6,23 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use enact_background_core::error::EngineError;
-use enact_background_core::model::*;
-use enact_background_core::postgres::{PgOptions, PgStore};
-use enact_background_core::store::*;
+#[path = "guarded.rs"]
+mod guarded;
 
-pub struct TempPg {
-    pub store: PgStore,
+use enact_background_core::postgres::{PgOptions, PgStore};
+pub use guarded::Guarded;
+
+/// The schema of a [`TempPg`], dropped with it.
+pub struct PgSchema {
     /// The store's connection string (its connections named after the schema).
     pub url: String,
     /// `DATABASE_URL` itself, for the test's own connections.
     pub base_url: String,
     pub schema: String,
 }
+
+/// The store, and its schema as the guard.
+pub type TempPg = Guarded<PgStore, PgSchema>;
 
 /// `DATABASE_URL`, or `None` after saying loudly that the test does not run.
 pub fn database_url() -> Option<String> {
@@ -47,12 +51,12 @@ impl TempPg {
         let base_url = url.clone();
         let url = format!("{url}{sep}application_name={schema}");
         let store = PgStore::new(&url, PgOptions { schema: schema.clone(), ..options }).expect("the store is made");
-        Some(Self { store, url, base_url, schema })
+        Some(Guarded { store, guard: PgSchema { url, base_url, schema } })
     }
 
     /// Another store over the same schema (another engine).
     pub fn peer(&self, options: PgOptions) -> PgStore {
-        PgStore::new(&self.url, PgOptions { schema: self.schema.clone(), ..options }).expect("the store is made")
+        PgStore::new(&self.guard.url, PgOptions { schema: self.guard.schema.clone(), ..options }).expect("the store is made")
     }
 }
 
@@ -72,89 +76,8 @@ pub fn drop_schema(url: &str, schema: &str) {
     .join();
 }
 
-impl Drop for TempPg {
+impl Drop for PgSchema {
     fn drop(&mut self) {
         drop_schema(&self.base_url, &self.schema);
-    }
-}
-
-impl Driver for TempPg {
-    fn name(&self) -> &'static str {
-        self.store.name()
-    }
-    fn close(&self) -> StoreFuture<'_, ()> {
-        self.store.close()
-    }
-    fn shared(&self) -> bool {
-        self.store.shared()
-    }
-    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<Signal>> {
-        self.store.signals()
-    }
-    fn publish<'a>(&'a self, worker: &'a str, callables: Vec<String>, until: Timestamp) -> StoreFuture<'a, ()> {
-        self.store.publish(worker, callables, until)
-    }
-    fn served(&self, names: Vec<String>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
-        self.store.served(names, now)
-    }
-    fn get_watched<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
-        self.store.get_watched(id)
-    }
-    fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {
-        self.store.insert_many(rows)
-    }
-    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
-        self.store.get(id)
-    }
-    fn list<'a>(&'a self, filter: &'a ExecutionFilter) -> StoreFuture<'a, Vec<BackgroundExecution>> {
-        self.store.list(filter)
-    }
-    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<BackgroundExecution>> {
-        self.store.claim(params)
-    }
-    fn finish_many(&self, rows: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>> {
-        self.store.finish_many(rows)
-    }
-    fn cancel<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, CancelOutcome> {
-        self.store.cancel(id, at)
-    }
-    fn bind<'a>(&'a self, id: &'a str, result: TargetBindingResult) -> StoreFuture<'a, Option<BackgroundExecution>> {
-        self.store.bind(id, result)
-    }
-    fn stage_due(&self, now_ms: i64) -> StoreFuture<'_, Staged> {
-        self.store.stage_due(now_ms)
-    }
-    fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, usize> {
-        self.store.heartbeat(worker, ids, lease_until)
-    }
-    fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>> {
-        self.store.rescue_expired(now, max_stalls)
-    }
-    fn prune(&self, keep: usize) -> StoreFuture<'_, usize> {
-        self.store.prune(keep)
-    }
-    fn counts(&self) -> StoreFuture<'_, StatusCounts> {
-        self.store.counts()
-    }
-    fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {
-        self.store.insert_trigger(t)
-    }
-    fn get_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Trigger>> {
-        self.store.get_trigger(id)
-    }
-    fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
-        self.store.list_triggers(filter)
-    }
-    fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
-        self.store.update_trigger(id, edit)
-    }
-    fn remove_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
-        self.store.remove_trigger(id)
-    }
-    fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire> {
-        self.store.fire(params)
-    }
-    fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges> {
-        self.store.trigger_changes(since)
     }
 }

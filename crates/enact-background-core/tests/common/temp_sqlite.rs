@@ -3,84 +3,19 @@
 //! Include with `#[path = "common/temp_sqlite.rs"] mod temp_sqlite;`.
 #![allow(dead_code)]
 
-use enact_background_core::error::EngineError;
-use enact_background_core::model::*;
-use enact_background_core::sqlite::{SqliteOptions, SqliteStore};
-use enact_background_core::store::*;
+#[path = "guarded.rs"]
+mod guarded;
 
-pub struct TempSqlite {
-    /// Dropped first: the connection closes before the directory goes.
-    pub store: SqliteStore,
-    pub dir: tempfile::TempDir,
-}
+use enact_background_core::sqlite::{SqliteOptions, SqliteStore};
+pub use guarded::Guarded;
+
+/// The store, and its directory as the guard.
+pub type TempSqlite = Guarded<SqliteStore, tempfile::TempDir>;
 
 impl TempSqlite {
     pub fn new(options: SqliteOptions) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = SqliteStore::open(dir.path().join("store.db"), options).expect("the store opens");
-        Self { store, dir }
-    }
-}
-
-impl Driver for TempSqlite {
-    fn name(&self) -> &'static str {
-        self.store.name()
-    }
-    fn insert_many(&self, rows: Vec<NewExecution>) -> StoreFuture<'_, Vec<Inserted>> {
-        self.store.insert_many(rows)
-    }
-    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<BackgroundExecution>> {
-        self.store.get(id)
-    }
-    fn list<'a>(&'a self, filter: &'a ExecutionFilter) -> StoreFuture<'a, Vec<BackgroundExecution>> {
-        self.store.list(filter)
-    }
-    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<BackgroundExecution>> {
-        self.store.claim(params)
-    }
-    fn finish_many(&self, rows: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>> {
-        self.store.finish_many(rows)
-    }
-    fn cancel<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, CancelOutcome> {
-        self.store.cancel(id, at)
-    }
-    fn bind<'a>(&'a self, id: &'a str, result: TargetBindingResult) -> StoreFuture<'a, Option<BackgroundExecution>> {
-        self.store.bind(id, result)
-    }
-    fn stage_due(&self, now_ms: i64) -> StoreFuture<'_, Staged> {
-        self.store.stage_due(now_ms)
-    }
-    fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, usize> {
-        self.store.heartbeat(worker, ids, lease_until)
-    }
-    fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>> {
-        self.store.rescue_expired(now, max_stalls)
-    }
-    fn prune(&self, keep: usize) -> StoreFuture<'_, usize> {
-        self.store.prune(keep)
-    }
-    fn counts(&self) -> StoreFuture<'_, StatusCounts> {
-        self.store.counts()
-    }
-    fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {
-        self.store.insert_trigger(t)
-    }
-    fn get_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Trigger>> {
-        self.store.get_trigger(id)
-    }
-    fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
-        self.store.list_triggers(filter)
-    }
-    fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
-        self.store.update_trigger(id, edit)
-    }
-    fn remove_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
-        self.store.remove_trigger(id)
-    }
-    fn fire<'a>(&'a self, params: FireParams<'a>) -> StoreFuture<'a, Fire> {
-        self.store.fire(params)
-    }
-    fn trigger_changes(&self, since: u64) -> StoreFuture<'_, TriggerChanges> {
-        self.store.trigger_changes(since)
+        Guarded { store, guard: dir }
     }
 }

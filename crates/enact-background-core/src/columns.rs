@@ -1,0 +1,61 @@
+//! How the durable stores write an execution's fields in columns and read
+//! them back (the SQLite and PostgreSQL drivers alike): status codes, times
+//! as RFC 3339 text, enqueue order in nanoseconds, JSON text. `store` names
+//! the store in errors ("sqlite store", "postgres store").
+
+use chrono::{DateTime, SecondsFormat};
+
+use crate::model::{BackgroundExecutionStatus as Status, Timestamp};
+use crate::store::{StoreError, StoreResult};
+
+/// The stored code of a status (0 queued … 5 timeout).
+pub(crate) fn status_code(s: Status) -> i16 {
+    match s {
+        Status::Queued => 0,
+        Status::Running => 1,
+        Status::Completed => 2,
+        Status::Failed => 3,
+        Status::Cancelled => 4,
+        Status::Timeout => 5,
+    }
+}
+
+/// The status of a stored code.
+pub(crate) fn status_of(store: &str, n: i64) -> StoreResult<Status> {
+    Ok(match n {
+        0 => Status::Queued,
+        1 => Status::Running,
+        2 => Status::Completed,
+        3 => Status::Failed,
+        4 => Status::Cancelled,
+        5 => Status::Timeout,
+        other => return Err(StoreError::unavailable(format!("{store}: unknown execution status {other}"))),
+    })
+}
+
+/// A stored value that does not read back.
+pub(crate) fn corrupt(store: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(format!("{store}: a stored {what} does not decode: {e}"))
+}
+
+/// A time as stored: RFC 3339, as precise as it is.
+pub(crate) fn ts(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+pub(crate) fn parse_ts(store: &str, s: &str) -> StoreResult<Timestamp> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt(store, "time", e))
+}
+
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(store: &str, v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::unavailable(format!("{store}: cannot encode a record: {e}")))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(store: &str, what: &str, s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(store, what, e))
+}
+
+/// A time in Unix nanoseconds (enqueue order), saturating.
+pub(crate) fn nanos(t: Timestamp) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
