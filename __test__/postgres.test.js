@@ -155,6 +155,26 @@ pg('one engine of many', () => {
     expect((await rejection(producer.submit({ tenantId: 'x'.repeat(300), callableName: 'job' }))).message).toMatch(/^tenantId: longer than 255 bytes/)
   })
 
+  test('cancel on another engine aborts the running callable (at its next heartbeat) and settles its waiters', async () => {
+    const started = deferred()
+    const aborted = deferred()
+    const a = await open({ leaseMs: 900 }, (e) =>
+      e.registerCallable('slow', (ctx) => {
+        started.resolve()
+        ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason))
+        return new Promise(() => {})
+      }),
+    )
+    const b = await open()
+    const { executionId } = await b.submit({ tenantId: T, callableName: 'slow' })
+    const waiting = a.wait(executionId)
+    await started.promise
+    expect(await b.cancel(executionId)).toBe(true)
+    expect((await aborted.promise).code).toBe('ENACT_CANCELLED')
+    expect(await waiting).toMatchObject({ status: 'cancelled' })
+    expect((await a.stats()).inFlight).toBe(0)
+  })
+
   test('a callable is no longer served once its engine shut down', async () => {
     const worker = await open({}, (e) => e.registerCallable('job', async () => 'ok'))
     const producer = await open()

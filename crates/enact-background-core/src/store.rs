@@ -557,6 +557,17 @@ pub trait Driver: Send + Sync + 'static {
     /// how many it extended.
     fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, usize>;
 
+    /// [`Driver::heartbeat`], answering which of `ids` it extended: an
+    /// attempt missing from the answer is no longer this worker's (another
+    /// engine cancelled it or took it back), and the engine stops it. A
+    /// store one engine owns extends them all.
+    fn renew<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            self.heartbeat(worker, ids, lease_until).await?;
+            Ok(ids.to_vec())
+        })
+    }
+
     /// Takes back running attempts whose lease expired before `now` (their
     /// engine died): each counts a stall and is queued again, or ends
     /// `failed` once it stalled more than `max_stalls` times. The attempt

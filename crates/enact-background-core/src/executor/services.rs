@@ -220,14 +220,19 @@ impl Executor {
                     self.wake_host();
                 }
             }
-            let ids: Vec<String> = self.inner.lock().running.keys().cloned().collect();
-            if ids.is_empty() {
+            let running: Vec<(String, u32)> = self.inner.lock().running.iter().map(|(id, r)| (id.clone(), r.attempt)).collect();
+            if running.is_empty() {
                 continue;
             }
+            let ids: Vec<String> = running.iter().map(|(id, _)| id.clone()).collect();
             let until = self.clock.now() + chrono::Duration::milliseconds(self.config.lease_ms as i64);
-            if let Err(e) = self.driver.heartbeat(&self.worker, &ids, until).await {
-                self.diagnose("heartbeat", EngineError::from(e));
-                self.wake_host();
+            match self.driver.renew(&self.worker, &ids, until).await {
+                Ok(renewed) if renewed.len() < ids.len() => self.lost(running, renewed).await,
+                Ok(_) => {}
+                Err(e) => {
+                    self.diagnose("heartbeat", EngineError::from(e));
+                    self.wake_host();
+                }
             }
         }
     }
@@ -276,6 +281,32 @@ impl Executor {
         }
         self.wake_host();
         Ok(n)
+    }
+
+    /// Attempts running here whose lease the store did not renew: another
+    /// engine cancelled them or took them back (this engine was cut off
+    /// longer than a lease). Each is aborted here (its callable sees a
+    /// cancellation and its late result is ignored), and its waiters
+    /// settle from the store.
+    async fn lost(self: &Arc<Self>, running: Vec<(String, u32)>, renewed: Vec<String>) {
+        let renewed: std::collections::HashSet<String> = renewed.into_iter().collect();
+        let mut watched = Vec::new();
+        {
+            let mut g = self.inner.lock();
+            for (id, attempt) in running.into_iter().filter(|(id, _)| !renewed.contains(id)) {
+                if self.release_slot(&mut g, &id, attempt).is_some() {
+                    g.outbox.push(Notice::Abort { execution_id: id.clone(), attempt, reason: AbortReason::Cancel });
+                    if g.watched.contains(&id) {
+                        watched.push(id);
+                    }
+                }
+            }
+            Self::kick(&mut g);
+        }
+        self.wake_host();
+        if !watched.is_empty() {
+            self.settle_elsewhere(watched).await;
+        }
     }
 
     /// Counts, over a shared store, what waits for the callables this

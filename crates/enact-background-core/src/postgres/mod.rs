@@ -573,6 +573,11 @@ impl Driver for PgStore {
         self.call("renewing leases", move |i| ops::heartbeat(i, worker.clone(), ids.clone(), crate::clock::millis(lease_until)))
     }
 
+    fn renew<'a>(&'a self, worker: &'a str, ids: &'a [String], lease_until: Timestamp) -> StoreFuture<'a, Vec<String>> {
+        let (worker, ids) = (worker.to_owned(), ids.to_vec());
+        self.call("renewing leases", move |i| ops::renew(i, worker.clone(), ids.clone(), crate::clock::millis(lease_until)))
+    }
+
     fn rescue_expired(&self, now: Timestamp, max_stalls: u32) -> StoreFuture<'_, Vec<Rescued>> {
         self.call("rescuing expired leases", move |i| ops::rescue_expired(i, now, max_stalls))
     }

@@ -594,6 +594,16 @@ pub(super) async fn heartbeat(i: Arc<Inner>, worker: String, ids: Vec<String>, u
     Ok(n as usize)
 }
 
+pub(super) async fn renew(i: Arc<Inner>, worker: String, ids: Vec<String>, until: i64) -> R<Vec<String>> {
+    let c = i.client().await?;
+    let stmt = c
+        .prepare_cached(&i.q("UPDATE {s}.executions SET lease_until_ms = $1 WHERE id = ANY($2) AND status = 1 AND worker = $3 RETURNING id"))
+        .await
+        .map_err(fault)?;
+    let rows = c.query(&stmt, &[&until, &ids, &worker]).await.map_err(fault)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 pub(super) async fn rescue_expired(i: Arc<Inner>, now: Timestamp, max_stalls: u32) -> R<Vec<Rescued>> {
     let mut c = i.client().await?;
     let txn = c.transaction().await.map_err(fault)?;
