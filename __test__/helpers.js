@@ -21,6 +21,21 @@ function deferred() {
   return { promise, resolve }
 }
 
+/**
+ * Resolves with `check()`'s first truthy value (checked every 10 ms), or
+ * fails after `ms`: for state another process or the database holds,
+ * which sends no event.
+ */
+async function until(check, ms = 10_000, what = 'the condition') {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 /** Rejection of `p`, failing the test if it resolves. */
 async function rejection(p) {
   try {
@@ -91,7 +106,7 @@ function isError(v) {
   return Object.prototype.toString.call(v) === '[object Error]'
 }
 
-module.exports = { nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }
+module.exports = { until, nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }
 
 // --- HTTP helpers (webhook and callback tests) ---
 

@@ -12,6 +12,7 @@ const path = require('path')
 const { fork } = require('child_process')
 const { Client } = require('pg')
 const { BackgroundEngine } = require('..')
+const { until } = require('./helpers')
 
 const URL = process.env.DATABASE_URL
 const pg = URL ? describe : describe.skip
@@ -53,15 +54,6 @@ function worker(i, hangAfter) {
   return { child, log, ready, holding, exited }
 }
 
-async function until(check, ms, what) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 pg('three engine processes, one database', () => {
   test('20,000 executions from one producer run by three workers, one killed with SIGKILL mid-run: none lost, each run once unless it was running at the kill', async () => {

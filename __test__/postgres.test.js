@@ -12,7 +12,7 @@
 const crypto = require('crypto')
 const { Client } = require('pg')
 const { BackgroundEngine } = require('..')
-const { deferred, rejection } = require('./helpers')
+const { deferred, rejection, until } = require('./helpers')
 
 const URL = process.env.DATABASE_URL
 const T = 'tenant_a'
@@ -58,16 +58,6 @@ async function close(e, options) {
   await e.shutdown(options)
 }
 
-/** Resolves once `check()` is truthy (checked every 10 ms), or fails after `ms`. */
-async function until(check, ms = 10_000, what = 'the condition') {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 const SECRET = `whsec_${Buffer.from('a shared webhook key of 32 bytes').toString('base64')}`
 function signed(body, id) {

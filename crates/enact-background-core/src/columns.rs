@@ -59,3 +59,34 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(store: &str, what: &str,
 pub(crate) fn nanos(t: Timestamp) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
 }
+
+/// The codec functions a driver's operations use, naming the store in
+/// their errors: `code`, `status_of`, `parse_ts`, `json`, `from_json`
+/// (`$code`: the integer type of its status column).
+macro_rules! store_codec {
+    ($store:literal, $code:ty) => {
+        /// Names this store in the errors of [`crate::columns`].
+        const STORE: &str = $store;
+
+        fn code(s: Status) -> $code {
+            <$code>::from(crate::columns::status_code(s))
+        }
+
+        fn status_of(n: $code) -> StoreResult<Status> {
+            crate::columns::status_of(STORE, i64::from(n))
+        }
+
+        fn parse_ts(s: &str) -> StoreResult<Timestamp> {
+            crate::columns::parse_ts(STORE, s)
+        }
+
+        fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
+            crate::columns::to_json(STORE, v)
+        }
+
+        fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
+            crate::columns::from_json(STORE, what, s)
+        }
+    };
+}
+pub(crate) use store_codec;

@@ -113,6 +113,9 @@ async fn a_killed_listener_reconnects_and_says_signals_may_be_lost_and_calls_go_
     let Some(a) = TempPg::new(PgOptions::default()) else { return };
     a.store.open().await.unwrap();
     let mut rx = a.store.signals().unwrap();
+    // The listener listens (it heard this insert) before it is killed.
+    a.store.insert_many(vec![NewExecution::new(exec("before", "work"), Readiness::Now)]).await.unwrap();
+    assert_eq!(next(&mut rx, |s| *s == Signal::Work).await, Signal::Work);
     // Every connection of the store, the listener's included.
     let (client, conn) = tokio_postgres::connect(&a.guard.base_url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);

@@ -153,6 +153,9 @@ pub(crate) struct Inner {
     /// Calls running; `close` waits for them.
     inflight: std::sync::atomic::AtomicUsize,
     idle: Notify,
+    /// The listener has LISTENed once.
+    listening: AtomicBool,
+    listening_now: Notify,
 }
 
 /// The PostgreSQL driver. Cheap to clone.
@@ -224,6 +227,8 @@ impl PgStore {
                 runtime: tokio::runtime::Handle::try_current().map(std::sync::OnceLock::from).unwrap_or_default(),
                 inflight: std::sync::atomic::AtomicUsize::new(0),
                 idle: Notify::new(),
+                listening: AtomicBool::new(false),
+                listening_now: Notify::new(),
             }),
         })
     }
@@ -368,7 +373,15 @@ impl Inner {
                     Fault { err: StoreError::unavailable(format!("cannot connect: {}", strip(&err))), lost }
                 })?;
                 schema::migrate(&mut client, &self.schema, &self.channel, &self.target).await?;
+                // The first call (`open`) answers once notifications are
+                // heard (or after the connect timeout: polling covers).
+                let heard = self.listening_now.notified();
+                tokio::pin!(heard);
+                heard.as_mut().enable();
                 tokio::spawn(listen(Arc::downgrade(self)));
+                if !self.listening.load(Ordering::SeqCst) {
+                    let _ = tokio::time::timeout(self.options.connect_timeout, heard).await;
+                }
                 Ok::<(), Fault>(())
             })
             .await
@@ -423,6 +436,8 @@ async fn listen(weak: std::sync::Weak<Inner>) {
                     // After every LISTEN, the first included: what was
                     // notified before it (while connecting) is looked at again.
                     let _ = inner.signals.send(Signal::Lost);
+                    inner.listening.store(true, Ordering::SeqCst);
+                    inner.listening_now.notify_waiters();
                     let signals = inner.signals.clone();
                     drop(inner);
                     loop {

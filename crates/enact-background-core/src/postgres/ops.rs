@@ -37,28 +37,7 @@ fn lvl(class: i32, priority: u8) -> i32 {
 
 
 
-/// Names this store in the errors of [`crate::columns`].
-const STORE: &str = "postgres store";
-
-fn code(s: Status) -> i16 {
-    columns::status_code(s)
-}
-
-fn status_of(n: i16) -> StoreResult<Status> {
-    columns::status_of(STORE, i64::from(n))
-}
-
-fn parse_ts(s: &str) -> StoreResult<Timestamp> {
-    columns::parse_ts(STORE, s)
-}
-
-fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
-    columns::to_json(STORE, v)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    columns::from_json(STORE, what, s)
-}
+columns::store_codec!("postgres store", i16);
 
 // ---------------------------------------------------------------------------
 // Records

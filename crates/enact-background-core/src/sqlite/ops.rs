@@ -81,28 +81,7 @@ fn db(e: rusqlite::Error) -> StoreError {
 
 
 
-/// Names this store in the errors of [`crate::columns`].
-const STORE: &str = "sqlite store";
-
-fn code(s: Status) -> i64 {
-    i64::from(columns::status_code(s))
-}
-
-fn status_of(n: i64) -> StoreResult<Status> {
-    columns::status_of(STORE, i64::from(n))
-}
-
-fn parse_ts(s: &str) -> StoreResult<Timestamp> {
-    columns::parse_ts(STORE, s)
-}
-
-fn json<T: serde::Serialize + ?Sized>(v: &T) -> StoreResult<String> {
-    columns::to_json(STORE, v)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    columns::from_json(STORE, what, s)
-}
+columns::store_codec!("sqlite store", i64);
 
 // ---------------------------------------------------------------------------
 // Records
