@@ -861,10 +861,11 @@ impl Executor {
             // failed the last claim a moment ago (it is tried again after
             // CLAIM_BACKOFF, not on every wake-up).
             let paused = g.claim_paused_until > now_ms(&*self.clock) || g.limits.callables.is_empty() || g.drained;
-            // One claim in flight at a time: slots freed meanwhile are
-            // claimed together when it lands (a durable store's claim is a
-            // transaction; one per freed slot would cost one each).
-            if free == 0 || paused || g.reserved > 0 {
+            // Over a shared store, one claim in flight at a time: slots
+            // freed meanwhile are claimed together when it lands (each claim
+            // is a transaction; one per freed slot would cost one each).
+            // SQLite's writer already puts concurrent claims in one commit.
+            if free == 0 || paused || (self.shared && g.reserved > 0) {
                 None
             } else {
                 let now = self.clock.now();
