@@ -9,7 +9,7 @@ const os = require('os')
 const path = require('path')
 const { fork } = require('child_process')
 const { BackgroundEngine } = require('..')
-const { deferred, rejection, nextEvent } = require('./helpers')
+const { deferred, rejection, nextEvent, runNode } = require('./helpers')
 
 const T = 'tenant_a'
 
@@ -321,4 +321,20 @@ describe('faults are ENACT_STORE errors naming the file', () => {
     expect(memory.recovery).toBeNull()
     await memory.shutdown()
   })
+})
+
+test('a script that awaits its work over SQLite stays alive until it is done, then exits on its own', async () => {
+  // Nothing else holds the event loop: the engine's own calls in flight
+  // (the end being written) and the wait keep it alive, and nothing after.
+  const file = path.join(dir, 'script.db')
+  const { code, out } = await runNode(`
+    const { BackgroundEngine } = require('.')
+    BackgroundEngine.open({ store: { sqlite: ${JSON.stringify(file)} } }, (e) => e.registerCallable('job', async (ctx) => 'done ' + ctx.input)).then(async (e) => {
+      const queued = await e.submit({ tenantId: 't', callableName: 'job', input: 'a' })
+      console.log((await e.wait(queued.executionId)).output)
+      console.log((await e.submit({ tenantId: 't', callableName: 'job', input: 'b', config: { mode: 'silent' } })).output)
+    })
+  `)
+  expect(out).toBe('done a\ndone b\n')
+  expect(code).toBe(0)
 })

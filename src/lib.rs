@@ -161,11 +161,16 @@ impl Shared {
         // An engine that serves callables over a shared store is a worker:
         // other engines may send it work at any time, so it keeps Node
         // alive until it is shut down (as a server would).
-        // Over a shared store, so does a wait for work running elsewhere.
-        let worker = self.exec.is_shared() && !self.exec.is_stopped() && (self.exec.serves_any() || self.exec.watching() > 0);
+        let worker = self.exec.is_shared() && !self.exec.is_stopped() && self.exec.serves_any();
         let busy = self.exec.busy() > 0
             || self.exec.waiting() > 0
             || worker
+            // A durable store's calls still under way (an end being written:
+            // leaving now would run it again at the next open), and waits
+            // for executions not settled yet (over a shared store, running
+            // elsewhere).
+            || self.exec.store_calls() > 0
+            || self.exec.watching() > 0
             || self.triggers.has_schedules()
             || self.outstanding.load(Ordering::Relaxed) > 0;
         if busy == self.alive.load(Ordering::Relaxed) {
