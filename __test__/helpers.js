@@ -36,6 +36,17 @@ async function until(check, ms = 10_000, what = 'the condition') {
   }
 }
 
+/** A webhook secret (Standard Webhooks `whsec_` form) for the tests. */
+const SECRET = `whsec_${Buffer.from('a shared webhook key of 32 bytes').toString('base64')}`
+
+/** A delivery of `body` with message id `id`, signed with {@link SECRET} now. */
+function signed(body, id) {
+  const crypto = require('crypto')
+  const ts = String(Math.floor(Date.now() / 1000))
+  const mac = crypto.createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64')
+  return { headers: { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${mac}` }, body }
+}
+
 /** Rejection of `p`, failing the test if it resolves. */
 async function rejection(p) {
   try {
@@ -106,7 +117,7 @@ function isError(v) {
   return Object.prototype.toString.call(v) === '[object Error]'
 }
 
-module.exports = { until, nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }
+module.exports = { SECRET, signed, until, nextEvent, deferred, rejection, engine, gatedEngine, hangUntilAborted, runNode, isError }
 
 // --- HTTP helpers (webhook and callback tests) ---
 

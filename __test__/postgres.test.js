@@ -9,10 +9,9 @@
 //
 // Without DATABASE_URL these tests do not run, and say so loudly; with it
 // set but unreachable they fail.
-const crypto = require('crypto')
 const { Client } = require('pg')
 const { BackgroundEngine } = require('..')
-const { deferred, rejection, until } = require('./helpers')
+const { deferred, rejection, until, SECRET, signed } = require('./helpers')
 
 const URL = process.env.DATABASE_URL
 const T = 'tenant_a'
@@ -59,12 +58,6 @@ async function close(e, options) {
 }
 
 
-const SECRET = `whsec_${Buffer.from('a shared webhook key of 32 bytes').toString('base64')}`
-function signed(body, id) {
-  const ts = String(Math.floor(Date.now() / 1000))
-  const mac = crypto.createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64')
-  return { headers: { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${mac}` }, body }
-}
 
 pg('opening', () => {
   test('engines opened together migrate once; a schema newer than the package is refused, naming both versions', async () => {

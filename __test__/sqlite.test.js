@@ -3,13 +3,12 @@
 // mid-run, schedules and delays on a manual clock across a reopen, and the
 // faults `open` refuses with ENACT_STORE. The kill -9 stress test with many
 // rounds is sqlite-kill.test.js.
-const crypto = require('crypto')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { fork } = require('child_process')
 const { BackgroundEngine } = require('..')
-const { deferred, rejection, nextEvent, runNode } = require('./helpers')
+const { deferred, rejection, nextEvent, runNode, SECRET, signed } = require('./helpers')
 
 const T = 'tenant_a'
 
@@ -37,12 +36,6 @@ async function close(e, options) {
   await e.shutdown(options)
 }
 
-const SECRET = `whsec_${Buffer.from('a shared webhook key of 32 bytes').toString('base64')}`
-function signed(body, id) {
-  const ts = String(Math.floor(Date.now() / 1000))
-  const mac = crypto.createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64')
-  return { headers: { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${mac}` }, body }
-}
 
 describe('what a reopened file holds', () => {
   test('triggers with their status and counts, executions with their results, fire gates and webhook replay ids', async () => {

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat};
 
-use crate::model::{BackgroundExecutionStatus as Status, Timestamp};
+use crate::model::{BackgroundExecutionStatus as Status, Timestamp, Trigger};
 use crate::store::{StoreError, StoreResult};
 
 /// The stored code of a status (0 queued … 5 timeout).
@@ -58,6 +58,22 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(store: &str, what: &str,
 /// A time in Unix nanoseconds (enqueue order), saturating.
 pub(crate) fn nanos(t: Timestamp) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A stored trigger and the state kept with it.
+pub(crate) struct TriggerRow {
+    pub trigger: Trigger,
+    /// Bumped by definition changes only (fires and edits check it).
+    pub def_version: i64,
+    /// The last schedule tick taken (Unix ms).
+    pub cursor_ms: Option<i64>,
+    /// Threshold: whether the last reported value satisfied the comparison.
+    pub armed: bool,
+}
+
+/// A trigger's status as stored (`"active"`, `"paused"`, …).
+pub(crate) fn status_text(t: &Trigger) -> String {
+    serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The codec functions a driver's operations use, naming the store in

@@ -722,17 +722,7 @@ pub(super) async fn served(i: Arc<Inner>, names: Vec<String>, now: i64) -> R<Vec
 // ---------------------------------------------------------------------------
 // Triggers
 
-/// A stored trigger and the state kept with it.
-pub(super) struct TriggerRow {
-    pub trigger: Trigger,
-    pub def_version: i64,
-    pub cursor_ms: Option<i64>,
-    pub armed: bool,
-}
-
-fn status_text(t: &Trigger) -> String {
-    serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
+use crate::columns::{status_text, TriggerRow};
 
 fn trigger_row(r: &Row) -> R<TriggerRow> {
     Ok(TriggerRow { trigger: from_json("trigger", r.get::<_, &str>(0))?, def_version: r.get(1), cursor_ms: r.get(2), armed: r.get(3) })

@@ -616,17 +616,7 @@ pub(super) fn counts(conn: &Connection) -> StoreResult<StatusCounts> {
 // ---------------------------------------------------------------------------
 // Triggers
 
-/// A stored trigger and the state kept with it.
-pub(super) struct TriggerRow {
-    pub trigger: Trigger,
-    pub def_version: i64,
-    pub cursor_ms: Option<i64>,
-    pub armed: bool,
-}
-
-fn status_text(t: &Trigger) -> String {
-    serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
+use crate::columns::{status_text, TriggerRow};
 
 pub(super) fn get_trigger(conn: &Connection, id: &str) -> StoreResult<Option<TriggerRow>> {
     let mut s = conn.prepare_cached("SELECT def, def_version, cursor_ms, armed FROM triggers WHERE id = ?1").map_err(db)?;
