@@ -11,7 +11,7 @@
 // set but unreachable they fail.
 const { Client } = require('pg')
 const { BackgroundEngine } = require('..')
-const { deferred, rejection, until, SECRET, signed } = require('./helpers')
+const { deferred, rejection, until, runNode, SECRET, signed } = require('./helpers')
 
 const URL = process.env.DATABASE_URL
 const T = 'tenant_a'
@@ -156,6 +156,20 @@ pg('one engine of many', () => {
     expect((await aborted.promise).code).toBe('ENACT_CANCELLED')
     expect(await waiting).toMatchObject({ status: 'cancelled' })
     expect((await a.stats()).inFlight).toBe(0)
+  })
+
+  test('a producer-only script that awaits work run by another engine stays alive until the answer, then exits after shutdown', async () => {
+    await open({}, (e) => e.registerCallable('double', async (ctx) => String(Number(ctx.input) * 2)))
+    const url = `${URL}${URL.includes('?') ? '&' : '?'}application_name=${schema}`
+    const { code, out } = await runNode(`
+      const { BackgroundEngine } = require('.')
+      BackgroundEngine.open({ store: { postgres: ${JSON.stringify(url)}, schema: ${JSON.stringify(schema)} } }).then(async (p) => {
+        const done = await p.submit({ tenantId: 't', callableName: 'double', input: '21', config: { mode: 'silent' } })
+        console.log(done.output)
+        await p.shutdown()
+      })
+    `)
+    expect([out, code]).toEqual(['42\n', 0])
   })
 
   test('a callable is no longer served once its engine shut down', async () => {
