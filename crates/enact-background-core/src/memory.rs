@@ -31,7 +31,7 @@ use crate::model::{
     TargetBindingResult, Timestamp, Trigger,
 };
 use crate::store::{
-    apply_gate, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Fire, FireGate,
+    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Fire,
     FireParams, Inserted, NewExecution, Readiness, Rescued, Staged, StatusCounts, StoreError, StoreFuture, StoreResult,
     TriggerChanges, TriggerEdit, TriggerFilter,
 };
@@ -754,21 +754,8 @@ impl MemoryStore {
     fn fire_now(&self, p: &FireParams<'_>) -> StoreResult<Fire> {
         let mut t = self.triggers.lock();
         let Some(row) = t.by_id.get_mut(p.trigger_id) else { return Ok(Fire::Gone) };
-        match p.gate {
-            FireGate::Plain => {}
-            FireGate::Tick(at) => {
-                if row.cursor_ms.is_some_and(|c| c >= at) {
-                    return Ok(Fire::Skipped);
-                }
-                // The tick is taken whether or not the gate lets it fire.
-                row.cursor_ms = Some(at);
-            }
-            FireGate::Crossing { holds } => {
-                let was = std::mem::replace(&mut row.armed_true, holds);
-                if !holds || was {
-                    return Ok(Fire::Skipped);
-                }
-            }
+        if !pass_fire_gate(p.gate, &mut row.cursor_ms, &mut row.armed_true).0 {
+            return Ok(Fire::Skipped);
         }
         if let Some(m) = &p.webhook {
             // Expired ids are dropped here; unexpired ones are never

@@ -438,6 +438,30 @@ pub fn apply_gate(t: &mut Trigger, now: Timestamp) -> (Result<(), Blocked>, bool
     (Ok(()), changed)
 }
 
+/// The [`FireGate`] of a fire step, on the trigger's schedule cursor and
+/// threshold arming as the store holds them (every store applies it
+/// first, inside its fire step). A tick takes the cursor if it is later
+/// (whether or not the trigger's own gate then lets it fire); a metric
+/// report records whether the comparison holds. Answers (whether the
+/// fire goes on, whether the cursor or arming changed and must be
+/// written).
+pub fn pass_fire_gate(gate: FireGate, cursor_ms: &mut Option<i64>, armed: &mut bool) -> (bool, bool) {
+    match gate {
+        FireGate::Plain => (true, false),
+        FireGate::Tick(at) => {
+            if cursor_ms.is_some_and(|cur| cur >= at) {
+                return (false, false);
+            }
+            *cursor_ms = Some(at);
+            (true, true)
+        }
+        FireGate::Crossing { holds } => {
+            let was = std::mem::replace(armed, holds);
+            (holds && !was, was != holds)
+        }
+    }
+}
+
 /// Moves an `active` trigger whose window or budget is used up to
 /// `expired` or `fired`. Returns whether it changed.
 pub fn refresh_status(t: &mut Trigger, now: Timestamp) -> bool {

@@ -902,29 +902,16 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
     }
     // The cursor and arming are written with the trigger, once, below.
     let write_state = i.q("UPDATE {s}.triggers SET cursor_ms = $1, armed = $2 WHERE id = $3");
-    let mut state_changed = false;
-    match f.gate {
-        FireGate::Plain => {}
-        FireGate::Tick(at) => {
-            if row.cursor_ms.is_some_and(|cur| cur >= at) {
-                return Ok(FireStep::Done(Fire::Skipped));
-            }
-            // The tick is taken whether or not the gate lets it fire.
-            row.cursor_ms = Some(at);
-            state_changed = true;
+    let (passes, state_changed) = pass_fire_gate(f.gate, &mut row.cursor_ms, &mut row.armed);
+    if !passes {
+        // A tick already taken changed nothing; a report that did not
+        // cross still records whether it held.
+        if state_changed {
+            let stmt = txn.prepare_cached(&write_state).await.map_err(fault)?;
+            txn.execute(&stmt, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
+            txn.commit().await.map_err(fault)?;
         }
-        FireGate::Crossing { holds } => {
-            let was = std::mem::replace(&mut row.armed, holds);
-            state_changed = was != holds;
-            if !holds || was {
-                if state_changed {
-                    let stmt = txn.prepare_cached(&write_state).await.map_err(fault)?;
-                    txn.execute(&stmt, &[&row.cursor_ms, &row.armed, &f.trigger_id]).await.map_err(fault)?;
-                }
-                txn.commit().await.map_err(fault)?;
-                return Ok(FireStep::Done(Fire::Skipped));
-            }
-        }
+        return Ok(FireStep::Done(Fire::Skipped));
     }
     if let Some((msg, now_secs, _)) = &f.webhook {
         txn.execute(&txn.prepare_cached(&i.q("DELETE FROM {s}.webhook_ids WHERE trigger_id = $1 AND expires_secs <= $2")).await.map_err(fault)?, &[&f.trigger_id, now_secs])

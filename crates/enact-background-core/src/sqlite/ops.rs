@@ -9,7 +9,7 @@ use crate::clock::millis;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, TargetBindingResult, Timestamp, Trigger};
 use crate::columns::{self, nanos, ts};
 use crate::store::{
-    apply_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, FireGate, Inserted, NewExecution,
+    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, FireGate, Inserted, NewExecution,
     Readiness, Rescued, Staged, StatusCounts, StoreError, StoreResult, TriggerChanges,
 };
 
@@ -748,23 +748,12 @@ pub(super) fn fire(conn: &Connection, st: &mut State, c: FireCommit) -> StoreRes
         return Ok(FireStep::Rebuild);
     }
     let write_state = |row: &TriggerRow| exec(conn, "UPDATE triggers SET cursor_ms = ?1, armed = ?2 WHERE id = ?3", params![row.cursor_ms, row.armed, c.trigger_id]);
-    match c.gate {
-        FireGate::Plain => {}
-        FireGate::Tick(at) => {
-            if row.cursor_ms.is_some_and(|cur| cur >= at) {
-                return Ok(FireStep::Done(Fire::Skipped));
-            }
-            // The tick is taken whether or not the gate lets it fire.
-            row.cursor_ms = Some(at);
-            write_state(&row)?;
-        }
-        FireGate::Crossing { holds } => {
-            let was = std::mem::replace(&mut row.armed, holds);
-            write_state(&row)?;
-            if !holds || was {
-                return Ok(FireStep::Done(Fire::Skipped));
-            }
-        }
+    let (passes, state_changed) = pass_fire_gate(c.gate, &mut row.cursor_ms, &mut row.armed);
+    if state_changed {
+        write_state(&row)?;
+    }
+    if !passes {
+        return Ok(FireStep::Done(Fire::Skipped));
     }
     if let Some((msg, now_secs, _)) = &c.webhook {
         exec(conn, "DELETE FROM webhook_ids WHERE trigger_id = ?1 AND expires_secs <= ?2", params![c.trigger_id, now_secs])?;
