@@ -541,6 +541,13 @@ pub trait Driver: Send + Sync + 'static {
         self.get(id)
     }
 
+    /// Makes the store ready to answer: a store that connects on first use
+    /// (PostgreSQL) connects and creates or migrates its schema now, and
+    /// answers `ENACT_STORE` if it cannot. The others are ready once made.
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     // -- executions --------------------------------------------------------
 
     /// Inserts executions, in order; a row whose id exists is answered

@@ -1007,7 +1007,7 @@ impl Executor {
     /// Makes the store ready (a shared store connects and migrates on its
     /// first call): answers `ENACT_STORE` if it cannot.
     pub async fn open_store(&self) -> EngineResult<()> {
-        self.driver.counts().await?;
+        self.driver.ready().await?;
         self.opened.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -1070,12 +1070,7 @@ impl Executor {
                         std::mem::take(&mut g.finish_queue)
                     };
                     let (rows, ctx): (Vec<Finish>, Vec<Row>) = batch.into_iter().unzip();
-                    let done = async {
-                        let answers = me.driver.finish_many(rows).await?;
-                        let follow = me.finished(ctx, answers);
-                        me.follow_up(follow).await
-                    };
-                    if let Err(e) = done.await {
+                    if let Err(e) = me.write_ends(rows, ctx).await {
                         // Those ends stay running in the store; their lease
                         // expires and they run again (a stall).
                         me.diagnose(source, e);
@@ -1084,11 +1079,14 @@ impl Executor {
                 }
             });
         }
-        self.run(source, async move {
-            let answers = me.driver.finish_many(rows).await?;
-            let follow = me.finished(ctx, answers);
-            me.follow_up(follow).await
-        })
+        self.run(source, async move { me.write_ends(rows, ctx).await })
+    }
+
+    /// Writes a batch of ends and acts on the store's answers.
+    async fn write_ends(self: &Arc<Self>, rows: Vec<Finish>, ctx: Vec<Row>) -> EngineResult<()> {
+        let answers = self.driver.finish_many(rows).await?;
+        let follow = self.finished(ctx, answers);
+        self.follow_up(follow).await
     }
 
     fn completed_row(&self, g: &Inner, id: String, attempt: u32, output: Value, heavy: bool) -> (Finish, Row) {

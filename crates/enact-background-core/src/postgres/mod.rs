@@ -310,6 +310,15 @@ impl PgStore {
         })
     }
 
+    /// A stored trigger with its definition version, cursor and arming.
+    fn trigger_row(&self, id: &str) -> StoreFuture<'static, Option<crate::columns::TriggerRow>> {
+        let id = id.to_owned();
+        self.call("reading a trigger", move |i| {
+            let id = id.clone();
+            async move { ops::get_trigger(&i, &id).await }
+        })
+    }
+
     /// Waits (at most the call timeout) for the calls made before, then
     /// ends the listener and the pool.
     async fn close_after_calls(&self) {
@@ -511,6 +520,10 @@ impl Driver for PgStore {
         true
     }
 
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        self.open()
+    }
+
     fn signals(&self) -> Option<broadcast::Receiver<Signal>> {
         Some(self.inner.signals.subscribe())
     }
@@ -611,11 +624,8 @@ impl Driver for PgStore {
     }
 
     fn get_trigger<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Trigger>> {
-        let id = id.to_owned();
-        self.call("reading a trigger", move |i| {
-            let id = id.clone();
-            async move { Ok(ops::get_trigger(&i, &id).await?.map(|r| r.trigger)) }
-        })
+        let row = self.trigger_row(id);
+        Box::pin(async move { Ok(row.await?.map(|r| r.trigger)) })
     }
 
     fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
@@ -629,12 +639,7 @@ impl Driver for PgStore {
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         Box::pin(async move {
             loop {
-                let key = id.to_owned();
-                let read = self.call("reading a trigger", move |i| {
-                    let key = key.clone();
-                    async move { ops::get_trigger(&i, &key).await }
-                });
-                let Some(row) = read.await? else { return Ok(None) };
+                let Some(row) = self.trigger_row(id).await? else { return Ok(None) };
                 let mut next = row.trigger.clone();
                 if let Err(e) = edit(&mut next) {
                     return Ok(Some(Err(e)));
@@ -660,12 +665,7 @@ impl Driver for PgStore {
     fn fire<'a>(&'a self, p: FireParams<'a>) -> StoreFuture<'a, Fire> {
         Box::pin(async move {
             loop {
-                let key = p.trigger_id.to_owned();
-                let read = self.call("reading a trigger", move |i| {
-                    let key = key.clone();
-                    async move { ops::get_trigger(&i, &key).await }
-                });
-                let Some(row) = read.await? else { return Ok(Fire::Gone) };
+                let Some(row) = self.trigger_row(p.trigger_id).await? else { return Ok(Fire::Gone) };
                 // A tick another engine already took: no transaction (and
                 // no wait for the trigger's row lock). One not yet taken
                 // is checked again under the lock.

@@ -17,6 +17,9 @@ impl<D: Driver, G: Send + Sync + 'static> Driver for Guarded<D, G> {
     fn name(&self) -> &'static str {
         self.store.name()
     }
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        self.store.ready()
+    }
     fn close(&self) -> StoreFuture<'_, ()> {
         self.store.close()
     }
