@@ -80,7 +80,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { setImmediate: turn } = require('node:timers/promises')
-const { loadEngine, now, nowNs, lagProbe, runChild, expectCount, quantile, sortNumbers, fullGc, log, parseArgs } = require('./lib')
+const { loadEngine, now, nowNs, lagProbe, runChild, expectCount, quantile, sortNumbers, fullGc, log, parseArgs, processAlive } = require('./lib')
 
 const CONCURRENCY = 64
 /** Throughput: submissions per event-loop turn (ours), per addBulk (BullMQ), per addMany (plainjob). */
@@ -185,14 +185,7 @@ async function removeStaleBullKeys(redis) {
     cursor = next
     for (const key of keys) {
       const pid = Number(key.slice(`bull:${BULL_PREFIX}`.length).split(':')[0])
-      let alive = false
-      try {
-        process.kill(pid, 0)
-        alive = true
-      } catch (err) {
-        alive = err.code === 'EPERM'
-      }
-      if (!alive) stale.push(key)
+      if (!processAlive(pid)) stale.push(key)
     }
   } while (cursor !== '0')
   for (let i = 0; i < stale.length; i += 500) await redis.del(...stale.slice(i, i + 500))

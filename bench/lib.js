@@ -186,7 +186,18 @@ function expectCount(what, actual, expected) {
   throw new Error(diff > 0 ? `lost ${diff} executions (${what}: ${actual} of ${expected})` : `${-diff} executions too many (${what}: ${actual}, expected ${expected})`)
 }
 
+/** Whether process `pid` still runs (leftovers of a run whose process is gone may be cleared). */
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return err.code === 'EPERM'
+  }
+}
+
 module.exports = {
+  processAlive,
   noopEngine,
   ROOT,
   loadEngine,

@@ -83,7 +83,7 @@
 
 const { spawn } = require('node:child_process')
 const { setTimeout: sleepMs } = require('node:timers/promises')
-const { now, lagProbe, runChild, expectCount, quantile, sortNumbers, log, parseArgs } = require('./lib')
+const { now, lagProbe, runChild, expectCount, quantile, sortNumbers, log, parseArgs, processAlive } = require('./lib')
 
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://root@127.0.0.1:5432/test'
 const CONCURRENCY = 64
@@ -125,14 +125,7 @@ async function dropStaleSchemas() {
   const { rows } = await adminQuery('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [`${SCHEMA_PREFIX}%`])
   for (const { nspname } of rows) {
     const pid = Number(nspname.slice(SCHEMA_PREFIX.length).split('_')[0])
-    let alive = false
-    try {
-      process.kill(pid, 0)
-      alive = true
-    } catch (err) {
-      alive = err.code === 'EPERM'
-    }
-    if (!alive) {
+    if (!processAlive(pid)) {
       await dropSchema(nspname)
       log(`dropped schema ${nspname} of an earlier crashed run`)
     }
