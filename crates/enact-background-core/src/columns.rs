@@ -71,6 +71,38 @@ pub(crate) struct TriggerRow {
     pub armed: bool,
 }
 
+/// What a durable store's trigger edit did.
+pub(crate) enum Edited {
+    /// Written; the trigger as stored.
+    Written(Box<Trigger>),
+    /// No trigger has that id (any more).
+    Gone,
+    /// Its definition changed since it was read: edit it again.
+    Retry,
+}
+
+/// A fire, owned, as the caller prepared it: the execution is built from
+/// the definition at `def_version` (caller code cannot run inside a
+/// durable store's write, so the fire reads, builds, then writes under a
+/// version check).
+pub(crate) struct FireCommit {
+    pub trigger_id: String,
+    pub now: Timestamp,
+    pub gate: crate::store::FireGate,
+    /// Webhook message id, now and expiry (Unix seconds).
+    pub webhook: Option<(String, i64, i64)>,
+    pub new: crate::store::NewExecution,
+    pub want_record: bool,
+    pub def_version: i64,
+}
+
+/// What a durable store's fire step did, or that the definition changed
+/// since the caller built the execution (build again).
+pub(crate) enum FireStep {
+    Done(crate::store::Fire),
+    Rebuild,
+}
+
 /// A trigger's status as stored (`"active"`, `"paused"`, …).
 pub(crate) fn status_text(t: &Trigger) -> String {
     serde_json::to_value(t.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()

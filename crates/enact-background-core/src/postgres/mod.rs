@@ -649,9 +649,9 @@ impl Driver for PgStore {
                 let disarm = (&a.metric_name, a.threshold_operator, a.threshold_value) != (&b.metric_name, b.threshold_operator, b.threshold_value);
                 let write = Arc::new(ops::TriggerWrite { id: id.to_owned(), read: row.trigger, next, def_version: row.def_version, disarm });
                 match self.call("changing a trigger", move |i| ops::update_trigger(i, write.clone())).await? {
-                    ops::Edited::Written(t) => return Ok(Some(Ok(*t))),
-                    ops::Edited::Gone => return Ok(None),
-                    ops::Edited::Retry => continue,
+                    crate::columns::Edited::Written(t) => return Ok(Some(Ok(*t))),
+                    crate::columns::Edited::Gone => return Ok(None),
+                    crate::columns::Edited::Retry => continue,
                 }
             }
         })
@@ -679,19 +679,18 @@ impl Driver for PgStore {
                 let mut preview = row.trigger;
                 let _ = apply_gate(&mut preview, p.now);
                 let new = (p.build)(&preview);
-                let commit = Arc::new(ops::FireCommit {
+                let commit = Arc::new(crate::columns::FireCommit {
                     trigger_id: p.trigger_id.to_owned(),
                     now: p.now,
                     gate: p.gate,
                     webhook: p.webhook.map(|m| (m.id.to_owned(), m.now_secs, m.expires_secs)),
-                    insert: ops::InsertBatch::encode(vec![new.clone()])?,
                     new,
                     want_record: p.want_record,
                     def_version: row.def_version,
                 });
                 match self.call("firing a trigger", move |i| ops::fire(i, commit.clone())).await? {
-                    ops::FireStep::Done(fire) => return Ok(fire),
-                    ops::FireStep::Rebuild => continue,
+                    crate::columns::FireStep::Done(fire) => return Ok(fire),
+                    crate::columns::FireStep::Rebuild => continue,
                 }
             }
         })

@@ -722,7 +722,7 @@ pub(super) async fn served(i: Arc<Inner>, names: Vec<String>, now: i64) -> R<Vec
 // ---------------------------------------------------------------------------
 // Triggers
 
-use crate::columns::{status_text, TriggerRow};
+use crate::columns::{status_text, Edited, FireCommit, FireStep, TriggerRow};
 
 fn trigger_row(r: &Row) -> R<TriggerRow> {
     Ok(TriggerRow { trigger: from_json("trigger", r.get::<_, &str>(0))?, def_version: r.get(1), cursor_ms: r.get(2), armed: r.get(3) })
@@ -775,12 +775,6 @@ pub(super) async fn insert_trigger(i: Arc<Inner>, t: Arc<Trigger>) -> R<()> {
     Ok(())
 }
 
-/// What [`update_trigger`] did.
-pub(super) enum Edited {
-    Written(Box<Trigger>),
-    Gone,
-    Retry,
-}
 
 /// An edit to write: `next`, made from `read` at `def_version`.
 pub(super) struct TriggerWrite {
@@ -865,26 +859,7 @@ pub(super) async fn trigger_changes(i: Arc<Inner>, since: u64) -> R<TriggerChang
     Ok(TriggerChanges { seq, ids, complete: since_i >= floor })
 }
 
-/// A fire, owned, as the caller prepared it: the execution is built from
-/// the definition at `def_version`.
-pub(super) struct FireCommit {
-    pub trigger_id: String,
-    pub now: Timestamp,
-    pub gate: FireGate,
-    /// Webhook message id, now and expiry (Unix seconds).
-    pub webhook: Option<(String, i64, i64)>,
-    pub new: NewExecution,
-    pub insert: InsertBatch,
-    pub want_record: bool,
-    pub def_version: i64,
-}
 
-/// What the fire step did, or that the definition changed since the
-/// caller built the execution (build again).
-pub(super) enum FireStep {
-    Done(Fire),
-    Rebuild,
-}
 
 /// The fire step, one transaction holding the trigger's row lock: the
 /// other stores' gates in the same order, then the count, cursor, arming,
@@ -956,8 +931,9 @@ pub(super) async fn fire(i: Arc<Inner>, f: Arc<FireCommit>) -> R<FireStep> {
     let execution_id = f.new.record.execution_id.clone();
     let insert = txn.prepare_cached(&i.q(INSERT)).await.map_err(fault)?;
     // Sent together (one round trip): the execution and the trigger's count.
+    let batch = InsertBatch::encode(vec![f.new.clone()])?;
     let (inserted, _) =
-        futures_util::future::try_join(txn.query(&insert, &f.insert.params()), txn.execute(&write_trigger, &trigger_params)).await.map_err(fault)?;
+        futures_util::future::try_join(txn.query(&insert, &batch.params()), txn.execute(&write_trigger, &trigger_params)).await.map_err(fault)?;
     if inserted.is_empty() {
         // Rolled back: the fire and its execution go together.
         return Err(StoreError::Conflict(format!("execution {execution_id:?} already exists")).into());

@@ -485,10 +485,10 @@ impl Driver for SqliteStore {
                 let disarm = (&a.metric_name, a.threshold_operator, a.threshold_value) != (&b.metric_name, b.threshold_operator, b.threshold_value);
                 let (key, read, t, def_version) = (id.to_owned(), row.trigger, next, row.def_version);
                 match self.call_until(deadline, move |c, st| ops::update_trigger(c, st, &key, &read, t, def_version, disarm)).await? {
-                    ops::Edited::Written(t) => return Ok(Some(Ok(*t))),
-                    ops::Edited::Gone => return Ok(None),
+                    crate::columns::Edited::Written(t) => return Ok(Some(Ok(*t))),
+                    crate::columns::Edited::Gone => return Ok(None),
                     // Another edit came first: edit its result.
-                    ops::Edited::Retry => continue,
+                    crate::columns::Edited::Retry => continue,
                 }
             }
         })
@@ -509,7 +509,7 @@ impl Driver for SqliteStore {
                 // re-applies every gate to the trigger as it then stands.
                 let mut preview = row.trigger;
                 let _ = apply_gate(&mut preview, p.now);
-                let commit = ops::FireCommit {
+                let commit = crate::columns::FireCommit {
                     trigger_id: p.trigger_id.to_owned(),
                     now: p.now,
                     gate: p.gate,
@@ -519,8 +519,8 @@ impl Driver for SqliteStore {
                     def_version: row.def_version,
                 };
                 match self.call_until(deadline, move |c, st| ops::fire(c, st, commit)).await? {
-                    ops::FireStep::Done(fire) => return Ok(fire),
-                    ops::FireStep::Rebuild => continue,
+                    crate::columns::FireStep::Done(fire) => return Ok(fire),
+                    crate::columns::FireStep::Rebuild => continue,
                 }
             }
         })

@@ -9,7 +9,7 @@ use crate::clock::millis;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, TargetBindingResult, Timestamp, Trigger};
 use crate::columns::{self, nanos, ts};
 use crate::store::{
-    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, FireGate, Inserted, NewExecution,
+    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, Inserted, NewExecution,
     Readiness, Rescued, Staged, StatusCounts, StoreError, StoreResult, TriggerChanges,
 };
 
@@ -616,7 +616,7 @@ pub(super) fn counts(conn: &Connection) -> StoreResult<StatusCounts> {
 // ---------------------------------------------------------------------------
 // Triggers
 
-use crate::columns::{status_text, TriggerRow};
+use crate::columns::{status_text, Edited, FireCommit, FireStep, TriggerRow};
 
 pub(super) fn get_trigger(conn: &Connection, id: &str) -> StoreResult<Option<TriggerRow>> {
     let mut s = conn.prepare_cached("SELECT def, def_version, cursor_ms, armed FROM triggers WHERE id = ?1").map_err(db)?;
@@ -654,15 +654,6 @@ pub(super) fn insert_trigger(conn: &Connection, st: &mut State, t: &Trigger) -> 
     changed(conn, st, &t.trigger_id)
 }
 
-/// What [`update_trigger`] did.
-pub(super) enum Edited {
-    /// Written; the trigger as stored.
-    Written(Box<Trigger>),
-    /// No trigger has that id (any more).
-    Gone,
-    /// Its definition changed since it was read: edit it again.
-    Retry,
-}
 
 /// Writes `next`, an edit of `read` (the trigger as read at
 /// `def_version`), if no other edit changed the definition meanwhile.
@@ -719,25 +710,7 @@ pub(super) fn trigger_changes(conn: &Connection, st: &State, since: u64) -> Stor
     Ok(TriggerChanges { seq: change_seq, ids, complete })
 }
 
-/// A fire, owned, as the caller prepared it: the execution is built from
-/// the definition at `def_version`.
-pub(super) struct FireCommit {
-    pub trigger_id: String,
-    pub now: Timestamp,
-    pub gate: FireGate,
-    /// Webhook message id, now and expiry (Unix seconds).
-    pub webhook: Option<(String, i64, i64)>,
-    pub new: NewExecution,
-    pub want_record: bool,
-    pub def_version: i64,
-}
 
-/// What the fire step did, or that the definition changed since the
-/// caller built the execution (build again).
-pub(super) enum FireStep {
-    Done(Fire),
-    Rebuild,
-}
 
 /// The fire step, inside one savepoint: the memory driver's gates in the
 /// same order, then the count, cursor, arming, webhook id and the
