@@ -31,9 +31,9 @@ use crate::model::{
     TargetBindingResult, Timestamp, Trigger,
 };
 use crate::store::{
-    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Fire,
-    FireParams, Inserted, NewExecution, Readiness, Rescued, Staged, StatusCounts, StoreError, StoreFuture, StoreResult,
-    TriggerChanges, TriggerEdit, TriggerFilter,
+    apply_gate, pass_fire_gate, retryable_status, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish,
+    Finished, Fire, FireParams, Inserted, NewExecution, Progress, Readiness, Rescued, RetryOutcome, Staged, StatusCounts, StoreError,
+    StoreFuture, StoreResult, Tally, TriggerChanges, TriggerEdit, TriggerFilter,
 };
 use crate::webhook::{ReplayGuard, Sight};
 
@@ -50,6 +50,7 @@ struct Extra {
     trigger_source: Option<Value>,
     chain_depth: u32,
     chain_root: Option<String>,
+    trace_context: Option<crate::model::TraceContext>,
 }
 
 /// Fields an execution gets once it runs.
@@ -65,6 +66,8 @@ struct Run {
     lease_until_ms: i64,
     /// Times a running attempt of it was rescued after its lease expired.
     stalls: u32,
+    /// What its attempt reported with `ctx.progress`.
+    progress: Option<Value>,
 }
 
 /// One execution, compact: 88 bytes in the slab, plus its id's bytes.
@@ -102,6 +105,7 @@ impl Slot {
         f.tenant_id.as_deref().is_none_or(|t| t == names.get(self.tenant))
             && f.status.is_none_or(|s| s == self.status)
             && f.callable_name.as_deref().is_none_or(|c| c == names.get(self.callable))
+            && f.trigger_id.as_deref().is_none_or(|t| self.extra.as_ref().and_then(|e| e.trigger_id.as_deref()) == Some(t))
     }
 
     /// The full record.
@@ -129,6 +133,8 @@ impl Slot {
             binding_result: run.and_then(|r| r.binding_result.clone()),
             chain_depth: extra.map_or(0, |e| e.chain_depth),
             chain_root: extra.and_then(|e| e.chain_root.clone()),
+            progress: run.and_then(|r| r.progress.clone()),
+            trace_context: extra.and_then(|e| e.trace_context.clone()),
         }
     }
 }
@@ -453,11 +459,25 @@ impl Inner {
             binding_result,
             chain_depth,
             chain_root,
+            progress,
+            trace_context,
         } = exec;
-        let extra = (context.is_some() || trigger_id.is_some() || metadata.is_some() || trigger_source.is_some() || chain_depth != 0 || chain_root.is_some())
-            .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth, chain_root }));
-        let run = (started_at.is_some() || completed_at.is_some() || output.is_some() || error.is_some() || binding_result.is_some() || target_binding_applied)
-            .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied, ..Run::default() }));
+        let extra = (context.is_some()
+            || trigger_id.is_some()
+            || metadata.is_some()
+            || trigger_source.is_some()
+            || chain_depth != 0
+            || chain_root.is_some()
+            || trace_context.is_some())
+        .then(|| Box::new(Extra { context, trigger_id, metadata, trigger_source, chain_depth, chain_root, trace_context }));
+        let run = (started_at.is_some()
+            || completed_at.is_some()
+            || output.is_some()
+            || error.is_some()
+            || binding_result.is_some()
+            || target_binding_applied
+            || progress.is_some())
+        .then(|| Box::new(Run { started_at, completed_at, output, error, binding_result, target_binding_applied, progress, ..Run::default() }));
         Slot {
             id: execution_id.into_boxed_str(),
             tenant: self.names.hold(tenant_id),
@@ -811,8 +831,25 @@ impl Driver for MemoryStore {
 
     fn list<'a>(&'a self, filter: &'a ExecutionFilter) -> StoreFuture<'a, Vec<BackgroundExecution>> {
         let g = self.inner.lock();
-        let mut out: Vec<&Slot> = g.slab.iter().filter(|s| s.matches(filter, &g.names)).collect();
+        let key = |s: &Slot| (s.queued_at, s.id.clone());
+        let after = match filter.after.as_deref() {
+            Some(id) => match g.slab.find(id) {
+                Some(i) => Some(key(g.slab.slot(i))),
+                None => return ready(Ok(Vec::new())),
+            },
+            None => None,
+        };
+        let newest = filter.newest_first;
+        let mut out: Vec<&Slot> = g
+            .slab
+            .iter()
+            .filter(|s| s.matches(filter, &g.names))
+            .filter(|s| after.as_ref().is_none_or(|a| if newest { key(s) < *a } else { key(s) > *a }))
+            .collect();
         out.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
+        if newest {
+            out.reverse();
+        }
         let limit = filter.limit.unwrap_or(usize::MAX);
         ready(Ok(out.into_iter().take(limit).map(|s| s.record(&g.names)).collect()))
     }
@@ -928,6 +965,73 @@ impl Driver for MemoryStore {
 
     fn counts(&self) -> StoreFuture<'_, StatusCounts> {
         ready(Ok(self.inner.lock().counts))
+    }
+
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>> {
+        let g = self.inner.lock();
+        // (queued, delayed, running) per (tenant, callable) number.
+        let mut by: HashMap<(u32, u32), [u64; 3]> = HashMap::default();
+        for s in g.slab.iter() {
+            match s.status {
+                Status::Queued => by.entry((s.tenant, s.callable)).or_default()[0] += 1,
+                Status::Running => by.entry((s.tenant, s.callable)).or_default()[2] += 1,
+                _ => {}
+            }
+        }
+        // Delayed entries whose ticket is live: waiting, but not ready.
+        for Reverse((_, ticket, i)) in g.delayed.iter() {
+            if let Some(s) = g.slab.at(*i).filter(|s| s.ticket == *ticket && s.status == Status::Queued) {
+                let t = by.entry((s.tenant, s.callable)).or_default();
+                t[0] -= 1;
+                t[1] += 1;
+            }
+        }
+        let out = by.into_iter().map(|((tenant, callable), [queued, delayed, running])| Tally {
+            tenant: g.names.get(tenant).to_owned(),
+            callable: g.names.get(callable).to_owned(),
+            queued,
+            delayed,
+            running,
+        });
+        ready(Ok(out.collect()))
+    }
+
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>> {
+        let mut g = self.inner.lock();
+        let out = rows
+            .into_iter()
+            .map(|p| match g.slab.find(&p.id) {
+                Some(i) => {
+                    let slot = g.slab.slot_mut(i);
+                    let live = slot.status == Status::Running && slot.attempt == p.attempt;
+                    if live {
+                        slot.run().progress = Some(p.value);
+                    }
+                    live
+                }
+                None => false,
+            })
+            .collect();
+        ready(Ok(out))
+    }
+
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome> {
+        let mut g = self.inner.lock();
+        let Some(i) = g.slab.find(id) else { return ready(Ok(RetryOutcome::NotFound)) };
+        let status = g.slab.slot(i).status;
+        if !retryable_status(status) {
+            return ready(Ok(RetryOutcome::NotRetryable(status)));
+        }
+        // Out of the finished list: it is not final any more.
+        g.finished.retain(|&x| x != i);
+        let slot = g.slab.slot_mut(i);
+        slot.attempt = 0;
+        slot.queued_at = nanos(at);
+        slot.run = None;
+        let class = if slot.config.mode == crate::model::ExecutionMode::Deferred { CLASS_IDLE } else { CLASS_NOW };
+        g.set_status(i, Status::Queued);
+        g.enqueue(i, class);
+        ready(Ok(RetryOutcome::Requeued(Box::new(g.slab.slot(i).record(&g.names)))))
     }
 
     fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {

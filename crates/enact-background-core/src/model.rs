@@ -8,6 +8,7 @@
 //! we write.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -705,12 +706,29 @@ pub struct BackgroundExecution {
     /// callable ran); absent when this execution is a root itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_root: Option<String>,
+    /// Extension: what the running (or last) attempt reported with
+    /// `ctx.progress(value)`: a number or a small JSON value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Value>,
+    /// Extension: the W3C trace context (`traceparent`, `tracestate`) of
+    /// the span that submitted or fired it, so that each attempt's span is
+    /// linked to it, on any engine, after any restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
+
+/// A W3C trace context carrier (`traceparent`, `tracestate`), opaque to
+/// the engine.
+pub type TraceContext = BTreeMap<String, String>;
 
 impl BackgroundExecution {
     /// The chain that work this execution causes belongs to.
     pub fn chain(&self) -> Chain {
-        Chain { depth: self.chain_depth, root: Some(self.chain_root.clone().unwrap_or_else(|| self.execution_id.clone())) }
+        Chain {
+            depth: self.chain_depth,
+            root: Some(self.chain_root.clone().unwrap_or_else(|| self.execution_id.clone())),
+            trace: self.trace_context.clone().map(Arc::new),
+        }
     }
 }
 
@@ -723,6 +741,9 @@ pub struct Chain {
     pub depth: u32,
     /// The root execution's id; `None` outside any execution.
     pub root: Option<String>,
+    /// The trace context of the call that caused the work (the span that
+    /// emitted, fired or reported), carried onto the executions it fires.
+    pub trace: Option<Arc<TraceContext>>,
 }
 
 fn is_zero(n: &u32) -> bool {

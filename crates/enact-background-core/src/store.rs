@@ -172,6 +172,52 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// What [`Driver::retry`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryOutcome {
+    /// It had ended `failed`, `timeout` or `cancelled` and is `queued`
+    /// again: attempts and stalls start over, the last run's output,
+    /// error, binding and progress are cleared and `queuedAt` is now.
+    Requeued(Box<BackgroundExecution>),
+    /// It is queued, running or completed: nothing changed.
+    NotRetryable(BackgroundExecutionStatus),
+    /// No execution has that id.
+    NotFound,
+}
+
+/// Whether a status may be retried by [`Driver::retry`].
+pub fn retryable_status(s: BackgroundExecutionStatus) -> bool {
+    use BackgroundExecutionStatus::*;
+    matches!(s, Failed | Timeout | Cancelled)
+}
+
+/// A running attempt's reported progress, for [`Driver::progress_many`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The execution.
+    pub id: String,
+    /// The attempt that reported it: written only while it runs.
+    pub attempt: u32,
+    /// What it reported.
+    pub value: Value,
+}
+
+/// Waiting and running executions of one tenant and callable, for
+/// [`Driver::breakdown`] (gauges and per-name stats).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// The tenant.
+    pub tenant: String,
+    /// The callable.
+    pub callable: String,
+    /// Queued and ready now (or once work drains, for deferred work).
+    pub queued: u64,
+    /// Queued but delayed (a retry's backoff, `runAt`, `delayMs`).
+    pub delayed: u64,
+    /// Running (on any engine of a shared store).
+    pub running: u64,
+}
+
 /// What [`Driver::stage_due`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Staged {
@@ -317,8 +363,16 @@ pub struct ExecutionFilter {
     pub status: Option<BackgroundExecutionStatus>,
     /// Only this callable.
     pub callable_name: Option<String>,
-    /// At most this many (oldest first).
+    /// Only executions spawned by this trigger.
+    pub trigger_id: Option<String>,
+    /// At most this many.
     pub limit: Option<usize>,
+    /// Newest first (by `queuedAt`, then id); oldest first by default.
+    pub newest_first: bool,
+    /// Only those after this execution in the listing's order (a cursor:
+    /// the last id of the previous page). An id that no longer exists
+    /// lists nothing.
+    pub after: Option<String>,
 }
 
 impl ExecutionFilter {
@@ -327,6 +381,7 @@ impl ExecutionFilter {
         self.tenant_id.as_deref().is_none_or(|t| t == e.tenant_id)
             && self.status.is_none_or(|s| s == e.status)
             && self.callable_name.as_deref().is_none_or(|c| c == e.callable_name)
+            && self.trigger_id.as_deref().is_none_or(|t| e.trigger_id.as_deref() == Some(t))
     }
 }
 
@@ -611,6 +666,19 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Executions per status.
     fn counts(&self) -> StoreFuture<'_, StatusCounts>;
+
+    /// Waiting and running executions per tenant and callable (an entry
+    /// only where one of the counts is not zero). Reads what waits and
+    /// runs, never the finished records.
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>>;
+
+    /// Stores the progress of running attempts; answers, per row, whether
+    /// that attempt was still running (else nothing was written).
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>>;
+
+    /// Queues a `failed`, `timeout` or `cancelled` execution again, as
+    /// [`RetryOutcome::Requeued`] describes (BullMQ's `job.retry()`).
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome>;
 
     // -- triggers ----------------------------------------------------------
 

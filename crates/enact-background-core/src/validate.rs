@@ -38,6 +38,32 @@ pub struct SubmitRequest {
     pub chain_depth: u32,
     /// The chain's root (see [`crate::model::BackgroundExecution::chain_root`]).
     pub chain_root: Option<String>,
+    /// The submitter's trace context (see
+    /// [`crate::model::BackgroundExecution::trace_context`]).
+    pub trace_context: Option<crate::model::TraceContext>,
+}
+
+/// Entries a `traceContext` may hold, and the bytes of each key and value:
+/// W3C's `traceparent` is 55 bytes, `tracestate` at most 32 members of 256.
+const TRACE_ENTRIES: usize = 8;
+const TRACE_KEY_LEN: usize = 64;
+const TRACE_VALUE_LEN: usize = 8192;
+
+/// Validates a trace context carrier: a small map of short strings.
+pub fn trace_context(f: &Fields<'_>, key: &str) -> EngineResult<Option<crate::model::TraceContext>> {
+    let Some(map) = f.opt_string_map(key)? else { return Ok(None) };
+    if map.len() > TRACE_ENTRIES {
+        return Err(f.err(key, format!("expected at most {TRACE_ENTRIES} entries, got {}", map.len())));
+    }
+    for (k, v) in &map {
+        if k.is_empty() || k.len() > TRACE_KEY_LEN || v.len() > TRACE_VALUE_LEN || k.contains('\0') || v.contains('\0') {
+            return Err(f.err(
+                key,
+                format!("entry {k:?}: expected a key of 1 to {TRACE_KEY_LEN} bytes and a value of at most {TRACE_VALUE_LEN} bytes, without NUL"),
+            ));
+        }
+    }
+    Ok((!map.is_empty()).then_some(map))
 }
 
 /// A short description of a JSON value's type for error messages.
@@ -362,7 +388,7 @@ pub fn execution_config(f: &Fields<'_>) -> EngineResult<BackgroundExecutionConfi
 /// Validates a `submit` request.
 pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
     let f = Fields::of(v, "")?;
-    f.only(&["executionId", "tenantId", "callableName", "input", "context", "config", "metadata"])?;
+    f.only(&["executionId", "tenantId", "callableName", "input", "context", "config", "metadata", "traceContext"])?;
     Ok(SubmitRequest {
         execution_id: f.opt_id("executionId")?,
         tenant_id: f.req_id("tenantId")?,
@@ -378,6 +404,7 @@ pub fn submit_request(v: &Value) -> EngineResult<SubmitRequest> {
         trigger_source: None,
         chain_depth: 0,
         chain_root: None,
+        trace_context: trace_context(&f, "traceContext")?,
     })
 }
 
@@ -836,13 +863,20 @@ pub fn callable_options(v: &Value) -> EngineResult<Option<usize>> {
 /// The filter of `listExecutions`.
 pub fn execution_filter(v: &Value) -> EngineResult<crate::store::ExecutionFilter> {
     let f = Fields::of(v, "filter")?;
-    f.only(&["tenantId", "status", "callableName", "limit"])?;
+    f.only(&["tenantId", "status", "callableName", "triggerId", "limit", "order", "after"])?;
     let statuses = ["queued", "running", "completed", "failed", "cancelled", "timeout"];
     Ok(crate::store::ExecutionFilter {
         tenant_id: f.opt_str("tenantId")?,
         status: f.opt_enum("status", &statuses, parse_serde)?,
         callable_name: f.opt_str("callableName")?,
+        trigger_id: f.opt_str("triggerId")?,
         limit: f.opt_int("limit", 0, u32::MAX as u64)?.map(|n| n as usize),
+        newest_first: f.opt_enum("order", &["oldest", "newest"], |s| match s {
+            "oldest" => Some(false),
+            "newest" => Some(true),
+            _ => None,
+        })?.unwrap_or(false),
+        after: f.opt_str("after")?,
     })
 }
 

@@ -706,6 +706,8 @@ impl Executor {
             binding_result: None,
             chain_depth: req.chain_depth,
             chain_root: req.chain_root,
+            progress: None,
+            trace_context: req.trace_context,
         };
         NewExecution::new(record, ready)
     }

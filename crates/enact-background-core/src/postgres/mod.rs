@@ -618,6 +618,29 @@ impl Driver for PgStore {
         self.call("counting executions", ops::counts)
     }
 
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>> {
+        self.call("counting executions by name", ops::breakdown)
+    }
+
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>> {
+        let mut values = Vec::with_capacity(rows.len());
+        for p in &rows {
+            match serde_json::to_string(&p.value) {
+                Ok(t) => values.push(t),
+                Err(e) => return Box::pin(std::future::ready(Err(StoreError::unavailable(e.to_string())))),
+            }
+        }
+        let ids = Arc::new(rows.iter().map(|p| p.id.clone()).collect::<Vec<_>>());
+        let attempts = Arc::new(rows.iter().map(|p| i32::try_from(p.attempt).unwrap_or(i32::MAX)).collect::<Vec<_>>());
+        let values = Arc::new(values);
+        self.call("storing progress", move |i| ops::progress_many(i, ids.clone(), attempts.clone(), values.clone()))
+    }
+
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome> {
+        let id = id.to_owned();
+        self.call("retrying an execution", move |i| ops::retry(i, id.clone(), at))
+    }
+
     fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {
         let t = Arc::new(t);
         self.call("registering a trigger", move |i| ops::insert_trigger(i, t.clone()))

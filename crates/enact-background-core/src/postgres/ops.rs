@@ -43,10 +43,10 @@ columns::store_codec!("postgres store", i16);
 // Records
 
 /// The columns a record is read from, in [`decode`]'s order.
-const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, applied";
+const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, applied, progress";
 /// [`REC`] of table alias `e` (an update joined with `unnest` columns).
 const REC_E: &str =
-    "e.body, e.status, e.attempt, e.started_at, e.completed_at, e.output, e.error, e.metadata, e.trigger_source, e.binding, e.applied";
+    "e.body, e.status, e.attempt, e.started_at, e.completed_at, e.output, e.error, e.metadata, e.trigger_source, e.binding, e.applied, e.progress";
 
 /// The record in `row`'s columns from `at` on (the [`REC`] columns).
 fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
@@ -62,6 +62,7 @@ fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
     e.trigger_source = row.get::<_, Option<&str>>(at + 8).map(|s| from_json("trigger source", s)).transpose()?;
     e.binding_result = row.get::<_, Option<&str>>(at + 9).map(|s| from_json("binding result", s)).transpose()?;
     e.target_binding_applied = row.get(at + 10);
+    e.progress = row.get::<_, Option<&str>>(at + 11).map(|s| from_json("progress", s)).transpose()?;
     Ok(e)
 }
 
@@ -96,7 +97,17 @@ pub(super) async fn list(i: Arc<Inner>, f: ExecutionFilter) -> R<Vec<BackgroundE
         args.push(c);
         sql.push_str(&format!(" AND callable = ${}", args.len()));
     }
-    sql.push_str(" ORDER BY queued_ns, id");
+    if let Some(t) = &f.trigger_id {
+        args.push(t);
+        sql.push_str(&format!(" AND body::jsonb ->> 'triggerId' = ${}", args.len()));
+    }
+    let (cmp, order) = if f.newest_first { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = &f.after {
+        // A cursor that no longer exists compares NULL: nothing is listed.
+        args.push(after);
+        sql.push_str(&format!(" AND (queued_ns, id) {cmp} (SELECT queued_ns, id FROM {{s}}.executions WHERE id = ${})", args.len()));
+    }
+    sql.push_str(&format!(" ORDER BY queued_ns {order}, id {order}"));
     if let Some(l) = &limit {
         args.push(l);
         sql.push_str(&format!(" LIMIT ${}", args.len()));
@@ -540,6 +551,62 @@ pub(super) async fn cancel(i: Arc<Inner>, id: String, at: Timestamp) -> R<Cancel
     }
     let exists = c.query_opt(&c.prepare_cached(&i.q("SELECT 1 FROM {s}.executions WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?.is_some();
     Ok(if exists { CancelOutcome::AlreadyFinal } else { CancelOutcome::NotFound })
+}
+
+pub(super) async fn progress_many(i: Arc<Inner>, ids: Arc<Vec<String>>, attempts: Arc<Vec<i32>>, values: Arc<Vec<String>>) -> R<Vec<bool>> {
+    let c = i.client().await?;
+    let sql = i.q("UPDATE {s}.executions e SET progress = u.value
+         FROM unnest($1::text[], $2::int4[], $3::text[]) WITH ORDINALITY AS u(id, attempt, value, n)
+         WHERE e.id = u.id AND e.status = 1 AND e.attempt = u.attempt RETURNING u.n");
+    let rows = c.query(&c.prepare_cached(&sql).await.map_err(fault)?, &[&*ids, &*attempts, &*values]).await.map_err(fault)?;
+    let mut out = vec![false; ids.len()];
+    for r in rows {
+        if let Some(slot) = usize::try_from(r.get::<_, i64>(0) - 1).ok().and_then(|n| out.get_mut(n)) {
+            *slot = true;
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn retry(i: Arc<Inner>, id: String, at: Timestamp) -> R<RetryOutcome> {
+    let c = i.client().await?;
+    // Deferred work goes back to the idle class, the rest to the immediate one.
+    let sql = i.q(&format!(
+        "UPDATE {{s}}.executions SET status = 0, attempt = 0, stalls = 0, queued_ns = $2,
+            body = jsonb_set(body::jsonb, '{{queuedAt}}', to_jsonb($3::text))::text, started_at = NULL, completed_at = NULL,
+            output = NULL, error = NULL, binding = NULL, applied = false, settle_seq = NULL, progress = NULL, worker = NULL,
+            lease_until_ms = NULL, due_ms = NULL, ticket = nextval('{{s}}.tickets'),
+            lvl = -((CASE WHEN body::jsonb #>> '{{config,mode}}' = 'deferred' THEN {CLASS_IDLE} ELSE {CLASS_NOW} END) * 256 + priority)
+         WHERE id = $1 AND status IN (3, 4, 5) RETURNING {REC}"
+    ));
+    if let Some(r) = c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id, &nanos(at), &ts(at)]).await.map_err(fault)? {
+        return Ok(RetryOutcome::Requeued(Box::new(decode(&r, 0)?)));
+    }
+    let row = c.query_opt(&c.prepare_cached(&i.q("SELECT status FROM {s}.executions WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
+    Ok(match row {
+        Some(r) => RetryOutcome::NotRetryable(status_of(r.get(0))?),
+        None => RetryOutcome::NotFound,
+    })
+}
+
+pub(super) async fn breakdown(i: Arc<Inner>) -> R<Vec<Tally>> {
+    let c = i.client().await?;
+    // Each part from its partial index: ready, delayed and running work.
+    let sql = i.q("SELECT tenant, callable, 0::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NULL GROUP BY 1, 2
+        UNION ALL SELECT tenant, callable, 1::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL GROUP BY 1, 2
+        UNION ALL SELECT tenant, callable, 2::int2, count(*) FROM {s}.executions WHERE status = 1 GROUP BY 1, 2");
+    let mut out: HashMap<(String, String), Tally> = HashMap::new();
+    for r in c.query(&c.prepare_cached(&sql).await.map_err(fault)?, &[]).await.map_err(fault)? {
+        let (tenant, callable): (String, String) = (r.get(0), r.get(1));
+        let n = r.get::<_, i64>(3) as u64;
+        let t = out.entry((tenant.clone(), callable.clone())).or_insert_with(|| Tally { tenant, callable, ..Tally::default() });
+        *match r.get::<_, i16>(2) {
+            0 => &mut t.queued,
+            1 => &mut t.delayed,
+            _ => &mut t.running,
+        } += n;
+    }
+    Ok(out.into_values().collect())
 }
 
 pub(super) async fn bind(i: Arc<Inner>, id: String, result: String, success: bool) -> R<Option<BackgroundExecution>> {

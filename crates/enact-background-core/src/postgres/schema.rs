@@ -14,7 +14,7 @@ use deadpool_postgres::Client;
 use super::{fault, Fault};
 
 /// The version this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Each migration, in order: migration `i` takes a schema at version `i`
 /// to version `i + 1`.
@@ -145,7 +145,12 @@ const MIGRATIONS: &[&str] = &[r#"
     END $$;
     CREATE TRIGGER trigger_changes_inserted AFTER INSERT ON {s}.trigger_changes
         FOR EACH STATEMENT EXECUTE FUNCTION {s}.notify_triggers();
-"#];
+"#,
+    // 2: what a running attempt reported with `ctx.progress`.
+    r#"
+    ALTER TABLE {s}.executions ADD COLUMN progress text;
+"#,
+];
 
 /// Brings `schema` to [`SCHEMA_VERSION`], or refuses it.
 pub(super) async fn migrate(client: &mut Client, schema: &str, channel: &str, target: &str) -> Result<(), Fault> {

@@ -104,7 +104,7 @@ use crate::error::EngineError;
 use crate::model::{BackgroundExecution, TargetBindingResult, Timestamp, Trigger};
 use crate::store::{
     apply_gate, CancelOutcome, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Fire, FireParams, Inserted, NewExecution, Rescued, Staged,
-    StatusCounts, StoreError, StoreFuture, StoreResult, TriggerChanges, TriggerEdit, TriggerFilter,
+    Progress, RetryOutcome, StatusCounts, StoreError, StoreFuture, StoreResult, Tally, TriggerChanges, TriggerEdit, TriggerFilter,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -452,6 +452,19 @@ impl Driver for SqliteStore {
 
     fn counts(&self) -> StoreFuture<'_, StatusCounts> {
         self.call(|c, _| ops::counts(c))
+    }
+
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>> {
+        self.call(|c, _| ops::breakdown(c))
+    }
+
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>> {
+        self.call(move |c, _| rows.iter().map(|p| ops::progress(c, p)).collect())
+    }
+
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome> {
+        let id = id.to_owned();
+        self.call(move |c, st| ops::retry(c, st, &id, at))
     }
 
     fn insert_trigger(&self, t: Trigger) -> StoreFuture<'_, ()> {

@@ -9,8 +9,8 @@ use crate::clock::millis;
 use crate::model::{BackgroundExecution, BackgroundExecutionStatus as Status, TargetBindingResult, Timestamp, Trigger};
 use crate::columns::{self, nanos, ts};
 use crate::store::{
-    apply_gate, pass_fire_gate, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire, Inserted, NewExecution,
-    Readiness, Rescued, Staged, StatusCounts, StoreError, StoreResult, TriggerChanges,
+    apply_gate, pass_fire_gate, retryable_status, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire,
+    Inserted, NewExecution, Progress, Readiness, Rescued, RetryOutcome, Staged, StatusCounts, StoreError, StoreResult, Tally, TriggerChanges,
 };
 
 /// Queue classes, as in the memory driver: immediate work outranks
@@ -87,7 +87,7 @@ columns::store_codec!("sqlite store", i64);
 // Records
 
 /// The columns a record is read from, in [`Raw`]'s order.
-const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, target_binding_applied";
+const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, target_binding_applied, progress";
 
 struct Raw {
     body: String,
@@ -101,6 +101,7 @@ struct Raw {
     source: Option<String>,
     binding: Option<String>,
     applied: bool,
+    progress: Option<String>,
 }
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
@@ -116,6 +117,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
         source: r.get(8)?,
         binding: r.get(9)?,
         applied: r.get(10)?,
+        progress: r.get(11)?,
     })
 }
 
@@ -132,6 +134,7 @@ impl Raw {
         e.trigger_source = self.source.as_deref().map(|s| from_json("trigger source", s)).transpose()?;
         e.binding_result = self.binding.as_deref().map(|s| from_json("binding result", s)).transpose()?;
         e.target_binding_applied = self.applied;
+        e.progress = self.progress.as_deref().map(|s| from_json("progress", s)).transpose()?;
         Ok(e)
     }
 }
@@ -160,7 +163,17 @@ pub(super) fn list(conn: &Connection, f: &ExecutionFilter) -> StoreResult<Vec<Ba
         sql.push_str(" AND callable = ?");
         args.push(c.clone().into());
     }
-    sql.push_str(" ORDER BY queued_ns, id");
+    if let Some(t) = &f.trigger_id {
+        sql.push_str(" AND json_extract(body, '$.triggerId') = ?");
+        args.push(t.clone().into());
+    }
+    let (cmp, order) = if f.newest_first { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = &f.after {
+        // A cursor that no longer exists compares NULL: nothing is listed.
+        sql.push_str(&format!(" AND (queued_ns, id) {cmp} (SELECT queued_ns, id FROM executions WHERE id = ?)"));
+        args.push(after.clone().into());
+    }
+    sql.push_str(&format!(" ORDER BY queued_ns {order}, id {order}"));
     if let Some(limit) = f.limit {
         sql.push_str(" LIMIT ?");
         args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
@@ -472,6 +485,50 @@ pub(super) fn cancel(conn: &Connection, st: &mut State, id: &str, at: Timestamp)
         params![code(Status::Cancelled), ts(at), settle, id],
     )?;
     Ok(CancelOutcome::Cancelled(Box::new(must_get(conn, id)?)))
+}
+
+pub(super) fn progress(conn: &Connection, p: &Progress) -> StoreResult<bool> {
+    let value = json(&p.value)?;
+    Ok(exec(conn, "UPDATE executions SET progress = ?1 WHERE id = ?2 AND status = 1 AND attempt = ?3", params![value, p.id, p.attempt])? == 1)
+}
+
+pub(super) fn retry(conn: &Connection, st: &mut State, id: &str, at: Timestamp) -> StoreResult<RetryOutcome> {
+    let Some(h) = head(conn, id)? else { return Ok(RetryOutcome::NotFound) };
+    if !retryable_status(h.status) {
+        return Ok(RetryOutcome::NotRetryable(h.status));
+    }
+    let deferred = must_get(conn, id)?.config.mode == crate::model::ExecutionMode::Deferred;
+    exec(
+        conn,
+        "UPDATE executions SET status = 0, attempt = 0, stalls = 0, queued_ns = ?1, body = json_set(body, '$.queuedAt', ?3),
+            started_at = NULL, completed_at = NULL,
+            output = NULL, error = NULL, binding = NULL, target_binding_applied = 0, settle_seq = NULL, progress = NULL,
+            worker = NULL, lease_until_ms = NULL, due_ms = NULL
+         WHERE id = ?2",
+        params![nanos(at), id, ts(at)],
+    )?;
+    enqueue(conn, st, id, &h.tenant, if deferred { CLASS_IDLE } else { CLASS_NOW }, h.priority)?;
+    Ok(RetryOutcome::Requeued(Box::new(must_get(conn, id)?)))
+}
+
+pub(super) fn breakdown(conn: &Connection) -> StoreResult<Vec<Tally>> {
+    // Each part from its partial index: ready, delayed and running work.
+    const BY_NAME: &str = "SELECT tenant, callable, 0, count(*) FROM executions WHERE status = 0 AND due_ms IS NULL GROUP BY tenant, callable
+        UNION ALL SELECT tenant, callable, 1, count(*) FROM executions WHERE status = 0 AND due_ms IS NOT NULL GROUP BY tenant, callable
+        UNION ALL SELECT tenant, callable, 2, count(*) FROM executions WHERE status = 1 GROUP BY tenant, callable";
+    let mut s = conn.prepare_cached(BY_NAME).map_err(db)?;
+    let rows = s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))).map_err(db)?;
+    let mut out: HashMap<(String, String), Tally> = HashMap::new();
+    for row in rows {
+        let (tenant, callable, part, n) = row.map_err(db)?;
+        let t = out.entry((tenant.clone(), callable.clone())).or_insert_with(|| Tally { tenant, callable, ..Tally::default() });
+        *match part {
+            0 => &mut t.queued,
+            1 => &mut t.delayed,
+            _ => &mut t.running,
+        } += n as u64;
+    }
+    Ok(out.into_values().collect())
 }
 
 pub(super) fn bind(conn: &Connection, st: &mut State, id: &str, result: TargetBindingResult) -> StoreResult<Option<BackgroundExecution>> {

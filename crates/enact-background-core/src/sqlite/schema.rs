@@ -13,7 +13,7 @@ use crate::store::{StoreError, StoreResult};
 pub const APPLICATION_ID: i32 = 0x656e_4247;
 
 /// The schema version this package writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Migrations by the version they lead to: `MIGRATIONS[i]` takes a file
 /// from version `i` to `i + 1`.
@@ -114,6 +114,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX executions_status;
     CREATE INDEX executions_final ON executions (settle_seq, status) WHERE status >= 2;
+    "#,
+    // 3: what a running attempt reported with `ctx.progress`.
+    r#"
+    ALTER TABLE executions ADD COLUMN progress TEXT;
     "#,
 ];
 

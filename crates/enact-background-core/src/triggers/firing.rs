@@ -263,7 +263,8 @@ impl TriggerEngine {
                 format!("webhook: trigger {id:?} has no webhookSecret and does not allow unsigned requests (allowUnsigned)"),
             ));
         }
-        let fired = self.fire_with_status(&c, webhook_source(body), &Chain::default(), FireGate::Plain, message).await?;
+        let chain = Chain { trace: trace_of_headers(headers), ..Chain::default() };
+        let fired = self.fire_with_status(&c, webhook_source(body), &chain, FireGate::Plain, message).await?;
         fired.map(|(event, _)| event).map_err(|why| inactive(id, &why))
     }
 
@@ -336,7 +337,7 @@ impl TriggerEngine {
             return Err(EngineError::new(ErrorCode::Shutdown, "engine is shut down: no new work is accepted"));
         }
         let exec = &self.exec;
-        let build = |t: &Trigger| -> NewExecution { exec.fired_execution(fired_request(t, &source, chain_depth, chain.root.clone()), now) };
+        let build = |t: &Trigger| -> NewExecution { exec.fired_execution(fired_request(t, &source, chain_depth, chain), now) };
         let params = FireParams { trigger_id: &c.id, now, gate, build: &build, want_record: exec.wants_queued_record(), webhook };
         let (t, execution_id, record) = match self.driver.fire(params).await? {
             Fire::Gone => return Ok(Err(Refused::Gone)),
@@ -432,7 +433,7 @@ impl TriggerEngine {
 }
 
 /// The submission a fire makes from its trigger's action.
-fn fired_request(t: &Trigger, source: &Value, chain_depth: u32, chain_root: Option<String>) -> SubmitRequest {
+fn fired_request(t: &Trigger, source: &Value, chain_depth: u32, chain: &Chain) -> SubmitRequest {
     let mut context = t.action.context.clone();
     if let Some(prompt) = &t.action.system_prompt {
         context.get_or_insert_with(Default::default).entry("systemPrompt".into()).or_insert_with(|| prompt.clone());
@@ -453,8 +454,22 @@ fn fired_request(t: &Trigger, source: &Value, chain_depth: u32, chain_root: Opti
         trigger_id: Some(t.trigger_id.clone()),
         trigger_source: Some(source.clone()),
         chain_depth,
-        chain_root,
+        chain_root: chain.root.clone(),
+        trace_context: chain.trace.as_deref().cloned(),
     }
+}
+
+/// The W3C trace context a webhook's sender put in its headers, if any:
+/// the fired execution's attempts are linked to the sender's span.
+fn trace_of_headers(headers: &[(String, String)]) -> Option<std::sync::Arc<crate::model::TraceContext>> {
+    let mut out = crate::model::TraceContext::new();
+    for (k, v) in headers {
+        let k = k.to_ascii_lowercase();
+        if (k == "traceparent" && v.len() <= 128) || (k == "tracestate" && v.len() <= 8192) {
+            out.insert(k, v.clone());
+        }
+    }
+    out.contains_key("traceparent").then(|| std::sync::Arc::new(out))
 }
 
 pub(super) fn inactive(id: &str, why: &Refused) -> EngineError {

@@ -71,6 +71,15 @@ impl<D: Driver, G: Send + Sync + 'static> Driver for Guarded<D, G> {
     fn prune(&self, keep: usize) -> StoreFuture<'_, usize> {
         self.store.prune(keep)
     }
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>> {
+        self.store.breakdown()
+    }
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>> {
+        self.store.progress_many(rows)
+    }
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome> {
+        self.store.retry(id, at)
+    }
     fn counts(&self) -> StoreFuture<'_, StatusCounts> {
         self.store.counts()
     }

@@ -115,6 +115,15 @@ impl<D: Driver> Driver for Wrapped<D> {
     fn prune(&self, keep: usize) -> StoreFuture<'_, usize> {
         self.wrap(self.inner.prune(keep))
     }
+    fn breakdown(&self) -> StoreFuture<'_, Vec<Tally>> {
+        self.wrap(self.inner.breakdown())
+    }
+    fn progress_many(&self, rows: Vec<Progress>) -> StoreFuture<'_, Vec<bool>> {
+        self.wrap(self.inner.progress_many(rows))
+    }
+    fn retry<'a>(&'a self, id: &'a str, at: Timestamp) -> StoreFuture<'a, RetryOutcome> {
+        self.wrap(self.inner.retry(id, at))
+    }
     fn counts(&self) -> StoreFuture<'_, StatusCounts> {
         self.wrap(self.inner.counts())
     }

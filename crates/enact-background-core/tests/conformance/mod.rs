@@ -57,6 +57,8 @@ pub fn exec_of(id: &str, tenant: &str, callable: &str, priority: u8) -> Backgrou
         binding_result: None,
         chain_depth: 0,
         chain_root: None,
+        progress: None,
+        trace_context: None,
     }
 }
 
@@ -134,6 +136,7 @@ pub async fn insert_many_keeps_every_field(d: Arc<dyn Driver>) {
     e.trigger_id = Some("trigger_x".into());
     e.trigger_source = Some(json!({"type": "t", "data": {"n": 1.5}}));
     e.chain_depth = 2;
+    e.trace_context = Some([("traceparent".to_string(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string())].into());
     e.config.timeout_ms = 1234;
     e.config.retry = Some(RetryConfig { max_attempts: 4, backoff_ms: 10, backoff_multiplier: 1.5 });
     insert(&d, e.clone(), Readiness::Now).await;
@@ -337,6 +340,111 @@ pub async fn list_filters_and_orders(d: Arc<dyn Driver>) {
     assert!(none.is_empty());
     let by_callable = d.list(&ExecutionFilter { callable_name: Some("work".into()), ..Default::default() }).await.unwrap();
     assert_eq!(by_callable.len(), 5);
+}
+
+/// Newest first, a cursor continuing either order, and the trigger filter.
+pub async fn list_pages_newest_first_with_a_cursor(d: Arc<dyn Driver>) {
+    let t0 = Utc::now();
+    for i in 0..5 {
+        let mut e = exec(&format!("p{i}"), "A", 50);
+        e.queued_at = t0 + Duration::milliseconds(i);
+        e.trigger_id = (i % 2 == 0).then(|| "trigger_even".to_string());
+        insert(&d, e, Readiness::Now).await;
+    }
+    let ids = |v: Vec<BackgroundExecution>| v.into_iter().map(|e| e.execution_id).collect::<Vec<_>>();
+    let newest = |after: Option<&str>| ExecutionFilter { newest_first: true, limit: Some(2), after: after.map(str::to_owned), ..Default::default() };
+    assert_eq!(ids(d.list(&newest(None)).await.unwrap()), ["p4", "p3"]);
+    assert_eq!(ids(d.list(&newest(Some("p3"))).await.unwrap()), ["p2", "p1"]);
+    assert_eq!(ids(d.list(&newest(Some("p1"))).await.unwrap()), ["p0"]);
+    assert!(d.list(&newest(Some("p0"))).await.unwrap().is_empty());
+    let oldest = ExecutionFilter { after: Some("p2".into()), ..Default::default() };
+    assert_eq!(ids(d.list(&oldest).await.unwrap()), ["p3", "p4"]);
+    assert!(d.list(&ExecutionFilter { after: Some("gone".into()), ..Default::default() }).await.unwrap().is_empty(), "an unknown cursor lists nothing");
+    let even = ExecutionFilter { trigger_id: Some("trigger_even".into()), ..Default::default() };
+    assert_eq!(ids(d.list(&even).await.unwrap()), ["p0", "p2", "p4"]);
+}
+
+/// Progress is written for the running attempt only, and kept on its end.
+pub async fn progress_is_written_for_the_running_attempt_only(d: Arc<dyn Driver>) {
+    insert(&d, exec("pr", "A", 50), Readiness::Now).await;
+    insert(&d, exec("waiting", "A", 50), Readiness::Idle).await;
+    let p = |id: &str, attempt: u32, value: serde_json::Value| Progress { id: id.into(), attempt, value };
+    assert_eq!(d.progress_many(vec![p("pr", 1, json!(10))]).await.unwrap(), [false], "not running yet");
+    assert_eq!(claim_all(&d, 1).await, ["pr"]);
+    let answers = d.progress_many(vec![p("pr", 1, json!(40)), p("pr", 2, json!(99)), p("waiting", 1, json!(1)), p("nope", 1, json!(1))]).await.unwrap();
+    assert_eq!(answers, [true, false, false, false]);
+    d.progress_many(vec![p("pr", 1, json!({"step": "upload", "pct": 75.5}))]).await.unwrap();
+    assert_eq!(d.get("pr").await.unwrap().unwrap().progress, Some(json!({"step": "upload", "pct": 75.5})));
+    d.finish_many(vec![finish("pr", 1, BackgroundExecutionStatus::Completed)]).await.unwrap();
+    assert_eq!(d.get("pr").await.unwrap().unwrap().progress, Some(json!({"step": "upload", "pct": 75.5})), "kept after the end");
+    assert_eq!(d.progress_many(vec![p("pr", 1, json!(100))]).await.unwrap(), [false], "ended: not written");
+    assert_eq!(d.get("waiting").await.unwrap().unwrap().progress, None);
+}
+
+/// A failed, timed-out or cancelled execution is queued again with its
+/// attempts, stalls and last results cleared; other statuses are refused.
+pub async fn retry_requeues_failed_timeout_and_cancelled(d: Arc<dyn Driver>) {
+    let at = Utc::now();
+    for id in ["f", "t", "ok", "run"] {
+        insert(&d, exec(id, "A", 50), Readiness::Now).await;
+    }
+    assert_eq!(claim_all(&d, 4).await.len(), 4);
+    d.progress_many(vec![Progress { id: "f".into(), attempt: 1, value: json!(50) }]).await.unwrap();
+    d.finish_many(vec![
+        Finish { id: "f".into(), attempt: 1, change: Change::Finish { status: BackgroundExecutionStatus::Failed, output: None, error: Some(error(1)), at }, want_record: false },
+        Finish { id: "t".into(), attempt: 1, change: Change::Finish { status: BackgroundExecutionStatus::Timeout, output: None, error: Some(error(1)), at }, want_record: false },
+        finish("ok", 1, BackgroundExecutionStatus::Completed),
+    ])
+    .await
+    .unwrap();
+    insert(&d, exec("c", "B", 50), Readiness::Now).await;
+    d.cancel("c", at).await.unwrap();
+    assert_eq!(d.counts().await.unwrap(), StatusCounts { running: 1, completed: 1, failed: 1, cancelled: 1, timeout: 1, ..Default::default() });
+
+    let later = at + Duration::seconds(5);
+    for id in ["f", "t", "c"] {
+        let RetryOutcome::Requeued(rec) = d.retry(id, later).await.unwrap() else { panic!("{id} not requeued") };
+        assert_eq!(rec.status, BackgroundExecutionStatus::Queued, "{id}");
+        assert_eq!((rec.attempt, rec.started_at, rec.completed_at), (0, None, None), "{id}");
+        assert_eq!((rec.error.is_none(), rec.output.is_none(), rec.progress.is_none()), (true, true, true), "{id}");
+        assert_eq!(millis(rec.queued_at), millis(later), "{id}: queued at the retry");
+    }
+    assert_eq!(d.retry("ok", later).await.unwrap(), RetryOutcome::NotRetryable(BackgroundExecutionStatus::Completed));
+    assert_eq!(d.retry("run", later).await.unwrap(), RetryOutcome::NotRetryable(BackgroundExecutionStatus::Running));
+    assert_eq!(d.retry("f", later).await.unwrap(), RetryOutcome::NotRetryable(BackgroundExecutionStatus::Queued));
+    assert_eq!(d.retry("nope", later).await.unwrap(), RetryOutcome::NotFound);
+    assert_eq!(d.counts().await.unwrap(), StatusCounts { queued: 3, running: 1, completed: 1, ..Default::default() });
+
+    // Claimable again, attempt 1 again.
+    let mut again = d.claim(params(10, limits(None, &[("work", None)]))).await.unwrap();
+    again.sort_by(|a, b| a.execution_id.cmp(&b.execution_id));
+    let got: Vec<(String, u32)> = again.into_iter().map(|e| (e.execution_id, e.attempt)).collect();
+    assert_eq!(got, [("c".to_string(), 1), ("f".to_string(), 1), ("t".to_string(), 1)]);
+    // And it can end again.
+    d.finish_many(vec![finish("f", 1, BackgroundExecutionStatus::Completed)]).await.unwrap();
+    assert_eq!(d.get("f").await.unwrap().unwrap().status, BackgroundExecutionStatus::Completed);
+}
+
+/// Waiting and running work per tenant and callable.
+pub async fn breakdown_counts_waiting_and_running_by_name(d: Arc<dyn Driver>) {
+    let now_ms = millis(Utc::now());
+    insert(&d, exec_of("a1", "A", "work", 50), Readiness::Now).await;
+    insert(&d, exec_of("a2", "A", "work", 50), Readiness::Now).await;
+    insert(&d, exec_of("a3", "A", "other", 50), Readiness::Idle).await;
+    insert(&d, exec_of("b1", "B", "work", 50), Readiness::At(now_ms + 60_000)).await;
+    insert(&d, exec_of("b2", "B", "work", 50), Readiness::Now).await;
+    let mut done = exec_of("b3", "B", "work", 50);
+    done.status = BackgroundExecutionStatus::Completed;
+    insert(&d, done, Readiness::Final).await;
+    let claimed = d.claim(params(1, limits(None, &[("work", None)]))).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut b = d.breakdown().await.unwrap();
+    b.sort_by(|x, y| (&x.tenant, &x.callable).cmp(&(&y.tenant, &y.callable)));
+    let t = |tenant: &str, callable: &str, queued, delayed, running| Tally { tenant: tenant.into(), callable: callable.into(), queued, delayed, running };
+    let running_a = u64::from(claimed[0].tenant_id == "A");
+    let mut want = vec![t("A", "other", 1, 0, 0), t("A", "work", 2 - running_a, 0, running_a), t("B", "work", running_a, 1, 1 - running_a)];
+    want.sort_by(|x, y| (&x.tenant, &x.callable).cmp(&(&y.tenant, &y.callable)));
+    assert_eq!(b, want);
 }
 
 /// An attempt whose lease ran out (its engine died) is queued again and
