@@ -101,6 +101,23 @@ export declare class NativeEngine {
   watch(executionId: string): string | number
   /** Cancels a queued or running execution; false if it had finished. */
   cancel(executionId: string): string | number
+  /**
+   * Queues a failed, timed-out or cancelled execution again; answers the
+   * queued record.
+   */
+  retry(executionId: string): string | number
+  /**
+   * Stores what a running attempt reported (`value`: JSON text); answers
+   * whether that attempt still ran (else nothing was written).
+   */
+  progress(executionId: string, attempt: number, value: string): string | number
+  /**
+   * This engine's metrics in the Prometheus text format (0.0.4), with
+   * gauges of the store's waiting and running work and its triggers.
+   */
+  metrics(): string | number
+  /** Counts a webhook handler's answer (its HTTP status) in the metrics. */
+  recordWebhook(status: number): void
   /** The record, or null. */
   getExecution(executionId: string): string | number
   /** Records, oldest first. */
@@ -131,14 +148,16 @@ export declare class NativeEngine {
    * An event, a batch of events, a lifecycle event or a metric (`kind`,
    * numbered as in [`protocol`]) as JSON text; answers the fires, or
    * null when nothing fired. `chainRoot` and `chainDepth`: the chain of
-   * the callable it was made in (null and 0 outside one).
+   * the callable it was made in (null and 0 outside one). `trace`: the
+   * caller's W3C trace context as JSON text (`{ traceparent,
+   * tracestate? }`), carried onto the executions it fires, or null.
    */
-  stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number): string | number
+  stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number, trace?: string | undefined | null): string | number
   /**
    * Fires a trigger now; answers the TriggerFiredEvent. `chainRoot` /
-   * `chainDepth` as for [`NativeEngine::stimulus`].
+   * `chainDepth` / `trace` as for [`NativeEngine::stimulus`].
    */
-  fire(triggerId: string, payload: string, chainRoot: string | undefined | null, chainDepth: number): string | number
+  fire(triggerId: string, payload: string, chainRoot: string | undefined | null, chainDepth: number, trace?: string | undefined | null): string | number
   /**
    * Delivers a webhook request (headers as Node gives them, the raw
    * body); answers the TriggerFiredEvent.

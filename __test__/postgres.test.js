@@ -63,12 +63,12 @@ pg('opening', () => {
   test('engines opened together migrate once; a schema newer than the package is refused, naming both versions', async () => {
     const engines = await Promise.all([1, 2, 3, 4, 5].map(() => open()))
     const { rows } = await admin.query(`SELECT key, version FROM ${schema}.meta`)
-    expect(rows).toEqual([{ key: 'schema', version: 1 }])
+    expect(rows).toEqual([{ key: 'schema', version: 2 }])
     await Promise.all(engines.map((e) => close(e)))
     await admin.query(`UPDATE ${schema}.meta SET version = 99`)
     const err = await rejection(open())
     expect(err.code).toBe('ENACT_STORE')
-    expect(err.message).toMatch(/version 99.*up to 1/)
+    expect(err.message).toMatch(/version 99.*up to 2/)
   })
 
   test('a schema holding tables of something else is refused', async () => {

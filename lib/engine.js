@@ -20,6 +20,7 @@ const { createFetchWebhookHandler } = require('./webhook-fetch')
 const { Waiters, waitOptions } = require('./waiters')
 const { Tickets } = require('./tickets')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
+const { Tracing } = require('./tracing')
 const timers = require('./timers')
 
 const { stimuli } = protocol
@@ -106,6 +107,8 @@ class BackgroundEngine {
   #shared = false
   /** @type {{ requeued: number, failed: number } | null} */
   #recovery = null
+  /** Attempt spans and trace contexts, with `tracing: true`. @type {Tracing | null} */
+  #tracing = null
   /** @type {(() => void)[]} */
   #idleWaiters = []
   /** @type {(() => void) | null} */
@@ -148,11 +151,14 @@ class BackgroundEngine {
     this.#durable = native.durable()
     this.#shared = native.shared()
     this.#manualClock = native.manualClock()
+    if (text.includes('"tracing":true')) this.#tracing = new Tracing()
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
       complete: (batch) => native.complete(batch),
       emit: (name, payload) => this.#listeners.emit(name, payload),
       afterFlush: () => this.#sync(),
+      progress: this.#progress,
+      tracing: this.#tracing,
     })
     this.#slicer = new Slicer(() => this.#sync())
     this.#submissions = new Submissions({
@@ -428,7 +434,90 @@ class BackgroundEngine {
    * @returns {Promise<import('..').BackgroundExecution>}
    */
   submit(request) {
+    if (this.#tracing !== null && request !== null && typeof request === 'object' && request.traceContext === undefined) {
+      const traceContext = this.#tracing.carrier()
+      if (traceContext !== undefined) request = { ...request, traceContext }
+    }
     return this.#submissions.submit(request)
+  }
+
+  /**
+   * Queues a failed, timed-out or cancelled execution again, its attempts
+   * starting over (BullMQ's `job.retry()`); resolves with the queued
+   * record. Rejects with `ENACT_NOT_FOUND` for an unknown id and
+   * `ENACT_INVALID_STATE` for an execution that is queued, running or
+   * completed.
+   * @param {string} executionId
+   * @returns {Promise<import('..').BackgroundExecution>}
+   */
+  retry(executionId) {
+    return settled(() => {
+      stringArg(executionId, 'executionId', Code.INVALID_EXECUTION)
+      this.#flushSubmissions()
+      return this.#tickets.answer(this.#native.retry(executionId)).then((rec) => {
+        this.#schedulePump()
+        return rec
+      })
+    })
+  }
+
+  /**
+   * Stores a running attempt's `ctx.progress(value)` and, once stored,
+   * emits `execution.progress`.
+   * @type {(ctx: import('./runner').Context, value: unknown) => Promise<void>}
+   */
+  #progress = (ctx, value) =>
+    settled(() => {
+      let text
+      try {
+        text = JSON.stringify(value)
+      } catch (err) {
+        throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got one that cannot be serialized (${toThrownError(err, '').message})`)
+      }
+      if (text === undefined) throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got ${typeName(value)}`)
+      const { executionId, tenantId, callableName, attempt } = ctx
+      return this.#tickets.answer(this.#native.progress(executionId, attempt, text)).then((stored) => {
+        if (stored === true && this.#listeners.has('execution.progress')) {
+          this.#listeners.emit('execution.progress', { executionId, tenantId, callableName, attempt, progress: JSON.parse(text) })
+        }
+      })
+    })
+
+  /**
+   * This engine's metrics in the Prometheus text format (version 0.0.4):
+   * counters and histograms of what this engine ran, and gauges of what
+   * the store holds (every engine's work, over PostgreSQL).
+   * @returns {Promise<string>}
+   */
+  metrics() {
+    return settled(() => {
+      this.#flushSubmissions()
+      return this.#tickets.answer(this.#native.metrics())
+    })
+  }
+
+  /**
+   * A Node `(req, res)` handler for `http.createServer` or Express that
+   * answers a Prometheus scrape with {@link metrics} (500 with the error's
+   * message if the store cannot be read).
+   * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void}
+   */
+  metricsHandler() {
+    return (_req, res) => {
+      this.metrics().then(
+        (text) => {
+          res.statusCode = 200
+          res.setHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+          res.setHeader('cache-control', 'no-store')
+          res.end(text)
+        },
+        (err) => {
+          res.statusCode = 500
+          res.setHeader('content-type', 'text/plain; charset=utf-8')
+          res.end(`# metrics unavailable: ${err && err.message}\n`)
+        },
+      )
+    }
   }
 
   /**
@@ -682,7 +771,8 @@ class BackgroundEngine {
     let out
     try {
       const chain = currentChain()
-      out = this.#native.stimulus(kind, dataText(send, STIMULUS_FIELD[kind], Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0)
+      const trace = this.#tracing === null ? null : this.#tracing.carrierText()
+      out = this.#native.stimulus(kind, dataText(send, STIMULUS_FIELD[kind], Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0, trace)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -707,7 +797,8 @@ class BackgroundEngine {
     return settled(() => {
       stringArg(triggerId, 'triggerId', Code.INVALID_TRIGGER)
       const chain = currentChain()
-      return this.#fired(this.#native.fire(triggerId, dataText(payload, 'payload', Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0))
+      const trace = this.#tracing === null ? null : this.#tracing.carrierText()
+      return this.#fired(this.#native.fire(triggerId, dataText(payload, 'payload', Code.INVALID_TRIGGER), chain?.root ?? null, chain?.depth ?? 0, trace))
     })
   }
 
@@ -746,7 +837,15 @@ class BackgroundEngine {
    */
   webhookHandler(options) {
     const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
-    return createWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
+    const handle = createWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
+    const native = this.#native
+    /** @type {import('..').WebhookHandler} */
+    const counted = (req, res) => {
+      // Each answer counts in `enact_webhook_requests_total{code}`.
+      res.once('finish', () => native.recordWebhook(res.statusCode))
+      return handle(req, res)
+    }
+    return counted
   }
 
   /**
@@ -767,7 +866,13 @@ class BackgroundEngine {
    */
   webhookFetchHandler(options) {
     const [maxBodyBytes, bodyTimeoutMs] = this.#native.webhookHandlerOptions(optionsText(options, 'options', Code.INVALID_TRIGGER))
-    return createFetchWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
+    const handle = createFetchWebhookHandler(this.#deliverWebhook, maxBodyBytes, bodyTimeoutMs)
+    const native = this.#native
+    return async (request) => {
+      const response = await handle(request)
+      native.recordWebhook(response.status)
+      return response
+    }
   }
 
   // -- time -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ const timers = require('./timers')
  * @property {boolean} [stream] whether stream chunks are delivered
  * @property {number} [chainDepth] how many fires led to it (absent: 0)
  * @property {string} [chainRoot] its chain's root (absent: itself)
+ * @property {Record<string, string>} [traceContext] the W3C trace context it was submitted or fired in
  */
 
 /**
@@ -157,6 +158,8 @@ let abortContext
 class Context {
   /** @type {(name: string, payload: unknown) => void} */
   #emit
+  /** @type {(ctx: Context, value: unknown) => Promise<void>} */
+  #progress
   #streams
   /** @type {AbortController | null} */
   #controller = null
@@ -167,8 +170,9 @@ class Context {
   /**
    * @param {Job} job
    * @param {(name: string, payload: unknown) => void} emit
+   * @param {(ctx: Context, value: unknown) => Promise<void>} progress
    */
-  constructor(job, emit) {
+  constructor(job, emit, progress) {
     this.executionId = job.executionId
     this.tenantId = job.tenantId
     this.callableName = job.callableName
@@ -179,6 +183,7 @@ class Context {
     this.triggerSource = job.triggerSource
     this.#streams = job.stream === true
     this.#emit = emit
+    this.#progress = progress
   }
 
   /** Aborts on timeout, cancellation or shutdown. Created on first use. */
@@ -203,6 +208,19 @@ class Context {
       attempt: this.attempt,
       chunk,
     })
+  }
+
+  /**
+   * Stores how far the attempt got (a number, or a small JSON value: at
+   * most 16 KiB as JSON) on the execution's record and emits
+   * `execution.progress`; resolves once stored. After the attempt ended
+   * (settled, timed out, cancelled) it does nothing.
+   * @param {unknown} value
+   * @returns {Promise<void>}
+   */
+  progress(value) {
+    if (this.#settled || this.#abortReason !== undefined) return Promise.resolve()
+    return this.#progress(this, value)
   }
 
   static {
@@ -232,17 +250,26 @@ class Runner {
   #complete
   #emit
   #afterFlush
+  #progress
+  /** @type {import('./tracing').Tracing | null} */
+  #tracing
+  /** @type {WeakMap<Context, any>} each traced attempt's span */
+  #spans = new WeakMap()
 
   /**
    * @param {object} host
    * @param {(batch: string) => void} host.complete hands a JSON batch of results to Rust
    * @param {(name: string, payload: unknown) => void} host.emit delivers a stream chunk to listeners
    * @param {() => void} host.afterFlush runs after each batch (start what may start now)
+   * @param {(ctx: Context, value: unknown) => Promise<void>} host.progress stores a `ctx.progress(value)`
+   * @param {import('./tracing').Tracing | null} [host.tracing] traces each attempt
    */
-  constructor({ complete, emit, afterFlush }) {
+  constructor({ complete, emit, afterFlush, progress, tracing = null }) {
     this.#complete = complete
     this.#emit = emit
     this.#afterFlush = afterFlush
+    this.#progress = progress
+    this.#tracing = tracing
   }
 
   /**
@@ -257,7 +284,7 @@ class Runner {
   start(jobs) {
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]
-      const ctx = new Context(job, this.#emit)
+      const ctx = new Context(job, this.#emit, this.#progress)
       this.#inflight.set(job.executionId, ctx)
       const fn = this.#callables.get(job.callableName)
       if (fn === undefined) {
@@ -271,7 +298,12 @@ class Runner {
       /** @type {any} */
       let out
       try {
-        out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
+        if (this.#tracing === null) out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
+        else {
+          const traced = this.#tracing.attempt(job, () => chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx))
+          this.#spans.set(ctx, traced.span)
+          out = traced.out
+        }
       } catch (err) {
         this.#fail(ctx, err)
         continue
@@ -308,6 +340,7 @@ class Runner {
     if (ctx !== undefined && ctx.attempt === attempt) {
       this.#inflight.delete(executionId)
       this.#end(ctx)
+      this.#endSpan(ctx, { message: `attempt aborted: ${why}` })
       abortContext(ctx, abortReason(why, executionId))
     }
   }
@@ -316,6 +349,7 @@ class Runner {
   abortAll() {
     for (const ctx of this.#inflight.values()) {
       this.#end(ctx)
+      this.#endSpan(ctx, { message: 'attempt aborted: shutdown' })
       abortContext(ctx, abortReason('shutdown'))
     }
     this.#inflight.clear()
@@ -329,6 +363,18 @@ class Runner {
   #end(ctx) {
     const chain = this.#chains.get(ctx)
     if (chain !== undefined) chain.live = false
+  }
+
+  /**
+   * Ends the span of a traced attempt (once).
+   * @param {Context} ctx
+   * @param {{ message: string, code?: string } | null} error
+   */
+  #endSpan(ctx, error) {
+    const span = this.#spans.get(ctx)
+    if (span === undefined) return
+    this.#spans.delete(ctx)
+    /** @type {import('./tracing').Tracing} */ (this.#tracing).end(span, error)
   }
 
   /** @param {Context} ctx */
@@ -388,6 +434,7 @@ class Runner {
    * @param {CallError | null} error
    */
   #report(ctx, output, error) {
+    if (this.#tracing !== null) this.#endSpan(ctx, error)
     const head = '{"executionId":' + JSON.stringify(ctx.executionId) + ',"attempt":' + ctx.attempt
     this.#results.push(error === null ? head + ',"output":' + output + '}' : head + ',"error":' + JSON.stringify(error) + '}')
     if (!this.#flushScheduled) {

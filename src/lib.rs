@@ -96,6 +96,18 @@ fn json_arg(env: &Env, code: ErrorCode, field: &str, text: &str) -> Result<Value
     validate::parse_json(text, field, code).or_throw(env)
 }
 
+/// The bytes of JSON `ctx.progress(value)` may store.
+const MAX_PROGRESS_BYTES: usize = 16 * 1024;
+
+/// A trace context carrier passed as JSON text (or null).
+fn trace_arg(env: &Env, text: Option<String>) -> Result<Option<Arc<TraceContext>>> {
+    let Some(text) = text else { return Ok(None) };
+    let v = json_arg(env, ErrorCode::InvalidExecution, "traceContext", &text)?;
+    let holder = serde_json::json!({ "traceContext": v });
+    let f = validate::Fields::of(&holder, "").or_throw(env)?;
+    Ok(validate::trace_context(&f, "traceContext").or_throw(env)?.map(Arc::new))
+}
+
 // -- the host ---------------------------------------------------------------
 
 type WakeFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
@@ -368,6 +380,7 @@ fn submit_batch(
                     trigger_source: None,
                     chain_depth: 0,
                     chain_root: None,
+                    trace_context: None,
                 })
             })
             .collect(),
@@ -397,7 +410,7 @@ fn submit_batch(
         match r {
             Ok(request) => {
                 let silent = request.config.mode == ExecutionMode::Silent;
-                let brief = request.config == defaults && request.metadata.is_none() && request.chain_root.is_none();
+                let brief = request.config == defaults && request.metadata.is_none() && request.chain_root.is_none() && request.trace_context.is_none();
                 batch.push(Submission { request, watch: silent, keep_record: !(brief || silent) });
                 out.push(None);
             }
@@ -579,6 +592,81 @@ pub struct EngineStats {
     pub retried: f64,
     /// Late results ignored (after a timeout or cancel).
     pub stale_results: f64,
+    /// Of `queued`, those delayed (retry backoff, `runAt`, `delayMs`).
+    pub delayed: f64,
+    /// The window `callables` and `tenants` report over (ms).
+    pub window_ms: f64,
+    /// Executions this engine ended since it started.
+    pub ended: EndedStats,
+    /// Per callable.
+    pub callables: std::collections::BTreeMap<String, NameStatsJs>,
+    /// Per tenant.
+    pub tenants: std::collections::BTreeMap<String, NameStatsJs>,
+}
+
+/// Executions ended per final status.
+#[derive(serde::Serialize)]
+pub struct EndedStats {
+    pub completed: f64,
+    pub failed: f64,
+    pub timeout: f64,
+    pub cancelled: f64,
+}
+
+impl EndedStats {
+    fn of(n: [u64; 4]) -> Self {
+        Self { completed: n[0] as f64, failed: n[1] as f64, timeout: n[2] as f64, cancelled: n[3] as f64 }
+    }
+}
+
+/// p50 / p99 in ms over the window.
+#[derive(serde::Serialize)]
+pub struct PercentilesJs {
+    pub count: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// One callable's or tenant's stats.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NameStatsJs {
+    pub queued: f64,
+    pub delayed: f64,
+    pub running: f64,
+    pub completed: f64,
+    pub failed: f64,
+    pub timeout: f64,
+    pub cancelled: f64,
+    pub retried: f64,
+    pub duration_ms: Option<PercentilesJs>,
+    pub wait_ms: Option<PercentilesJs>,
+}
+
+impl NameStatsJs {
+    fn of(n: enact_background_core::executor::NameStats) -> Self {
+        let w = n.window;
+        let p = |p: Option<enact_background_core::metrics::Percentiles>| {
+            p.map(|p| PercentilesJs { count: p.count as f64, p50: round3(p.p50), p99: round3(p.p99) })
+        };
+        Self {
+            queued: n.queued as f64,
+            delayed: n.delayed as f64,
+            running: n.running as f64,
+            completed: w.ended[0] as f64,
+            failed: w.ended[1] as f64,
+            timeout: w.ended[2] as f64,
+            cancelled: w.ended[3] as f64,
+            retried: w.retried as f64,
+            duration_ms: p(w.run),
+            wait_ms: p(w.wait),
+        }
+    }
+}
+
+/// Milliseconds to the microsecond.
+fn round3(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// The Rust half of one engine, held by the facade (`lib/engine.js`).
@@ -655,6 +743,7 @@ impl NativeEngine {
                 // are renewed, and expired ones taken back, all the time.
                 maintenance: shared,
                 keep_finished: shared.then_some(o.keep_finished),
+                metrics: o.metrics,
             };
             let manual = match o.clock {
                 validate::ClockOption::System => None,
@@ -953,6 +1042,50 @@ impl NativeEngine {
         })
     }
 
+    /// Queues a failed, timed-out or cancelled execution again; answers the
+    /// queued record.
+    #[napi(ts_return_type = "string | number")]
+    pub fn retry(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
+        guarded(&env, || self.answered(&env, self.shared.exec.clone().retry_async(execution_id)))
+    }
+
+    /// Stores what a running attempt reported (`value`: JSON text); answers
+    /// whether that attempt still ran (else nothing was written).
+    #[napi(ts_return_type = "string | number")]
+    pub fn progress(&self, env: Env, execution_id: String, attempt: u32, value: String) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            if value.len() > MAX_PROGRESS_BYTES {
+                return Err(EngineError::invalid("progress", format!("expected at most {MAX_PROGRESS_BYTES} bytes of JSON, got {}", value.len())))
+                    .or_throw(&env);
+            }
+            let value = json_arg(&env, ErrorCode::InvalidExecution, "progress", &value)?;
+            self.answered(&env, self.shared.exec.clone().progress_async(execution_id, attempt, value))
+        })
+    }
+
+    /// This engine's metrics in the Prometheus text format (0.0.4), with
+    /// gauges of the store's waiting and running work and its triggers.
+    #[napi(ts_return_type = "string | number")]
+    pub fn metrics(&self, env: Env) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            let exec = self.shared.exec.clone();
+            let t = self.shared.triggers.clone();
+            self.answered(&env, async move {
+                let mut by: std::collections::BTreeMap<(u8, u8), (TriggerType, TriggerStatus, u64)> = Default::default();
+                for tr in t.list_async(&TriggerFilter::default()).await? {
+                    by.entry((tr.trigger_type as u8, tr.status as u8)).or_insert((tr.trigger_type, tr.status, 0)).2 += 1;
+                }
+                exec.metrics_text(by.into_values().collect()).await
+            })
+        })
+    }
+
+    /// Counts a webhook handler's answer (its HTTP status) in the metrics.
+    #[napi]
+    pub fn record_webhook(&self, status: u32) {
+        self.shared.exec.metrics().webhook(u16::try_from(status).unwrap_or(u16::MAX));
+    }
+
     /// The record, or null.
     #[napi(ts_return_type = "string | number")]
     pub fn get_execution(&self, env: Env, execution_id: String) -> Result<Either<String, f64>> {
@@ -990,6 +1123,11 @@ impl NativeEngine {
                     submitted: s.submitted as f64,
                     retried: s.retried as f64,
                     stale_results: s.stale_results as f64,
+                    delayed: s.delayed as f64,
+                    window_ms: enact_background_core::metrics::WINDOW_MS as f64,
+                    ended: EndedStats::of(s.ended),
+                    callables: s.callables.into_iter().map(|(k, v)| (k, NameStatsJs::of(v))).collect(),
+                    tenants: s.tenants.into_iter().map(|(k, v)| (k, NameStatsJs::of(v))).collect(),
                 })
             })
         })
@@ -1094,25 +1232,45 @@ impl NativeEngine {
     /// An event, a batch of events, a lifecycle event or a metric (`kind`,
     /// numbered as in [`protocol`]) as JSON text; answers the fires, or
     /// null when nothing fired. `chainRoot` and `chainDepth`: the chain of
-    /// the callable it was made in (null and 0 outside one).
+    /// the callable it was made in (null and 0 outside one). `trace`: the
+    /// caller's W3C trace context as JSON text (`{ traceparent,
+    /// tracestate? }`), carried onto the executions it fires, or null.
     #[napi(ts_return_type = "string | number")]
-    pub fn stimulus(&self, env: Env, kind: u32, value: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
+    pub fn stimulus(
+        &self,
+        env: Env,
+        kind: u32,
+        value: String,
+        chain_root: Option<String>,
+        chain_depth: u32,
+        trace: Option<String>,
+    ) -> Result<Either<String, f64>> {
         guarded(&env, || {
-            let chain = Chain { depth: chain_depth, root: chain_root };
+            let trace = trace_arg(&env, trace)?;
+            let chain = Chain { depth: chain_depth, root: chain_root, trace };
             self.answered(&env, run_stimulus(self.shared.triggers.clone(), kind, value, chain))
         })
     }
 
     /// Fires a trigger now; answers the TriggerFiredEvent. `chainRoot` /
-    /// `chainDepth` as for [`NativeEngine::stimulus`].
+    /// `chainDepth` / `trace` as for [`NativeEngine::stimulus`].
     #[napi(ts_return_type = "string | number")]
-    pub fn fire(&self, env: Env, trigger_id: String, payload: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
+    pub fn fire(
+        &self,
+        env: Env,
+        trigger_id: String,
+        payload: String,
+        chain_root: Option<String>,
+        chain_depth: u32,
+        trace: Option<String>,
+    ) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let payload = match json_arg(&env, ErrorCode::InvalidTrigger, "payload", &payload)? {
                 Value::Null => None,
                 p => Some(p),
             };
-            let chain = Chain { depth: chain_depth, root: chain_root };
+            let trace = trace_arg(&env, trace)?;
+            let chain = Chain { depth: chain_depth, root: chain_root, trace };
             let t = self.shared.triggers.clone();
             self.answered(&env, async move { t.fire_async(&trigger_id, payload, &chain).await })
         })

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     /// many unexpired message ids as its replay budget holds (HTTP 429);
     /// nothing fired. Sent again once the oldest id expires, it is accepted.
     RateLimited,
+    /// The execution is not in a state the call applies to (`retry` of an
+    /// execution that is queued, running or completed).
+    InvalidState,
 }
 
 impl ErrorCode {
@@ -69,12 +72,13 @@ impl ErrorCode {
             Self::BadRequest => "ENACT_BAD_REQUEST",
             Self::Stalled => "ENACT_STALLED",
             Self::RateLimited => "ENACT_RATE_LIMITED",
+            Self::InvalidState => "ENACT_INVALID_STATE",
         }
     }
 
     /// Every code, in declaration order: the list JavaScript exports as
     /// `ErrorCodes` and the typings list as `ErrorCode`.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidTrigger,
         Self::InvalidExecution,
         Self::UnknownCallable,
@@ -93,6 +97,7 @@ impl ErrorCode {
         Self::BadRequest,
         Self::Stalled,
         Self::RateLimited,
+        Self::InvalidState,
     ];
 }
 

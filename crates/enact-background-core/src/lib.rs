@@ -29,6 +29,7 @@ pub mod error;
 pub mod executor;
 pub mod ids;
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod pattern;
 pub mod sqlite;

@@ -635,6 +635,11 @@ pub struct EngineOptions {
     /// How long a claimed attempt is leased to its engine before others
     /// may take it back (the PostgreSQL store; default 30000 ms).
     pub lease_ms: u64,
+    /// What the metrics count.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Whether attempts are traced with OpenTelemetry (done in JS; the
+    /// core only carries trace contexts).
+    pub tracing: bool,
 }
 
 /// The `store` engine option.
@@ -792,7 +797,7 @@ fn opt_positive(map: &Map<String, Value>, key: &str) -> EngineResult<Option<usiz
 /// Every option of `new BackgroundEngine(options)`; `bindingTimeoutMs` is
 /// read by [`binding_timeout_ms`].
 pub const ENGINE_OPTIONS: &[&str] =
-    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock", "maxStalls", "leaseMs"];
+    &["store", "concurrency", "tenantConcurrency", "maxChainDepth", "maxChainFires", "keepFinished", "bindingTimeoutMs", "webhookReplayCapacity", "clock", "maxStalls", "leaseMs", "metrics", "tracing"];
 
 /// Options of the engine (absent or null: all defaults).
 /// Unknown fields are refused (a misspelt option is a bug, not a default).
@@ -837,7 +842,35 @@ pub fn engine_options(v: &Value) -> EngineResult<EngineOptions> {
                 _ => return Err(EngineError::invalid("leaseMs", format!("expected an integer from 100 to 86400000 (ms), got {}", describe(v)))),
             },
         },
+        metrics: metrics_option(map.get("metrics"))?,
+        tracing: match map.get("tracing") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(EngineError::invalid("tracing", format!("expected a boolean, got {}", describe(v)))),
+        },
     })
+}
+
+/// The `metrics` engine option: `true` (the default), `false`, or
+/// `{ tenantLabels?: boolean }`.
+fn metrics_option(v: Option<&Value>) -> EngineResult<crate::metrics::MetricsConfig> {
+    use crate::metrics::MetricsConfig;
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(MetricsConfig::default()),
+        Some(Value::Bool(false)) => Ok(MetricsConfig { enabled: false, tenant_labels: false }),
+        Some(Value::Object(m)) => {
+            if let Some(k) = m.keys().find(|k| k.as_str() != "tenantLabels") {
+                return Err(EngineError::invalid(&format!("metrics.{k}"), "unknown field (expected tenantLabels)"));
+            }
+            let tenant_labels = match m.get("tenantLabels") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(v) => return Err(EngineError::invalid("metrics.tenantLabels", format!("expected a boolean, got {}", describe(v)))),
+            };
+            Ok(MetricsConfig { enabled: true, tenant_labels })
+        }
+        Some(v) => Err(EngineError::invalid("metrics", format!("expected a boolean or {{ tenantLabels }}, got {}", describe(v)))),
+    }
 }
 
 /// `options` of `registerCallable(name, fn, options)`: its `concurrency`,

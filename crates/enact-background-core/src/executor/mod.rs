@@ -32,7 +32,7 @@ mod services;
 pub use protocol::*;
 pub use services::PRUNE_EVERY;
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::future::Future;
 
 /// Id-keyed maps and sets: foldhash (fast, seeded per process).
@@ -54,8 +54,9 @@ use crate::model::{
 };
 use crate::store::{
     poll_now, ready_now, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Inserted, Limits, NewExecution,
-    Readiness,
+    Progress, Readiness, RetryOutcome,
 };
+use crate::metrics::{End, Gauges, Metrics, MetricsConfig, Series};
 use crate::transform::apply_transform;
 use crate::validate::SubmitRequest;
 
@@ -80,11 +81,21 @@ pub struct ExecutorConfig {
     /// many finished executions in the store (`None`: it does not run; the
     /// memory store bounds itself as it goes).
     pub keep_finished: Option<usize>,
+    /// What the metrics count.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        Self { concurrency: 16, tenant_concurrency: None, lease_ms: 30_000, max_stalls: 1, maintenance: false, keep_finished: None }
+        Self {
+            concurrency: 16,
+            tenant_concurrency: None,
+            lease_ms: 30_000,
+            max_stalls: 1,
+            maintenance: false,
+            keep_finished: None,
+            metrics: MetricsConfig::default(),
+        }
     }
 }
 
@@ -117,6 +128,15 @@ struct Running {
     heavy: bool,
     retry: Option<RetryConfig>,
     timeout_ms: u64,
+    /// Where its end is counted, with metrics on.
+    meter: Option<Box<Meter>>,
+}
+
+/// An attempt's metrics: its series, tenant and start.
+struct Meter {
+    series: Arc<Series>,
+    tenant: Box<str>,
+    started_ms: i64,
 }
 
 /// A result handed to a target handler, until it reports.
@@ -137,6 +157,20 @@ enum RowKind {
 struct Row {
     id: String,
     kind: RowKind,
+}
+
+impl Row {
+    /// How the attempt ended, for the metrics; `failed` is the final
+    /// status of a failure that is not retried.
+    fn end(&self, failed: Status) -> End {
+        match (self.kind, failed) {
+            (RowKind::Completed, _) => End::Completed,
+            (RowKind::Retry(_), _) => End::Retry,
+            (RowKind::Final, Status::Timeout) => End::Timeout,
+            (RowKind::Final, Status::Cancelled) => End::Cancelled,
+            (RowKind::Final, _) => End::Failed,
+        }
+    }
 }
 
 /// A submission whose id the store found taken, for [`Executor::existing`].
@@ -242,6 +276,8 @@ pub struct Executor {
     publishing: tokio::sync::Mutex<()>,
     /// When the timer last read the watched executions again (Unix ms).
     last_recheck: AtomicI64,
+    /// What this engine did, counted.
+    metrics: Metrics,
 }
 
 /// How long claims pause after the store failed one.
@@ -268,7 +304,6 @@ impl Executor {
             driver,
             clock,
             host,
-            config,
             worker: ids::new_id("engine_").into(),
             interest: AtomicU32::new(0),
             feedback: AtomicU32::new(0),
@@ -286,6 +321,8 @@ impl Executor {
             published: AtomicBool::new(false),
             publishing: tokio::sync::Mutex::new(()),
             last_recheck: AtomicI64::new(0),
+            metrics: Metrics::new(config.metrics),
+            config,
         })
     }
 
@@ -729,6 +766,7 @@ impl Executor {
             // the execution had, retryable false: enact-core refuses an
             // error without a retry policy or with attempt 0.
             let error = self.execution_error_with(ErrorCategory::ValidationError, &err, 1, new.record.config.retry.as_ref());
+            self.metrics.ended_idle(&new.record.callable_name, &new.record.tenant_id, End::Failed, millis(now));
             new.record.status = Status::Failed;
             new.record.completed_at = Some(now);
             new.record.error = Some(Box::new(error));
@@ -833,15 +871,37 @@ impl Executor {
 
     /// [`Executor::stats`] for any store.
     pub async fn stats_async(self: Arc<Self>) -> EngineResult<Stats> {
-        let counts = self.driver.counts().await?;
+        let (counts, tallies) = futures_util::future::try_join(self.driver.counts(), self.driver.breakdown()).await?;
+        let (windows_c, windows_t) = self.metrics.windows(now_ms(&*self.clock));
+        let mut callables: BTreeMap<String, NameStats> = BTreeMap::new();
+        let mut tenants: BTreeMap<String, NameStats> = BTreeMap::new();
+        let mut delayed = 0;
+        for t in tallies {
+            delayed += t.delayed;
+            for (map, key) in [(&mut callables, &t.callable), (&mut tenants, &t.tenant)] {
+                let e = map.entry(key.clone()).or_default();
+                e.queued += t.queued;
+                e.delayed += t.delayed;
+                e.running += t.running;
+            }
+        }
+        for (map, windows) in [(&mut callables, windows_c), (&mut tenants, windows_t)] {
+            for (k, w) in windows {
+                map.entry(k).or_default().window = w;
+            }
+        }
         let g = self.inner.lock();
         Ok(Stats {
             counts,
+            delayed,
             in_flight: g.running.len(),
             concurrency: self.config.concurrency,
             submitted: g.submitted,
             retried: g.retried,
             stale_results: g.stale,
+            ended: self.metrics.ended_totals(),
+            callables,
+            tenants,
         })
     }
 
@@ -917,12 +977,18 @@ impl Executor {
         let mut earliest = i64::MAX;
         let want_started = self.wants(EventKind::Started);
         g.waiting -= claimed.len() as i64;
+        let now_ms = millis(now);
         for rec in claimed {
-            let deadline = millis(now).saturating_add(rec.config.timeout_ms as i64);
+            let deadline = now_ms.saturating_add(rec.config.timeout_ms as i64);
             earliest = earliest.min(deadline);
             g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
             let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
-            let running = Running { attempt: rec.attempt, heavy, retry: rec.config.retry.clone(), timeout_ms: rec.config.timeout_ms };
+            let meter = self.metrics.series(&rec.callable_name, &rec.tenant_id).map(|series| {
+                let wait = (rec.attempt == 1).then(|| (now - rec.queued_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
+                self.metrics.started(&series, &rec.tenant_id, wait, now_ms);
+                Box::new(Meter { series, tenant: rec.tenant_id.as_str().into(), started_ms: now_ms })
+            });
+            let running = Running { attempt: rec.attempt, heavy, retry: rec.config.retry.clone(), timeout_ms: rec.config.timeout_ms, meter };
             g.running.insert(rec.execution_id.clone(), running);
             if want_started {
                 g.outbox.push(Notice::Event(EventKind::Started, Box::new(rec.clone())));
@@ -939,6 +1005,7 @@ impl Executor {
                 trigger_source: rec.trigger_source,
                 chain_depth: rec.chain_depth,
                 chain_root: rec.chain_root,
+                trace_context: rec.trace_context,
             });
         }
         drop(g);
@@ -1036,6 +1103,7 @@ impl Executor {
                     Outcome::Completed(output) => self.completed_row(&g, id, attempt, output, run.heavy),
                     Outcome::Failed(err) => self.failed_row(&g, id, &run, ErrorCategory::ToolError, &err, Status::Failed),
                 };
+                self.meter_end(&run, row.end(Status::Failed));
                 rows.push(finish);
                 ctx.push(row);
             }
@@ -1250,15 +1318,79 @@ impl Executor {
                 Self::kick(&mut g);
                 match self.release_slot(&mut g, &execution_id, rec.attempt) {
                     Some(run) => {
+                        self.meter_end(&run, End::Cancelled);
                         g.outbox.push(Notice::Abort { execution_id, attempt: run.attempt, reason: AbortReason::Cancel });
                     }
-                    None => g.waiting -= 1,
+                    None => {
+                        g.waiting -= 1;
+                        self.metrics.ended_idle(&rec.callable_name, &rec.tenant_id, End::Cancelled, millis(at));
+                    }
                 }
                 self.settle(&mut g, *rec);
                 Ok(true)
             }
             CancelOutcome::AlreadyFinal => Ok(false),
             CancelOutcome::NotFound => Err(EngineError::not_found("execution", &execution_id)),
+        }
+    }
+
+    /// Counts the end of a running attempt (its run time, and how it ended).
+    fn meter_end(&self, run: &Running, end: End) {
+        if let Some(m) = &run.meter {
+            let now = now_ms(&*self.clock);
+            self.metrics.ended(&m.series, &m.tenant, (now - m.started_ms) as f64, end, now);
+        }
+    }
+
+    /// What this engine counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus exposition of this engine's metrics, with gauges of
+    /// what the store holds (every engine's work, on a shared store).
+    pub async fn metrics_text(self: Arc<Self>, triggers: Vec<(crate::model::TriggerType, crate::model::TriggerStatus, u64)>) -> EngineResult<String> {
+        let tallies = self.driver.breakdown().await?;
+        let in_flight = self.inner.lock().running.len();
+        Ok(self.metrics.encode(&Gauges { tallies, triggers, in_flight, concurrency: self.config.concurrency }))
+    }
+
+    /// Stores what attempt `attempt` of `execution_id` reported with
+    /// `ctx.progress`; `Ok(false)` when that attempt no longer runs here
+    /// (it timed out, was cancelled or handed back): nothing is written.
+    pub async fn progress_async(self: Arc<Self>, execution_id: String, attempt: u32, value: Value) -> EngineResult<bool> {
+        if !is_live(&self.inner.lock().running, &execution_id, attempt) {
+            return Ok(false);
+        }
+        let written = self.driver.progress_many(vec![Progress { id: execution_id, attempt, value }]).await?;
+        Ok(written.first().copied().unwrap_or(false))
+    }
+
+    /// Queues a `failed`, `timeout` or `cancelled` execution again, with
+    /// its attempts starting over (BullMQ's `job.retry()`); answers the
+    /// queued record. `ENACT_INVALID_STATE` for any other status.
+    pub async fn retry_async(self: Arc<Self>, execution_id: String) -> EngineResult<BackgroundExecution> {
+        if !self.accepting() {
+            return Err(EngineError::new(ErrorCode::Shutdown, "retry: the engine is shutting down"));
+        }
+        match self.driver.retry(&execution_id, self.clock.now()).await? {
+            RetryOutcome::Requeued(rec) => {
+                {
+                    let mut g = self.inner.lock();
+                    Self::kick(&mut g);
+                    g.waiting += 1;
+                    if self.wants(EventKind::Queued) {
+                        g.outbox.push(Notice::Event(EventKind::Queued, rec.clone()));
+                    }
+                }
+                self.wake_host();
+                Ok(*rec)
+            }
+            RetryOutcome::NotRetryable(status) => Err(EngineError::new(
+                ErrorCode::InvalidState,
+                format!("executionId: {execution_id:?} is {}; only failed, timeout or cancelled executions can be retried", status.as_str()),
+            )),
+            RetryOutcome::NotFound => Err(EngineError::not_found("execution", &execution_id)),
         }
     }
 

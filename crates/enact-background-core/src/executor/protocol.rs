@@ -50,6 +50,9 @@ pub struct Dispatch {
     /// Its chain's root, if it is not the root itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_root: Option<String>,
+    /// The trace context it was submitted or fired in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<crate::model::TraceContext>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -115,11 +118,14 @@ pub enum EventKind {
     LoopBlocked,
     /// `engine.diagnostic`: background work failed and goes on.
     Diagnostic,
+    /// `execution.progress`: a callable reported progress (emitted by the
+    /// host once stored; not fed back to triggers).
+    Progress,
 }
 
 impl EventKind {
     /// Every event kind.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         Self::Queued,
         Self::Started,
         Self::Stream,
@@ -133,6 +139,7 @@ impl EventKind {
         Self::TriggerFired,
         Self::LoopBlocked,
         Self::Diagnostic,
+        Self::Progress,
     ];
 
     /// The event name, e.g. `execution.completed`.
@@ -151,6 +158,7 @@ impl EventKind {
             Self::TriggerFired => "trigger.fired",
             Self::LoopBlocked => "trigger.loop_blocked",
             Self::Diagnostic => "engine.diagnostic",
+            Self::Progress => "execution.progress",
         }
     }
 
@@ -162,7 +170,7 @@ impl EventKind {
     /// Whether this is one of the executor's own lifecycle events
     /// (`execution.*`, `binding.*`), which flow back into the trigger engine.
     pub fn is_execution_event(self) -> bool {
-        !matches!(self, Self::TriggerFired | Self::LoopBlocked | Self::Diagnostic)
+        !matches!(self, Self::TriggerFired | Self::LoopBlocked | Self::Diagnostic | Self::Progress)
     }
 
     /// This kind's bit in an interest mask.
@@ -316,7 +324,7 @@ pub enum Existing {
 }
 
 /// Counters of [`Executor::stats`](super::Executor::stats).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Executions per status in the store.
     pub counts: StatusCounts,
@@ -330,5 +338,28 @@ pub struct Stats {
     pub retried: u64,
     /// Attempts whose late result was ignored (after timeout or cancel).
     pub stale_results: u64,
+    /// Of the queued executions, those delayed (not ready before a time).
+    pub delayed: u64,
+    /// Executions this engine ended since it started: completed, failed,
+    /// timeout, cancelled.
+    pub ended: [u64; 4],
+    /// Per callable: waiting and running work in the store, and what this
+    /// engine did with it over the recent window.
+    pub callables: std::collections::BTreeMap<String, NameStats>,
+    /// The same per tenant.
+    pub tenants: std::collections::BTreeMap<String, NameStats>,
+}
+
+/// One callable's or tenant's part of [`Stats`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NameStats {
+    /// Queued and ready, in the store.
+    pub queued: u64,
+    /// Queued but delayed, in the store.
+    pub delayed: u64,
+    /// Running, in the store (on any engine of a shared store).
+    pub running: u64,
+    /// What this engine did over [`crate::metrics::WINDOW_MS`].
+    pub window: crate::metrics::WindowStats,
 }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::DateTime;
 
 use super::{now_ms, AbortReason, CallError, Executor, Notice};
+use crate::metrics::End;
 use crate::error::{EngineError, EngineResult};
 use crate::model::{BackgroundExecutionStatus as Status, ErrorCategory};
 use crate::store::Signal;
@@ -60,6 +61,7 @@ impl Executor {
                 g.outbox.push(Notice::Abort { execution_id: id.clone(), attempt, reason: AbortReason::Timeout });
                 let err = CallError::new(format!("timed out after {} ms", run.timeout_ms));
                 let (finish, row) = self.failed_row(&g, id, &run, ErrorCategory::Timeout, &err, Status::Timeout);
+                self.meter_end(&run, row.end(Status::Timeout));
                 rows.push(finish);
                 ctx.push(row);
             }
@@ -271,8 +273,10 @@ impl Executor {
         {
             let mut g = self.inner.lock();
             Self::kick(&mut g);
+            let now = now_ms(&*self.clock);
             for r in rescued {
                 if r.record.status.is_final() {
+                    self.metrics.ended_idle(&r.record.callable_name, &r.record.tenant_id, End::Failed, now);
                     self.settle(&mut g, *r.record);
                 } else {
                     g.waiting += 1;

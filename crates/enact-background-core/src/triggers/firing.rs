@@ -354,6 +354,7 @@ impl TriggerEngine {
             self.chains.lock().spend(root, crate::clock::millis(now));
         }
         self.exec.accept_fired(record);
+        self.exec.metrics().fired(t.trigger_type);
         let event = TriggerFiredEvent {
             trigger_id: t.trigger_id.clone(),
             trigger_name: t.name.clone(),

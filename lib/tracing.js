@@ -1,0 +1,133 @@
+// @ts-check
+'use strict'
+// OpenTelemetry tracing, optional: loaded only for an engine opened with
+// `tracing: true`, from the application's own `@opentelemetry/api` (an
+// optional peer dependency, so that the application's SDK and ours share
+// one global tracer provider).
+//
+// The trace context crosses the store as W3C `traceparent` / `tracestate`
+// strings, written here from the active span's context and read back
+// here, so it needs no propagator to be registered: the executions a call
+// makes (a submit, or the fires of an emit, fire or reportMetric) carry
+// the caller's span context in their record (`traceContext`), and every
+// attempt of them, on any engine and after any restart, runs in a span
+// that is a child of it and links to it.
+
+const { Code, enactError } = require('./errors')
+
+/** @type {any} */
+let api = null
+
+/** @returns {any} the application's `@opentelemetry/api` */
+function load() {
+  if (api !== null) return api
+  try {
+    api = require('@opentelemetry/api')
+  } catch {
+    throw enactError(
+      Code.INVALID_EXECUTION,
+      'tracing: `@opentelemetry/api` is not installed; install it (`npm install @opentelemetry/api`) with an OpenTelemetry SDK to trace attempts, or leave tracing off',
+    )
+  }
+  return api
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+/**
+ * The attempt spans of one engine.
+ */
+class Tracing {
+  #api
+  #tracer
+
+  constructor() {
+    this.#api = load()
+    this.#tracer = this.#api.trace.getTracer('enact-background')
+  }
+
+  /**
+   * The active span's context as a W3C carrier, or undefined when no valid
+   * span is active.
+   * @returns {{ traceparent: string, tracestate?: string } | undefined}
+   */
+  carrier() {
+    const sc = this.#api.trace.getSpanContext(this.#api.context.active())
+    if (sc === undefined || !this.#api.isSpanContextValid(sc)) return undefined
+    /** @type {{ traceparent: string, tracestate?: string }} */
+    const out = { traceparent: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}` }
+    const state = sc.traceState?.serialize?.()
+    if (typeof state === 'string' && state !== '') out.tracestate = state
+    return out
+  }
+
+  /** @returns {string | null} {@link carrier} as JSON text, or null */
+  carrierText() {
+    const c = this.carrier()
+    return c === undefined ? null : JSON.stringify(c)
+  }
+
+  /**
+   * The span context a carrier holds, or undefined.
+   * @param {Record<string, string> | undefined} carrier
+   */
+  #remote(carrier) {
+    const m = carrier === undefined ? null : TRACEPARENT.exec(carrier.traceparent ?? '')
+    if (m === null || m[1] === 'ff') return undefined
+    /** @type {any} */
+    const sc = { traceId: m[2], spanId: m[3], traceFlags: parseInt(m[4], 16), isRemote: true }
+    if (typeof carrier?.tracestate === 'string' && typeof this.#api.createTraceState === 'function') {
+      sc.traceState = this.#api.createTraceState(carrier.tracestate)
+    }
+    return this.#api.isSpanContextValid(sc) ? sc : undefined
+  }
+
+  /**
+   * Starts the span of one attempt, a child of (and linked to) the span
+   * that submitted or fired its execution; `run` runs in its context.
+   * @template T
+   * @param {import('./runner').Job} job
+   * @param {() => T} run
+   * @returns {{ span: any, out: T }}
+   */
+  attempt(job, run) {
+    const a = this.#api
+    const remote = this.#remote(job.traceContext)
+    const parent = remote === undefined ? a.ROOT_CONTEXT : a.trace.setSpanContext(a.ROOT_CONTEXT, remote)
+    /** @type {Record<string, string | number>} */
+    const attributes = {
+      'enact.execution_id': job.executionId,
+      'enact.tenant_id': job.tenantId,
+      'enact.callable': job.callableName,
+      'enact.attempt': job.attempt,
+    }
+    if (job.triggerId !== undefined) attributes['enact.trigger_id'] = job.triggerId
+    const span = this.#tracer.startSpan(
+      `enact.execute ${job.callableName}`,
+      { kind: a.SpanKind.CONSUMER, attributes, links: remote === undefined ? [] : [{ context: remote }] },
+      parent,
+    )
+    const out = a.context.with(a.trace.setSpan(parent, span), run)
+    return { span, out }
+  }
+
+  /**
+   * Ends an attempt's span: OK, or ERROR with the failure's message.
+   * @param {any} span
+   * @param {{ message: string, code?: string } | null} error
+   */
+  end(span, error) {
+    try {
+      if (error === null) span.setStatus({ code: this.#api.SpanStatusCode.OK })
+      else {
+        span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: error.message })
+        if (error.code !== undefined) span.setAttribute('enact.error_code', error.code)
+      }
+      span.end()
+    } catch {
+      // A broken tracer must not break the engine.
+    }
+  }
+}
+
+module.exports = { Tracing }
