@@ -1062,9 +1062,17 @@ mod argument_tests {
                 store: StoreOption::Memory,
                 max_stalls: 1,
                 lease_ms: 30_000,
+                metrics: crate::metrics::MetricsConfig { enabled: true, tenant_labels: false },
+                tracing: false,
             }
         );
         assert_eq!(engine_options(&json!({"leaseMs": 5000})).unwrap().lease_ms, 5000);
+        let m = engine_options(&json!({"metrics": {"tenantLabels": true}, "tracing": true})).unwrap();
+        assert_eq!((m.metrics.enabled, m.metrics.tenant_labels, m.tracing), (true, true, true));
+        assert!(!engine_options(&json!({"metrics": false})).unwrap().metrics.enabled);
+        assert_eq!(err(engine_options(&json!({"metrics": {"tenants": true}}))).1, "metrics.tenants: unknown field (expected tenantLabels)");
+        assert_eq!(err(engine_options(&json!({"metrics": "yes"}))).1, "metrics: expected a boolean or { tenantLabels }, got \"yes\"");
+        assert_eq!(err(engine_options(&json!({"tracing": 1}))).1, "tracing: expected a boolean, got 1");
         assert_eq!(err(engine_options(&json!({"leaseMs": 5}))).1, "leaseMs: expected an integer from 100 to 86400000 (ms), got 5");
         assert_eq!(engine_options(&json!({"webhookReplayCapacity": 3})).unwrap().webhook_replay_capacity, 3);
         assert_eq!(err(engine_options(&json!({"webhookReplayCapacity": 0}))).1, "webhookReplayCapacity: must be at least 1");
