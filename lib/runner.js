@@ -374,7 +374,8 @@ class Runner {
     const span = this.#spans.get(ctx)
     if (span === undefined) return
     this.#spans.delete(ctx)
-    /** @type {import('./tracing').Tracing} */ (this.#tracing).end(span, error)
+    const tracing = /** @type {import('./tracing').Tracing} */ (this.#tracing)
+    tracing.end(span, error)
   }
 
   /** @param {Context} ctx */
