@@ -171,6 +171,24 @@ export interface BackgroundExecution<Output = unknown> {
    * caused this one; absent when this execution is a root itself.
    */
   chainRoot?: string
+  /**
+   * Extension: what the running (or last) attempt reported with
+   * `ctx.progress(value)` (BullMQ's `job.progress`).
+   */
+  progress?: unknown
+  /**
+   * Extension: the W3C trace context of the span that submitted or fired
+   * it (set with `tracing: true`, or given to `submit`). Each attempt's
+   * span is a child of it and links to it, on any engine, after restarts.
+   */
+  traceContext?: TraceContext
+}
+
+/** A W3C trace context carrier: `traceparent` (and `tracestate`). */
+export interface TraceContext {
+  traceparent: string
+  tracestate?: string
+  [key: string]: string | undefined
 }
 
 /**
@@ -196,6 +214,12 @@ export type SubmitRequest<K extends CallableName = CallableName> = {
    * of that execution).
    */
   executionId?: string
+  /**
+   * The trace context to link this execution's attempts to (at most 8
+   * entries). With `tracing: true` the active span's context is used when
+   * this is absent.
+   */
+  traceContext?: TraceContext
 } & InputField<CallableInput<K>>
 
 /** `input` as a submission or trigger action takes it: required unless it may be absent (`null` counts as absent). */
@@ -221,8 +245,18 @@ export interface ExecutionFilter {
   tenantId?: string
   status?: ExecutionStatus
   callableName?: CallableName
-  /** At most this many, oldest first. */
+  /** Only executions spawned by this trigger. */
+  triggerId?: string
+  /** At most this many. */
   limit?: number
+  /** By `queuedAt` (then id): `'oldest'` first (default) or `'newest'` first. */
+  order?: 'oldest' | 'newest'
+  /**
+   * A cursor: only executions after this one in the listing's order (pass
+   * the last id of the previous page). An id that no longer exists (pruned)
+   * lists nothing.
+   */
+  after?: string
 }
 
 /** What callable `K` receives. */
@@ -242,6 +276,16 @@ export interface CallableContext<K extends CallableName = CallableName> {
   readonly signal: AbortSignal
   /** Emits an `execution.stream` event (deferred mode; ignored otherwise). */
   stream(chunk: unknown): void
+  /**
+   * Stores how far the attempt got on the execution's record (`progress`,
+   * readable with `getExecution`) and emits `execution.progress` (BullMQ's
+   * `job.updateProgress`): a number, or a small JSON value (at most 16 KiB
+   * as JSON; anything else rejects with `ENACT_INVALID_EXECUTION` naming
+   * `progress`). Resolves once stored; after the attempt ended (timed out,
+   * cancelled) it does nothing. Each call is one store write: report steps,
+   * not every item of a loop.
+   */
+  progress(value: unknown): Promise<void>
 }
 
 /**
@@ -353,6 +397,20 @@ export interface EngineEvents {
   'trigger.fired': TriggerFiredEvent
   'trigger.loop_blocked': LoopBlockedEvent
   'engine.diagnostic': EngineDiagnostic
+  'execution.progress': ProgressEvent
+}
+
+/**
+ * Payload of `execution.progress`, emitted by the engine running the
+ * attempt once its `ctx.progress(value)` is stored. Not fed back to
+ * triggers. Extension: enact-core has no such record.
+ */
+export interface ProgressEvent {
+  executionId: string
+  tenantId: string
+  callableName: string
+  attempt: number
+  progress: unknown
 }
 
 /**
@@ -388,7 +446,9 @@ export interface StreamChunk {
  * `ENACT_STALLED` is the `error.code` of an execution that ended `failed`
  * because the engines running it stopped more than `maxStalls` times;
  * `ENACT_RATE_LIMITED` is a webhook delivery refused because its trigger's
- * replay budget (`webhookReplayCapacity`) is full (HTTP 429).
+ * replay budget (`webhookReplayCapacity`) is full (HTTP 429);
+ * `ENACT_INVALID_STATE` is `retry` of an execution that is queued, running
+ * or completed.
  */
 export type ErrorCode =
   | 'ENACT_INVALID_TRIGGER'
@@ -409,6 +469,7 @@ export type ErrorCode =
   | 'ENACT_BAD_REQUEST'
   | 'ENACT_STALLED'
   | 'ENACT_RATE_LIMITED'
+  | 'ENACT_INVALID_STATE'
 
 /** @deprecated the old name of {@link ErrorCode}. */
 export type EnactErrorCode = ErrorCode
@@ -848,9 +909,19 @@ export declare class BackgroundEngine {
    * `ctx.signal` aborts and its late result is ignored.
    */
   cancel(executionId: string): Promise<boolean>
+  /**
+   * Queues a `failed`, `timeout` or `cancelled` execution again (BullMQ's
+   * `job.retry()`): its attempts and stalls start over, its last output,
+   * error, binding result and progress are cleared, and `queuedAt` becomes
+   * now. Resolves with the queued record and emits `execution.queued`.
+   * Rejects with `ENACT_NOT_FOUND` for an unknown id and
+   * `ENACT_INVALID_STATE` for an execution that is queued, running or
+   * completed. Over PostgreSQL any engine that serves the callable runs it.
+   */
+  retry<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>>>
   /** The execution's current record, or `null`. */
   getExecution<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>> | null>
-  /** Executions, oldest first, optionally filtered. */
+  /** Executions, oldest first (or `order: 'newest'`), optionally filtered and paged (`limit`, `after`). */
   listExecutions(filter?: ExecutionFilter): Promise<BackgroundExecution[]>
   /**
    * Registers a trigger: enact-core's JSON as it is, or a minimal
@@ -956,8 +1027,40 @@ export declare class BackgroundEngine {
   once<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): () => void
   /** Removes a listener added with `on` or `once`. */
   off<E extends EngineEventName>(event: E, listener: (payload: EngineEvents[E]) => void): void
-  /** Counters: executions per status, attempts in flight, limits. */
+  /**
+   * Counters: executions per status, attempts in flight, limits, and per
+   * callable and per tenant what waits and runs in the store and what this
+   * engine did over the last 5 minutes (ends, retries, p50/p99 run and
+   * queue-wait times).
+   */
   stats(): Promise<EngineStats>
+  /**
+   * The Prometheus text exposition (format 0.0.4, encoded in Rust): what
+   * this engine did since it started, and what the store holds now.
+   *
+   * - `enact_executions_total{callable, status}` counter: executions that
+   *   ended here, `status` one of completed, failed, timeout, cancelled;
+   * - `enact_attempts_total{callable}`, `enact_retries_total{callable}`;
+   * - `enact_execution_duration_seconds{callable}` histogram: run time of
+   *   each attempt; `enact_queue_wait_seconds{callable}`: queued to first
+   *   start;
+   * - `enact_trigger_fires_total{type}`, `enact_webhook_requests_total{code}`
+   *   (answers of this engine's webhook handlers);
+   * - gauges `enact_executions{callable, state}` (queued, delayed, running:
+   *   over PostgreSQL every engine's), `enact_triggers{type, status}`,
+   *   `enact_in_flight`, `enact_concurrency`.
+   *
+   * With `metrics: { tenantLabels: true }` the execution metrics carry a
+   * `tenant` label too. Counters are per process, as with any Prometheus
+   * client: sum them across engines in PromQL.
+   */
+  metrics(): Promise<string>
+  /**
+   * A Node `(req, res)` handler for `http.createServer` or Express
+   * (`app.get('/metrics', engine.metricsHandler())`) answering a scrape with
+   * {@link metrics}; 500 when the store cannot be read.
+   */
+  metricsHandler(): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
   /**
    * The engine's current time: the system time, or where a manual clock
    * (`clock: 'manual'`) stands. Records' times (`queuedAt`,
@@ -1083,6 +1186,22 @@ export interface OpenOptions extends Omit<EngineOptions, 'store'> {
 export interface EngineOptions {
   /** `'memory'` (default). Durable stores open with {@link BackgroundEngine.open}. */
   store?: 'memory'
+  /**
+   * Metrics (`metrics()`, `stats()` windows): on by default; `false` counts
+   * nothing; `{ tenantLabels: true }` adds a `tenant` label to the
+   * execution metrics (one series per tenant: mind the cardinality).
+   */
+  metrics?: boolean | { tenantLabels?: boolean }
+  /**
+   * Trace each attempt with OpenTelemetry (default false): needs the
+   * optional peer dependency `@opentelemetry/api` and an SDK registered by
+   * the application. Each attempt runs in a span `enact.execute
+   * <callable>` (kind CONSUMER) that is a child of, and linked to, the span
+   * that submitted the execution or made the call that fired it (`emit`,
+   * `fire`, `reportMetric`; a webhook's `traceparent` header), carried in
+   * the record as `traceContext`.
+   */
+  tracing?: boolean
   /** Attempts in flight at once, engine-wide (default 16). */
   concurrency?: number
   /** Attempts in flight at once per tenant (default: no limit). */
@@ -1152,6 +1271,45 @@ export interface EngineStats {
   retried: number
   /** Late results ignored (after a timeout or cancel). */
   staleResults: number
+  /** Of `queued`, those delayed (retry backoff, `runAt`, `delayMs`). */
+  delayed: number
+  /** Executions this engine ended since it started, per final status. */
+  ended: { completed: number; failed: number; timeout: number; cancelled: number }
+  /** The window `callables` and `tenants` report over (300000: the last 5 minutes). */
+  windowMs: number
+  /** Per callable (every callable with work in the store or ends in the window). */
+  callables: Record<string, NameStats>
+  /** Per tenant, likewise. */
+  tenants: Record<string, NameStats>
+}
+
+/**
+ * One callable's or tenant's part of `stats()`: what waits and runs in the
+ * store now (over PostgreSQL: on every engine), and what this engine did
+ * over the last `windowMs`.
+ */
+export interface NameStats {
+  queued: number
+  delayed: number
+  running: number
+  /** Ended in the window, per final status. */
+  completed: number
+  failed: number
+  timeout: number
+  cancelled: number
+  /** Attempts that failed with attempts left, in the window. */
+  retried: number
+  /** Run time of attempts that ended in the window (ms, within 10 %), or null. */
+  durationMs: Percentiles | null
+  /** Queue wait of first attempts that started in the window (ms, within 10 %), or null. */
+  waitMs: Percentiles | null
+}
+
+/** p50 and p99 of `count` samples, in ms. */
+export interface Percentiles {
+  count: number
+  p50: number
+  p99: number
 }
 
 /** Options of `shutdown`. */
