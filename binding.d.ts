@@ -154,6 +154,18 @@ export declare class NativeEngine {
    */
   stimulus(kind: number, value: string, chainRoot: string | undefined | null, chainDepth: number, trace?: string | undefined | null): string | number
   /**
+   * Why an event would or would not fire each trigger of its tenant
+   * (JSON text of the event, and of `options` `{source?}` or null);
+   * answers the TriggerExplanations. Fires and writes nothing.
+   * `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
+   */
+  explain(event: string, options: string, chainRoot: string | undefined | null, chainDepth: number): string | number
+  /**
+   * [`NativeEngine::explain`] for a metric report and the threshold
+   * triggers of its tenant (the arming is read, never changed).
+   */
+  explainMetric(metric: string, chainRoot: string | undefined | null, chainDepth: number): string | number
+  /**
    * Fires a trigger now; answers the TriggerFiredEvent. `chainRoot` /
    * `chainDepth` / `trace` as for [`NativeEngine::stimulus`].
    */

@@ -598,6 +598,17 @@ export interface Trigger {
    * a secret ends it.
    */
   allowUnsigned?: boolean
+  /**
+   * Extension, answered (never stored): when an `active` schedule trigger
+   * fires next, by the engine's clock (a manual clock included) — the tick
+   * its scheduler has armed, in the schedule's `timezone`; when that tick
+   * falls inside the cooldown after `lastFiredAt`, the first tick after
+   * it. Omitted for other types, for triggers that are not active (or are
+   * past `endAt` / at `maxFires` now), and when the next tick falls after
+   * `endAt`. A tick already due and about to fire may read a moment in the
+   * past.
+   */
+  nextFireAt?: Timestamp
 }
 
 /** A trigger action as a definition gives it: `input` checked against the {@link Callables} registry. */
@@ -738,6 +749,103 @@ export interface MetricReport {
   name: string
   value: number
 }
+
+/** Options of {@link BackgroundEngine.explain}. */
+export interface ExplainOptions {
+  /**
+   * Which call the event stands for: `'emit'` (default; event triggers)
+   * or `'lifecycle'` (lifecycle triggers).
+   */
+  source?: ExplainCall
+}
+
+/** The calls an event can be made with. */
+export type ExplainCall = 'emit' | 'lifecycle'
+
+/**
+ * Whether a stimulus would fire one trigger now, and if not, the first
+ * reason, in the order the engine gates: what `explain` and
+ * `explainMetric` answer, one per trigger, in registration order.
+ */
+export interface TriggerExplanation {
+  triggerId: string
+  triggerName: string
+  triggerType: TriggerType
+  /**
+   * Its status now, as `getTrigger` would answer it (an `active` trigger
+   * past its `endAt` reads `expired`, one at `maxFires` reads `fired`).
+   */
+  status: TriggerStatus
+  /** Whether the stimulus would fire it now. */
+  wouldFire: boolean
+  /**
+   * The first reason it would not fire, in words; null when it would fire.
+   * E.g. `pattern field "total" failed $gte 100 (got 50)`,
+   * `cooling down for 12 s (until 2026-01-15T10:00:12.000Z)`,
+   * `maxFires reached (3 of 3)`.
+   */
+  reason: string | null
+  /** The same reason as data; null when it would fire. */
+  detail: ExplainDetail | null
+}
+
+/**
+ * Why a trigger would not fire, as data; `kind` names the gate. The gates
+ * of an event, in order: `source`, `type`, `pattern`, `chain_depth` /
+ * `chain_fires`, then `status` / `ended` / `max_fires`, `not_started`,
+ * `cooldown`. Of a metric: `metric`, `chain_depth` / `chain_fires`,
+ * `threshold`, `armed`, then the same status and time gates. `invalid`
+ * is a stored trigger that no longer compiles.
+ */
+export type ExplainDetail =
+  /**
+   * It listens to the other call: a lifecycle trigger and `emit`, or an
+   * event trigger and `lifecycle`. Listed only when its `eventType`
+   * matches the event's type.
+   */
+  | { kind: 'source'; expected: ExplainCall; got: ExplainCall }
+  /** The event's type does not match `eventType` (`order.*` vs `user.created`). */
+  | { kind: 'type'; expected: string; got: string }
+  /**
+   * A pattern key failed: the first key (in the pattern's key order) whose
+   * test fails. `operator` is `$eq` for a plain value (deep equality), else
+   * as written (`$gte`, `$in`, `$exists`, …); positive operators that each
+   * hold for some value but not together on one are joined (`$gte & $lt`,
+   * `expected` then an object of them). `got` is the field's value (an
+   * array of its values when the path fanned out over arrays); absent,
+   * and `missing: true`, when the field is missing.
+   */
+  | { kind: 'pattern'; field: string; operator: string; expected: unknown; got?: unknown; missing?: true }
+  /**
+   * The call is made inside a callable whose chain of triggers is at
+   * `maxChainDepth`: the fire would be a `trigger.loop_blocked`. `depth`
+   * is the depth its execution would have.
+   */
+  | { kind: 'chain_depth'; depth: number; maxChainDepth: number }
+  /** The chain's root already caused `maxChainFires` fires. */
+  | { kind: 'chain_fires'; fires: number; maxChainFires: number }
+  /** It is `paused` or `disabled` (or `fired` / `expired` without the limit that made it so). */
+  | { kind: 'status'; status: TriggerStatus }
+  /** Its `startAt` is still ahead. */
+  | { kind: 'not_started'; startAt: Timestamp }
+  /** Its `endAt` has passed (it is, or now reads, `expired`). */
+  | { kind: 'ended'; endAt: Timestamp }
+  /** It reached `maxFires` (it is, or now reads, `fired`). */
+  | { kind: 'max_fires'; maxFires: number; fireCount: number }
+  /** It fired less than `cooldownMs` ago, by the engine's clock: `until` is `lastFiredAt + cooldownMs`. */
+  | { kind: 'cooldown'; remainingMs: number; until: Timestamp }
+  /** The metric's name is not the trigger's `metricName`. */
+  | { kind: 'metric'; expected: string; got: string }
+  /** `value <operator> thresholdValue` is false (`value 50 is not > 100`). */
+  | { kind: 'threshold'; operator: ThresholdOperator; thresholdValue: number; value: number }
+  /**
+   * The comparison holds, but held for the last report too: a threshold
+   * fires on a crossing and re-arms only once a report makes it false
+   * ("already above 100 …: waiting for the value to drop to 100 or below").
+   */
+  | { kind: 'armed'; operator: ThresholdOperator; thresholdValue: number; value: number }
+  /** Its stored definition no longer compiles (the engine skips it). */
+  | { kind: 'invalid'; message: string }
 
 export interface WebhookRequest {
   /** Header names are matched case-insensitively; Node's `req.headers` works as is. */
@@ -974,6 +1082,29 @@ export declare class BackgroundEngine {
    * comparison turns true (a crossing) and re-arm when it turns false.
    */
   reportMetric(metric: MetricReport): Promise<TriggerFiredEvent[]>
+  /**
+   * "Why didn't it fire?": for every trigger of the event's tenant that
+   * could see the event — its event triggers (or, with
+   * `options.source: 'lifecycle'`, its lifecycle triggers), and the other
+   * kind's triggers of a matching type, which listen to the other call —
+   * whether the event would fire it right now and, if not, the first
+   * reason in the order the engine gates ({@link ExplainDetail}), by the
+   * engine's clock (a manual one included). Made inside a callable, it is
+   * judged in that callable's chain, as an `emit` made there would be.
+   * Fires, counts, arms and changes nothing. Over PostgreSQL, triggers
+   * registered on other engines are read first. Rejects like `emit` for
+   * a bad event (`ENACT_INVALID_TRIGGER`, `event.tenantId: …`), and for
+   * bad options (`options.source: …`).
+   */
+  explain(event: TriggerEvent, options?: ExplainOptions): Promise<TriggerExplanation[]>
+  /**
+   * {@link explain} for a metric report and the tenant's threshold
+   * triggers: the metric name, the comparison, the crossing rule (a
+   * comparison that held for the last report too is no crossing:
+   * `armed`, read from the store and never changed), then the same
+   * gates. Rejects like `reportMetric` for a bad report.
+   */
+  explainMetric(metric: MetricReport): Promise<TriggerExplanation[]>
   /**
    * Fires a trigger now with `payload` as its source. Rejects with
    * `ENACT_NOT_FOUND` or `ENACT_TRIGGER_INACTIVE` (paused, disabled,

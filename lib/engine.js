@@ -788,6 +788,38 @@ class BackgroundEngine {
   }
 
   /**
+   * Why `event` would or would not fire each trigger of its tenant: for
+   * `emit` (default) or, with `options.source: 'lifecycle'`, `lifecycle`.
+   * Fires, counts and changes nothing. Made inside a callable, it is
+   * judged in that callable's chain, as an `emit` made there would be.
+   * @param {import('..').TriggerEvent} event
+   * @param {import('..').ExplainOptions} [options]
+   * @returns {Promise<import('..').TriggerExplanation[]>}
+   */
+  explain(event, options) {
+    return settled(() => {
+      const text = dataText(event, 'event', Code.INVALID_TRIGGER)
+      const opts = optionsText(options, 'options', Code.INVALID_TRIGGER)
+      const chain = currentChain()
+      return this.#tickets.answer(this.#native.explain(text, opts, chain?.root ?? null, chain?.depth ?? 0))
+    })
+  }
+
+  /**
+   * `explain` for a metric report and the tenant's threshold triggers:
+   * the arming is read, never changed.
+   * @param {import('..').MetricReport} metric
+   * @returns {Promise<import('..').TriggerExplanation[]>}
+   */
+  explainMetric(metric) {
+    return settled(() => {
+      const text = dataText(metric, 'metric', Code.INVALID_TRIGGER)
+      const chain = currentChain()
+      return this.#tickets.answer(this.#native.explainMetric(text, chain?.root ?? null, chain?.depth ?? 0))
+    })
+  }
+
+  /**
    * Fires a trigger now with `payload` as its source.
    * @param {string} triggerId
    * @param {unknown} [payload]

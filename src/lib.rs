@@ -25,7 +25,7 @@ use enact_background_core::prelude::*;
 use enact_background_core::postgres::{PgOptions, PgStore};
 use enact_background_core::sqlite::{Recovery, SqliteOptions, SqliteStore};
 use enact_background_core::transform;
-use enact_background_core::triggers::Stimulus as EventsIn;
+use enact_background_core::triggers::{ExplainSource, Stimulus as EventsIn};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env};
@@ -1159,13 +1159,16 @@ impl NativeEngine {
 
     // -- triggers -----------------------------------------------------------
 
+    // Every Trigger answered below carries the engine's `nextFireAt`
+    // (active schedule triggers): `TriggerEngine::record`.
+
     /// Registers a trigger; answers the stored Trigger.
     #[napi(ts_return_type = "string | number")]
     pub fn register_trigger(&self, env: Env, definition: String) -> Result<Either<String, f64>> {
         guarded(&env, || {
             let def = json_arg(&env, ErrorCode::InvalidTrigger, "definition", &definition)?;
             let t = self.shared.triggers.clone();
-            self.answered(&env, async move { t.register_async(&def).await })
+            self.answered(&env, async move { Ok(t.record(t.register_async(&def).await?)) })
         })
     }
 
@@ -1173,7 +1176,7 @@ impl NativeEngine {
     #[napi(ts_return_type = "string | number")]
     pub fn get_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
         let t = self.shared.triggers.clone();
-        guarded(&env, || self.answered(&env, async move { t.get_async(&trigger_id).await }))
+        guarded(&env, || self.answered(&env, async move { Ok(t.record(t.get_async(&trigger_id).await?)) }))
     }
 
     /// Triggers, in registration order.
@@ -1185,7 +1188,7 @@ impl NativeEngine {
                 f => validate::trigger_filter(&f).or_throw(&env)?,
             };
             let t = self.shared.triggers.clone();
-            self.answered(&env, async move { t.list_async(&filter).await })
+            self.answered(&env, async move { Ok(t.records(t.list_async(&filter).await?)) })
         })
     }
 
@@ -1195,7 +1198,7 @@ impl NativeEngine {
         guarded(&env, || {
             let patch = json_arg(&env, ErrorCode::InvalidTrigger, "patch", &patch)?;
             let t = self.shared.triggers.clone();
-            self.answered(&env, async move { t.update_async(&trigger_id, &patch).await })
+            self.answered(&env, async move { Ok(t.record(t.update_async(&trigger_id, &patch).await?)) })
         })
     }
 
@@ -1203,21 +1206,21 @@ impl NativeEngine {
     #[napi(ts_return_type = "string | number")]
     pub fn pause_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
         let t = self.shared.triggers.clone();
-        guarded(&env, || self.answered(&env, async move { t.pause_async(&trigger_id).await }))
+        guarded(&env, || self.answered(&env, async move { Ok(t.record(t.pause_async(&trigger_id).await?)) }))
     }
 
     /// `paused` or `disabled` → `active`.
     #[napi(ts_return_type = "string | number")]
     pub fn resume_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
         let t = self.shared.triggers.clone();
-        guarded(&env, || self.answered(&env, async move { t.resume_async(&trigger_id).await }))
+        guarded(&env, || self.answered(&env, async move { Ok(t.record(t.resume_async(&trigger_id).await?)) }))
     }
 
     /// → `disabled`.
     #[napi(ts_return_type = "string | number")]
     pub fn disable_trigger(&self, env: Env, trigger_id: String) -> Result<Either<String, f64>> {
         let t = self.shared.triggers.clone();
-        guarded(&env, || self.answered(&env, async move { t.disable_async(&trigger_id).await }))
+        guarded(&env, || self.answered(&env, async move { Ok(t.record(t.disable_async(&trigger_id).await?)) }))
     }
 
     /// Deletes a trigger; answers null.
@@ -1249,6 +1252,34 @@ impl NativeEngine {
             let trace = trace_arg(&env, trace)?;
             let chain = Chain { depth: chain_depth, root: chain_root, trace };
             self.answered(&env, run_stimulus(self.shared.triggers.clone(), kind, value, chain))
+        })
+    }
+
+    /// Why an event would or would not fire each trigger of its tenant
+    /// (JSON text of the event, and of `options` `{source?}` or null);
+    /// answers the TriggerExplanations. Fires and writes nothing.
+    /// `chainRoot` / `chainDepth` as for [`NativeEngine::stimulus`].
+    #[napi(ts_return_type = "string | number")]
+    pub fn explain(&self, env: Env, event: String, options: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            let event = json_arg(&env, ErrorCode::InvalidTrigger, "event", &event)?;
+            let options = json_arg(&env, ErrorCode::InvalidTrigger, "options", &options)?;
+            let source = ExplainSource::from_options(&options).or_throw(&env)?;
+            let chain = Chain { depth: chain_depth, root: chain_root, trace: None };
+            let t = self.shared.triggers.clone();
+            self.answered(&env, async move { t.explain_async(&event, source, &chain).await })
+        })
+    }
+
+    /// [`NativeEngine::explain`] for a metric report and the threshold
+    /// triggers of its tenant (the arming is read, never changed).
+    #[napi(ts_return_type = "string | number")]
+    pub fn explain_metric(&self, env: Env, metric: String, chain_root: Option<String>, chain_depth: u32) -> Result<Either<String, f64>> {
+        guarded(&env, || {
+            let metric = json_arg(&env, ErrorCode::InvalidTrigger, "metric", &metric)?;
+            let chain = Chain { depth: chain_depth, root: chain_root, trace: None };
+            let t = self.shared.triggers.clone();
+            self.answered(&env, async move { t.explain_metric_async(&metric, &chain).await })
         })
     }
 

@@ -1,5 +1,5 @@
 // Type tests of TriggerDefinition: a union on `type`, each with its condition.
-import { BackgroundEngine, type TriggerDefinition } from 'enact-background'
+import { BackgroundEngine, type ExplainDetail, type TriggerDefinition, type TriggerExplanation } from 'enact-background'
 
 declare const engine: BackgroundEngine
 
@@ -48,5 +48,39 @@ export async function triggers() {
   const trigger = await engine.registerTrigger(def)
   const fired = await engine.fire(trigger.triggerId, { any: 'payload' })
   const source: unknown = fired.triggerSource
-  return source
+  const next: string | undefined = trigger.nextFireAt
+  return [source, next]
+}
+
+/** What a reason's data says, narrowed on `kind`. */
+function describeDetail(d: ExplainDetail): string {
+  switch (d.kind) {
+    case 'pattern':
+      return d.missing ? `${d.field} missing` : `${d.field} ${d.operator} ${String(d.expected)} got ${String(d.got)}`
+    case 'cooldown':
+      return `${d.remainingMs} ms, until ${d.until}`
+    case 'max_fires':
+      return `${d.fireCount}/${d.maxFires}`
+    case 'armed':
+    case 'threshold':
+      return `${d.value} ${d.operator} ${d.thresholdValue}`
+    case 'source':
+      return `${d.got} vs ${d.expected}`
+    default:
+      return d.kind
+  }
+}
+
+export async function explanations() {
+  const why: TriggerExplanation[] = await engine.explain({ tenantId: 't', type: 'order.paid', data: { total: 50 } })
+  await engine.explain({ tenantId: 't', type: 'user.signup' }, { source: 'lifecycle' })
+  const metric = await engine.explainMetric({ tenantId: 't', name: 'cpu', value: 0.5 })
+  const first = why[0]
+  const words: string | null = first.reason
+  const wouldFire: boolean = first.wouldFire
+  // @ts-expect-error: source is emit or lifecycle
+  await engine.explain({ tenantId: 't', type: 'x' }, { source: 'webhook' })
+  // @ts-expect-error: a metric report needs its value
+  await engine.explainMetric({ tenantId: 't', name: 'cpu' })
+  return [words, wouldFire, metric.map((e) => (e.detail === null ? 'fires' : describeDetail(e.detail)))]
 }

@@ -33,7 +33,7 @@ use crate::model::{
 use crate::store::{
     apply_gate, pass_fire_gate, retryable_status, stalled_error, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish,
     Finished, Fire, FireParams, Inserted, NewExecution, Progress, Readiness, Rescued, RetryOutcome, Staged, StatusCounts, StoreError,
-    StoreFuture, StoreResult, Tally, TriggerChanges, TriggerEdit, TriggerFilter,
+    StoreFuture, StoreResult, Tally, TriggerChanges, TriggerEdit, TriggerFilter, TriggerState,
 };
 use crate::webhook::{ReplayGuard, Sight};
 
@@ -1056,6 +1056,14 @@ impl Driver for MemoryStore {
         let mut out: Vec<&TriggerRow> = g.by_id.values().filter(|r| filter.matches(&r.trigger)).collect();
         out.sort_by_key(|r| r.seq);
         ready(Ok(out.into_iter().map(|r| (*r.trigger).clone()).collect()))
+    }
+
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<TriggerState>> {
+        let g = self.triggers.lock();
+        let mut out: Vec<&TriggerRow> = g.by_id.values().filter(|r| filter.matches(&r.trigger)).collect();
+        out.sort_by_key(|r| r.seq);
+        let state = |r: &TriggerRow| TriggerState { trigger: (*r.trigger).clone(), cursor_ms: r.cursor_ms, armed: r.armed_true };
+        ready(Ok(out.into_iter().map(state).collect()))
     }
 
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {

@@ -69,6 +69,23 @@
 //!
 //! Matching allocates nothing: paths are split and operands parsed once, in
 //! [`EventPattern::compile`].
+//!
+//! # Why a pattern did not match
+//!
+//! [`EventPattern::explain`] answers the first key that failed (keys in the
+//! pattern object's order), which operator failed, what it expected and
+//! what the path resolved to. It asks [`EventPattern::matches`]' own test
+//! of each key first, so it finds a miss exactly when `matches` is false.
+//!
+//! ```
+//! use enact_background_core::pattern::EventPattern;
+//! use serde_json::json;
+//!
+//! let p = EventPattern::compile(&json!({"total": {"$gte": 100}}), "condition.eventPattern").unwrap();
+//! let miss = p.explain(&json!({"total": 50})).unwrap();
+//! assert_eq!(miss.to_string(), "pattern field \"total\" failed $gte 100 (got 50)");
+//! assert!(p.explain(&json!({"total": 150})).is_none());
+//! ```
 
 use serde_json::Value;
 
@@ -87,6 +104,55 @@ pub struct EventPattern {
 struct Key {
     path: Box<[Box<str>]>,
     test: Test,
+    /// The key's value as the pattern wrote it (operands as written, for
+    /// [`EventPattern::explain`]).
+    spec: Value,
+}
+
+/// Why an [`EventPattern`] did not match some data: the first key that
+/// failed, as [`EventPattern::explain`] finds it. Its `Display` is the
+/// sentence `pattern field "total" failed $gte 100 (got 50)`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatternMiss {
+    /// The pattern key (a dotted path into the event's data).
+    pub field: String,
+    /// The operator that failed: `$eq` for a plain value (deep equality),
+    /// else the operator as written (`$gte`, `$in`, `$exists`, …). Positive
+    /// operators of one key that each hold for some value, but not all
+    /// for the same one, are named together: `$gte & $lt`.
+    pub operator: String,
+    /// The operand as the pattern wrote it (for operators named together,
+    /// an object of them).
+    pub expected: Value,
+    /// What the path resolved to: its value, or an array of its values
+    /// when the path fanned out over arrays. `None` when it is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub got: Option<Value>,
+    /// True when the path resolved to nothing (absent from the data).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
+}
+
+impl std::fmt::Display for PatternMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pattern field {:?} failed {} {}", self.field, self.operator, brief(&self.expected))?;
+        match &self.got {
+            Some(got) => write!(f, " (got {})", brief(got)),
+            None => f.write_str(" (field missing)"),
+        }
+    }
+}
+
+/// A value as compact JSON text for a sentence, cut to about 80
+/// characters.
+pub fn brief(v: &Value) -> String {
+    const MAX: usize = 80;
+    let text = v.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// The matchers of one key.
@@ -134,7 +200,7 @@ impl EventPattern {
             .map(|(key, value)| {
                 let path_segments = split_key(key, path)?;
                 let test = Test::compile(value, &join(path, key))?;
-                Ok(Key { path: path_segments, test })
+                Ok(Key { path: path_segments, test, spec: value.clone() })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(EventPattern { keys: keys.into_boxed_slice() })
@@ -143,6 +209,77 @@ impl EventPattern {
     /// True when every key matches `data`.
     pub fn matches(&self, data: &Value) -> bool {
         self.keys.iter().all(|k| k.test.matches(data, &k.path))
+    }
+
+    /// Why the pattern does not match `data`: the first key (in the
+    /// pattern's order) whose test fails, with the operator at fault;
+    /// `None` exactly when [`EventPattern::matches`] is true (each key is
+    /// judged by the same test first, then taken apart to name why).
+    pub fn explain(&self, data: &Value) -> Option<PatternMiss> {
+        self.keys.iter().find(|k| !k.test.matches(data, &k.path)).map(|k| k.miss(data))
+    }
+}
+
+impl Key {
+    /// Why this key's test fails on `data` (it must fail). The checks are
+    /// the matcher's, read one by one: `$exists`, then an absent path
+    /// (`$anythingBut`, a positive matcher), then the negative matchers on
+    /// any candidate, then the positive ones that no candidate satisfies.
+    fn miss(&self, data: &Value) -> PatternMiss {
+        let test = &self.test;
+        let mut values: Vec<&Value> = Vec::new();
+        resolve(data, &self.path, &mut |v| {
+            values.push(v);
+            true
+        });
+        let present = !values.is_empty();
+        let got = match values.as_slice() {
+            [] => None,
+            [one] => Some((*one).clone()),
+            many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
+        };
+        let operand = |op: &str| self.spec.get(op).cloned().unwrap_or(Value::Null);
+        let miss = |operator: &str, expected: Value| PatternMiss {
+            field: self.path.join("."),
+            operator: operator.to_owned(),
+            expected,
+            got: got.clone(),
+            missing: !present,
+        };
+        if let Some(exists) = test.exists.filter(|e| *e != present) {
+            return miss("$exists", Value::Bool(exists));
+        }
+        if !present {
+            if test.anything_but.is_some() {
+                return miss("$anythingBut", operand("$anythingBut"));
+            }
+            if let Some(p) = test.positive.first() {
+                return miss(p.name(), self.operand_of(p));
+            }
+        }
+        let cands: Vec<&Value> = values.iter().flat_map(|v| candidates(v)).collect();
+        if let Some(ne) = test.ne.as_ref().filter(|ne| cands.iter().any(|c| json_eq(c, ne))) {
+            return miss("$ne", ne.clone());
+        }
+        if test.anything_but.as_deref().is_some_and(|list| cands.iter().any(|c| list.iter().any(|x| json_eq(c, x)))) {
+            return miss("$anythingBut", operand("$anythingBut"));
+        }
+        if let Some(p) = test.positive.iter().find(|p| !cands.iter().any(|c| p.holds(c))) {
+            return miss(p.name(), self.operand_of(p));
+        }
+        // Each positive matcher holds for some candidate, none for all of
+        // them together (`{"$gte": 1, "$lt": 5}` on `[0, 10]`).
+        let names: Vec<&str> = test.positive.iter().map(Positive::name).collect();
+        let expected = Value::Object(names.iter().map(|n| ((*n).to_owned(), operand(n))).collect());
+        miss(&names.join(" & "), expected)
+    }
+
+    /// The operand of `p` as the pattern wrote it.
+    fn operand_of(&self, p: &Positive) -> Value {
+        match p {
+            Positive::Eq(v) => v.clone(),
+            other => self.spec.get(other.name()).cloned().unwrap_or(Value::Null),
+        }
     }
 }
 
@@ -251,6 +388,20 @@ impl Test {
 }
 
 impl Positive {
+    /// The operator's name as a pattern writes it (`$eq`: a plain value).
+    fn name(&self) -> &'static str {
+        match self {
+            Positive::Eq(_) => "$eq",
+            Positive::In(_) => "$in",
+            Positive::Prefix(_) => "$prefix",
+            Positive::Suffix(_) => "$suffix",
+            Positive::Cmp(Cmp::Gt, _) => "$gt",
+            Positive::Cmp(Cmp::Gte, _) => "$gte",
+            Positive::Cmp(Cmp::Lt, _) => "$lt",
+            Positive::Cmp(Cmp::Lte, _) => "$lte",
+        }
+    }
+
     fn holds(&self, c: &Value) -> bool {
         match self {
             Positive::Eq(v) => json_eq(c, v),
@@ -269,7 +420,7 @@ impl Positive {
 
 /// Calls `f` with every value `path` resolves to in `v`, fanning out over
 /// arrays met before the path ends. Returns false once `f` asks to stop.
-fn resolve<F: FnMut(&Value) -> bool>(v: &Value, path: &[Box<str>], f: &mut F) -> bool {
+fn resolve<'a, F: FnMut(&'a Value) -> bool>(v: &'a Value, path: &[Box<str>], f: &mut F) -> bool {
     let Some((head, rest)) = path.split_first() else {
         return f(v);
     };
@@ -331,5 +482,88 @@ mod tests {
             true
         });
         assert_eq!(seen, vec![json!(1), json!(2)]);
+    }
+
+    fn miss(field: &str, operator: &str, expected: Value, got: Option<Value>) -> Option<PatternMiss> {
+        Some(PatternMiss { field: field.into(), operator: operator.into(), expected, missing: got.is_none(), got })
+    }
+
+    /// Each row: a pattern, data, and the miss `explain` must answer
+    /// (`None`: it matches). `explain` answers `None` exactly when
+    /// `matches` is true, on every row.
+    #[test]
+    fn pattern_explain_names_the_first_failing_key_and_operator() {
+        let rows: Vec<(Value, Value, Option<PatternMiss>)> = vec![
+            (json!({}), json!({"a": 1}), None),
+            (json!({"total": {"$gte": 100}}), json!({"total": 150}), None),
+            (json!({"total": {"$gte": 100}}), json!({"total": 50}), miss("total", "$gte", json!(100), Some(json!(50)))),
+            (json!({"total": {"$gte": 100}}), json!({}), miss("total", "$gte", json!(100), None)),
+            (json!({"total": {"$gte": 100}}), json!({"total": "150"}), miss("total", "$gte", json!(100), Some(json!("150")))),
+            (json!({"status": "completed"}), json!({"status": "failed"}), miss("status", "$eq", json!("completed"), Some(json!("failed")))),
+            (json!({"x": null}), json!({}), miss("x", "$eq", json!(null), None)),
+            (json!({"x": null}), json!({"x": null}), None),
+            // Keys in the pattern object's order (sorted here); the first that fails.
+            (json!({"a": 1, "b": 2}), json!({"a": 0, "b": 0}), miss("a", "$eq", json!(1), Some(json!(0)))),
+            (json!({"a": 1, "b": 2}), json!({"a": 1, "b": 0}), miss("b", "$eq", json!(2), Some(json!(0)))),
+            // Fan-out: every value the path resolves to.
+            (
+                json!({"order.items.sku": "C3"}),
+                json!({"order": {"items": [{"sku": "A1"}, {"sku": "B2"}, {"note": 1}]}}),
+                miss("order.items.sku", "$eq", json!("C3"), Some(json!(["A1", "B2"]))),
+            ),
+            (json!({"order.items.sku": "B2"}), json!({"order": {"items": [{"sku": "A1"}, {"sku": "B2"}]}}), None),
+            (json!({"a.b": {"$exists": true}}), json!({"a": []}), miss("a.b", "$exists", json!(true), None)),
+            (json!({"a": {"$exists": false}}), json!({"a": 0}), miss("a", "$exists", json!(false), Some(json!(0)))),
+            (json!({"a": {"$exists": false}}), json!({}), None),
+            (json!({"s": {"$ne": "failed"}}), json!({}), None),
+            (json!({"s": {"$ne": "failed"}}), json!({"s": ["ok", "failed"]}), miss("s", "$ne", json!("failed"), Some(json!(["ok", "failed"])))),
+            (json!({"s": {"$anythingBut": ["x"]}}), json!({}), miss("s", "$anythingBut", json!(["x"]), None)),
+            (json!({"s": {"$anythingBut": "x"}}), json!({"s": "x"}), miss("s", "$anythingBut", json!("x"), Some(json!("x")))),
+            (json!({"p": {"$in": ["pro", "team"]}}), json!({"p": "free"}), miss("p", "$in", json!(["pro", "team"]), Some(json!("free")))),
+            (json!({"e": {"$prefix": "admin@"}}), json!({"e": "u@x"}), miss("e", "$prefix", json!("admin@"), Some(json!("u@x")))),
+            (json!({"f": {"$suffix": ".pdf"}}), json!({"f": 5}), miss("f", "$suffix", json!(".pdf"), Some(json!(5)))),
+            // The positive matcher no candidate satisfies alone.
+            (json!({"n": {"$gte": 1, "$lt": 5}}), json!({"n": 7}), miss("n", "$lt", json!(5), Some(json!(7)))),
+            (json!({"n": {"$gte": 1, "$lt": 5}}), json!({"n": 0.5}), miss("n", "$gte", json!(1), Some(json!(0.5)))),
+            // Each holds for some element, none for all on one element.
+            (
+                json!({"n": {"$gte": 1, "$lt": 5}}),
+                json!({"n": [0, 10]}),
+                miss("n", "$gte & $lt", json!({"$gte": 1, "$lt": 5}), Some(json!([0, 10]))),
+            ),
+            (json!({"n": {"$gte": 1, "$lt": 5}}), json!({"n": [0, 3]}), None),
+            // Negative before positive: $ne is named though $gte fails too.
+            (json!({"n": {"$gte": 10, "$ne": 3}}), json!({"n": 3}), miss("n", "$ne", json!(3), Some(json!(3)))),
+            (json!({"x": {"$exists": true, "$ne": 1}}), json!({}), miss("x", "$exists", json!(true), None)),
+            (json!({"x": {"$exists": false, "$gt": 1}}), json!({"x": 2}), miss("x", "$exists", json!(false), Some(json!(2)))),
+            // Operands as written: 100 stays 100, 1.5 stays 1.5.
+            (json!({"n": {"$gt": 1.5}}), json!({"n": 1}), miss("n", "$gt", json!(1.5), Some(json!(1)))),
+        ];
+        for (pattern, data, want) in rows {
+            let p = EventPattern::compile(&pattern, "p").unwrap();
+            let got = p.explain(&data);
+            assert_eq!(got, want, "{pattern} on {data}");
+            assert_eq!(got.is_none(), p.matches(&data), "explain agrees with matches: {pattern} on {data}");
+        }
+    }
+
+    #[test]
+    fn pattern_explain_sentences_and_json() {
+        let p = EventPattern::compile(&json!({"total": {"$gte": 100}}), "p").unwrap();
+        let m = p.explain(&json!({"total": 50})).unwrap();
+        assert_eq!(m.to_string(), r#"pattern field "total" failed $gte 100 (got 50)"#);
+        assert_eq!(serde_json::to_value(&m).unwrap(), json!({"field": "total", "operator": "$gte", "expected": 100, "got": 50}));
+        let m = p.explain(&json!({})).unwrap();
+        assert_eq!(m.to_string(), r#"pattern field "total" failed $gte 100 (field missing)"#);
+        assert_eq!(serde_json::to_value(&m).unwrap(), json!({"field": "total", "operator": "$gte", "expected": 100, "missing": true}));
+        // A present null is got: null, not missing.
+        let q = EventPattern::compile(&json!({"x": 1}), "p").unwrap();
+        assert_eq!(serde_json::to_value(q.explain(&json!({"x": null})).unwrap()).unwrap()["got"], json!(null));
+        // Long values are cut in the sentence, not in the data.
+        let long = "y".repeat(200);
+        let m = q.explain(&json!({"x": long})).unwrap();
+        assert!(m.to_string().ends_with("yyy…)"), "{m}");
+        assert_eq!(m.got, Some(json!(long)));
+        assert_eq!(brief(&json!("é".repeat(100))).chars().count(), 81);
     }
 }

@@ -440,6 +440,21 @@ impl TriggerFilter {
     }
 }
 
+/// A stored trigger with the state its store keeps beside it, as
+/// [`Driver::trigger_states`] reads it (without changing anything): what
+/// the fire step would gate on, for "why didn't it fire?".
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerState {
+    /// The trigger as stored (its status not refreshed).
+    pub trigger: Trigger,
+    /// The last schedule tick taken (Unix ms), if any.
+    pub cursor_ms: Option<i64>,
+    /// Threshold: whether the last reported value satisfied the comparison.
+    /// While it did, a report that satisfies it again is no crossing (see
+    /// [`FireGate::Crossing`]); a report that does not re-arms it.
+    pub armed: bool,
+}
+
 /// Why a trigger did not fire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Blocked {
@@ -690,6 +705,12 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Triggers passing `filter`, in registration order.
     fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>>;
+
+    /// [`Driver::list_triggers`] with each trigger's schedule cursor and
+    /// threshold arming, read in one go and changing nothing (not even an
+    /// `active` trigger past its `endAt`): what `explain` and
+    /// `explainMetric` judge a fire by.
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<TriggerState>>;
 
     /// Replaces a trigger through `edit`, atomically; `None` when the id is
     /// unknown, `Some(Err)` when `edit` refused (nothing is written).

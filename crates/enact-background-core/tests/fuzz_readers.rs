@@ -307,11 +307,14 @@ proptest! {
     #![proptest_config(config(300))]
 
     #[test]
-    fn fuzz_pattern_compile_and_match_never_panic(pattern in prop_oneof![request(), json()], data in prop_oneof![request(), json()]) {
+    fn fuzz_pattern_compile_match_and_explain_never_panic_and_agree(pattern in prop_oneof![request(), json()], data in prop_oneof![request(), json()]) {
         match EventPattern::compile(&pattern, "condition.eventPattern") {
             Ok(compiled) => {
-                compiled.matches(&data);
-                compiled.matches(&pattern);
+                // `explain` finds a miss exactly when `matches` is false.
+                for d in [&data, &pattern] {
+                    let miss = compiled.explain(d);
+                    prop_assert_eq!(miss.is_none(), compiled.matches(d), "{:?} on {}", miss, d);
+                }
             }
             Err(message) => prop_assert!(message.starts_with("condition.eventPattern"), "{message}"),
         }

@@ -1,5 +1,8 @@
 //! Event patterns (DESIGN §2): plain equality, every operator, array
-//! fan-out, missing fields, and the exact compile-error messages.
+//! fan-out, missing fields, and the exact compile-error messages. Every
+//! case also checks that `explain` finds a miss exactly when `matches` is
+//! false (`ok`), so the explanation shares the matcher's semantics over
+//! the whole table.
 
 use enact_background_core::pattern::EventPattern;
 use serde_json::{json, Value};
@@ -10,8 +13,17 @@ fn pat(p: Value) -> EventPattern {
     EventPattern::compile(&p, P).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
+/// `p.matches(data)`, after checking that `p.explain(data)` agrees: no
+/// miss exactly when it matches, and a miss names a key of the pattern.
+fn ok(p: &EventPattern, data: &Value) -> bool {
+    let matched = p.matches(data);
+    let miss = p.explain(data);
+    assert_eq!(miss.is_none(), matched, "explain {miss:?} disagrees with matches ({matched}) on {data}");
+    matched
+}
+
 fn m(p: Value, data: Value) -> bool {
-    pat(p).matches(&data)
+    ok(&pat(p), &data)
 }
 
 fn err(p: Value) -> String {
@@ -30,16 +42,16 @@ fn pattern_fixture_status_completed() {
     let pattern = &trigger["condition"]["eventPattern"];
     assert_eq!(pattern, &json!({"status": "completed"}));
     let p = EventPattern::compile(pattern, P).unwrap();
-    assert!(p.matches(&json!({"status": "completed"})));
-    assert!(!p.matches(&json!({"status": "failed"})));
-    assert!(!p.matches(&json!({})));
+    assert!(ok(&p, &json!({"status": "completed"})));
+    assert!(!ok(&p, &json!({"status": "failed"})));
+    assert!(!ok(&p, &json!({})));
 }
 
 #[test]
 fn pattern_empty_matches_everything() {
     let p = pat(json!({}));
     for data in [json!({}), json!({"a": 1}), json!(null), json!([1, 2]), json!("x")] {
-        assert!(p.matches(&data), "{data}");
+        assert!(ok(&p, &data), "{data}");
     }
 }
 
@@ -154,13 +166,13 @@ fn pattern_numeric_segments_are_object_keys() {
 #[test]
 fn pattern_in() {
     let p = pat(json!({"plan": {"$in": ["pro", "team", 3]}}));
-    assert!(p.matches(&json!({"plan": "pro"})));
-    assert!(p.matches(&json!({"plan": 3.0})));
-    assert!(!p.matches(&json!({"plan": "free"})));
-    assert!(!p.matches(&json!({})));
-    assert!(!p.matches(&json!({"plan": null})));
-    assert!(p.matches(&json!({"plan": ["free", "team"]})));
-    assert!(!p.matches(&json!({"plan": ["free", "basic"]})));
+    assert!(ok(&p, &json!({"plan": "pro"})));
+    assert!(ok(&p, &json!({"plan": 3.0})));
+    assert!(!ok(&p, &json!({"plan": "free"})));
+    assert!(!ok(&p, &json!({})));
+    assert!(!ok(&p, &json!({"plan": null})));
+    assert!(ok(&p, &json!({"plan": ["free", "team"]})));
+    assert!(!ok(&p, &json!({"plan": ["free", "basic"]})));
     assert!(!m(json!({"x": {"$in": []}}), json!({"x": 1})), "an empty list never holds");
     assert!(m(json!({"x": {"$in": [null]}}), json!({"x": null})));
     assert!(!m(json!({"x": {"$in": [null]}}), json!({})));
@@ -170,13 +182,13 @@ fn pattern_in() {
 #[test]
 fn pattern_ne() {
     let p = pat(json!({"status": {"$ne": "failed"}}));
-    assert!(p.matches(&json!({"status": "completed"})));
-    assert!(!p.matches(&json!({"status": "failed"})));
-    assert!(p.matches(&json!({})), "a missing field matches $ne");
-    assert!(p.matches(&json!({"status": null})));
-    assert!(p.matches(&json!({"status": ["ok", "done"]})));
-    assert!(!p.matches(&json!({"status": ["ok", "failed"]})), "no element may equal");
-    assert!(p.matches(&json!({"status": []})));
+    assert!(ok(&p, &json!({"status": "completed"})));
+    assert!(!ok(&p, &json!({"status": "failed"})));
+    assert!(ok(&p, &json!({})), "a missing field matches $ne");
+    assert!(ok(&p, &json!({"status": null})));
+    assert!(ok(&p, &json!({"status": ["ok", "done"]})));
+    assert!(!ok(&p, &json!({"status": ["ok", "failed"]})), "no element may equal");
+    assert!(ok(&p, &json!({"status": []})));
     assert!(!m(json!({"n": {"$ne": 1}}), json!({"n": 1.0})));
     assert!(!m(json!({"n": {"$ne": null}}), json!({"n": null})));
     assert!(m(json!({"n": {"$ne": null}}), json!({})));
@@ -187,33 +199,33 @@ fn pattern_exists() {
     let yes = pat(json!({"a.b": {"$exists": true}}));
     let no = pat(json!({"a.b": {"$exists": false}}));
     for data in [json!({"a": {"b": 0}}), json!({"a": {"b": null}}), json!({"a": {"b": false}}), json!({"a": {"b": []}})] {
-        assert!(yes.matches(&data), "{data}");
-        assert!(!no.matches(&data), "{data}");
+        assert!(ok(&yes, &data), "{data}");
+        assert!(!ok(&no, &data), "{data}");
     }
     for data in [json!({}), json!({"a": {}}), json!({"a": 1}), json!({"a": {"c": 1}}), json!(null)] {
-        assert!(!yes.matches(&data), "{data}");
-        assert!(no.matches(&data), "{data}");
+        assert!(!ok(&yes, &data), "{data}");
+        assert!(ok(&no, &data), "{data}");
     }
 }
 
 #[test]
 fn pattern_prefix_and_suffix() {
     let pre = pat(json!({"email": {"$prefix": "admin@"}}));
-    assert!(pre.matches(&json!({"email": "admin@x.io"})));
-    assert!(pre.matches(&json!({"email": "admin@"})));
-    assert!(!pre.matches(&json!({"email": "user@x.io"})));
-    assert!(!pre.matches(&json!({})));
-    assert!(!pre.matches(&json!({"email": 5})));
-    assert!(!pre.matches(&json!({"email": null})));
-    assert!(pre.matches(&json!({"email": ["a@b", "admin@c"]})));
-    assert!(!pre.matches(&json!({"email": ["a@b", "c@d"]})));
+    assert!(ok(&pre, &json!({"email": "admin@x.io"})));
+    assert!(ok(&pre, &json!({"email": "admin@"})));
+    assert!(!ok(&pre, &json!({"email": "user@x.io"})));
+    assert!(!ok(&pre, &json!({})));
+    assert!(!ok(&pre, &json!({"email": 5})));
+    assert!(!ok(&pre, &json!({"email": null})));
+    assert!(ok(&pre, &json!({"email": ["a@b", "admin@c"]})));
+    assert!(!ok(&pre, &json!({"email": ["a@b", "c@d"]})));
     let suf = pat(json!({"file": {"$suffix": ".pdf"}}));
-    assert!(suf.matches(&json!({"file": "report.pdf"})));
-    assert!(!suf.matches(&json!({"file": "report.pdf.zip"})));
-    assert!(!suf.matches(&json!({})));
-    assert!(!suf.matches(&json!({"file": true})));
-    assert!(suf.matches(&json!({"file": ["a.txt", "b.pdf"]})));
-    assert!(!suf.matches(&json!({"file": ["a.txt"]})));
+    assert!(ok(&suf, &json!({"file": "report.pdf"})));
+    assert!(!ok(&suf, &json!({"file": "report.pdf.zip"})));
+    assert!(!ok(&suf, &json!({})));
+    assert!(!ok(&suf, &json!({"file": true})));
+    assert!(ok(&suf, &json!({"file": ["a.txt", "b.pdf"]})));
+    assert!(!ok(&suf, &json!({"file": ["a.txt"]})));
     assert!(m(json!({"s": {"$prefix": ""}}), json!({"s": "anything"})));
     assert!(m(json!({"s": {"$prefix": "ab", "$suffix": "yz"}}), json!({"s": "abxyz"})));
     assert!(!m(json!({"s": {"$prefix": "ab", "$suffix": "yz"}}), json!({"s": ["ab", "yz"]})), "one element must satisfy both");
@@ -230,11 +242,11 @@ fn pattern_comparisons() {
     for (op, bound, rows) in cases {
         let p = pat(json!({"n": {op: bound}}));
         for (value, want) in rows {
-            assert_eq!(p.matches(&json!({"n": value})), want, "{op} {bound} on {value}");
+            assert_eq!(ok(&p, &json!({"n": value})), want, "{op} {bound} on {value}");
         }
-        assert!(!p.matches(&json!({})), "{op}: missing");
+        assert!(!ok(&p, &json!({})), "{op}: missing");
         for non_number in [json!("6"), json!("4"), json!(null), json!(true), json!({"n": 6})] {
-            assert!(!p.matches(&json!({"n": non_number})), "{op} on {non_number}");
+            assert!(!ok(&p, &json!({"n": non_number})), "{op} on {non_number}");
         }
     }
     assert!(m(json!({"n": {"$gt": 1.5}}), json!({"n": 2})));
@@ -246,37 +258,37 @@ fn pattern_comparisons() {
 #[test]
 fn pattern_combined_range() {
     let p = pat(json!({"amount": {"$gte": 1, "$lt": 5}}));
-    assert!(p.matches(&json!({"amount": 1})));
-    assert!(p.matches(&json!({"amount": 4.99})));
-    assert!(!p.matches(&json!({"amount": 5})));
-    assert!(!p.matches(&json!({"amount": 0.5})));
-    assert!(!p.matches(&json!({})));
-    assert!(p.matches(&json!({"amount": [0, 3, 10]})), "one element in range");
-    assert!(!p.matches(&json!({"amount": [0, 10]})), "no single element in range");
+    assert!(ok(&p, &json!({"amount": 1})));
+    assert!(ok(&p, &json!({"amount": 4.99})));
+    assert!(!ok(&p, &json!({"amount": 5})));
+    assert!(!ok(&p, &json!({"amount": 0.5})));
+    assert!(!ok(&p, &json!({})));
+    assert!(ok(&p, &json!({"amount": [0, 3, 10]})), "one element in range");
+    assert!(!ok(&p, &json!({"amount": [0, 10]})), "no single element in range");
     // Positive and negative together.
     let q = pat(json!({"n": {"$gte": 0, "$ne": 3}}));
-    assert!(q.matches(&json!({"n": 2})));
-    assert!(!q.matches(&json!({"n": 3})));
-    assert!(!q.matches(&json!({"n": -1})));
-    assert!(!q.matches(&json!({})));
-    assert!(!q.matches(&json!({"n": [1, 3]})));
+    assert!(ok(&q, &json!({"n": 2})));
+    assert!(!ok(&q, &json!({"n": 3})));
+    assert!(!ok(&q, &json!({"n": -1})));
+    assert!(!ok(&q, &json!({})));
+    assert!(!ok(&q, &json!({"n": [1, 3]})));
 }
 
 #[test]
 fn pattern_anything_but() {
     let single = pat(json!({"state": {"$anythingBut": "deleted"}}));
-    assert!(single.matches(&json!({"state": "active"})));
-    assert!(!single.matches(&json!({"state": "deleted"})));
-    assert!(!single.matches(&json!({})), "a missing field does not match $anythingBut");
-    assert!(single.matches(&json!({"state": null})));
+    assert!(ok(&single, &json!({"state": "active"})));
+    assert!(!ok(&single, &json!({"state": "deleted"})));
+    assert!(!ok(&single, &json!({})), "a missing field does not match $anythingBut");
+    assert!(ok(&single, &json!({"state": null})));
     let list = pat(json!({"state": {"$anythingBut": ["deleted", "archived", 0]}}));
-    assert!(list.matches(&json!({"state": "active"})));
-    assert!(!list.matches(&json!({"state": "archived"})));
-    assert!(!list.matches(&json!({"state": 0.0})));
-    assert!(!list.matches(&json!({})));
-    assert!(list.matches(&json!({"state": ["active", "new"]})));
-    assert!(!list.matches(&json!({"state": ["active", "deleted"]})), "no element may be listed");
-    assert!(list.matches(&json!({"state": []})), "present, nothing listed");
+    assert!(ok(&list, &json!({"state": "active"})));
+    assert!(!ok(&list, &json!({"state": "archived"})));
+    assert!(!ok(&list, &json!({"state": 0.0})));
+    assert!(!ok(&list, &json!({})));
+    assert!(ok(&list, &json!({"state": ["active", "new"]})));
+    assert!(!ok(&list, &json!({"state": ["active", "deleted"]})), "no element may be listed");
+    assert!(ok(&list, &json!({"state": []})), "present, nothing listed");
     assert!(m(json!({"x": {"$anythingBut": []}}), json!({"x": 1})));
     assert!(!m(json!({"x": {"$anythingBut": []}}), json!({})));
     assert!(!m(json!({"x": {"$anythingBut": null}}), json!({"x": null})));
@@ -293,11 +305,11 @@ fn pattern_exists_combined_with_other_operators() {
 #[test]
 fn pattern_all_keys_required() {
     let p = pat(json!({"type": "order", "amount": {"$gt": 100}, "user.plan": {"$in": ["pro", "team"]}}));
-    assert!(p.matches(&json!({"type": "order", "amount": 150, "user": {"plan": "team"}})));
-    assert!(!p.matches(&json!({"type": "refund", "amount": 150, "user": {"plan": "team"}})));
-    assert!(!p.matches(&json!({"type": "order", "amount": 50, "user": {"plan": "team"}})));
-    assert!(!p.matches(&json!({"type": "order", "amount": 150, "user": {"plan": "free"}})));
-    assert!(!p.matches(&json!({"type": "order", "amount": 150})));
+    assert!(ok(&p, &json!({"type": "order", "amount": 150, "user": {"plan": "team"}})));
+    assert!(!ok(&p, &json!({"type": "refund", "amount": 150, "user": {"plan": "team"}})));
+    assert!(!ok(&p, &json!({"type": "order", "amount": 50, "user": {"plan": "team"}})));
+    assert!(!ok(&p, &json!({"type": "order", "amount": 150, "user": {"plan": "free"}})));
+    assert!(!ok(&p, &json!({"type": "order", "amount": 150})));
 }
 
 #[test]
@@ -305,8 +317,8 @@ fn pattern_is_reusable_and_cloneable() {
     let p = pat(json!({"a": 1}));
     let q = p.clone();
     for _ in 0..3 {
-        assert!(p.matches(&json!({"a": 1})));
-        assert!(!q.matches(&json!({"a": 2})));
+        assert!(ok(&p, &json!({"a": 1})));
+        assert!(!ok(&q, &json!({"a": 2})));
     }
     assert!(format!("{p:?}").contains("EventPattern"));
 }
@@ -371,6 +383,6 @@ fn pattern_error_path_prefix_is_the_callers() {
 #[test]
 fn pattern_module_doc_example() {
     let p = pat(json!({"status": "completed", "order.items.sku": {"$prefix": "BK-"}, "amount": {"$gte": 10, "$lt": 100}}));
-    assert!(p.matches(&json!({"status": "completed", "order": {"items": [{"sku": "CD-1"}, {"sku": "BK-7"}]}, "amount": 25})));
-    assert!(!p.matches(&json!({"status": "failed", "order": {"items": [{"sku": "BK-7"}]}, "amount": 25})));
+    assert!(ok(&p, &json!({"status": "completed", "order": {"items": [{"sku": "CD-1"}, {"sku": "BK-7"}]}, "amount": 25})));
+    assert!(!ok(&p, &json!({"status": "failed", "order": {"items": [{"sku": "BK-7"}]}, "amount": 25})));
 }

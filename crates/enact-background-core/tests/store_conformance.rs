@@ -44,6 +44,7 @@ macro_rules! every_case {
             fire_respects_cooldown,
             fire_tick_fires_each_tick_once,
             fire_crossing_keeps_arming,
+            trigger_states_read_cursor_and_arming_without_changing_them,
             webhook_ids_are_remembered_per_trigger_only_when_fired,
             trigger_changes_are_reported,
         }

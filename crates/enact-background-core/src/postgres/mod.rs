@@ -659,6 +659,14 @@ impl Driver for PgStore {
         })
     }
 
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<crate::store::TriggerState>> {
+        let filter = filter.clone();
+        self.call("reading trigger states", move |i| {
+            let filter = filter.clone();
+            async move { Ok(ops::trigger_states(&i, filter.tenant_id.clone()).await?.into_iter().filter(|s| filter.matches(&s.trigger)).collect()) }
+        })
+    }
+
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         Box::pin(async move {
             loop {

@@ -807,6 +807,20 @@ pub(super) async fn list_triggers(i: &Inner) -> R<Vec<Trigger>> {
     rows.iter().map(|r| from_json("trigger", r.get::<_, &str>(0)).map_err(Fault::from)).collect()
 }
 
+/// Triggers of `tenant` (all without one) with their cursor and arming, in
+/// registration order; the rest of a filter is the caller's.
+pub(super) async fn trigger_states(i: &Inner, tenant: Option<String>) -> R<Vec<TriggerState>> {
+    let c = i.client().await?;
+    let stmt = c
+        .prepare_cached(&i.q("SELECT def, cursor_ms, armed FROM {s}.triggers WHERE $1::text IS NULL OR tenant = $1 ORDER BY seq"))
+        .await
+        .map_err(fault)?;
+    let rows = c.query(&stmt, &[&tenant]).await.map_err(fault)?;
+    rows.iter()
+        .map(|r| Ok(TriggerState { trigger: from_json("trigger", r.get::<_, &str>(0))?, cursor_ms: r.get(1), armed: r.get(2) }))
+        .collect()
+}
+
 /// Locks the change log (so that its order is commit order: a reader that
 /// saw change `n` has seen every change before it) and logs `id`.
 async fn changed(i: &Inner, txn: &deadpool_postgres::Transaction<'_>, id: &str) -> R<()> {

@@ -481,6 +481,11 @@ impl Driver for SqliteStore {
         self.call(move |c, _| Ok(ops::list_triggers(c)?.into_iter().filter(|t| filter.matches(t)).collect()))
     }
 
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<crate::store::TriggerState>> {
+        let filter = filter.clone();
+        self.call(move |c, _| Ok(ops::trigger_states(c, filter.tenant_id.as_deref())?.into_iter().filter(|s| filter.matches(&s.trigger)).collect()))
+    }
+
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         let deadline = self.deadline();
         Box::pin(async move {

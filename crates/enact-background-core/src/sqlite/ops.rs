@@ -11,6 +11,7 @@ use crate::columns::{self, nanos, ts};
 use crate::store::{
     apply_gate, pass_fire_gate, retryable_status, stalled_error, CancelOutcome, Change, ClaimParams, ExecutionFilter, Finish, Finished, Fire,
     Inserted, NewExecution, Progress, Readiness, Rescued, RetryOutcome, Staged, StatusCounts, StoreError, StoreResult, Tally, TriggerChanges,
+    TriggerState,
 };
 
 /// Queue classes, as in the memory driver: immediate work outranks
@@ -689,6 +690,20 @@ pub(super) fn list_triggers(conn: &Connection) -> StoreResult<Vec<Trigger>> {
     let mut s = conn.prepare_cached("SELECT def FROM triggers ORDER BY seq").map_err(db)?;
     let rows = s.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
     rows.map(|r| r.map_err(db).and_then(|def| from_json("trigger", &def))).collect()
+}
+
+/// Triggers of `tenant` (all without one) with their cursor and arming, in
+/// registration order; the rest of a filter is the caller's.
+pub(super) fn trigger_states(conn: &Connection, tenant: Option<&str>) -> StoreResult<Vec<TriggerState>> {
+    let mut s = conn
+        .prepare_cached("SELECT def, cursor_ms, armed FROM triggers WHERE ?1 IS NULL OR tenant = ?1 ORDER BY seq")
+        .map_err(db)?;
+    let rows = s.query_map([tenant], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))).map_err(db)?;
+    rows.map(|r| {
+        let (def, cursor_ms, armed) = r.map_err(db)?;
+        Ok(TriggerState { trigger: from_json("trigger", &def)?, cursor_ms, armed })
+    })
+    .collect()
 }
 
 fn changed(conn: &Connection, st: &mut State, id: &str) -> StoreResult<()> {

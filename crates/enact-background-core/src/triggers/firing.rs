@@ -54,11 +54,26 @@ struct FastEvent {
     data: Option<Value>,
 }
 
-/// An event, as passed to `emit` / `lifecycle`.
-struct EventIn {
-    event_type: String,
-    tenant_id: String,
-    data: Value,
+/// An event, as passed to `emit` / `lifecycle` (and `explain`).
+pub(super) struct EventIn {
+    pub(super) event_type: String,
+    pub(super) tenant_id: String,
+    pub(super) data: Value,
+}
+
+/// A metric report, as passed to `reportMetric` (and `explainMetric`).
+pub(super) struct MetricIn {
+    pub(super) tenant_id: String,
+    pub(super) name: String,
+    pub(super) value: f64,
+}
+
+/// A fire's place in its chain: the depth its execution would have, the
+/// fires its root caused so far, and the bound it would break.
+pub(super) struct ChainCheck {
+    pub(super) depth: u32,
+    pub(super) fires: u32,
+    pub(super) limit: Option<ChainLimit>,
 }
 
 /// Why a trigger did not fire.
@@ -197,11 +212,7 @@ impl TriggerEngine {
     /// re-arms once the comparison is false again. The arming is kept by
     /// the store, in the same step as the fire.
     pub async fn report_metric_async(&self, metric: &Value, chain: &Chain) -> EngineResult<Vec<TriggerFiredEvent>> {
-        let f = Fields::with_code(metric, "metric", ErrorCode::InvalidTrigger)?;
-        f.only(&["tenantId", "name", "value"])?;
-        let tenant = f.req_str("tenantId")?;
-        let name = f.req_str("name")?;
-        let value = f.opt_num("value")?.ok_or_else(|| f.err("value", "is required"))?;
+        let MetricIn { tenant_id: tenant, name, value } = metric_in(metric)?;
         let candidates: Vec<Arc<Compiled>> = {
             let g = self.state.lock();
             g.metrics.get(tenant.as_str()).and_then(|m| m.get(name.as_str())).map(|b| b.values().cloned().collect()).unwrap_or_default()
@@ -287,6 +298,21 @@ impl TriggerEngine {
 
     // -- firing ------------------------------------------------------------
 
+    /// Where a fire made in `chain` would stand against the chain's bounds
+    /// (a read: nothing is counted).
+    pub(super) fn chain_check(&self, chain: &Chain) -> ChainCheck {
+        let depth = chain.depth + 1;
+        let fires = chain.root.as_deref().map_or(0, |root| self.chains.lock().fires(root));
+        let limit = if depth > self.config.max_chain_depth {
+            Some(ChainLimit::MaxChainDepth)
+        } else if fires >= self.config.max_chain_fires {
+            Some(ChainLimit::MaxChainFires)
+        } else {
+            None
+        };
+        ChainCheck { depth, fires, limit }
+    }
+
     /// Fires one trigger through the store's fire step. `Ok(Err(_))` when
     /// it did not fire (gate, loop guard, removed meanwhile, tick taken).
     async fn fire_compiled(&self, c: &Compiled, source: Value, chain: &Chain, gate: FireGate) -> EngineResult<Result<TriggerFiredEvent, Refused>> {
@@ -304,15 +330,7 @@ impl TriggerEngine {
         webhook: Option<WebhookMessage<'_>>,
     ) -> EngineResult<Result<(TriggerFiredEvent, TriggerStatus), Refused>> {
         let now = self.clock.now();
-        let chain_depth = chain.depth + 1;
-        let chain_fires = chain.root.as_deref().map_or(0, |root| self.chains.lock().fires(root));
-        let limit = if chain_depth > self.config.max_chain_depth {
-            Some(ChainLimit::MaxChainDepth)
-        } else if chain_fires >= self.config.max_chain_fires {
-            Some(ChainLimit::MaxChainFires)
-        } else {
-            None
-        };
+        let ChainCheck { depth: chain_depth, fires: chain_fires, limit } = self.chain_check(chain);
         if let Some(limit) = limit {
             let first = chain.root.as_deref().is_none_or(|root| self.chains.lock().first_refusal(root, &c.id, crate::clock::millis(now)));
             if first && self.exec.listens(EventKind::LoopBlocked) {
@@ -511,7 +529,18 @@ fn at_path(message: &str) -> String {
     }
 }
 
-fn event_in(v: &Value, path: &str) -> EngineResult<EventIn> {
+/// Reads a metric report `{tenantId, name, value}`.
+pub(super) fn metric_in(metric: &Value) -> EngineResult<MetricIn> {
+    let f = Fields::with_code(metric, "metric", ErrorCode::InvalidTrigger)?;
+    f.only(&["tenantId", "name", "value"])?;
+    let tenant_id = f.req_str("tenantId")?;
+    let name = f.req_str("name")?;
+    let value = f.opt_num("value")?.ok_or_else(|| f.err("value", "is required"))?;
+    Ok(MetricIn { tenant_id, name, value })
+}
+
+/// Reads an event `{type, tenantId, data?}` at `path`.
+pub(super) fn event_in(v: &Value, path: &str) -> EngineResult<EventIn> {
     let f = Fields::with_code(v, path, ErrorCode::InvalidTrigger)?;
     f.only(&["type", "tenantId", "data"])?;
     Ok(EventIn {
@@ -526,7 +555,8 @@ pub(super) fn is_final_kind(kind: EventKind) -> bool {
     matches!(kind, EventKind::Completed | EventKind::Failed | EventKind::Cancelled | EventKind::Timeout)
 }
 
-fn compare(value: f64, op: ThresholdOperator, threshold: f64) -> bool {
+/// Whether `value <op> threshold` holds.
+pub(super) fn compare(value: f64, op: ThresholdOperator, threshold: f64) -> bool {
     match op {
         ThresholdOperator::Gt => value > threshold,
         ThresholdOperator::Gte => value >= threshold,

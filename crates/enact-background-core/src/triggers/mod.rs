@@ -12,7 +12,10 @@
 //!
 //! - `index.rs`: compiled triggers and the indexes;
 //! - `firing.rs`: stimuli, fires and the executor's events fed back;
-//! - `schedule.rs`: the scheduler and the listener for trigger changes.
+//! - `schedule.rs`: the scheduler and the listener for trigger changes;
+//! - `explain.rs`: "why didn't it fire?" — each trigger judged by the
+//!   same gates, read-only;
+//! - `record.rs`: trigger records as the API answers them (`nextFireAt`).
 //!
 //! Each executor event flows back in through [`TriggerEngine::drain`] as an
 //! event that event triggers can match; each execution carries its
@@ -24,10 +27,14 @@
 //! synchronous forms, for a store that answers at once.
 
 mod chains;
+mod explain;
 mod firing;
 mod index;
+mod record;
 mod schedule;
 
+pub use record::TriggerRecord;
+pub use explain::{ExplainDetail, ExplainSource, TriggerExplanation};
 pub use firing::Stimulus;
 
 use std::cmp::Reverse;

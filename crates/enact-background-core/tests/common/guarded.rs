@@ -92,6 +92,9 @@ impl<D: Driver, G: Send + Sync + 'static> Driver for Guarded<D, G> {
     fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
         self.store.list_triggers(filter)
     }
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<TriggerState>> {
+        self.store.trigger_states(filter)
+    }
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         self.store.update_trigger(id, edit)
     }

@@ -136,6 +136,9 @@ impl<D: Driver> Driver for Wrapped<D> {
     fn list_triggers<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<Trigger>> {
         self.wrap(self.inner.list_triggers(filter))
     }
+    fn trigger_states<'a>(&'a self, filter: &'a TriggerFilter) -> StoreFuture<'a, Vec<TriggerState>> {
+        self.wrap(self.inner.trigger_states(filter))
+    }
     fn update_trigger<'a>(&'a self, id: &'a str, edit: TriggerEdit<'a>) -> StoreFuture<'a, Option<Result<Trigger, EngineError>>> {
         self.wrap(self.inner.update_trigger(id, edit))
     }

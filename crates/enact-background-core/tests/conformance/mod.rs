@@ -645,6 +645,48 @@ pub async fn fire_crossing_keeps_arming(d: Arc<dyn Driver>) {
     fired(&fire(&d, "trigger_t", cross(true), now).await);
 }
 
+/// `trigger_states` reads each trigger with its schedule cursor and
+/// threshold arming, in registration order, filtered like `list_triggers`,
+/// and changes nothing: not the arming (a crossing still is one, or still
+/// is not, after any number of reads), not an `active` trigger past its
+/// `endAt`, not the change log.
+pub async fn trigger_states_read_cursor_and_arming_without_changing_them(d: Arc<dyn Driver>) {
+    let threshold = json!({"metricName": "m", "thresholdValue": 10, "thresholdOperator": "gt"});
+    d.insert_trigger(trigger("trigger_t", "a", "threshold", threshold)).await.unwrap();
+    d.insert_trigger(trigger("trigger_s", "a", "schedule", json!({"intervalSeconds": 60}))).await.unwrap();
+    let mut ended = trigger("trigger_e", "b", "manual", json!({}));
+    ended.end_at = Some(Utc::now() - Duration::hours(1));
+    d.insert_trigger(ended).await.unwrap();
+    let all = TriggerFilter::default();
+    let states = d.trigger_states(&all).await.unwrap();
+    let ids: Vec<&str> = states.iter().map(|s| s.trigger.trigger_id.as_str()).collect();
+    assert_eq!(ids, ["trigger_t", "trigger_s", "trigger_e"], "registration order");
+    assert!(states.iter().all(|s| !s.armed && s.cursor_ms.is_none()), "fresh: unarmed, no cursor");
+    assert_eq!(states[2].trigger.status, TriggerStatus::Active, "read as stored: past endAt, still active");
+    let now = Utc::now();
+    fired(&fire(&d, "trigger_t", FireGate::Crossing { holds: true }, now).await);
+    fired(&fire(&d, "trigger_s", FireGate::Tick(5_000), now).await);
+    let seq = d.trigger_changes(0).await.unwrap().seq;
+    for _ in 0..3 {
+        let states = d.trigger_states(&all).await.unwrap();
+        assert!(states[0].armed, "the last report held");
+        assert_eq!(states[0].trigger.fire_count, 1);
+        assert_eq!(states[1].cursor_ms, Some(5_000));
+        assert!(!states[1].armed);
+        assert_eq!(states[2].trigger.status, TriggerStatus::Active);
+    }
+    let by_tenant = d.trigger_states(&TriggerFilter { tenant_id: Some("b".into()), ..TriggerFilter::default() }).await.unwrap();
+    assert_eq!(by_tenant.iter().map(|s| s.trigger.trigger_id.as_str()).collect::<Vec<_>>(), ["trigger_e"]);
+    let thresholds = TriggerFilter { tenant_id: Some("a".into()), trigger_type: Some(TriggerType::Threshold), ..TriggerFilter::default() };
+    assert_eq!(d.trigger_states(&thresholds).await.unwrap().len(), 1);
+    assert_eq!(d.trigger_changes(0).await.unwrap().seq, seq, "reading logs no change");
+    assert_eq!(d.get_trigger("trigger_e").await.unwrap().unwrap().status, TriggerStatus::Active, "nothing written back");
+    // The arming read is the arming the fire step uses: still above, no crossing.
+    assert!(matches!(fire(&d, "trigger_t", FireGate::Crossing { holds: true }, now).await, Fire::Skipped));
+    assert!(matches!(fire(&d, "trigger_t", FireGate::Crossing { holds: false }, now).await, Fire::Skipped));
+    assert!(!d.trigger_states(&thresholds).await.unwrap()[0].armed, "re-armed by a report below");
+}
+
 /// A webhook message id is accepted once per trigger while remembered,
 /// and remembered only when its delivery fired: a delivery the gate
 /// refused (cooling down) may be sent again. Other triggers keep their own
