@@ -393,7 +393,7 @@ describe('ctx exposes the CallableContext surface only', () => {
     expect(seen.json.sort()).toEqual(['attempt', 'callableName', 'context', 'executionId', 'input', 'tenantId'])
     expect(seen.symbols).toEqual([])
     expect(seen.ctor).toEqual(['length', 'name', 'prototype']) // no runner handles via ctx.constructor
-    expect(seen.proto).toEqual(['constructor', 'signal', 'stream'])
+    expect(seen.proto).toEqual(['constructor', 'progress', 'signal', 'stream'])
     expect([seen.signal, seen.stream]).toEqual([true, 'function'])
   })
 })

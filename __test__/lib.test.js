@@ -292,7 +292,7 @@ describe('callable context', () => {
   test('a callable sees the CallableContext surface only; the runner aborts and settles through module handles', () => {
     const ctx = new Context({ executionId: 'exec_1', tenantId: 't', callableName: 'c', attempt: 1 }, () => {})
     expect(Object.keys(ctx).sort()).toEqual(['attempt', 'callableName', 'context', 'executionId', 'input', 'tenantId', 'triggerId', 'triggerSource'])
-    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(ctx)).sort()).toEqual(['constructor', 'signal', 'stream'])
+    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(ctx)).sort()).toEqual(['constructor', 'progress', 'signal', 'stream'])
     const signal = ctx.signal
     expect(Object.getOwnPropertyNames(ctx.constructor).sort()).toEqual(['length', 'name', 'prototype'])
     expect(settleContext(ctx)).toBe(true)

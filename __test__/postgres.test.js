@@ -71,6 +71,26 @@ pg('opening', () => {
     expect(err.message).toMatch(/version 99.*up to 2/)
   })
 
+  test('a schema at version 1 migrates to version 2 and keeps its rows (progress needs the new column)', async () => {
+    const e = await open({}, (e) => e.registerCallable('work', async (ctx) => {
+      await ctx.progress(42)
+      return 'ok'
+    }))
+    const before = await e.submit({ tenantId: T, callableName: 'work', config: { mode: 'deferred', delayMs: 3_600_000 } })
+    await close(e)
+    // What version 1 had: no progress column.
+    await admin.query(`ALTER TABLE ${schema}.executions DROP COLUMN progress; UPDATE ${schema}.meta SET version = 1`)
+    const again = await open({}, (e) => e.registerCallable('work', async (ctx) => {
+      await ctx.progress(42)
+      return 'ok'
+    }))
+    const { rows } = await admin.query(`SELECT version FROM ${schema}.meta`)
+    expect(rows).toEqual([{ version: 2 }])
+    expect((await again.getExecution(before.executionId)).status).toBe('queued')
+    const done = await again.submit({ tenantId: T, callableName: 'work', config: { mode: 'silent' } })
+    expect(done).toMatchObject({ status: 'completed', progress: 42 })
+  })
+
   test('a schema holding tables of something else is refused', async () => {
     await admin.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.jobs (id int)`)
     const err = await rejection(open())

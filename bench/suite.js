@@ -225,6 +225,42 @@ const BENCHES = [
   },
 ]
 
+// Issue 14: what observability costs.
+BENCHES.push(
+  {
+    name: 'obs-throughput',
+    file: 'observability.js',
+    title: 'Executor throughput with metrics and tracing',
+    what: "The executor throughput benchmark (200,000 fire-and-forget no-op executions, concurrency 64, memory store) with `metrics: false` (the baseline), metrics on (the default), metrics and `tracing: true` with OpenTelemetry's API alone (its no-op tracer), and metrics and `tracing: true` with an SDK tracer provider registered that records every attempt's span and exports none.",
+    args: { n: 200_000 },
+    quick: { n: 10_000 },
+    ours: ['metrics-on', 'metrics-tracing', 'metrics-tracing-sdk'],
+    theirs: ['metrics-off'],
+    figures: [
+      { key: 'jobsPerSec', label: 'jobs/s', better: higher, digits: 0, ratio: true },
+      { key: 'lagP99Ms', label: 'event-loop lag p99 ms', better: lower, digits: 1 },
+    ],
+  },
+  {
+    name: 'obs-cost',
+    file: 'observability.js',
+    title: 'Cost of metrics() and stats()',
+    what: '100 callables × 100 tenants: 10,000 executions, one per pair, all run; then `metrics()` and `stats()` each called 21 times in the same process (median). `metrics-cost-labels` keeps a series per tenant (`metrics: { tenantLabels: true }`: 10,000 series).',
+    args: { callables: 100, tenants: 100 },
+    quick: { callables: 20, tenants: 20 },
+    runs: 3,
+    ours: ['metrics-cost', 'metrics-cost-labels'],
+    theirs: [],
+    figures: [
+      { key: 'metricsMs', label: 'metrics() ms', better: lower, digits: 2 },
+      { key: 'statsMs', label: 'stats() ms', better: lower, digits: 2 },
+      { key: 'metricsKiB', label: 'exposition KiB', better: null, digits: 0 },
+      { key: 'metricsLines', label: 'exposition lines', better: null, digits: 0 },
+      { key: 'series', label: 'series', better: null, digits: 0 },
+    ],
+  },
+)
+
 // Each target reads medians through `m(bench, impl, key)`, which returns a
 // number or throws a reason (a failed run, a benchmark not run).
 const fmt = (x, d = 2) => x.toLocaleString('en-US', { maximumFractionDigits: d })
@@ -396,5 +432,19 @@ const TARGETS = [
     },
   },
 ]
+
+// Issue 14: observability must not cost the executor.
+TARGETS.push(
+  ...[
+    ['metrics-on', 'metrics on'],
+    ['metrics-tracing', 'metrics and tracing (OpenTelemetry no-op tracer)'],
+  ].map(([impl, label]) => ({
+    text: `Throughput with ${label} within 10 % of metrics off`,
+    check(m) {
+      const r = m('obs-throughput', impl, 'jobsPerSec') / m('obs-throughput', 'metrics-off', 'jobsPerSec')
+      return { met: r >= 0.9, detail: `${fmt(m('obs-throughput', impl, 'jobsPerSec'), 0)} vs ${fmt(m('obs-throughput', 'metrics-off', 'jobsPerSec'), 0)} jobs/s = ${fmt(r * 100, 1)} %` }
+    },
+  })),
+)
 
 module.exports = { BENCHES, TARGETS }
