@@ -282,6 +282,8 @@ class Runner {
 
   /** @param {Job[]} jobs */
   start(jobs) {
+    // Spans only while an SDK records them (checked per batch).
+    const tracing = this.#tracing !== null && this.#tracing.live ? this.#tracing : null
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]
       const ctx = new Context(job, this.#emit, this.#progress)
@@ -298,9 +300,9 @@ class Runner {
       /** @type {any} */
       let out
       try {
-        if (this.#tracing === null) out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
+        if (tracing === null) out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
         else {
-          const traced = this.#tracing.attempt(job, () => chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx))
+          const traced = tracing.attempt(job, () => chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx))
           this.#spans.set(ctx, traced.span)
           out = traced.out
         }

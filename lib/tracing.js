@@ -40,10 +40,24 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 class Tracing {
   #api
   #tracer
+  /** The API's own no-op provider: what the global one delegates to until an SDK registers. */
+  #noop
 
   constructor() {
     this.#api = load()
     this.#tracer = this.#api.trace.getTracer('enact-background')
+    this.#noop = typeof this.#api.ProxyTracerProvider === 'function' ? new this.#api.ProxyTracerProvider().getDelegate() : undefined
+  }
+
+  /**
+   * Whether spans can be recorded: false while no SDK registered a tracer
+   * provider (the API alone is a no-op), so that an engine with
+   * `tracing: true` pays nothing per attempt until one is. Checked once per
+   * batch of attempts: an SDK registered later is picked up.
+   */
+  get live() {
+    const provider = this.#api.trace.getTracerProvider()
+    return this.#noop === undefined || typeof provider.getDelegate !== 'function' || provider.getDelegate() !== this.#noop
   }
 
   /**
@@ -52,6 +66,7 @@ class Tracing {
    * @returns {{ traceparent: string, tracestate?: string } | undefined}
    */
   carrier() {
+    if (!this.live) return undefined
     const sc = this.#api.trace.getSpanContext(this.#api.context.active())
     if (sc === undefined || !this.#api.isSpanContextValid(sc)) return undefined
     /** @type {{ traceparent: string, tracestate?: string }} */
@@ -94,19 +109,19 @@ class Tracing {
     const a = this.#api
     const remote = this.#remote(job.traceContext)
     const parent = remote === undefined ? a.ROOT_CONTEXT : a.trace.setSpanContext(a.ROOT_CONTEXT, remote)
-    /** @type {Record<string, string | number>} */
-    const attributes = {
-      'enact.execution_id': job.executionId,
-      'enact.tenant_id': job.tenantId,
-      'enact.callable': job.callableName,
-      'enact.attempt': job.attempt,
-    }
-    if (job.triggerId !== undefined) attributes['enact.trigger_id'] = job.triggerId
     const span = this.#tracer.startSpan(
       `enact.execute ${job.callableName}`,
-      { kind: a.SpanKind.CONSUMER, attributes, links: remote === undefined ? [] : [{ context: remote }] },
+      { kind: a.SpanKind.CONSUMER, links: remote === undefined ? [] : [{ context: remote }] },
       parent,
     )
+    // Attributes only on spans that record (a sampled-out span drops them anyway).
+    if (span.isRecording()) {
+      span.setAttribute('enact.execution_id', job.executionId)
+      span.setAttribute('enact.tenant_id', job.tenantId)
+      span.setAttribute('enact.callable', job.callableName)
+      span.setAttribute('enact.attempt', job.attempt)
+      if (job.triggerId !== undefined) span.setAttribute('enact.trigger_id', job.triggerId)
+    }
     const out = a.context.with(a.trace.setSpan(parent, span), run)
     return { span, out }
   }

@@ -111,6 +111,8 @@ fn final_index(end: End) -> Option<usize> {
 pub struct Series {
     callable: Arc<str>,
     tenant: Option<Arc<str>>,
+    /// The callable's window (shared by its series of every tenant).
+    window: SharedWindow,
     ended: [AtomicU64; 4],
     attempts: AtomicU64,
     retries: AtomicU64,
@@ -119,10 +121,11 @@ pub struct Series {
 }
 
 impl Series {
-    fn new(callable: Arc<str>, tenant: Option<Arc<str>>) -> Self {
+    fn new(callable: Arc<str>, tenant: Option<Arc<str>>, window: SharedWindow) -> Self {
         Self {
             callable,
             tenant,
+            window,
             ended: Default::default(),
             attempts: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -261,35 +264,27 @@ pub struct WindowStats {
     pub wait: Option<Percentiles>,
 }
 
+type SharedWindow = Arc<Mutex<Window>>;
+
+/// The per-tenant windows, and when quiet ones were last forgotten.
 #[derive(Default)]
-struct Windows {
-    callables: HashMap<Arc<str>, Window>,
-    tenants: HashMap<Arc<str>, Window>,
-    /// When quiet tenants were last forgotten (epoch).
+struct Tenants {
+    windows: HashMap<Arc<str>, SharedWindow>,
     swept: i64,
 }
 
-impl Windows {
-    fn both(&mut self, callable: &Arc<str>, tenant: &str, now_ms: i64, f: impl Fn(&mut Slot)) {
-        f(self.callables.entry(callable.clone()).or_default().slot(now_ms));
-        match self.tenants.get_mut(tenant) {
-            Some(w) => f(w.slot(now_ms)),
-            None => f(self.tenants.entry(Arc::from(tenant)).or_default().slot(now_ms)),
-        }
-        // Tenants quiet for a whole window are forgotten (a minute at most
-        // after), so a stream of one-off tenants does not grow the map.
-        let epoch = now_ms.div_euclid(SLOT_MS);
-        if epoch > self.swept {
-            self.swept = epoch;
-            self.tenants.retain(|_, w| w.last > epoch - WINDOW_SLOTS as i64);
-        }
-    }
+/// Where one attempt counts: its callable's series (and window) and its
+/// tenant's window, looked up once when it starts.
+pub struct Meter {
+    series: Arc<Series>,
+    tenant: SharedWindow,
 }
 
 #[derive(Default)]
 struct PerCallable {
     plain: Option<Arc<Series>>,
     tenants: HashMap<Arc<str>, Arc<Series>>,
+    window: SharedWindow,
 }
 
 impl PerCallable {
@@ -310,7 +305,7 @@ pub struct Metrics {
     config: MetricsConfig,
     /// By callable: its series, or with tenant labels, its series by tenant.
     series: RwLock<HashMap<Arc<str>, PerCallable>>,
-    windows: Mutex<Windows>,
+    tenants: Mutex<Tenants>,
     fires: [AtomicU64; 6],
     webhooks: Mutex<BTreeMap<u16, u64>>,
 }
@@ -337,7 +332,7 @@ impl Metrics {
         Self {
             config,
             series: RwLock::default(),
-            windows: Mutex::default(),
+            tenants: Mutex::default(),
             fires: Default::default(),
             webhooks: Mutex::default(),
         }
@@ -348,9 +343,15 @@ impl Metrics {
         self.config.enabled
     }
 
-    /// The series an attempt of `callable` for `tenant` counts in (looked
-    /// up once per attempt, kept with it).
-    pub fn series(&self, callable: &str, tenant: &str) -> Option<Arc<Series>> {
+    /// Where an attempt of `callable` for `tenant` counts (looked up once
+    /// per attempt, kept with it); `None` with metrics off.
+    pub fn meter(&self, callable: &str, tenant: &str, now_ms: i64) -> Option<Meter> {
+        let series = self.series(callable, tenant)?;
+        let tenant = self.tenant_window(tenant, now_ms);
+        Some(Meter { series, tenant })
+    }
+
+    fn series(&self, callable: &str, tenant: &str) -> Option<Arc<Series>> {
         if !self.config.enabled {
             return None;
         }
@@ -364,37 +365,57 @@ impl Metrics {
             None => Arc::from(callable),
         };
         let per = g.entry(name.clone()).or_default();
+        let window = per.window.clone();
         Some(match tenant_label {
-            None => per.plain.get_or_insert_with(|| Arc::new(Series::new(name, None))).clone(),
-            Some(t) => per.tenants.entry(Arc::from(t)).or_insert_with(|| Arc::new(Series::new(name, Some(Arc::from(t))))).clone(),
+            None => per.plain.get_or_insert_with(|| Arc::new(Series::new(name, None, window))).clone(),
+            Some(t) => per.tenants.entry(Arc::from(t)).or_insert_with(|| Arc::new(Series::new(name, Some(Arc::from(t)), window))).clone(),
         })
+    }
+
+    fn tenant_window(&self, tenant: &str, now_ms: i64) -> SharedWindow {
+        let mut g = self.tenants.lock();
+        // Tenants quiet for a whole window, with no attempt running, are
+        // forgotten (a minute at most after): a stream of one-off tenants
+        // does not grow the map.
+        let epoch = now_ms.div_euclid(SLOT_MS);
+        if epoch > g.swept {
+            g.swept = epoch;
+            g.windows.retain(|_, w| Arc::strong_count(w) > 1 || w.lock().last > epoch - WINDOW_SLOTS as i64);
+        }
+        match g.windows.get(tenant) {
+            Some(w) => w.clone(),
+            None => g.windows.entry(Arc::from(tenant)).or_default().clone(),
+        }
     }
 
     /// An attempt started; `wait_ms`: how long its execution waited, for a
     /// first attempt.
-    pub fn started(&self, s: &Series, tenant: &str, wait_ms: Option<f64>, now_ms: i64) {
-        s.attempts.fetch_add(1, Relaxed);
+    pub fn started(&self, m: &Meter, wait_ms: Option<f64>, now_ms: i64) {
+        m.series.attempts.fetch_add(1, Relaxed);
         if let Some(w) = wait_ms {
-            s.wait.observe(w);
-            self.windows.lock().both(&s.callable, tenant, now_ms, |slot| slot.wait.add(w));
+            m.series.wait.observe(w);
+            for window in [&m.series.window, &m.tenant] {
+                window.lock().slot(now_ms).wait.add(w);
+            }
         }
     }
 
     /// An attempt ended after `run_ms`, as `end`.
-    pub fn ended(&self, s: &Series, tenant: &str, run_ms: f64, end: End, now_ms: i64) {
-        s.run.observe(run_ms);
-        self.count_end(s, tenant, end, Some(run_ms), now_ms);
+    pub fn ended(&self, m: &Meter, run_ms: f64, end: End, now_ms: i64) {
+        m.series.run.observe(run_ms);
+        self.count_end(m, end, Some(run_ms), now_ms);
     }
 
     /// An execution ended with no attempt ending here (cancelled while
     /// queued, failed by a rescue, a fire of an unknown callable).
     pub fn ended_idle(&self, callable: &str, tenant: &str, end: End, now_ms: i64) {
-        if let Some(s) = self.series(callable, tenant) {
-            self.count_end(&s, tenant, end, None, now_ms);
+        if let Some(m) = self.meter(callable, tenant, now_ms) {
+            self.count_end(&m, end, None, now_ms);
         }
     }
 
-    fn count_end(&self, s: &Series, tenant: &str, end: End, run_ms: Option<f64>, now_ms: i64) {
+    fn count_end(&self, m: &Meter, end: End, run_ms: Option<f64>, now_ms: i64) {
+        let s = &m.series;
         let i = final_index(end);
         match (end, i) {
             (End::Retry, _) => {
@@ -408,7 +429,9 @@ impl Metrics {
         if end == End::Released && run_ms.is_none() {
             return;
         }
-        self.windows.lock().both(&s.callable, tenant, now_ms, |slot| {
+        for window in [&s.window, &m.tenant] {
+            let mut w = window.lock();
+            let slot = w.slot(now_ms);
             if let Some(i) = i {
                 slot.ended[i] += 1;
             }
@@ -418,7 +441,7 @@ impl Metrics {
             if let Some(ms) = run_ms {
                 slot.run.add(ms);
             }
-        });
+        }
     }
 
     /// A trigger fired.
@@ -438,11 +461,10 @@ impl Metrics {
 
     /// Per callable and per tenant, what the window saw.
     pub fn windows(&self, now_ms: i64) -> (BTreeMap<String, WindowStats>, BTreeMap<String, WindowStats>) {
-        let g = self.windows.lock();
-        let sum = |m: &HashMap<Arc<str>, Window>| -> BTreeMap<String, WindowStats> {
-            m.iter().map(|(k, w)| (k.to_string(), w.summary(now_ms))).filter(|(_, s)| *s != WindowStats::default()).collect()
-        };
-        (sum(&g.callables), sum(&g.tenants))
+        let sum = |(k, w): (&Arc<str>, &SharedWindow)| (k.to_string(), w.lock().summary(now_ms));
+        let callables = self.series.read().iter().map(|(k, p)| sum((k, &p.window))).filter(|(_, s)| *s != WindowStats::default()).collect();
+        let tenants = self.tenants.lock().windows.iter().map(sum).filter(|(_, s)| *s != WindowStats::default()).collect();
+        (callables, tenants)
     }
 
     /// Every execution this engine ended, per final status (completed,
@@ -489,10 +511,14 @@ impl Metrics {
             ("enact_queue_wait_seconds", "Time from queued to the first attempt's start, on this engine.", |s: &Series| &s.wait),
         ] {
             family(&mut out, name, "histogram", help);
+            // Per callable, also with tenant labels: a histogram per tenant
+            // would be 17 series each.
+            let mut by: BTreeMap<&str, ([u64; BUCKETS.len() + 1], f64)> = BTreeMap::new();
             for s in &series {
-                let mut h = ([0; BUCKETS.len() + 1], 0.0);
-                pick(s).add_to(&mut h);
-                histogram(&mut out, name, &key(s), &h);
+                pick(s).add_to(by.entry(&*s.callable).or_insert(([0; BUCKETS.len() + 1], 0.0)));
+            }
+            for (callable, h) in &by {
+                histogram(&mut out, name, &[("callable", callable)], h);
             }
         }
 
@@ -636,12 +662,13 @@ mod tests {
     #[test]
     fn window_percentiles_and_expiry() {
         let m = Metrics::new(MetricsConfig::default());
-        let s = m.series("work", "t1").unwrap();
         let t0 = 10 * SLOT_MS;
+        let t1 = m.meter("work", "t1", t0).unwrap();
         for i in 1..=100 {
-            m.ended(&s, "t1", f64::from(i), End::Completed, t0);
+            m.ended(&t1, f64::from(i), End::Completed, t0);
         }
-        m.ended(&s, "t2", 5000.0, End::Failed, t0 + 1000);
+        drop(t1);
+        m.ended(&m.meter("work", "t2", t0).unwrap(), 5000.0, End::Failed, t0 + 1000);
         let (callables, tenants) = m.windows(t0 + 2000);
         let w = &callables["work"];
         assert_eq!(w.ended, [100, 1, 0, 0]);
@@ -653,8 +680,9 @@ mod tests {
         // Five minutes on, the window is empty, and quiet tenants go.
         let (callables, tenants) = m.windows(t0 + WINDOW_MS);
         assert!(callables.is_empty() && tenants.is_empty());
-        m.ended(&s, "t3", 1.0, End::Retry, t0 + WINDOW_MS + SLOT_MS);
-        assert_eq!(m.windows.lock().tenants.len(), 1, "t1 and t2 forgotten");
+        let t3 = m.meter("work", "t3", t0 + WINDOW_MS + SLOT_MS).unwrap();
+        m.ended(&t3, 1.0, End::Retry, t0 + WINDOW_MS + SLOT_MS);
+        assert_eq!(m.tenants.lock().windows.len(), 1, "t1 and t2 forgotten");
         assert_eq!(m.ended_totals(), [100, 1, 0, 0]);
     }
 
@@ -676,9 +704,9 @@ mod tests {
     fn the_exposition_parses_back() {
         let m = Metrics::new(MetricsConfig { tenant_labels: true, ..MetricsConfig::default() });
         for (c, t) in [("summarize", "tenant_a"), ("summarize", "tenant_b"), ("summarize.v2", "org:acme/eu")] {
-            let s = m.series(c, t).unwrap();
-            m.started(&s, t, Some(12.0), 0);
-            m.ended(&s, t, 250.0, End::Failed, 0);
+            let meter = m.meter(c, t, 0).unwrap();
+            m.started(&meter, Some(12.0), 0);
+            m.ended(&meter, 250.0, End::Failed, 0);
         }
         m.fired(TriggerType::Schedule);
         let gauges = Gauges {
@@ -703,10 +731,10 @@ mod tests {
         assert!(matches!(find("enact_executions", &[("callable", "summarize"), ("tenant", "tenant_a"), ("state", "delayed")]), V::Gauge(n) if n == 1.0));
         assert!(matches!(find("enact_triggers", &[("type", "event"), ("status", "paused")]), V::Gauge(n) if n == 4.0));
         assert!(matches!(find("enact_trigger_fires_total", &[("type", "schedule")]), V::Counter(n) if n == 1.0));
-        match find("enact_execution_duration_seconds", &[("callable", "summarize"), ("tenant", "tenant_b")]) {
+        match find("enact_execution_duration_seconds", &[("callable", "summarize")]) {
             V::Histogram(h) => {
                 let le_half = h.iter().find(|b| b.less_than == 0.25).expect("0.25 bucket");
-                assert_eq!(le_half.count, 1.0);
+                assert_eq!(le_half.count, 2.0, "tenant_a's and tenant_b's attempts");
                 assert_eq!(h.iter().find(|b| b.less_than == 0.1).unwrap().count, 0.0);
             }
             other => panic!("not a histogram: {other:?}"),
@@ -717,17 +745,18 @@ mod tests {
     #[test]
     fn encoding_escapes_labels_and_accumulates_buckets() {
         let m = Metrics::new(MetricsConfig { tenant_labels: true, ..MetricsConfig::default() });
-        let s = m.series("say \"hi\"\\\n", "t").unwrap();
-        m.started(&s, "t", Some(3.0), 0);
-        m.ended(&s, "t", 20.0, End::Completed, 0);
-        m.ended(&s, "t", 700.0, End::Retry, 0);
+        let meter = m.meter("say \"hi\"\\\n", "t", 0).unwrap();
+        m.started(&meter, Some(3.0), 0);
+        m.ended(&meter, 20.0, End::Completed, 0);
+        m.ended(&meter, 700.0, End::Retry, 0);
         m.fired(TriggerType::Webhook);
         m.webhook(401);
         let text = m.encode(&Gauges { concurrency: 16, ..Gauges::default() });
         assert!(text.contains(r#"enact_executions_total{callable="say \"hi\"\\\n",tenant="t",status="completed"} 1"#), "{text}");
-        assert!(text.contains(r#"enact_execution_duration_seconds_bucket{callable="say \"hi\"\\\n",tenant="t",le="0.025"} 1"#));
-        assert!(text.contains(r#"enact_execution_duration_seconds_bucket{callable="say \"hi\"\\\n",tenant="t",le="1"} 2"#));
-        assert!(text.contains(r#"enact_execution_duration_seconds_count{callable="say \"hi\"\\\n",tenant="t"} 2"#));
+        // Histograms are per callable, also with tenant labels.
+        assert!(text.contains(r#"enact_execution_duration_seconds_bucket{callable="say \"hi\"\\\n",le="0.025"} 1"#), "{text}");
+        assert!(text.contains(r#"enact_execution_duration_seconds_bucket{callable="say \"hi\"\\\n",le="1"} 2"#));
+        assert!(text.contains(r#"enact_execution_duration_seconds_count{callable="say \"hi\"\\\n"} 2"#));
         assert!(text.contains(r#"enact_retries_total{callable="say \"hi\"\\\n",tenant="t"} 1"#));
         assert!(text.contains(r#"enact_trigger_fires_total{type="webhook"} 1"#));
         assert!(text.contains(r#"enact_webhook_requests_total{code="401"} 1"#));

@@ -56,7 +56,7 @@ use crate::store::{
     poll_now, ready_now, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Inserted, Limits, NewExecution,
     Progress, Readiness, RetryOutcome,
 };
-use crate::metrics::{End, Gauges, Metrics, MetricsConfig, Series};
+use crate::metrics::{End, Gauges, Meter, Metrics, MetricsConfig};
 use crate::transform::apply_transform;
 use crate::validate::SubmitRequest;
 
@@ -128,15 +128,8 @@ struct Running {
     heavy: bool,
     retry: Option<RetryConfig>,
     timeout_ms: u64,
-    /// Where its end is counted, with metrics on.
-    meter: Option<Box<Meter>>,
-}
-
-/// An attempt's metrics: its series, tenant and start.
-struct Meter {
-    series: Arc<Series>,
-    tenant: Box<str>,
-    started_ms: i64,
+    /// Where its end is counted, and when it started, with metrics on.
+    meter: Option<(Meter, crate::model::Timestamp)>,
 }
 
 /// A result handed to a target handler, until it reports.
@@ -983,10 +976,10 @@ impl Executor {
             earliest = earliest.min(deadline);
             g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
             let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
-            let meter = self.metrics.series(&rec.callable_name, &rec.tenant_id).map(|series| {
+            let meter = self.metrics.meter(&rec.callable_name, &rec.tenant_id, now_ms).map(|meter| {
                 let wait = (rec.attempt == 1).then(|| (now - rec.queued_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
-                self.metrics.started(&series, &rec.tenant_id, wait, now_ms);
-                Box::new(Meter { series, tenant: rec.tenant_id.as_str().into(), started_ms: now_ms })
+                self.metrics.started(&meter, wait, now_ms);
+                (meter, now)
             });
             let running = Running { attempt: rec.attempt, heavy, retry: rec.config.retry.clone(), timeout_ms: rec.config.timeout_ms, meter };
             g.running.insert(rec.execution_id.clone(), running);
@@ -1336,9 +1329,10 @@ impl Executor {
 
     /// Counts the end of a running attempt (its run time, and how it ended).
     fn meter_end(&self, run: &Running, end: End) {
-        if let Some(m) = &run.meter {
-            let now = now_ms(&*self.clock);
-            self.metrics.ended(&m.series, &m.tenant, (now - m.started_ms) as f64, end, now);
+        if let Some((meter, started)) = &run.meter {
+            let now = self.clock.now();
+            let run_ms = (now - *started).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1000.0;
+            self.metrics.ended(meter, run_ms, end, millis(now));
         }
     }
 
