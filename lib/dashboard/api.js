@@ -52,20 +52,23 @@ const DEFAULT_MAX_BODY_BYTES = 64 * 1024
 /** Milliseconds a POST body may take to arrive. */
 const BODY_TIMEOUT_MS = 10_000
 
+/** What every code starts with (`ENACT_`), read from one of Rust's codes. */
+const PREFIX = Code.NOT_FOUND.slice(0, -'NOT_FOUND'.length)
+
 /**
  * The HTTP status of an error code: NOT_FOUND 404; INVALID_STATE 409 and
  * every other INVALID_* 400; the trigger not active and a callable that is
  * not registered 409; the engine shut down 503; the HTTP-level codes as
  * the webhook handlers answer them; anything else 500. Read from the
- * codes' short names, so a code Rust adds later is placed by its name.
+ * codes' names, so a code Rust adds later is placed by its name.
  * @param {unknown} code
  * @returns {number}
  */
 function statusOf(code) {
   if (code === DashboardCode.FORBIDDEN) return 403
   if (code === DashboardCode.NOT_IMPLEMENTED) return 501
-  const name = Object.keys(Code).find((k) => Code[k] === code)
-  if (name === undefined) return 500
+  if (typeof code !== 'string' || !code.startsWith(PREFIX)) return 500
+  const name = code.slice(PREFIX.length)
   if (name === 'NOT_FOUND') return 404
   if (name === 'INVALID_STATE' || name === 'TRIGGER_INACTIVE' || name === 'UNKNOWN_CALLABLE') return 409
   if (name.startsWith('INVALID_') || name === 'BAD_REQUEST') return 400
