@@ -48,6 +48,34 @@ const stores = {
   },
 }
 
+// Over PostgreSQL too when there is one (CI's .ci/run sets DATABASE_URL):
+// each engine in a schema of its own, dropped after the test.
+const PG = process.env.DATABASE_URL
+const schemas = []
+if (PG) {
+  let n = 0
+  stores.postgres = async () => {
+    const schema = `jdash_${process.pid}_${n++}`
+    schemas.push(schema)
+    const e = await BackgroundEngine.open({ store: { postgres: `${PG}${PG.includes('?') ? '&' : '?'}application_name=${schema}`, schema } })
+    durable.push(e)
+    return e
+  }
+  afterEach(async () => {
+    if (schemas.length === 0) return
+    const { Client } = require('pg')
+    const admin = new Client({ connectionString: PG })
+    await admin.connect()
+    try {
+      for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    } finally {
+      await admin.end()
+    }
+  })
+} else {
+  console.warn('!!! DATABASE_URL is not set: the dashboard API tests over PostgreSQL (dashboard.test.js) did NOT run.')
+}
+
 /**
  * An engine with triggers of three kinds and four finished executions
  * (three completed across tenants a and b, one failed), served by a

@@ -36,7 +36,12 @@
     execSeq: 0,
     triggerSeq: 0,
     drawerSeq: 0,
+    /** The server's clock minus this browser's (ms), from the last stats answer. */
+    skew: 0,
   }
+
+  /** The time on the server's clock, which stamps samples and records. */
+  const serverNow = () => Date.now() + state.skew
 
   // -- DOM helpers ------------------------------------------------------------
 
@@ -193,7 +198,7 @@
   function fmtRel(iso) {
     const t = timeOf(iso)
     if (Number.isNaN(t)) return '—'
-    const d = Date.now() - t
+    const d = serverNow() - t
     const a = Math.abs(d)
     let text
     if (a < 1000) return d >= 0 ? 'just now' : 'now'
@@ -421,7 +426,7 @@
     const pad = { l: 34, r: 6, t: 8, b: 18 }
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`)
     clear(svg)
-    const now = Date.now()
+    const now = serverNow()
     const span = state.windowSec * 1000
     const t0 = now - span
     let max = 0
@@ -545,7 +550,7 @@
   function renderExecutions(list, limit) {
     const tbody = /** @type {HTMLElement} */ (byId('exec-table').querySelector('tbody'))
     clear(tbody)
-    const now = Date.now()
+    const now = serverNow()
     for (const e of list) {
       if (typeof e.tenantId === 'string') state.tenants.add(e.tenantId)
       if (typeof e.callableName === 'string') state.callables.add(e.callableName)
@@ -855,7 +860,7 @@
 
     const started = timeOf(e.startedAt)
     const ended = timeOf(e.completedAt)
-    const duration = Number.isNaN(started) ? NaN : (Number.isNaN(ended) ? (e.status === 'running' ? Date.now() : NaN) : ended) - started
+    const duration = Number.isNaN(started) ? NaN : (Number.isNaN(ended) ? (e.status === 'running' ? serverNow() : NaN) : ended) - started
     body.append(
       kv([
         ['Tenant', textOr(e.tenantId)],
@@ -1039,6 +1044,7 @@
   async function loadStats() {
     const last = state.samples.length > 0 ? state.samples[state.samples.length - 1].t : ''
     const data = await api(`api/stats?since=${last}`)
+    if (typeof data.now === 'number') state.skew = data.now - Date.now()
     state.stats = data.stats
     const cutoff = data.now - 600_000
     state.samples = state.samples.concat(data.samples).filter((s) => s.t >= cutoff)
