@@ -792,7 +792,7 @@ class BackgroundEngine {
 
   /**
    * The dashboard as a fetch-style `(request: Request) => Promise<Response>` handler.
-   * @param {import('..').DashboardOptions} [options]
+   * @param {import('..').DashboardOptions<Request>} [options]
    * @returns {import('..').DashboardFetchHandler}
    */
   dashboardFetchHandler(options) {
