@@ -873,6 +873,68 @@ export type WebhookHandler = (req: import('node:http').IncomingMessage, res: imp
  */
 export type WebhookFetchHandler = (request: Request) => Promise<Response>
 
+/** What `authorize` is asked about: one action of the dashboard on one trigger or execution. */
+export interface DashboardAction {
+  /** `pause`, `resume`, `fire`: a trigger; `cancel`, `retry`: an execution. */
+  action: 'cancel' | 'retry' | 'pause' | 'resume' | 'fire'
+  /** The trigger's or execution's id. */
+  id: string
+}
+
+/** What `authorizeRead` is asked about: a read of the page or its API, or an explain (which changes nothing). */
+export interface DashboardRead {
+  action: 'read' | 'explain'
+  /** The trigger's or execution's id, when one is read. */
+  id?: string
+}
+
+/**
+ * Options of `dashboardHandler()` (`Req` is Node's IncomingMessage) and
+ * `dashboardFetchHandler()` (`Req` is the fetch Request).
+ */
+export interface DashboardOptions<Req = import('node:http').IncomingMessage> {
+  /**
+   * The path the browser sees the dashboard under, e.g. `'/enact'` (default
+   * `''`, the root). With Express (`app.use('/enact', handler)`) the mount
+   * path is taken from the request and this may be left out; with
+   * `http.createServer` and the fetch handler, give it.
+   */
+  basePath?: string
+  /**
+   * Decides each action (pause, resume, fire, cancel, retry): it runs only
+   * when this answers (or resolves with) exactly `true`. Without it the
+   * dashboard is read-only: every action is refused with 403
+   * (`ENACT_FORBIDDEN`). A throw or a rejection refuses too.
+   */
+  authorize?: (req: Req, action: DashboardAction) => boolean | Promise<boolean>
+  /**
+   * Decides every read (the page, its data, explain). Without it reads are
+   * open: mount the handler behind your application's own authentication.
+   */
+  authorizeRead?: (req: Req, read: DashboardRead) => boolean | Promise<boolean>
+  /** Larger action bodies get 413 (default 64 KiB). */
+  maxBodyBytes?: number
+}
+
+/**
+ * The dashboard as a Node `(req, res, next?)` handler (http.createServer,
+ * Express, Connect). Under Express, requests outside its path go to `next`.
+ */
+export type DashboardHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void) => void
+
+/** The dashboard as a fetch-style handler: its promise always resolves with a Response. */
+export type DashboardFetchHandler = (request: Request) => Promise<Response>
+
+/**
+ * `error.code` of a dashboard API answer: an engine error's code, or one
+ * of the dashboard's own: `ENACT_FORBIDDEN` (403: an action `authorize`
+ * refused, or a POST without the page's `x-enact-dashboard: 1` header or
+ * from another site) and `ENACT_NOT_IMPLEMENTED` (501: the engine lacks the
+ * method a route needs). The dashboard's own codes are answers only, never
+ * thrown, so they are not in {@link ErrorCodes}.
+ */
+export type DashboardErrorCode = ErrorCode | 'ENACT_FORBIDDEN' | 'ENACT_NOT_IMPLEMENTED'
+
 /** Payload of `trigger.fired`; also what the stimulus methods resolve with. */
 export interface TriggerFiredEvent {
   triggerId: string
@@ -1144,6 +1206,30 @@ export declare class BackgroundEngine {
    * past it) within `bodyTimeoutMs`.
    */
   webhookFetchHandler(options?: WebhookHandlerOptions): WebhookFetchHandler
+  /**
+   * A dashboard for people: a self-contained page (no CDN, no build step)
+   * and its JSON API under `<basePath>/api/`. It shows the counters and
+   * live charts of throughput, failures and queue depth (one `stats()`
+   * sample a second, kept 10 minutes, taken only while a dashboard is in
+   * use), the triggers (with pause, resume and fire), the executions
+   * (filtered by status, tenant and callable, newest first, each with its
+   * whole record, and cancel and retry), and an explain form. Actions are
+   * refused (403) unless `authorize(req, { action, id })` answers `true`;
+   * reads are open unless `authorizeRead` is given, so mount it behind your
+   * application's authentication. Every answer carries a strict
+   * Content-Security-Policy, and the page shows engine data as text only.
+   * `http.createServer(engine.dashboardHandler({ basePath: '/enact' }))`, or
+   * `app.use('/enact', engine.dashboardHandler({ authorize }))` with Express.
+   * Throws `ENACT_INVALID_EXECUTION` for bad options.
+   */
+  dashboardHandler(options?: DashboardOptions<import('node:http').IncomingMessage>): DashboardHandler
+  /**
+   * The `dashboardHandler()` answers as a fetch-style handler, for Hono
+   * (`app.all('/enact/*', (c) => handler(c.req.raw))`), Next.js route
+   * handlers, Bun and Deno; give `basePath` (the request's whole URL is read).
+   * `authorize` and `authorizeRead` receive the fetch `Request`.
+   */
+  dashboardFetchHandler(options?: DashboardOptions<Request>): DashboardFetchHandler
   /**
    * Adds a listener for an event (`execution.*`, `binding.applied`,
    * `binding.failed`, `trigger.fired`, `trigger.loop_blocked`,

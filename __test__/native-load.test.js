@@ -76,7 +76,7 @@ describe('lib/native.js: a binary that does not load', () => {
   })
 
   test('the package loads its natives only through lib/native.js', () => {
-    const sources = ['index.js', ...fs.readdirSync(path.join(root, 'lib')).map((f) => `lib/${f}`)].filter((f) => f.endsWith('.js'))
+    const sources = ['index.js', ...fs.readdirSync(path.join(root, 'lib'), { recursive: true }).map((f) => `lib/${f}`)].filter((f) => f.endsWith('.js'))
     const direct = sources.filter((f) => f !== 'lib/native.js' && /require\(\s*['"][./]*binding(\.js)?['"]\s*\)/.test(fs.readFileSync(path.join(root, f), 'utf8')))
     expect(direct).toEqual([])
   })

@@ -17,6 +17,8 @@ const { Interest, NOTHING_FIRED } = require('./prefilter')
 const { postCallback } = require('./callbacks')
 const { bodyBytes, createWebhookHandler } = require('./webhook-handler')
 const { createFetchWebhookHandler } = require('./webhook-fetch')
+const { createDashboardHandler, createDashboardFetchHandler } = require('./dashboard/server')
+const { Sampler } = require('./dashboard/sampler')
 const { Waiters, waitOptions } = require('./waiters')
 const { Tickets } = require('./tickets')
 const { dataText, optionsText, stringArg, typeName } = require('./args')
@@ -131,6 +133,12 @@ class BackgroundEngine {
    * @type {Set<{ at: number, expire: () => void }>}
    */
   #bindingDeadlines = new Set()
+  /**
+   * The dashboards' samples of `stats()`, made by the first dashboard
+   * handler, closed at shutdown (lib/dashboard/sampler.js).
+   * @type {Sampler | null}
+   */
+  #sampler = null
 
   /**
    * Creates an engine over the memory store. Throws
@@ -907,6 +915,36 @@ class BackgroundEngine {
     }
   }
 
+  // -- dashboard ------------------------------------------------------------------
+
+  /**
+   * A Node `(req, res, next?)` handler serving the dashboard page and its
+   * JSON API (lib/dashboard/).
+   * @param {import('..').DashboardOptions} [options]
+   * @returns {import('..').DashboardHandler}
+   */
+  dashboardHandler(options) {
+    return createDashboardHandler(this, options, this.#dashboardSampler())
+  }
+
+  /**
+   * The dashboard as a fetch-style `(request: Request) => Promise<Response>` handler.
+   * @param {import('..').DashboardOptions<Request>} [options]
+   * @returns {import('..').DashboardFetchHandler}
+   */
+  dashboardFetchHandler(options) {
+    return createDashboardFetchHandler(this, options, this.#dashboardSampler())
+  }
+
+  /** The one sampler of this engine's dashboards (closed once it shut down). */
+  #dashboardSampler() {
+    if (this.#sampler === null) {
+      this.#sampler = new Sampler(this)
+      if (this.#shutdown !== null) this.#sampler.close()
+    }
+    return this.#sampler
+  }
+
   // -- time -----------------------------------------------------------------------
 
   /**
@@ -1062,6 +1100,7 @@ class BackgroundEngine {
       return Promise.reject(err)
     }
     if (this.#shutdown !== null) return this.#shutdown
+    this.#sampler?.close()
     const native = this.#native
     native.beginShutdown()
     this.#shutdown = new Promise((resolve) => {

@@ -94,10 +94,10 @@ try {
   }
   const listing = (/** @type {string} */ t) => run('tar', ['-tzf', t], { cwd: tmp }).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''))
   const mainFiles = listing(main)
-  for (const need of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'binding.d.ts', 'lib/native.js', 'lib/engine.js', 'package.json', 'README.md']) {
+  for (const need of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'binding.d.ts', 'lib/native.js', 'lib/engine.js', 'lib/dashboard/index.html', 'lib/dashboard/app.js', 'lib/dashboard/app.css', 'package.json', 'README.md']) {
     if (!mainFiles.includes(need)) fail(`the main package does not ship ${need}`)
   }
-  const stray = mainFiles.filter((f) => /\.node$|\.rs$|^Cargo\.|^src\/|^crates\/|^__test__\/|^npm\/|^scripts\/|^bench\//.test(f))
+  const stray = mainFiles.filter((f) => /\.node$|\.rs$|^Cargo\.|^src\/|^crates\/|^__test__\/|^npm\/|^scripts\/|^bench\/|^docs\//.test(f))
   if (stray.length) fail(`the main package ships ${stray.join(', ')}`)
   const platformFiles = listing(platform).sort()
   const wantPlatform = ['README.md', 'enact-background.linux-x64-gnu.node', 'package.json']
@@ -144,6 +144,20 @@ try {
     if (out !== want) fail(`node ${file} printed ${JSON.stringify(out)}, expected ${JSON.stringify(want)}`)
   }
   step(`node ran a CommonJS and an ES module program; both loaded ${binaryAt}`)
+
+  // The dashboard's page is read from the installed package's files.
+  const page = run(
+    'node',
+    [
+      '-e',
+      "const { BackgroundEngine } = require('enact-background'); const e = new BackgroundEngine(); const h = e.dashboardFetchHandler();" +
+        "Promise.all(['/', '/app.js', '/app.css'].map((p) => h(new Request('http://x' + p)).then((r) => r.status + ' ' + r.headers.get('content-type').split(';')[0])))" +
+        ".then(async (s) => { console.log(s.join(', ')); await e.shutdown() })",
+    ],
+    { cwd: app, env },
+  ).trim()
+  if (page !== '200 text/html, 200 text/javascript, 200 text/css') fail(`the installed package's dashboard answered ${JSON.stringify(page)}`)
+  step(`the installed package serves its dashboard page: ${page}`)
 
   fs.copyFileSync(path.join(root, 'examples', 'esm.mts'), path.join(app, 'esm.mts'))
   const tsxOut = run('node', [bin('tsx', 'dist/cli.mjs'), 'esm.mts'], { cwd: app, env }).trim()
