@@ -929,11 +929,10 @@ export type DashboardFetchHandler = (request: Request) => Promise<Response>
  * `error.code` of a dashboard API answer: an engine error's code, or one
  * of the dashboard's own: `ENACT_FORBIDDEN` (403: an action `authorize`
  * refused, or a POST without the page's `x-enact-dashboard: 1` header or
- * from another site) and `ENACT_NOT_IMPLEMENTED` (501: the engine lacks the
- * method a route needs). The dashboard's own codes are answers only, never
- * thrown, so they are not in {@link ErrorCodes}.
+ * from another site). It is an answer only, never thrown, so it is not in
+ * {@link ErrorCodes}.
  */
-export type DashboardErrorCode = ErrorCode | 'ENACT_FORBIDDEN' | 'ENACT_NOT_IMPLEMENTED'
+export type DashboardErrorCode = ErrorCode | 'ENACT_FORBIDDEN'
 
 /** Payload of `trigger.fired`; also what the stimulus methods resolve with. */
 export interface TriggerFiredEvent {

@@ -125,6 +125,53 @@ test('a filter narrows the executions list', async () => {
   expect(await rowIds('#exec-table')).toContain(ok.executionId)
 })
 
+test('Show older pages through the executions with a cursor, newest first, each once', async () => {
+  const { e, url } = await dashboard()
+  const ids = []
+  for (let i = 0; i < 120; i++) {
+    ids.push((await e.submit({ tenantId: 'tenant_a', callableName: 'echo', input: `n${i}`, config: { mode: 'deferred', delayMs: 3_600_000 } })).executionId)
+  }
+  const newest = [...ids].reverse()
+  await open(url)
+  await page.selectOption('#exec-filters select[name="limit"]', '50')
+  await page.waitForFunction(() => document.querySelectorAll('#exec-table tbody tr').length === 50)
+  expect(await rowIds('#exec-table')).toEqual(newest.slice(0, 50))
+  await page.click('#exec-more')
+  await page.waitForFunction(() => document.querySelectorAll('#exec-table tbody tr').length === 100)
+  await page.click('#exec-more')
+  await page.waitForFunction(() => document.querySelectorAll('#exec-table tbody tr').length === 120)
+  expect(await rowIds('#exec-table')).toEqual(newest)
+  await page.waitForSelector('#exec-more', { state: 'hidden' })
+  expect(await page.textContent('#exec-count')).toBe('120 shown')
+})
+
+test('the Explain form shows each trigger\'s verdict and first reason, on a read-only dashboard, and fires nothing', async () => {
+  const { e, url } = await dashboard()
+  const big = await e.registerTrigger({ tenantId: 'tenant_a', type: 'event', name: 'Big orders', condition: { eventType: 'order.*', eventPattern: { total: { $gte: 100 } } }, action: { callableName: 'echo' } })
+  const any = await e.registerTrigger({ tenantId: 'tenant_a', type: 'event', name: 'Any order', condition: { eventType: 'order.created' }, action: { callableName: 'echo' } })
+  const cpu = await e.registerTrigger({ tenantId: 'tenant_a', type: 'threshold', name: 'CPU high', condition: { metricName: 'cpu', thresholdOperator: 'gt', thresholdValue: 90 }, action: { callableName: 'echo' } })
+  await open(url)
+  await page.click('#tab-explain')
+  await page.fill('#explain-form input[name="tenantId"]', 'tenant_a')
+  await page.fill('#explain-form input[name="type"]', 'order.created')
+  await page.fill('#explain-form textarea[name="data"]', '{"total": 50}')
+  await page.click('#explain-form button[type="submit"]')
+  await page.waitForSelector(`#explain-table tbody tr[data-id="${big.triggerId}"]`)
+  expect(await page.getAttribute(`#explain-table tr[data-id="${big.triggerId}"]`, 'data-verdict')).toBe('no')
+  expect(await page.textContent(`#explain-table tr[data-id="${big.triggerId}"] td.reason`)).toBe('pattern field "total" failed $gte 100 (got 50)')
+  expect(await page.getAttribute(`#explain-table tr[data-id="${any.triggerId}"]`, 'data-verdict')).toBe('yes')
+
+  await page.check('#explain-kind input[value="metric"]')
+  await page.fill('#explain-form input[name="name"]', 'cpu')
+  await page.fill('#explain-form input[name="value"]', '50')
+  await page.click('#explain-form button[type="submit"]')
+  await page.waitForSelector(`#explain-table tbody tr[data-id="${cpu.triggerId}"]`)
+  expect(await page.textContent(`#explain-table tr[data-id="${cpu.triggerId}"] td.reason`)).toBe('value 50 is not > 90')
+  // Explaining changed nothing.
+  expect((await e.listExecutions()).length).toBe(0)
+  expect((await e.getTrigger(any.triggerId)).fireCount).toBe(0)
+})
+
 test("a failed execution's error message is visible in its detail, with its input and attempts", async () => {
   const { e, url } = await dashboard()
   const failed = await e.submit({ tenantId: 'tenant_a', callableName: 'boom', input: 'the upstream answered 502', config: { mode: 'silent', retry: { maxAttempts: 2, backoffMs: 1 } } })
@@ -157,8 +204,6 @@ test('cancel through the page: a hanging execution ends cancelled in the engine'
   expect(await page.textContent('#toast[data-kind="ok"]')).toContain('done')
 })
 
-// TODO(issue 14): needs engine.retry(id), which another branch adds; until it
-// is merged the dashboard's retry route answers 501 and this test fails.
 test('retry through the page: a failed execution runs again and completes', async () => {
   const { e, url } = await dashboard({ authorize: () => true })
   let calls = 0

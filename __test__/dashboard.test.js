@@ -434,12 +434,7 @@ describe('lib/dashboard/api.js', () => {
       })
   }
 
-  test('retry: 501 naming what is missing while the engine has no retry(); the re-queued record, 404 and 409 when it has', async () => {
-    const without = routes({})
-    expect(await without('POST', '/api/executions/exec_1/retry')).toEqual({
-      status: 501,
-      body: { error: { code: 'ENACT_NOT_IMPLEMENTED', message: 'retry: this version of enact-background has no engine.retry()' } },
-    })
+  test('retry: the re-queued record, 404 and 409 as the engine answers', async () => {
     const record = { executionId: 'exec_1', status: 'queued', attempt: 2 }
     const code = (c) => Object.assign(new Error(`nope ${c}`), { code: c })
     const retry = async (id) => {
@@ -452,12 +447,9 @@ describe('lib/dashboard/api.js', () => {
     expect(await withRetry('POST', '/api/executions/exec_x/retry')).toMatchObject({ status: 404, body: { error: { code: 'ENACT_NOT_FOUND' } } })
     // Refused before the engine is asked.
     expect(await routes({ retry }, {})('POST', '/api/executions/exec_1/retry')).toMatchObject({ status: 403 })
-    expect((await withRetry('GET', '/api/info')).body.features).toEqual({ retry: true, explain: false, explainMetric: false })
   })
 
-  test('explain: 501 while the engine has none; the event (with its source) or the metric passed through, the verdicts answered; no authorize needed', async () => {
-    expect(await routes({})('POST', '/api/explain', { event: { tenantId: 't', type: 'x' } })).toMatchObject({ status: 501, body: { error: { code: 'ENACT_NOT_IMPLEMENTED' } } })
-    expect(await routes({})('POST', '/api/explain', { metric: { tenantId: 't', name: 'm', value: 1 } })).toMatchObject({ status: 501 })
+  test('explain: the event (with its source) or the metric passed through, the verdicts answered; no authorize needed', async () => {
     const calls = []
     const verdict = { triggerId: 'trigger_1', triggerName: 'T', triggerType: 'event', status: 'active', wouldFire: false, reason: 'pattern field total failed $gte 100 (got 50)', detail: { field: 'total' } }
     const fake = {
@@ -479,27 +471,28 @@ describe('lib/dashboard/api.js', () => {
     expect(await failing('POST', '/api/explain', { event: {} })).toMatchObject({ status: 400, body: { error: { code: 'ENACT_INVALID_TRIGGER' } } })
   })
 
-  test("executions newest first either way: order: 'newest' passed to an engine that takes it, else all of them sorted here", async () => {
+  test('executions newest first, a page at a time: the engine is asked with order and the cursor, next is the last id of a full page', async () => {
     const records = [1, 2, 3, 4, 5].map((i) => ({ executionId: `exec_${i}`, status: 'completed', queuedAt: `2030-01-01T00:00:0${i}.000Z`, config: {} }))
     const asked = []
-    const taking = routes({
-      listExecutions: async (filter) => (asked.push(filter), [...records].reverse().slice(0, filter.limit)),
-    })
-    expect((await taking('GET', '/api/executions?status=completed&limit=2')).body.executions.map((x) => x.executionId)).toEqual(['exec_5', 'exec_4'])
-    expect(asked).toEqual([{ status: 'completed', limit: 2, order: 'newest' }])
-    asked.length = 0
-    const refusing = routes({
+    const engine = routes({
       listExecutions: async (filter) => {
         asked.push(filter)
-        if ('order' in filter) throw Object.assign(new Error('filter.order: unknown field (expected one of tenantId, status, callableName, limit)'), { code: 'ENACT_INVALID_EXECUTION' })
-        return records.map((r) => ({ ...r }))
+        const newest = [...records].reverse()
+        const from = filter.after === undefined ? 0 : newest.findIndex((r) => r.executionId === filter.after) + 1
+        return newest.slice(from, from + filter.limit)
       },
     })
-    expect((await refusing('GET', '/api/executions?limit=3')).body.executions.map((x) => x.executionId)).toEqual(['exec_5', 'exec_4', 'exec_3'])
-    expect((await refusing('GET', '/api/executions')).body.executions).toHaveLength(5)
-    // Asked with order once; then the engine is known not to take it.
-    expect(asked).toEqual([{ limit: 3, order: 'newest' }, {}, {}])
-    // Other refusals are answered, not taken for a missing order option.
+    const first = (await engine('GET', '/api/executions?status=completed&limit=2')).body
+    expect(first.executions.map((x) => x.executionId)).toEqual(['exec_5', 'exec_4'])
+    expect(first.next).toBe('exec_4')
+    const second = (await engine('GET', `/api/executions?status=completed&limit=2&after=${first.next}`)).body
+    expect(second.executions.map((x) => x.executionId)).toEqual(['exec_3', 'exec_2'])
+    const last = (await engine('GET', '/api/executions?status=completed&limit=2&after=exec_2')).body
+    expect(last).toMatchObject({ next: null })
+    expect(last.executions.map((x) => x.executionId)).toEqual(['exec_1'])
+    expect(asked[0]).toEqual({ status: 'completed', limit: 2, order: 'newest' })
+    expect(asked[1]).toEqual({ status: 'completed', limit: 2, order: 'newest', after: 'exec_4' })
+    // A refusal is answered with its status.
     const bad = routes({ listExecutions: async () => Promise.reject(Object.assign(new Error('filter.status: unknown'), { code: 'ENACT_INVALID_EXECUTION' })) })
     expect(await bad('GET', '/api/executions?status=x')).toMatchObject({ status: 400 })
   })
@@ -507,7 +500,7 @@ describe('lib/dashboard/api.js', () => {
   test('error codes map to HTTP statuses by their names', () => {
     expect(
       Object.fromEntries(
-        ['ENACT_NOT_FOUND', 'ENACT_INVALID_TRIGGER', 'ENACT_INVALID_EXECUTION', 'ENACT_INVALID_STATE', 'ENACT_TRIGGER_INACTIVE', 'ENACT_SHUTDOWN', 'ENACT_STORE', 'ENACT_INTERNAL', 'ENACT_FORBIDDEN', 'ENACT_NOT_IMPLEMENTED', 'SOMETHING', undefined].map((c) => [String(c), statusOf(c)]),
+        ['ENACT_NOT_FOUND', 'ENACT_INVALID_TRIGGER', 'ENACT_INVALID_EXECUTION', 'ENACT_INVALID_STATE', 'ENACT_TRIGGER_INACTIVE', 'ENACT_SHUTDOWN', 'ENACT_STORE', 'ENACT_INTERNAL', 'ENACT_FORBIDDEN', 'SOMETHING', undefined].map((c) => [String(c), statusOf(c)]),
       ),
     ).toEqual({
       ENACT_NOT_FOUND: 404,
@@ -519,7 +512,6 @@ describe('lib/dashboard/api.js', () => {
       ENACT_STORE: 500,
       ENACT_INTERNAL: 500,
       ENACT_FORBIDDEN: 403,
-      ENACT_NOT_IMPLEMENTED: 501,
       SOMETHING: 500,
       undefined: 500,
     })

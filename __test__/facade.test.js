@@ -77,11 +77,11 @@ test('no JS source under lib/ spells out an error code: they come from Rust', ()
     // its own (403 and 501), never thrown. None may be one of Rust's.
     const own = {
       'native.js': ["'ENACT_NATIVE_LOAD'"],
-      [path.join('dashboard', 'api.js')]: ["'ENACT_FORBIDDEN'", "'ENACT_NOT_IMPLEMENTED'"],
+      [path.join('dashboard', 'api.js')]: ["'ENACT_FORBIDDEN'"],
     }[file] ?? null
     expect({ file, codes: text.match(/['"]ENACT_[A-Z_]+['"]/g) }).toEqual({ file, codes: own })
   }
-  for (const code of ['ENACT_NATIVE_LOAD', 'ENACT_FORBIDDEN', 'ENACT_NOT_IMPLEMENTED']) expect(pkg.ErrorCodes).not.toContain(code)
+  for (const code of ['ENACT_NATIVE_LOAD', 'ENACT_FORBIDDEN']) expect(pkg.ErrorCodes).not.toContain(code)
 })
 
 test('methods a remote store must answer return Promises; their errors are rejections, never throws', async () => {

@@ -5,7 +5,7 @@
 // requests and answers). Every route is backed by the engine's public
 // methods; nothing here reaches into the engine.
 //
-//   GET  api/info                         what the page needs to know (read-only? which features?)
+//   GET  api/info                         what the page needs to know (read-only?)
 //   GET  api/stats?since=<ms>             stats() and the sampler's samples newer than `since`
 //   GET  api/triggers?tenantId&type&status       listTriggers (webhook secrets hidden)
 //   GET  api/triggers/<id>                getTrigger
@@ -36,8 +36,6 @@ const { INTERVAL_MS } = require('./sampler')
 const DashboardCode = Object.freeze({
   /** An action refused by `authorize`, or a POST without the page's header. */
   FORBIDDEN: 'ENACT_FORBIDDEN',
-  /** The engine has no such method yet (retry, explain). */
-  NOT_IMPLEMENTED: 'ENACT_NOT_IMPLEMENTED',
 })
 
 /** The header the page sends with every POST (a form cannot set it). */
@@ -66,7 +64,6 @@ const PREFIX = Code.NOT_FOUND.slice(0, -'NOT_FOUND'.length)
  */
 function statusOf(code) {
   if (code === DashboardCode.FORBIDDEN) return 403
-  if (code === DashboardCode.NOT_IMPLEMENTED) return 501
   if (typeof code !== 'string' || !code.startsWith(PREFIX)) return 500
   const name = code.slice(PREFIX.length)
   if (name === 'NOT_FOUND') return 404
@@ -194,15 +191,6 @@ function summary(rec) {
 }
 
 /**
- * Sorts records newest first (by `queuedAt`, ties in reverse of the
- * order given, which is the order they were queued in).
- * @param {any[]} list oldest first
- */
-function newestFirst(list) {
-  return list.reverse().sort((a, b) => (a.queuedAt < b.queuedAt ? 1 : a.queuedAt > b.queuedAt ? -1 : 0))
-}
-
-/**
  * The routes over `engine`.
  * @param {any} engine the BackgroundEngine (its public methods only)
  * @param {DashboardConfig} config
@@ -210,34 +198,6 @@ function newestFirst(list) {
  * @returns {(req: DashRequest) => Promise<DashAnswer>} never rejects
  */
 function createApi(engine, config, sampler) {
-  /**
-   * Whether `listExecutions` takes `order: 'newest'`: unknown until the
-   * first list, then what the engine answered (a filter with an unknown
-   * field is refused, naming it).
-   * @type {boolean | null}
-   */
-  let ordered = null
-
-  /**
-   * @param {Record<string, unknown>} filter
-   * @param {number} limit
-   */
-  async function newestExecutions(filter, limit) {
-    if (ordered !== false) {
-      try {
-        const list = await engine.listExecutions({ ...filter, limit, order: 'newest' })
-        ordered = true
-        return list
-      } catch (err) {
-        const unknownOrder = safeGet(err, 'code') === Code.INVALID_EXECUTION && String(safeGet(err, 'message')).startsWith('filter.order')
-        if (!unknownOrder) throw err
-        ordered = false
-      }
-    }
-    // This engine lists oldest first only: take all that match, newest first.
-    return newestFirst(await engine.listExecutions(filter)).slice(0, limit)
-  }
-
   /**
    * @param {URLSearchParams} query
    * @param {string[]} names
@@ -311,16 +271,6 @@ function createApi(engine, config, sampler) {
   }
 
   /**
-   * @param {string} name
-   * @param {string} what
-   */
-  function needMethod(name, what) {
-    if (typeof engine[name] !== 'function') {
-      throw new Refusal(501, DashboardCode.NOT_IMPLEMENTED, `${what}: this version of enact-background has no engine.${name}()`)
-    }
-  }
-
-  /**
    * @param {string} method
    * @param {string[]} allowed
    */
@@ -358,11 +308,6 @@ function createApi(engine, config, sampler) {
       await authorizeRead(req, { action: 'read' })
       return ok({
         readOnly: config.authorize === undefined,
-        features: {
-          retry: typeof engine.retry === 'function',
-          explain: typeof engine.explain === 'function',
-          explainMetric: typeof engine.explainMetric === 'function',
-        },
         sampleIntervalMs: INTERVAL_MS,
         now: engine.now().toISOString(),
       })
@@ -410,8 +355,12 @@ function createApi(engine, config, sampler) {
         onlyMethods(req.method, read)
         await authorizeRead(req, { action: 'read' })
         const limit = limitOf(req.query)
-        const list = await newestExecutions(filterOf(req.query, ['status', 'tenantId', 'callableName']), limit)
-        return ok({ executions: list.map(summary), order: 'newest', limit })
+        // Newest first, a page at a time: `next` is the cursor of the next
+        // (older) page, `after=<next>`.
+        const filter = filterOf(req.query, ['status', 'tenantId', 'callableName', 'triggerId', 'after'])
+        const list = await engine.listExecutions({ ...filter, limit, order: 'newest' })
+        const next = list.length === limit && list.length > 0 ? list[list.length - 1].executionId : null
+        return ok({ executions: list.map(summary), order: 'newest', limit, next })
       }
       const id = decoded(rawId)
       if (verb === undefined) {
@@ -430,7 +379,6 @@ function createApi(engine, config, sampler) {
       if (verb === 'retry') {
         onlyMethods(method, ['POST'])
         await authorizeAction(req, 'retry', id)
-        needMethod('retry', 'retry')
         return ok({ execution: await engine.retry(id) })
       }
       throw notFound(req.path)
@@ -442,11 +390,9 @@ function createApi(engine, config, sampler) {
       await authorizeRead(req, { action: 'explain' })
       const body = await bodyObject(req)
       if (body.metric !== undefined) {
-        needMethod('explainMetric', 'explain (metric)')
         return ok({ explanations: await engine.explainMetric(body.metric) })
       }
       if (body.event === undefined) throw new Refusal(400, Code.BAD_REQUEST, 'body: expected { event: { tenantId, type, data }, source? } or { metric: { tenantId, name, value } }')
-      needMethod('explain', 'explain')
       const source = body.source
       if (source !== undefined && typeof source !== 'string') throw new Refusal(400, Code.BAD_REQUEST, 'source: expected a string')
       const explanations = source === undefined ? await engine.explain(body.event) : await engine.explain(body.event, { source })
@@ -500,7 +446,6 @@ module.exports = {
   dashboardConfig,
   statusOf,
   failed,
-  newestFirst,
   DashboardCode,
   ACTION_HEADER,
   BODY_TIMEOUT_MS,

@@ -34,6 +34,10 @@
     /** @type {Set<string>} */
     callables: new Set(),
     execSeq: 0,
+    /** The cursor of the next older page of executions, or null. */
+    execNext: /** @type {string | null} */ (null),
+    /** Older pages are shown: the live refresh leaves the list alone. */
+    execPaged: false,
     triggerSeq: 0,
     drawerSeq: 0,
     /** The server's clock minus this browser's (ms), from the last stats answer. */
@@ -535,21 +539,28 @@
     return params
   }
 
-  async function loadExecutions() {
+  /**
+   * The newest page (or, with `older`, the page after the last one shown).
+   * @param {boolean} [older]
+   */
+  async function loadExecutions(older = false) {
     const seq = ++state.execSeq
     const query = formQuery(/** @type {HTMLFormElement} */ (byId('exec-filters')))
+    if (older && state.execNext) query.set('after', state.execNext)
     const data = await api(`api/executions?${query}`)
     if (seq !== state.execSeq) return
-    renderExecutions(data.executions, Number(query.get('limit') ?? 100))
+    state.execNext = data.next ?? null
+    state.execPaged = older
+    renderExecutions(data.executions, older)
   }
 
   /**
    * @param {any[]} list
-   * @param {number} limit
+   * @param {boolean} append
    */
-  function renderExecutions(list, limit) {
+  function renderExecutions(list, append) {
     const tbody = /** @type {HTMLElement} */ (byId('exec-table').querySelector('tbody'))
-    clear(tbody)
+    if (!append) clear(tbody)
     const now = serverNow()
     for (const e of list) {
       if (typeof e.tenantId === 'string') state.tenants.add(e.tenantId)
@@ -583,8 +594,10 @@
       if (state.drawer?.kind === 'execution' && state.drawer.id === e.executionId) row.classList.add('selected')
       tbody.append(row)
     }
-    byId('exec-empty').hidden = list.length > 0
-    byId('exec-count').textContent = list.length >= limit ? `newest ${fmtNum(list.length)}` : `${fmtNum(list.length)} shown`
+    const shown = tbody.children.length
+    byId('exec-empty').hidden = shown > 0
+    byId('exec-count').textContent = state.execNext ? `newest ${fmtNum(shown)}` : `${fmtNum(shown)} shown`
+    byId('exec-more').hidden = !state.execNext
     refreshDatalists()
   }
 
@@ -836,7 +849,6 @@
       on: { click: (ev) => void act(/** @type {HTMLButtonElement} */ (ev.currentTarget), `api/executions/${encodeURIComponent(id)}/retry`, `Retry ${shortId(id)}`, () => 'queued again') },
     })
     retry.disabled = !(e.status === 'failed' || e.status === 'timeout' || e.status === 'cancelled')
-    if (state.info && !state.info.features?.retry) retry.title = 'This engine has no retry() yet: the server answers 501'
     body.append(el('div', { class: 'drawer-actions' }, badge(e.status), cancel, retry))
 
     if (e.error !== undefined && e.error !== null) {
@@ -1061,7 +1073,7 @@
   async function refresh() {
     /** @type {Promise<unknown>[]} */
     const work = [loadStats()]
-    if (state.tab === 'executions') work.push(loadExecutions())
+    if (state.tab === 'executions' && !state.execPaged) work.push(loadExecutions())
     if (state.tab === 'triggers') work.push(loadTriggers())
     if (state.drawer !== null) work.push(loadDrawer().catch((err) => showDrawerError(err)))
     const results = await Promise.allSettled(work)
@@ -1128,7 +1140,8 @@
         renderCharts()
       })
     }
-    wireFilters('exec-filters', loadExecutions)
+    wireFilters('exec-filters', () => loadExecutions())
+    byId('exec-more').addEventListener('click', () => void loadExecutions(true).catch((err) => setLive(false, errorText(err))))
     wireFilters('trigger-filters', loadTriggers)
     const explainForm = byId('explain-form')
     explainForm.addEventListener('submit', (ev) => void explain(/** @type {SubmitEvent} */ (ev)))
