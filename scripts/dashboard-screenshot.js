@@ -51,8 +51,7 @@ async function work(ctx, ms) {
       const t = setTimeout(resolve, ms / steps)
       ctx.signal.addEventListener('abort', () => (clearTimeout(t), reject(ctx.signal.reason)), { once: true })
     })
-    const progress = /** @type {any} */ (ctx).progress
-    if (typeof progress === 'function') await progress(Math.round((100 * i) / steps))
+    await ctx.progress(Math.round((100 * i) / steps))
   }
 }
 
