@@ -1266,8 +1266,9 @@ export declare class BackgroundEngine {
    *   over PostgreSQL every engine's), `enact_triggers{type, status}`,
    *   `enact_in_flight`, `enact_concurrency`.
    *
-   * With `metrics: { tenantLabels: true }` the execution metrics carry a
-   * `tenant` label too. Counters are per process, as with any Prometheus
+   * With `metrics: { tenantLabels: true }` the execution counters and
+   * the `enact_executions` gauge carry a `tenant` label too (the
+   * histograms stay per callable). Counters are per process, as with any Prometheus
    * client: sum them across engines in PromQL.
    */
   metrics(): Promise<string>
@@ -1405,7 +1406,8 @@ export interface EngineOptions {
   /**
    * Metrics (`metrics()`, `stats()` windows): on by default; `false` counts
    * nothing; `{ tenantLabels: true }` adds a `tenant` label to the
-   * execution metrics (one series per tenant: mind the cardinality).
+   * execution counters and gauges (series per tenant: mind the
+   * cardinality; histograms stay per callable).
    */
   metrics?: boolean | { tenantLabels?: boolean }
   /**
