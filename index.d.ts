@@ -280,10 +280,12 @@ export interface CallableContext<K extends CallableName = CallableName> {
    * Stores how far the attempt got on the execution's record (`progress`,
    * readable with `getExecution`) and emits `execution.progress` (BullMQ's
    * `job.updateProgress`): a number, or a small JSON value (at most 16 KiB
-   * as JSON; anything else rejects with `ENACT_INVALID_EXECUTION` naming
-   * `progress`). Resolves once stored; after the attempt ended (timed out,
-   * cancelled) it does nothing. Each call is one store write: report steps,
-   * not every item of a loop.
+   * as JSON; anything else throws `ENACT_INVALID_EXECUTION` naming
+   * `progress`, at once). Resolves once stored, in call order, and never
+   * rejects (a store failure is an `engine.diagnostic`), so it need not be
+   * awaited; after the attempt ended (timed out, cancelled) it does
+   * nothing. Each call is one store write: report steps, not every item of
+   * a loop.
    */
   progress(value: unknown): Promise<void>
 }
@@ -1080,12 +1082,16 @@ export declare class BackgroundEngine {
   cancel(executionId: string): Promise<boolean>
   /**
    * Queues a `failed`, `timeout` or `cancelled` execution again (BullMQ's
-   * `job.retry()`): its attempts and stalls start over, its last output,
-   * error, binding result and progress are cleared, and `queuedAt` becomes
-   * now. Resolves with the queued record and emits `execution.queued`.
-   * Rejects with `ENACT_NOT_FOUND` for an unknown id and
+   * `job.retry()`): its last output, error, binding result and progress
+   * are cleared, its stalls start over and `queuedAt` becomes now. The
+   * attempt number goes on (the next run is the next attempt, so a late
+   * result of an earlier one can never pass for it), and as in BullMQ the
+   * retry policy is not renewed: if that run fails it is retried only while
+   * `maxAttempts` allows. Resolves with the queued record and emits
+   * `execution.queued`. Rejects with `ENACT_NOT_FOUND` for an unknown id,
    * `ENACT_INVALID_STATE` for an execution that is queued, running or
-   * completed. Over PostgreSQL any engine that serves the callable runs it.
+   * completed, and `ENACT_UNKNOWN_CALLABLE` when no callable of its name is
+   * registered (over PostgreSQL: served by a live engine).
    */
   retry<K extends CallableName = CallableName>(executionId: string): Promise<BackgroundExecution<CallableOutput<K>>>
   /** The execution's current record, or `null`. */
@@ -1491,8 +1497,8 @@ export interface EngineStats {
   staleResults: number
   /** Of `queued`, those delayed (retry backoff, `runAt`, `delayMs`). */
   delayed: number
-  /** Executions this engine ended since it started, per final status. */
-  ended: { completed: number; failed: number; timeout: number; cancelled: number }
+  /** Executions this engine ended since it started, per final status (null with `metrics: false`). */
+  ended: { completed: number; failed: number; timeout: number; cancelled: number } | null
   /** The window `callables` and `tenants` report over (300000: the last 5 minutes). */
   windowMs: number
   /** Per callable (every callable with work in the store or ends in the window). */

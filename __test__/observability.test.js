@@ -117,11 +117,15 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
       e.registerCallable('upload', async (ctx) => {
         await ctx.progress(10)
         await ctx.progress({ step: 'upload', pct: 60 })
-        const bad = await Promise.all([
-          rejection(ctx.progress(10n)),
-          rejection(ctx.progress(() => 1)),
-          rejection(ctx.progress('x'.repeat(20_000))),
-        ])
+        // A value that is not JSON throws at once (never an unhandled rejection).
+        const thrown = (fn) => {
+          try {
+            fn()
+          } catch (err) {
+            return err
+          }
+        }
+        const bad = [thrown(() => ctx.progress(10n)), thrown(() => ctx.progress(() => 1)), thrown(() => ctx.progress('x'.repeat(20_000)))]
         reported.resolve(bad)
         await hold.promise
         return 'done'
@@ -171,7 +175,7 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
     const queued = await e.submit({ tenantId: 't', callableName: 'fine', config: { mode: 'deferred', delayMs: 3_600_000 } })
     expect(await e.cancel(queued.executionId)).toBe(true)
 
-    for (const [rec, output] of [[failed, 'run 2'], [timedOut, 'fast now'], [queued, 'fine']]) {
+    for (const [rec, output, attempt] of [[failed, 'run 2', 2], [timedOut, 'fast now', 2], [queued, 'fine', 1]]) {
       const again = await e.retry(rec.executionId)
       expect(again).toMatchObject({ executionId: rec.executionId, status: 'queued' })
       expect(again.error).toBeUndefined()
@@ -179,12 +183,24 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
       const done = await e.wait(rec.executionId)
       // The cancelled one was deferred for an hour: its retry waits for
       // idle, not for the hour.
-      expect(done).toMatchObject({ status: 'completed', output, attempt: 1 })
+      // Attempt numbers go on: the retried run is the next attempt.
+      expect(done).toMatchObject({ status: 'completed', output, attempt })
     }
     const completed = await rejection(e.retry(failed.executionId))
     expect(completed.code).toBe('ENACT_INVALID_STATE')
     expect(completed.message).toBe(`executionId: "${failed.executionId}" is completed; only failed, timeout or cancelled executions can be retried`)
     expect((await rejection(e.retry('exec_missing'))).code).toBe('ENACT_NOT_FOUND')
+    if (kind !== 'postgres') {
+      // A fire of a callable nobody registered is written failed; retrying
+      // it before registering the callable is refused, not queued forever.
+      const ghost = await e.registerTrigger({ tenantId: 't', type: 'manual', action: { callableName: 'ghost' } })
+      const fired = await e.fire(ghost.triggerId)
+      expect((await e.getExecution(fired.executionId)).status).toBe('failed')
+      const unknown = await rejection(e.retry(fired.executionId))
+      expect(unknown.code).toBe('ENACT_UNKNOWN_CALLABLE')
+      expect(unknown.message).toMatch(/^callableName: no callable registered as "ghost"/)
+      expect((await e.getExecution(fired.executionId)).status).toBe('failed')
+    }
     expect((await rejection(e.retry(42))).code).toBe('ENACT_INVALID_EXECUTION')
   })
 
@@ -281,6 +297,10 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
 
   test('each attempt runs in a span that is a child of, and linked to, the span that submitted or fired it', async () => {
     const e = await open({ ...storeOptions(), tracing: true }, (e) => {
+      // Throws before returning a promise: its span still ends, as ERROR.
+      e.registerCallable('sync-throw', () => {
+        throw new Error('at once')
+      })
       e.registerCallable('traced', async (ctx) => {
         // The callable's own spans are children of the attempt's.
         await appTracer.startActiveSpan('inside', async (span) => {
@@ -317,7 +337,8 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
     const attempts = spans.filter((s) => s.name === 'enact.execute traced')
     const parentOf = (s) => (s.parentSpanContext ?? { spanId: s.parentSpanId }).spanId
     const of = (id) => attempts.find((s) => s.attributes['enact.execution_id'] === id)
-    for (const [id, parent, status] of [[ok.executionId, submitSpan, 1], [failed.executionId, submitSpan, 2], [fired.executionId, emitSpan, 1]]) {
+    // Status: unset (0) on success, ERROR (2) on failure.
+    for (const [id, parent, status] of [[ok.executionId, submitSpan, 0], [failed.executionId, submitSpan, 2], [fired.executionId, emitSpan, 0]]) {
       const span = of(id)
       expect(span).toBeDefined()
       expect(span.spanContext().traceId).toBe(parent.traceId)
@@ -328,6 +349,10 @@ describe.each(STORES)('%s store', (kind, storeOptions) => {
       expect(span.attributes).toMatchObject({ 'enact.tenant_id': 't', 'enact.callable': 'traced', 'enact.attempt': 1 })
     }
     expect(of(failed.executionId).status.message).toBe('callable threw: traced failure')
+    const sync = await e.submit({ tenantId: 't', callableName: 'sync-throw', config: { mode: 'silent' } })
+    expect(sync.status).toBe('failed')
+    await until(() => exporter.getFinishedSpans().some((s) => s.name === 'enact.execute sync-throw'))
+    expect(exporter.getFinishedSpans().find((s) => s.name === 'enact.execute sync-throw').status).toEqual({ code: 2, message: 'callable threw: at once' })
     expect(of(fired.executionId).attributes['enact.trigger_id']).toBe(fired.triggerId)
     for (const inside of spans.filter((s) => s.name === 'inside')) {
       expect(attempts.map((a) => a.spanContext().spanId)).toContain(parentOf(inside))
@@ -380,7 +405,7 @@ test('a trace context survives a restart (SQLite) and the attempt on the reopene
   expect((await second.wait(rec.executionId)).status).toBe('completed')
   const ran = () => exporter.getFinishedSpans().filter((s) => s.name === 'enact.execute later')
   await until(() => ran().length === 2)
-  expect(ran().map((s) => [s.status.code, s.status.message])).toEqual([[2, 'attempt aborted: shutdown'], [1, undefined]])
+  expect(ran().map((s) => [s.status.code, s.status.message])).toEqual([[2, 'attempt aborted: shutdown'], [0, undefined]])
   const span = ran()[1]
   expect(span.spanContext().traceId).toBe(parent.traceId)
   expect((span.parentSpanContext ?? { spanId: span.parentSpanId }).spanId).toBe(parent.spanId)

@@ -71,15 +71,18 @@ pg('opening', () => {
     expect(err.message).toMatch(/version 99.*up to 2/)
   })
 
-  test('a schema at version 1 migrates to version 2 and keeps its rows (progress needs the new column)', async () => {
+  test('a schema at version 1 migrates to version 2 and keeps its rows (progress and the trigger filter need the new columns)', async () => {
     const e = await open({}, (e) => e.registerCallable('work', async (ctx) => {
       await ctx.progress(42)
       return 'ok'
     }))
     const before = await e.submit({ tenantId: T, callableName: 'work', config: { mode: 'deferred', delayMs: 3_600_000 } })
-    await close(e)
     // What version 1 had: no progress column.
-    await admin.query(`ALTER TABLE ${schema}.executions DROP COLUMN progress; UPDATE ${schema}.meta SET version = 1`)
+    const trigger = await e.registerTrigger({ tenantId: T, type: 'manual', action: { callableName: 'work' } })
+    const fired = await e.fire(trigger.triggerId)
+    await e.wait(fired.executionId)
+    await close(e)
+    await admin.query(`ALTER TABLE ${schema}.executions DROP COLUMN progress, DROP COLUMN trigger_id; UPDATE ${schema}.meta SET version = 1`)
     const again = await open({}, (e) => e.registerCallable('work', async (ctx) => {
       await ctx.progress(42)
       return 'ok'
@@ -87,6 +90,8 @@ pg('opening', () => {
     const { rows } = await admin.query(`SELECT version FROM ${schema}.meta`)
     expect(rows).toEqual([{ version: 2 }])
     expect((await again.getExecution(before.executionId)).status).toBe('queued')
+    // The trigger of a version-1 row is read from its record.
+    expect((await again.listExecutions({ triggerId: trigger.triggerId })).map((r) => r.executionId)).toEqual([fired.executionId])
     const done = await again.submit({ tenantId: T, callableName: 'work', config: { mode: 'silent' } })
     expect(done).toMatchObject({ status: 'completed', progress: 42 })
   })

@@ -67,6 +67,9 @@ function asksDurable(text) {
   return store !== null && typeof store === 'object'
 }
 
+/** The most JSON one `ctx.progress(value)` stores (Rust checks it too). */
+const MAX_PROGRESS_BYTES = 16 * 1024
+
 /** The most one `advanceTime` call moves the clock: 100 years (engine
  * times stay far inside what records can hold, up to the year 2262). */
 const MAX_ADVANCE_MS = 100 * 365.25 * 24 * 3600 * 1000
@@ -152,6 +155,8 @@ class BackgroundEngine {
       throw enactError(Code.INVALID_EXECUTION, 'store: a durable store opens asynchronously: use `await BackgroundEngine.open(options)`')
     }
     this.#bindingTimeoutMs = bindingTimeoutMs(text)
+    // Before the store opens: a missing @opentelemetry/api leaves nothing open.
+    const tracing = text.includes('"tracing":true') ? new Tracing() : null
     this.#native = new NativeEngine(text, BackgroundEngine.#waker(this), this)
     const native = this.#native
     const recovery = native.recovery()
@@ -159,7 +164,7 @@ class BackgroundEngine {
     this.#durable = native.durable()
     this.#shared = native.shared()
     this.#manualClock = native.manualClock()
-    if (text.includes('"tracing":true')) this.#tracing = new Tracing()
+    this.#tracing = tracing
     this.#listeners = new Listeners(protocol.eventNames, (name, on) => native.setInterest(name, on))
     this.#runner = new Runner({
       complete: (batch) => native.complete(batch),
@@ -471,25 +476,41 @@ class BackgroundEngine {
 
   /**
    * Stores a running attempt's `ctx.progress(value)` and, once stored,
-   * emits `execution.progress`.
+   * emits `execution.progress`. A value that is not JSON (or over 16 KiB
+   * of it) throws at once, in the callable; the writes of one attempt go
+   * to the store one after another, in call order; a store failure is an
+   * `engine.diagnostic` (the promise still resolves), so a callable that
+   * does not await its progress can never bring the process down with an
+   * unhandled rejection.
    * @type {(ctx: import('./runner').Context, value: unknown) => Promise<void>}
    */
-  #progress = (ctx, value) =>
-    settled(() => {
-      let text
-      try {
-        text = JSON.stringify(value)
-      } catch (err) {
-        throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got one that cannot be serialized (${toThrownError(err, '').message})`)
-      }
-      if (text === undefined) throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got ${typeName(value)}`)
-      const { executionId, tenantId, callableName, attempt } = ctx
-      return this.#tickets.answer(this.#native.progress(executionId, attempt, text)).then((stored) => {
-        if (stored === true && this.#listeners.has('execution.progress')) {
-          this.#listeners.emit('execution.progress', { executionId, tenantId, callableName, attempt, progress: JSON.parse(text) })
-        }
-      })
-    })
+  #progress = (ctx, value) => {
+    let text
+    try {
+      text = JSON.stringify(value)
+    } catch (err) {
+      throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got one that cannot be serialized (${toThrownError(err, '').message})`)
+    }
+    if (text === undefined) throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got ${typeName(value)}`)
+    const bytes = Buffer.byteLength(text)
+    if (bytes > MAX_PROGRESS_BYTES) throw enactError(Code.INVALID_EXECUTION, `progress: expected at most ${MAX_PROGRESS_BYTES} bytes of JSON, got ${bytes}`)
+    const { executionId, tenantId, callableName, attempt } = ctx
+    const write = () =>
+      settled(() => this.#tickets.answer(this.#native.progress(executionId, attempt, text))).then(
+        (stored) => {
+          if (stored === true && this.#listeners.has('execution.progress')) {
+            this.#listeners.emit('execution.progress', { executionId, tenantId, callableName, attempt, progress: JSON.parse(text) })
+          }
+        },
+        (err) => this.#onNotice.diagnostic('progress', err?.code ?? Code.INTERNAL, `${executionId}: ${err?.message ?? err}`),
+      )
+    const next = (this.#progressChains.get(ctx) ?? Promise.resolve()).then(write)
+    this.#progressChains.set(ctx, next)
+    return next
+  }
+
+  /** The last progress write of each running attempt (they go in order). @type {WeakMap<object, Promise<void>>} */
+  #progressChains = new WeakMap()
 
   /**
    * This engine's metrics in the Prometheus text format (version 0.0.4):
@@ -882,7 +903,8 @@ class BackgroundEngine {
     /** @type {import('..').WebhookHandler} */
     const counted = (req, res) => {
       // Each answer counts in `enact_webhook_requests_total{code}`.
-      res.once('finish', () => native.recordWebhook(res.statusCode))
+      // 'close' also when the socket was destroyed after an early answer.
+      res.once('close', () => native.recordWebhook(res.statusCode))
       return handle(req, res)
     }
     return counted

@@ -213,8 +213,10 @@ class Context {
   /**
    * Stores how far the attempt got (a number, or a small JSON value: at
    * most 16 KiB as JSON) on the execution's record and emits
-   * `execution.progress`; resolves once stored. After the attempt ended
-   * (settled, timed out, cancelled) it does nothing.
+   * `execution.progress`; resolves once stored (never rejects: a store
+   * failure is an `engine.diagnostic`). A value that is not JSON throws
+   * here. After the attempt ended (settled, timed out, cancelled) it does
+   * nothing.
    * @param {unknown} value
    * @returns {Promise<void>}
    */
@@ -303,7 +305,8 @@ class Runner {
         if (tracing === null) out = chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx)
         else {
           const traced = tracing.attempt(job, () => chains.run(chain, /** @type {(ctx: Context) => unknown} */ (fn), ctx))
-          this.#spans.set(ctx, traced.span)
+          if (traced.span !== null) this.#spans.set(ctx, traced.span)
+          if (traced.threw) throw traced.error
           out = traced.out
         }
       } catch (err) {

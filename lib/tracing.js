@@ -100,30 +100,43 @@ class Tracing {
   /**
    * Starts the span of one attempt, a child of (and linked to) the span
    * that submitted or fired its execution; `run` runs in its context.
+   * A callable that throws at once is reported (`threw`, `error`) with
+   * its span, so that the span is ended like any other; a tracer that
+   * throws runs the attempt without a span.
    * @template T
    * @param {import('./runner').Job} job
    * @param {() => T} run
-   * @returns {{ span: any, out: T }}
+   * @returns {{ span: any, out?: T, threw: boolean, error?: unknown }}
    */
   attempt(job, run) {
     const a = this.#api
-    const remote = this.#remote(job.traceContext)
-    const parent = remote === undefined ? a.ROOT_CONTEXT : a.trace.setSpanContext(a.ROOT_CONTEXT, remote)
-    const span = this.#tracer.startSpan(
-      `enact.execute ${job.callableName}`,
-      { kind: a.SpanKind.CONSUMER, links: remote === undefined ? [] : [{ context: remote }] },
-      parent,
-    )
-    // Attributes only on spans that record (a sampled-out span drops them anyway).
-    if (span.isRecording()) {
-      span.setAttribute('enact.execution_id', job.executionId)
-      span.setAttribute('enact.tenant_id', job.tenantId)
-      span.setAttribute('enact.callable', job.callableName)
-      span.setAttribute('enact.attempt', job.attempt)
-      if (job.triggerId !== undefined) span.setAttribute('enact.trigger_id', job.triggerId)
+    let span = null
+    let ctx
+    try {
+      const remote = this.#remote(job.traceContext)
+      const parent = remote === undefined ? a.ROOT_CONTEXT : a.trace.setSpanContext(a.ROOT_CONTEXT, remote)
+      span = this.#tracer.startSpan(
+        `enact.execute ${job.callableName}`,
+        { kind: a.SpanKind.CONSUMER, links: remote === undefined ? [] : [{ context: remote }] },
+        parent,
+      )
+      // Attributes only on spans that record (a sampled-out span drops them anyway).
+      if (span.isRecording()) {
+        span.setAttribute('enact.execution_id', job.executionId)
+        span.setAttribute('enact.tenant_id', job.tenantId)
+        span.setAttribute('enact.callable', job.callableName)
+        span.setAttribute('enact.attempt', job.attempt)
+        if (job.triggerId !== undefined) span.setAttribute('enact.trigger_id', job.triggerId)
+      }
+      ctx = a.trace.setSpan(parent, span)
+    } catch {
+      span = null // a broken tracer: run untraced
     }
-    const out = a.context.with(a.trace.setSpan(parent, span), run)
-    return { span, out }
+    try {
+      return { span, out: span === null ? run() : a.context.with(ctx, run), threw: false }
+    } catch (error) {
+      return { span, threw: true, error }
+    }
   }
 
   /**
@@ -133,8 +146,9 @@ class Tracing {
    */
   end(span, error) {
     try {
-      if (error === null) span.setStatus({ code: this.#api.SpanStatusCode.OK })
-      else {
+      // Success leaves the status unset, as OpenTelemetry asks of
+      // instrumentation libraries.
+      if (error !== null) {
         span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: error.message })
         if (error.code !== undefined) span.setAttribute('enact.error_code', error.code)
       }

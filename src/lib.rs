@@ -596,8 +596,8 @@ pub struct EngineStats {
     pub delayed: f64,
     /// The window `callables` and `tenants` report over (ms).
     pub window_ms: f64,
-    /// Executions this engine ended since it started.
-    pub ended: EndedStats,
+    /// Executions this engine ended since it started (null with metrics off).
+    pub ended: Option<EndedStats>,
     /// Per callable.
     pub callables: std::collections::BTreeMap<String, NameStatsJs>,
     /// Per tenant.
@@ -1110,6 +1110,7 @@ impl NativeEngine {
         guarded(&env, || {
             let exec = self.shared.exec.clone();
             self.answered(&env, async move {
+                let counting = exec.metrics().enabled();
                 let s = exec.stats_async().await?;
                 Ok(EngineStats {
                     queued: s.counts.queued as f64,
@@ -1125,7 +1126,7 @@ impl NativeEngine {
                     stale_results: s.stale_results as f64,
                     delayed: s.delayed as f64,
                     window_ms: enact_background_core::metrics::WINDOW_MS as f64,
-                    ended: EndedStats::of(s.ended),
+                    ended: counting.then(|| EndedStats::of(s.ended)),
                     callables: s.callables.into_iter().map(|(k, v)| (k, NameStatsJs::of(v))).collect(),
                     tenants: s.tenants.into_iter().map(|(k, v)| (k, NameStatsJs::of(v))).collect(),
                 })

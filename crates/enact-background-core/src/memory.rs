@@ -1025,7 +1025,8 @@ impl Driver for MemoryStore {
         // Out of the finished list: it is not final any more.
         g.finished.retain(|&x| x != i);
         let slot = g.slab.slot_mut(i);
-        slot.attempt = 0;
+        // The attempt number goes on (a late result of an earlier attempt
+        // can never pass for the next one); stalls start over.
         slot.queued_at = nanos(at);
         slot.run = None;
         let class = if slot.config.mode == crate::model::ExecutionMode::Deferred { CLASS_IDLE } else { CLASS_NOW };

@@ -110,10 +110,14 @@ async fn retry_requeues_and_progress_is_stored_for_the_running_attempt() {
     h.complete_err(&d, "boom");
     h.drain();
     let again = ready_now(h.exec.clone().retry_async(e.execution_id.clone())).unwrap();
-    assert_eq!((again.status, again.attempt), (BackgroundExecutionStatus::Queued, 0));
+    assert_eq!((again.status, again.attempt), (BackgroundExecutionStatus::Queued, 1));
     assert_eq!(events_of(&h.drain(), EventKind::Queued, &e.execution_id).len(), 1, "execution.queued for the retry");
-    let d = h.take().pop().expect("claimable again");
-    assert_eq!(d.attempt, 1);
+    let d2 = h.take().pop().expect("claimable again");
+    assert_eq!(d2.attempt, 2, "attempt numbers are never reused");
+    // A late result of the first attempt is ignored.
+    h.complete_ok(&d, json!("late"));
+    assert_eq!(h.get(&e.execution_id).status, BackgroundExecutionStatus::Running);
+    let d = d2;
     h.complete_ok(&d, json!("fine"));
     assert_eq!(h.get(&e.execution_id).status, BackgroundExecutionStatus::Completed);
     let missing = ready_now(h.exec.clone().retry_async("exec_nope".into())).unwrap_err();

@@ -150,6 +150,16 @@ enum RowKind {
 struct Row {
     id: String,
     kind: RowKind,
+    /// The attempt's metrics, counted once the store applied the end (a
+    /// stale end — cancelled or taken back meanwhile — counts nothing).
+    meter: Option<Box<Metered>>,
+}
+
+/// An attempt's end to count: where, how long it ran, how it ended.
+struct Metered {
+    meter: Meter,
+    run_ms: f64,
+    end: End,
 }
 
 impl Row {
@@ -759,7 +769,6 @@ impl Executor {
             // the execution had, retryable false: enact-core refuses an
             // error without a retry policy or with attempt 0.
             let error = self.execution_error_with(ErrorCategory::ValidationError, &err, 1, new.record.config.retry.as_ref());
-            self.metrics.ended_idle(&new.record.callable_name, &new.record.tenant_id, End::Failed, millis(now));
             new.record.status = Status::Failed;
             new.record.completed_at = Some(now);
             new.record.error = Some(Box::new(error));
@@ -786,7 +795,11 @@ impl Executor {
         Self::kick(&mut g);
         g.submitted += 1;
         match record {
-            Some(rec) if rec.status.is_final() => self.settle(&mut g, *rec),
+            Some(rec) if rec.status.is_final() => {
+                // A fire of a callable nobody runs, written failed.
+                self.metrics.ended_idle(&rec.callable_name, &rec.tenant_id, End::Failed, now_ms(&*self.clock));
+                self.settle(&mut g, *rec)
+            }
             Some(rec) => {
                 g.waiting += 1;
                 g.outbox.push(Notice::Event(EventKind::Queued, rec));
@@ -1096,7 +1109,8 @@ impl Executor {
                     Outcome::Completed(output) => self.completed_row(&g, id, attempt, output, run.heavy),
                     Outcome::Failed(err) => self.failed_row(&g, id, &run, ErrorCategory::ToolError, &err, Status::Failed),
                 };
-                self.meter_end(&run, row.end(Status::Failed));
+                let mut row = row;
+                row.meter = self.metered(run, Status::Failed, &row);
                 rows.push(finish);
                 ctx.push(row);
             }
@@ -1157,7 +1171,7 @@ impl Executor {
         // Nobody needs the record without a listener, waiter, callback or binding.
         let want_record = heavy || g.watched.contains(&id) || self.wants(EventKind::Completed);
         let change = Change::Finish { status: Status::Completed, output: Some(output), error: None, at };
-        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Completed })
+        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Completed, meter: None })
     }
 
     fn failed_row(&self, g: &Inner, id: String, run: &Running, category: ErrorCategory, err: &CallError, final_status: Status) -> (Finish, Row) {
@@ -1168,11 +1182,11 @@ impl Executor {
             let due_ms = now_ms(&*self.clock).saturating_add(delay as i64);
             let want_record = self.wants(EventKind::Retrying);
             let finish = Finish { id: id.clone(), attempt, change: Change::Retry { error, due_ms }, want_record };
-            return (finish, Row { id, kind: RowKind::Retry(due_ms) });
+            return (finish, Row { id, kind: RowKind::Retry(due_ms), meter: None });
         }
         let want_record = run.heavy || g.watched.contains(&id) || EventKind::of_final(final_status).is_some_and(|k| self.wants(k));
         let change = Change::Finish { status: final_status, output: None, error: Some(error), at: self.clock.now() };
-        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Final })
+        (Finish { id: id.clone(), attempt, change, want_record }, Row { id, kind: RowKind::Final, meter: None })
     }
 
     /// Acts on the store's answers to a batch of ends.
@@ -1182,7 +1196,11 @@ impl Executor {
         Self::kick(&mut g);
         let mut follow = FollowUp::default();
         let mut earliest = i64::MAX;
+        let now = now_ms(&*self.clock);
         for (row, answer) in ctx.into_iter().zip(answers) {
+            if let (Some(m), Finished::Done(_)) = (&row.meter, &answer) {
+                self.metrics.ended(&m.meter, m.run_ms, m.end, now);
+            }
             let Finished::Done(rec) = answer else {
                 // Over a shared store another engine cancelled or took back
                 // the attempt: its end may already have been signalled
@@ -1327,7 +1345,17 @@ impl Executor {
         }
     }
 
-    /// Counts the end of a running attempt (its run time, and how it ended).
+    /// The end of a running attempt to count once the store applied it:
+    /// its run time until now, and how it ended (`failed`: the final
+    /// status of a failure that is not retried).
+    fn metered(&self, run: Running, failed: Status, row: &Row) -> Option<Box<Metered>> {
+        let (meter, started) = run.meter?;
+        let run_ms = (self.clock.now() - started).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1000.0;
+        Some(Box::new(Metered { meter, run_ms, end: row.end(failed) }))
+    }
+
+    /// Counts the end of a running attempt now (an end the store already
+    /// applied: a cancel).
     fn meter_end(&self, run: &Running, end: End) {
         if let Some((meter, started)) = &run.meter {
             let now = self.clock.now();
@@ -1366,6 +1394,17 @@ impl Executor {
     pub async fn retry_async(self: Arc<Self>, execution_id: String) -> EngineResult<BackgroundExecution> {
         if !self.accepting() {
             return Err(EngineError::new(ErrorCode::Shutdown, "retry: the engine is shutting down"));
+        }
+        // Only work someone can run: this engine, or (shared) a live one.
+        if let Some(rec) = self.driver.get(&execution_id).await? {
+            let name = rec.callable_name;
+            let served = self.has_callable(&name) || (self.shared && self.driver.served(vec![name.clone()], self.clock.now()).await?.first() == Some(&true));
+            if !served && crate::store::retryable_status(rec.status) {
+                return Err(EngineError::new(
+                    ErrorCode::UnknownCallable,
+                    format!("callableName: no callable registered as {name:?}; register it before retrying {execution_id:?}"),
+                ));
+            }
         }
         match self.driver.retry(&execution_id, self.clock.now()).await? {
             RetryOutcome::Requeued(rec) => {

@@ -60,8 +60,8 @@ impl Executor {
                 let Some(run) = self.release_slot(&mut g, &id, attempt) else { continue };
                 g.outbox.push(Notice::Abort { execution_id: id.clone(), attempt, reason: AbortReason::Timeout });
                 let err = CallError::new(format!("timed out after {} ms", run.timeout_ms));
-                let (finish, row) = self.failed_row(&g, id, &run, ErrorCategory::Timeout, &err, Status::Timeout);
-                self.meter_end(&run, row.end(Status::Timeout));
+                let (finish, mut row) = self.failed_row(&g, id, &run, ErrorCategory::Timeout, &err, Status::Timeout);
+                row.meter = self.metered(run, Status::Timeout, &row);
                 rows.push(finish);
                 ctx.push(row);
             }

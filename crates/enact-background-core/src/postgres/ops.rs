@@ -43,10 +43,10 @@ columns::store_codec!("postgres store", i16);
 // Records
 
 /// The columns a record is read from, in [`decode`]'s order.
-const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, applied, progress";
+const REC: &str = "body, status, attempt, started_at, completed_at, output, error, metadata, trigger_source, binding, applied, progress, queued_ns";
 /// [`REC`] of table alias `e` (an update joined with `unnest` columns).
 const REC_E: &str =
-    "e.body, e.status, e.attempt, e.started_at, e.completed_at, e.output, e.error, e.metadata, e.trigger_source, e.binding, e.applied, e.progress";
+    "e.body, e.status, e.attempt, e.started_at, e.completed_at, e.output, e.error, e.metadata, e.trigger_source, e.binding, e.applied, e.progress, e.queued_ns";
 
 /// The record in `row`'s columns from `at` on (the [`REC`] columns).
 fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
@@ -63,6 +63,8 @@ fn decode(row: &Row, at: usize) -> R<BackgroundExecution> {
     e.binding_result = row.get::<_, Option<&str>>(at + 9).map(|s| from_json("binding result", s)).transpose()?;
     e.target_binding_applied = row.get(at + 10);
     e.progress = row.get::<_, Option<&str>>(at + 11).map(|s| from_json("progress", s)).transpose()?;
+    // The column, not the body: a retry queues it again at a new time.
+    e.queued_at = chrono::DateTime::from_timestamp_nanos(row.get::<_, i64>(at + 12));
     Ok(e)
 }
 
@@ -99,7 +101,7 @@ pub(super) async fn list(i: Arc<Inner>, f: ExecutionFilter) -> R<Vec<BackgroundE
     }
     if let Some(t) = &f.trigger_id {
         args.push(t);
-        sql.push_str(&format!(" AND body::jsonb ->> 'triggerId' = ${}", args.len()));
+        sql.push_str(&format!(" AND trigger_id = ${}", args.len()));
     }
     let (cmp, order) = if f.newest_first { ("<", "DESC") } else { (">", "ASC") };
     if let Some(after) = &f.after {
@@ -143,20 +145,21 @@ pub(super) struct InsertBatch {
     outputs: Vec<Option<String>>,
     errors: Vec<Option<String>>,
     bindings: Vec<Option<String>>,
+    triggers: Vec<Option<String>>,
 }
 
 const INSERT: &str = "INSERT INTO {s}.executions (id, tenant, callable, status, priority, lvl, ticket, due_ms, queued_ns, attempt,
-        started_at, completed_at, settle_seq, binds, applied, watched, body, metadata, trigger_source, output, error, binding)
+        started_at, completed_at, settle_seq, binds, applied, watched, body, metadata, trigger_source, output, error, binding, trigger_id)
     SELECT u.id, u.tenant, u.callable, u.status, u.priority, u.lvl,
         CASE WHEN u.status = 0 THEN nextval('{s}.tickets') ELSE 0 END,
         u.due_ms, u.queued_ns, u.attempt, u.started_at, u.completed_at,
         CASE WHEN u.status >= 2 THEN nextval('{s}.settles') END,
-        u.binds, u.applied, u.watched, u.body, u.metadata, u.trigger_source, u.output, u.error, u.binding
+        u.binds, u.applied, u.watched, u.body, u.metadata, u.trigger_source, u.output, u.error, u.binding, u.trigger_id
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int2[], $6::int4[], $7::int8[], $8::int8[], $9::int4[],
         $10::text[], $11::text[], $12::bool[], $13::bool[], $14::bool[], $15::text[], $16::text[], $17::text[], $18::text[],
-        $19::text[], $20::text[])
+        $19::text[], $20::text[], $21::text[])
       AS u(id, tenant, callable, status, priority, lvl, due_ms, queued_ns, attempt, started_at, completed_at, binds, applied,
-        watched, body, metadata, trigger_source, output, error, binding)
+        watched, body, metadata, trigger_source, output, error, binding, trigger_id)
     ON CONFLICT (id) DO NOTHING RETURNING id";
 
 impl InsertBatch {
@@ -176,6 +179,7 @@ impl InsertBatch {
             b.sources.push(rec.trigger_source.take().map(|v| json(&v)).transpose()?);
             b.bindings.push(rec.binding_result.take().map(|v| json(&v)).transpose()?);
             b.bodies.push(json(&rec)?);
+            b.triggers.push(rec.trigger_id.take());
             b.ids.push(rec.execution_id);
             b.tenants.push(rec.tenant_id);
             b.callables.push(rec.callable_name);
@@ -194,7 +198,7 @@ impl InsertBatch {
         Ok(b)
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 21] {
         [
             &self.ids,
             &self.tenants,
@@ -216,6 +220,7 @@ impl InsertBatch {
             &self.outputs,
             &self.errors,
             &self.bindings,
+            &self.triggers,
         ]
     }
 
@@ -570,23 +575,34 @@ pub(super) async fn progress_many(i: Arc<Inner>, ids: Arc<Vec<String>>, attempts
 
 pub(super) async fn retry(i: Arc<Inner>, id: String, at: Timestamp) -> R<RetryOutcome> {
     let c = i.client().await?;
-    // Deferred work goes back to the idle class, the rest to the immediate one.
+    let read = i.q(&format!("SELECT {REC} FROM {{s}}.executions WHERE id = $1"));
+    let Some(row) = c.query_opt(&c.prepare_cached(&read).await.map_err(fault)?, &[&id]).await.map_err(fault)? else {
+        return Ok(RetryOutcome::NotFound);
+    };
+    let rec = decode(&row, 0)?;
+    if !retryable_status(rec.status) {
+        return Ok(RetryOutcome::NotRetryable(rec.status));
+    }
+    // Deferred work goes back to the idle class, the rest to the immediate
+    // one. The attempt number goes on; stalls start over. The status guard
+    // makes a concurrent retry (or anything else) win once.
+    let class = if rec.config.mode == crate::model::ExecutionMode::Deferred { CLASS_IDLE } else { CLASS_NOW };
     let sql = i.q(&format!(
-        "UPDATE {{s}}.executions SET status = 0, attempt = 0, stalls = 0, queued_ns = $2,
-            body = jsonb_set(body::jsonb, '{{queuedAt}}', to_jsonb($3::text))::text, started_at = NULL, completed_at = NULL,
+        "UPDATE {{s}}.executions SET status = 0, stalls = 0, queued_ns = $2, started_at = NULL, completed_at = NULL,
             output = NULL, error = NULL, binding = NULL, applied = false, settle_seq = NULL, progress = NULL, worker = NULL,
-            lease_until_ms = NULL, due_ms = NULL, ticket = nextval('{{s}}.tickets'),
-            lvl = -((CASE WHEN body::jsonb #>> '{{config,mode}}' = 'deferred' THEN {CLASS_IDLE} ELSE {CLASS_NOW} END) * 256 + priority)
+            lease_until_ms = NULL, due_ms = NULL, ticket = nextval('{{s}}.tickets'), lvl = -($3 * 256 + priority)
          WHERE id = $1 AND status IN (3, 4, 5) RETURNING {REC}"
     ));
-    if let Some(r) = c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id, &nanos(at), &ts(at)]).await.map_err(fault)? {
-        return Ok(RetryOutcome::Requeued(Box::new(decode(&r, 0)?)));
+    match c.query_opt(&c.prepare_cached(&sql).await.map_err(fault)?, &[&id, &nanos(at), &class]).await.map_err(fault)? {
+        Some(r) => Ok(RetryOutcome::Requeued(Box::new(decode(&r, 0)?))),
+        None => {
+            let now = c.query_opt(&c.prepare_cached(&read).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
+            match now {
+                Some(r) => Ok(RetryOutcome::NotRetryable(decode(&r, 0)?.status)),
+                None => Ok(RetryOutcome::NotFound),
+            }
+        }
     }
-    let row = c.query_opt(&c.prepare_cached(&i.q("SELECT status FROM {s}.executions WHERE id = $1")).await.map_err(fault)?, &[&id]).await.map_err(fault)?;
-    Ok(match row {
-        Some(r) => RetryOutcome::NotRetryable(status_of(r.get(0))?),
-        None => RetryOutcome::NotFound,
-    })
 }
 
 pub(super) async fn breakdown(i: Arc<Inner>) -> R<Vec<Tally>> {

@@ -146,9 +146,17 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE TRIGGER trigger_changes_inserted AFTER INSERT ON {s}.trigger_changes
         FOR EACH STATEMENT EXECUTE FUNCTION {s}.notify_triggers();
 "#,
-    // 2: what a running attempt reported with `ctx.progress`.
+    // 2: what a running attempt reported with `ctx.progress`, and the
+    // trigger that spawned an execution as a column (listed by trigger;
+    // the rows of version 1 read from their record, where an id that
+    // needs JSON escapes is left out).
     r#"
     ALTER TABLE {s}.executions ADD COLUMN progress text;
+    ALTER TABLE {s}.executions ADD COLUMN trigger_id text;
+    UPDATE {s}.executions
+        SET trigger_id = substring(body from '"targetBindingApplied":(?:true|false),"triggerId":"([^"\\]*)"')
+        WHERE body LIKE '%"triggerId":%';
+    CREATE INDEX executions_trigger ON {s}.executions (trigger_id, queued_ns) WHERE trigger_id IS NOT NULL;
 "#,
 ];
 

@@ -501,7 +501,7 @@ pub(super) fn retry(conn: &Connection, st: &mut State, id: &str, at: Timestamp) 
     let deferred = must_get(conn, id)?.config.mode == crate::model::ExecutionMode::Deferred;
     exec(
         conn,
-        "UPDATE executions SET status = 0, attempt = 0, stalls = 0, queued_ns = ?1, body = json_set(body, '$.queuedAt', ?3),
+        "UPDATE executions SET status = 0, stalls = 0, queued_ns = ?1, body = json_set(body, '$.queuedAt', ?3),
             started_at = NULL, completed_at = NULL,
             output = NULL, error = NULL, binding = NULL, target_binding_applied = 0, settle_seq = NULL, progress = NULL,
             worker = NULL, lease_until_ms = NULL, due_ms = NULL
