@@ -524,7 +524,7 @@ impl Metrics {
 
         family(&mut out, "enact_trigger_fires_total", "counter", "Trigger fires made by this engine, by trigger type.");
         for (t, n) in TRIGGER_TYPES.iter().zip(&self.fires) {
-            sample(&mut out, "enact_trigger_fires_total", &[("type", type_str(*t))], n.load(Relaxed) as f64);
+            sample(&mut out, "enact_trigger_fires_total", &[("type", t.as_str())], n.load(Relaxed) as f64);
         }
         family(&mut out, "enact_webhook_requests_total", "counter", "Webhook requests answered by this engine's handlers, by HTTP status.");
         for (code, n) in self.webhooks.lock().iter() {
@@ -552,7 +552,7 @@ impl Metrics {
         }
         family(&mut out, "enact_triggers", "gauge", "Triggers in the store, by type and status.");
         for (t, s, n) in &gauges.triggers {
-            sample(&mut out, "enact_triggers", &[("type", type_str(*t)), ("status", status_str(*s))], *n as f64);
+            sample(&mut out, "enact_triggers", &[("type", t.as_str()), ("status", s.as_str())], *n as f64);
         }
         family(&mut out, "enact_in_flight", "gauge", "Attempts running on this engine.");
         sample(&mut out, "enact_in_flight", &[], gauges.in_flight as f64);
@@ -562,26 +562,7 @@ impl Metrics {
     }
 }
 
-fn type_str(t: TriggerType) -> &'static str {
-    match t {
-        TriggerType::Event => "event",
-        TriggerType::Schedule => "schedule",
-        TriggerType::Webhook => "webhook",
-        TriggerType::Threshold => "threshold",
-        TriggerType::Manual => "manual",
-        TriggerType::Lifecycle => "lifecycle",
-    }
-}
 
-fn status_str(s: TriggerStatus) -> &'static str {
-    match s {
-        TriggerStatus::Active => "active",
-        TriggerStatus::Paused => "paused",
-        TriggerStatus::Disabled => "disabled",
-        TriggerStatus::Fired => "fired",
-        TriggerStatus::Expired => "expired",
-    }
-}
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

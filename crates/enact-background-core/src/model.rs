@@ -57,6 +57,33 @@ pub enum TriggerStatus {
     Expired,
 }
 
+impl TriggerType {
+    /// The wire spelling (`event`, `schedule`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Schedule => "schedule",
+            Self::Webhook => "webhook",
+            Self::Threshold => "threshold",
+            Self::Manual => "manual",
+            Self::Lifecycle => "lifecycle",
+        }
+    }
+}
+
+impl TriggerStatus {
+    /// The wire spelling (`active`, `paused`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Disabled => "disabled",
+            Self::Fired => "fired",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// Comparison of a threshold trigger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

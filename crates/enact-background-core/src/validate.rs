@@ -427,16 +427,6 @@ const CONDITION_FIELDS: &[(&str, &[TriggerType])] = &[
     ("thresholdOperator", &[TriggerType::Threshold]),
 ];
 
-fn type_name(t: TriggerType) -> &'static str {
-    match t {
-        TriggerType::Event => "event",
-        TriggerType::Schedule => "schedule",
-        TriggerType::Webhook => "webhook",
-        TriggerType::Threshold => "threshold",
-        TriggerType::Manual => "manual",
-        TriggerType::Lifecycle => "lifecycle",
-    }
-}
 
 /// Validates a trigger definition: enact-core's JSON as it is, or a
 /// minimal definition (`tenantId`, `type`, `condition`, `action`) whose id,
@@ -472,7 +462,7 @@ pub fn trigger_definition(v: &Value, now: Timestamp) -> EngineResult<Trigger> {
     if trigger_type != TriggerType::Webhook {
         for (key, set) in [("webhookSecret", webhook_secret.is_some()), ("allowUnsigned", allow_unsigned.is_some())] {
             if set {
-                return Err(f.err(key, format!("only applies to webhook triggers, not {}", type_name(trigger_type))));
+                return Err(f.err(key, format!("only applies to webhook triggers, not {}", trigger_type.as_str())));
             }
         }
     }
@@ -545,7 +535,7 @@ pub fn webhook_patch(current: &Trigger, patch: &Value, doc: &mut Value) -> Engin
 fn trigger_condition(f: &Fields<'_>, t: TriggerType) -> EngineResult<TriggerCondition> {
     let Some(c) = f.opt_fields("condition")? else {
         return match t {
-            TriggerType::Event | TriggerType::Lifecycle => Err(f.err("condition.eventType", format!("is required for a {} trigger", type_name(t)))),
+            TriggerType::Event | TriggerType::Lifecycle => Err(f.err("condition.eventType", format!("is required for a {} trigger", t.as_str()))),
             TriggerType::Schedule => Err(f.err("condition.cronExpression", "is required for a schedule trigger (or give condition.intervalSeconds)")),
             TriggerType::Threshold => Err(f.err("condition.metricName", "is required for a threshold trigger")),
             TriggerType::Webhook | TriggerType::Manual => Ok(TriggerCondition::default()),
@@ -554,8 +544,8 @@ fn trigger_condition(f: &Fields<'_>, t: TriggerType) -> EngineResult<TriggerCond
     c.only(&CONDITION_FIELDS.iter().map(|(k, _)| *k).collect::<Vec<_>>())?;
     for (key, applies) in CONDITION_FIELDS {
         if c.raw(key).is_some() && !applies.contains(&t) {
-            let to: Vec<&str> = applies.iter().map(|a| type_name(*a)).collect();
-            return Err(c.err(key, format!("only applies to {} triggers, not {}", to.join(" and "), type_name(t))));
+            let to: Vec<&str> = applies.iter().map(|a| a.as_str()).collect();
+            return Err(c.err(key, format!("only applies to {} triggers, not {}", to.join(" and "), t.as_str())));
         }
     }
     let ops = ["gt", "gte", "lt", "lte", "eq", "neq"];

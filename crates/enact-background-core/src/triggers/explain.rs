@@ -240,7 +240,7 @@ impl std::fmt::Display for ExplainDetail {
             Self::ChainFires { fires, max_chain_fires } => {
                 write!(f, "its chain used up maxChainFires ({fires} of {max_chain_fires}; the fire would be a trigger.loop_blocked)")
             }
-            Self::Status { status } => write!(f, "it is {}", super::status_name(*status)),
+            Self::Status { status } => write!(f, "it is {}", status.as_str()),
             Self::NotStarted { start_at } => write!(f, "not started: startAt is {}", rfc3339(*start_at)),
             Self::Ended { end_at } => write!(f, "ended: endAt {} has passed", rfc3339(*end_at)),
             Self::MaxFires { max_fires, fire_count } => write!(f, "maxFires reached ({fire_count} of {max_fires})"),

@@ -307,7 +307,7 @@ impl TriggerEngine {
                     TriggerStatus::Expired => "its endAt has passed; move endAt with updateTrigger to re-activate it",
                     _ => "that change is not allowed from its status",
                 };
-                return Err(EngineError::invalid_trigger("status", format!("trigger {id:?} is {}: {why}", status_name(t.status))));
+                return Err(EngineError::invalid_trigger("status", format!("trigger {id:?} is {}: {why}", t.status.as_str())));
             }
             if t.status != to {
                 t.status = to;
@@ -529,15 +529,6 @@ impl TriggerEngine {
     }
 }
 
-fn status_name(s: TriggerStatus) -> &'static str {
-    match s {
-        TriggerStatus::Active => "active",
-        TriggerStatus::Paused => "paused",
-        TriggerStatus::Disabled => "disabled",
-        TriggerStatus::Fired => "fired",
-        TriggerStatus::Expired => "expired",
-    }
-}
 
 /// RFC 7386 JSON merge patch.
 fn merge_patch(target: &mut Value, patch: &Value) {
