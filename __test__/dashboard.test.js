@@ -434,6 +434,22 @@ describe('lib/dashboard/api.js', () => {
       })
   }
 
+  test('an authorize that never answers is a refusal after 10 s, not a request held forever', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] })
+    try {
+      const never = routes({ fire: async () => ({ fired: true }) }, { authorize: () => new Promise(() => {}) })
+      const answer = never('POST', '/api/triggers/trigger_1/fire', {})
+      let settled = false
+      answer.then(() => (settled = true))
+      await jest.advanceTimersByTimeAsync(9_999)
+      expect(settled).toBe(false)
+      await jest.advanceTimersByTimeAsync(1)
+      expect(await answer).toMatchObject({ status: 403, body: { error: { code: 'ENACT_FORBIDDEN' } } })
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
   test('retry: the re-queued record, 404 and 409 as the engine answers', async () => {
     const record = { executionId: 'exec_1', status: 'queued', attempt: 2 }
     const code = (c) => Object.assign(new Error(`nope ${c}`), { code: c })

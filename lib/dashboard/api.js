@@ -149,12 +149,24 @@ function dashboardConfig(options, fail) {
  * @param {{ action: string, id?: string }} action
  */
 async function granted(fn, req, action) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer
   try {
-    return (await fn(req, action)) === true
+    // An answer that never comes is a refusal, not a request held forever.
+    const late = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), AUTHORIZE_TIMEOUT_MS)
+      timer.unref?.()
+    })
+    return (await Promise.race([Promise.resolve().then(() => fn(req, action)), late])) === true
   } catch {
     return false
+  } finally {
+    clearTimeout(timer)
   }
 }
+
+/** How long `authorize` / `authorizeRead` may take before the request is refused. */
+const AUTHORIZE_TIMEOUT_MS = 10_000
 
 /**
  * A copy of a trigger for the page: the webhook secret is never sent.
@@ -403,9 +415,12 @@ function createApi(engine, config, sampler) {
   }
 
   return async function serve(req) {
-    sampler.touch()
     try {
-      return await route(req)
+      const answer = await route(req)
+      // Only requests that were answered keep the sampler going (a
+      // refused or unknown one does not make the engine sample).
+      sampler.touch()
+      return answer
     } catch (err) {
       return failed(err)
     }
