@@ -67,21 +67,18 @@ impl Histogram {
         self.sum_us.fetch_add((ms * 1000.0).max(0.0) as u64, Relaxed);
     }
 
-    fn snapshot(&self) -> ([u64; BUCKETS.len() + 1], f64) {
-        let mut c = [0; BUCKETS.len() + 1];
-        for (o, a) in c.iter_mut().zip(&self.counts) {
-            *o = a.load(Relaxed);
-        }
-        (c, self.sum_us.load(Relaxed) as f64 / 1e6)
-    }
-
     fn add_to(&self, into: &mut ([u64; BUCKETS.len() + 1], f64)) {
-        let (c, s) = self.snapshot();
-        for (o, n) in into.0.iter_mut().zip(c) {
-            *o += n;
+        for (o, n) in into.0.iter_mut().zip(&self.counts) {
+            *o += n.load(Relaxed);
         }
-        into.1 += s;
+        into.1 += self.sum_us.load(Relaxed) as f64 / 1e6;
     }
+}
+
+/// Milliseconds from `from` to `to` (to the microsecond, never negative):
+/// an attempt's run time, an execution's wait.
+pub fn elapsed_ms(from: crate::model::Timestamp, to: crate::model::Timestamp) -> f64 {
+    (to - from).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1000.0
 }
 
 /// How an attempt or an execution ended, for the counters.
@@ -97,8 +94,6 @@ pub enum End {
     Cancelled,
     /// Failed or timed out with attempts left: queued again.
     Retry,
-    /// Handed back unfinished (shutdown, lost lease): not an end.
-    Released,
 }
 
 const FINAL: [(&str, End); 4] = [("completed", End::Completed), ("failed", End::Failed), ("timeout", End::Timeout), ("cancelled", End::Cancelled)];
@@ -417,18 +412,10 @@ impl Metrics {
     fn count_end(&self, m: &Meter, end: End, run_ms: Option<f64>, now_ms: i64) {
         let s = &m.series;
         let i = final_index(end);
-        match (end, i) {
-            (End::Retry, _) => {
-                s.retries.fetch_add(1, Relaxed);
-            }
-            (_, Some(i)) => {
-                s.ended[i].fetch_add(1, Relaxed);
-            }
-            _ => {}
-        }
-        if end == End::Released && run_ms.is_none() {
-            return;
-        }
+        match i {
+            Some(i) => s.ended[i].fetch_add(1, Relaxed),
+            None => s.retries.fetch_add(1, Relaxed),
+        };
         for window in [&s.window, &m.tenant] {
             let mut w = window.lock();
             let slot = w.slot(now_ms);

@@ -56,7 +56,7 @@ use crate::store::{
     poll_now, ready_now, CancelOutcome, Change, ClaimParams, Driver, ExecutionFilter, Finish, Finished, Inserted, Limits, NewExecution,
     Progress, Readiness, RetryOutcome,
 };
-use crate::metrics::{End, Gauges, Meter, Metrics, MetricsConfig};
+use crate::metrics::{elapsed_ms, End, Gauges, Meter, Metrics, MetricsConfig};
 use crate::transform::apply_transform;
 use crate::validate::SubmitRequest;
 
@@ -990,7 +990,7 @@ impl Executor {
             g.deadlines.push(Reverse((deadline, rec.execution_id.clone(), rec.attempt)));
             let heavy = rec.config.callback_url.is_some() || rec.config.target_binding.is_some();
             let meter = self.metrics.meter(&rec.callable_name, &rec.tenant_id, now_ms).map(|meter| {
-                let wait = (rec.attempt == 1).then(|| (now - rec.queued_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
+                let wait = (rec.attempt == 1).then(|| elapsed_ms(rec.queued_at, now));
                 self.metrics.started(&meter, wait, now_ms);
                 (meter, now)
             });
@@ -1105,11 +1105,10 @@ impl Executor {
                     g.stale += 1;
                     continue;
                 };
-                let (finish, row) = match outcome {
+                let (finish, mut row) = match outcome {
                     Outcome::Completed(output) => self.completed_row(&g, id, attempt, output, run.heavy),
                     Outcome::Failed(err) => self.failed_row(&g, id, &run, ErrorCategory::ToolError, &err, Status::Failed),
                 };
-                let mut row = row;
                 row.meter = self.metered(run, Status::Failed, &row);
                 rows.push(finish);
                 ctx.push(row);
@@ -1350,8 +1349,7 @@ impl Executor {
     /// status of a failure that is not retried).
     fn metered(&self, run: Running, failed: Status, row: &Row) -> Option<Box<Metered>> {
         let (meter, started) = run.meter?;
-        let run_ms = (self.clock.now() - started).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1000.0;
-        Some(Box::new(Metered { meter, run_ms, end: row.end(failed) }))
+        Some(Box::new(Metered { meter, run_ms: elapsed_ms(started, self.clock.now()), end: row.end(failed) }))
     }
 
     /// Counts the end of a running attempt now (an end the store already
@@ -1359,8 +1357,7 @@ impl Executor {
     fn meter_end(&self, run: &Running, end: End) {
         if let Some((meter, started)) = &run.meter {
             let now = self.clock.now();
-            let run_ms = (now - *started).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1000.0;
-            self.metrics.ended(meter, run_ms, end, millis(now));
+            self.metrics.ended(meter, elapsed_ms(*started, now), end, millis(now));
         }
     }
 
@@ -1388,9 +1385,10 @@ impl Executor {
         Ok(written.first().copied().unwrap_or(false))
     }
 
-    /// Queues a `failed`, `timeout` or `cancelled` execution again, with
-    /// its attempts starting over (BullMQ's `job.retry()`); answers the
-    /// queued record. `ENACT_INVALID_STATE` for any other status.
+    /// Queues a `failed`, `timeout` or `cancelled` execution again (BullMQ's
+    /// `job.retry()`: the attempt number goes on, the retry policy is not
+    /// renewed); answers the queued record. `ENACT_INVALID_STATE` for any
+    /// other status, `ENACT_UNKNOWN_CALLABLE` when nobody runs its callable.
     pub async fn retry_async(self: Arc<Self>, execution_id: String) -> EngineResult<BackgroundExecution> {
         if !self.accepting() {
             return Err(EngineError::new(ErrorCode::Shutdown, "retry: the engine is shutting down"));
