@@ -6,7 +6,32 @@
 use chrono::{DateTime, SecondsFormat};
 
 use crate::model::{BackgroundExecutionStatus as Status, Timestamp, Trigger};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult, Tally};
+
+/// Waiting and running work per tenant and callable in `table`, each part
+/// from its partial index: rows of (tenant, callable, part, count), part 0
+/// ready, 1 delayed, 2 running; [`tallies`] sums them.
+pub(crate) fn breakdown_sql(table: &str) -> String {
+    format!(
+        "SELECT tenant, callable, 0, count(*) FROM {table} WHERE status = 0 AND due_ms IS NULL GROUP BY tenant, callable
+        UNION ALL SELECT tenant, callable, 1, count(*) FROM {table} WHERE status = 0 AND due_ms IS NOT NULL GROUP BY tenant, callable
+        UNION ALL SELECT tenant, callable, 2, count(*) FROM {table} WHERE status = 1 GROUP BY tenant, callable"
+    )
+}
+
+/// The rows of [`breakdown_sql`] as one [`Tally`] per tenant and callable.
+pub(crate) fn tallies(rows: impl IntoIterator<Item = (String, String, i64, i64)>) -> Vec<Tally> {
+    let mut out: std::collections::HashMap<(String, String), Tally> = std::collections::HashMap::new();
+    for (tenant, callable, part, n) in rows {
+        let t = out.entry((tenant.clone(), callable.clone())).or_insert_with(|| Tally { tenant, callable, ..Tally::default() });
+        *match part {
+            0 => &mut t.queued,
+            1 => &mut t.delayed,
+            _ => &mut t.running,
+        } += n.max(0) as u64;
+    }
+    out.into_values().collect()
+}
 
 /// The stored code of a status (0 queued … 5 timeout).
 pub(crate) fn status_code(s: Status) -> i16 {

@@ -607,22 +607,9 @@ pub(super) async fn retry(i: Arc<Inner>, id: String, at: Timestamp) -> R<RetryOu
 
 pub(super) async fn breakdown(i: Arc<Inner>) -> R<Vec<Tally>> {
     let c = i.client().await?;
-    // Each part from its partial index: ready, delayed and running work.
-    let sql = i.q("SELECT tenant, callable, 0::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NULL GROUP BY 1, 2
-        UNION ALL SELECT tenant, callable, 1::int2, count(*) FROM {s}.executions WHERE status = 0 AND due_ms IS NOT NULL GROUP BY 1, 2
-        UNION ALL SELECT tenant, callable, 2::int2, count(*) FROM {s}.executions WHERE status = 1 GROUP BY 1, 2");
-    let mut out: HashMap<(String, String), Tally> = HashMap::new();
-    for r in c.query(&c.prepare_cached(&sql).await.map_err(fault)?, &[]).await.map_err(fault)? {
-        let (tenant, callable): (String, String) = (r.get(0), r.get(1));
-        let n = r.get::<_, i64>(3) as u64;
-        let t = out.entry((tenant.clone(), callable.clone())).or_insert_with(|| Tally { tenant, callable, ..Tally::default() });
-        *match r.get::<_, i16>(2) {
-            0 => &mut t.queued,
-            1 => &mut t.delayed,
-            _ => &mut t.running,
-        } += n;
-    }
-    Ok(out.into_values().collect())
+    let sql = i.q(&columns::breakdown_sql("{s}.executions"));
+    let rows = c.query(&c.prepare_cached(&sql).await.map_err(fault)?, &[]).await.map_err(fault)?;
+    Ok(columns::tallies(rows.iter().map(|r| (r.get(0), r.get(1), i64::from(r.get::<_, i32>(2)), r.get(3)))))
 }
 
 pub(super) async fn bind(i: Arc<Inner>, id: String, result: String, success: bool) -> R<Option<BackgroundExecution>> {

@@ -513,23 +513,9 @@ pub(super) fn retry(conn: &Connection, st: &mut State, id: &str, at: Timestamp) 
 }
 
 pub(super) fn breakdown(conn: &Connection) -> StoreResult<Vec<Tally>> {
-    // Each part from its partial index: ready, delayed and running work.
-    const BY_NAME: &str = "SELECT tenant, callable, 0, count(*) FROM executions WHERE status = 0 AND due_ms IS NULL GROUP BY tenant, callable
-        UNION ALL SELECT tenant, callable, 1, count(*) FROM executions WHERE status = 0 AND due_ms IS NOT NULL GROUP BY tenant, callable
-        UNION ALL SELECT tenant, callable, 2, count(*) FROM executions WHERE status = 1 GROUP BY tenant, callable";
-    let mut s = conn.prepare_cached(BY_NAME).map_err(db)?;
-    let rows = s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))).map_err(db)?;
-    let mut out: HashMap<(String, String), Tally> = HashMap::new();
-    for row in rows {
-        let (tenant, callable, part, n) = row.map_err(db)?;
-        let t = out.entry((tenant.clone(), callable.clone())).or_insert_with(|| Tally { tenant, callable, ..Tally::default() });
-        *match part {
-            0 => &mut t.queued,
-            1 => &mut t.delayed,
-            _ => &mut t.running,
-        } += n as u64;
-    }
-    Ok(out.into_values().collect())
+    let mut s = conn.prepare_cached(&columns::breakdown_sql("executions")).map_err(db)?;
+    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(db)?;
+    Ok(columns::tallies(rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)?))
 }
 
 pub(super) fn bind(conn: &Connection, st: &mut State, id: &str, result: TargetBindingResult) -> StoreResult<Option<BackgroundExecution>> {
