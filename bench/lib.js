@@ -27,6 +27,29 @@ function noopEngine(options) {
   return { engine, runs: () => ran }
 }
 
+/**
+ * The executor throughput run (bench/throughput.js's `ours`, and the
+ * observability benchmark's variants of it): `n` fire-and-forget no-op
+ * submits in a plain loop, then one `idle()`; checked to have run each
+ * once. Resolves with jobs/s and the event-loop lag meanwhile.
+ * @param {object} options engine options
+ * @param {number} n
+ */
+async function engineThroughput(options, n) {
+  const { engine, runs } = noopEngine(options)
+  const probe = lagProbe()
+  const t0 = now()
+  for (let i = 0; i < n; i++) engine.submit({ tenantId: 'tenant_1', callableName: 'noop' })
+  await engine.idle()
+  const ms = now() - t0
+  const lag = probe.stop()
+  const stats = await engine.stats()
+  await engine.shutdown()
+  expectCount('callable invocations', runs(), n)
+  expectCount('stats().completed', stats.completed, n)
+  return { jobsPerSec: n / (ms / 1000), ms, n, ...lag }
+}
+
 /** p-queue is ESM-only; CommonJS reaches it through a dynamic import. */
 async function loadPQueue() {
   return (await import('p-queue')).default
@@ -199,6 +222,7 @@ function processAlive(pid) {
 module.exports = {
   processAlive,
   noopEngine,
+  engineThroughput,
   ROOT,
   loadEngine,
   loadPQueue,

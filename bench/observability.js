@@ -18,30 +18,14 @@
 // in the same process, each 21 times (median reported), with and without
 // `metrics: { tenantLabels: true }` (10,000 labelled series).
 
-const { loadEngine, now, runChild, expectCount, lagProbe, quantile, sortNumbers } = require('./lib')
+const { loadEngine, engineThroughput, now, runChild, expectCount, quantile, sortNumbers } = require('./lib')
 
 const CONCURRENCY = 64
 
-async function throughput(options, n, setup) {
+/** The executor throughput run with these engine options (`setup` first). */
+function throughput(options, n, setup) {
   if (setup) setup()
-  const BackgroundEngine = loadEngine()
-  const engine = new BackgroundEngine({ concurrency: CONCURRENCY, ...options })
-  let ran = 0
-  engine.registerCallable('noop', async () => {
-    ran++
-    return null
-  })
-  const probe = lagProbe()
-  const t0 = now()
-  for (let i = 0; i < n; i++) engine.submit({ tenantId: 'tenant_1', callableName: 'noop' })
-  await engine.idle()
-  const ms = now() - t0
-  const lag = probe.stop()
-  const stats = await engine.stats()
-  await engine.shutdown()
-  expectCount('callable invocations', ran, n)
-  expectCount('stats().completed', stats.completed, n)
-  return { jobsPerSec: n / (ms / 1000), ms, n, ...lag }
+  return engineThroughput({ concurrency: CONCURRENCY, ...options }, n)
 }
 
 /** Registers an SDK tracer provider that records spans and exports none. */

@@ -20,7 +20,7 @@
 // are the p99 and max of how late its ticks came, i.e. how long the
 // dispatcher kept timers and I/O of the rest of the application waiting.
 
-const { noopEngine, loadPQueue, now, lagProbe, runChild, expectCount } = require('./lib')
+const { engineThroughput, loadPQueue, now, lagProbe, runChild, expectCount } = require('./lib')
 const { HeapQueue } = require('./baselines/heap-queue')
 
 const CONCURRENCY = 64
@@ -43,20 +43,7 @@ async function driveQueue(queue, n) {
 }
 
 runChild({
-  async ours({ n = 200_000 }) {
-    const { engine, runs } = noopEngine({ concurrency: CONCURRENCY })
-    const probe = lagProbe()
-    const t0 = now()
-    for (let i = 0; i < n; i++) engine.submit({ tenantId: 'tenant_1', callableName: 'noop' })
-    await engine.idle()
-    const ms = now() - t0
-    const lag = probe.stop()
-    const stats = await engine.stats()
-    await engine.shutdown()
-    expectCount('callable invocations', runs(), n)
-    expectCount('stats().completed', stats.completed, n)
-    return { jobsPerSec: n / (ms / 1000), ms, n, ...lag }
-  },
+  ours: ({ n = 200_000 }) => engineThroughput({ concurrency: CONCURRENCY }, n),
 
   async 'p-queue'({ n = 200_000 }) {
     const PQueue = await loadPQueue()

@@ -25,7 +25,7 @@ const { dataText, optionsText, stringArg, typeName } = require('./args')
 const { Tracing } = require('./tracing')
 const timers = require('./timers')
 
-const { stimuli } = protocol
+const { stimuli, maxProgressBytes } = protocol
 
 /**
  * `Symbol.asyncDispose` (what `await using` calls): Node 20 has it; where
@@ -66,9 +66,6 @@ function asksDurable(text) {
   const store = JSON.parse(text).store
   return store !== null && typeof store === 'object'
 }
-
-/** The most JSON one `ctx.progress(value)` stores (Rust checks it too). */
-const MAX_PROGRESS_BYTES = 16 * 1024
 
 /** The most one `advanceTime` call moves the clock: 100 years (engine
  * times stay far inside what records can hold, up to the year 2262). */
@@ -493,7 +490,8 @@ class BackgroundEngine {
     }
     if (text === undefined) throw enactError(Code.INVALID_EXECUTION, `progress: expected a number or a JSON value, got ${typeName(value)}`)
     const bytes = Buffer.byteLength(text)
-    if (bytes > MAX_PROGRESS_BYTES) throw enactError(Code.INVALID_EXECUTION, `progress: expected at most ${MAX_PROGRESS_BYTES} bytes of JSON, got ${bytes}`)
+    // Checked here too (Rust checks it again), so that it throws at once.
+    if (bytes > maxProgressBytes) throw enactError(Code.INVALID_EXECUTION, `progress: expected at most ${maxProgressBytes} bytes of JSON, got ${bytes}`)
     const { executionId, tenantId, callableName, attempt } = ctx
     const write = () =>
       settled(() => this.#tickets.answer(this.#native.progress(executionId, attempt, text))).then(

@@ -17,6 +17,7 @@ const { protocol } = require('./native')
  * @property {Readonly<{ emit: number, emitBatch: number, lifecycle: number, metric: number }>} stimuli
  * @property {Readonly<Record<string, unknown>>} defaultConfig
  * @property {number} maxJsonDepth how deep a value may nest (the outermost level counts as 1)
+ * @property {number} maxProgressBytes the most JSON one `ctx.progress(value)` stores
  */
 
 /** @type {Protocol} */

@@ -549,6 +549,7 @@ pub fn protocol(env: Env) -> Result<String> {
         },
         "defaultConfig": BackgroundExecutionConfig::default(),
         "maxJsonDepth": validate::MAX_JSON_DEPTH,
+        "maxProgressBytes": MAX_PROGRESS_BYTES,
     });
     json(&env, &v)
 }
