@@ -9,8 +9,9 @@
 //
 // The handler is total: whatever the request's path, headers or body (or
 // what a body parser made of it), it answers over HTTP and never throws.
-// Everything it does, synchronously and in its stream callbacks, runs
-// inside one guard that turns an unexpected throw into a 500 answer.
+// What it does synchronously runs inside one guard, and the body's
+// promise ends in the same answer, that turns an unexpected throw into a
+// 500 answer.
 
 const { Code, describe } = require('./errors')
 const { dataText } = require('./args')
@@ -193,80 +194,71 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     if (/** @type {any} */ (req).body !== undefined && (req.readableEnded || req.complete)) {
       return answer(parsedBodyBytes(req))
     }
-    readBody(req, res, answer)
+    readNodeBody(req, res, maxBodyBytes, bodyTimeoutMs)
+      .then(answer)
+      .catch((err) => answerError(res, err))
   }
+}
 
-  /**
-   * Reads the body within `maxBodyBytes` and `bodyTimeoutMs`, then calls
-   * `answer` with it; every callback runs under the guard.
-   * @param {import('node:http').IncomingMessage} req
-   * @param {import('node:http').ServerResponse} res
-   * @param {(body: Buffer) => void} answer
-   */
-  function readBody(req, res, answer) {
+/**
+ * Reads a Node request's body within `maxBytes` and `timeoutMs` (absent:
+ * no time limit). Resolves with the bytes; rejects with a Refusal: 413
+ * over the limit (the rest is drained and ignored), 408 too slow (the
+ * connection is closed once that answer is sent), 400 a failed stream.
+ * The webhook handler and the dashboard read bodies with it.
+ * @param {import('node:http').IncomingMessage} req
+ * @param {import('node:http').ServerResponse} res
+ * @param {number} maxBytes
+ * @param {number} [timeoutMs]
+ * @returns {Promise<Buffer>}
+ */
+function readNodeBody(req, res, maxBytes, timeoutMs) {
+  return new Promise((resolve, reject) => {
     /** @type {Buffer[]} */
     let chunks = []
     let size = 0
     let over = false
-    /** @param {Function} fn */
-    const guard =
-      (fn) =>
-      (/** @type {any[]} */ ...args) => {
-        try {
-          fn(...args)
-        } catch (err) {
-          stop(err)
-        }
-      }
-    /** Refuses the request: answers, drops what was buffered, ignores the rest. */
+    /** Refuses the request: drops what was buffered, ignores the rest. */
     const stop = (/** @type {unknown} */ err) => {
       over = true
       chunks = []
       timers.clearTimeout(timer)
-      answerError(res, err)
+      reject(err)
     }
     const timer =
-      bodyTimeoutMs === undefined
+      timeoutMs === undefined
         ? undefined
-        : timers.setTimeout(
-            guard(() => {
-              if (over) return
-              stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${bodyTimeoutMs} ms`))
-              // The client is still sending: close the connection once answered.
-              res.once('finish', () => req.destroy())
-            }),
-            bodyTimeoutMs,
-          ).unref()
-    req.on(
-      'data',
-      guard((/** @type {Buffer} */ chunk) => {
-        if (over) return
-        size += chunk.length
-        if (size > maxBodyBytes) {
-          stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBodyBytes} bytes`))
-          req.resume()
-          return
-        }
-        chunks.push(chunk)
-      }),
-    )
-    req.on(
-      'end',
-      guard(() => {
-        timers.clearTimeout(timer)
-        if (over) return
-        over = true
-        answer(Buffer.concat(chunks, size))
-      }),
-    )
-    req.on(
-      'error',
-      guard(() => {
-        if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
-      }),
-    )
+        : timers.setTimeout(() => {
+            if (over) return
+            stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${timeoutMs} ms`))
+            // The client is still sending: close the connection once answered.
+            res.once('finish', () => req.destroy())
+          }, timeoutMs).unref()
+    req.on('data', (/** @type {Buffer} */ chunk) => {
+      if (over) return
+      size += chunk.length
+      if (size > maxBytes) {
+        stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBytes} bytes`))
+        req.resume()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      timers.clearTimeout(timer)
+      if (over) return
+      over = true
+      try {
+        resolve(Buffer.concat(chunks, size))
+      } catch (err) {
+        reject(err)
+      }
+    })
+    req.on('error', () => {
+      if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
+    })
     req.on('close', () => timers.clearTimeout(timer))
-  }
+  })
 }
 
-module.exports = { bodyBytes, createWebhookHandler, STATUS_OF, Refusal, failure, triggerIdOf }
+module.exports = { bodyBytes, createWebhookHandler, readNodeBody, STATUS_OF, Refusal, failure, triggerIdOf }

@@ -22,9 +22,8 @@ const crypto = require('crypto')
 const fs = require('fs')
 const path = require('path')
 const { Code, enactError, describe } = require('../errors')
-const { Refusal } = require('../webhook-handler')
+const { Refusal, readNodeBody } = require('../webhook-handler')
 const { readCapped } = require('../webhook-fetch')
-const timers = require('../timers')
 const { createApi, dashboardConfig, failed, BODY_TIMEOUT_MS } = require('./api')
 
 const CSP = [
@@ -138,56 +137,18 @@ const invalidOption = (message) => enactError(Code.INVALID_EXECUTION, message)
  * parsed), else the stream read up to `max` bytes within the body
  * deadline. Empty is `{}`.
  * @param {import('node:http').IncomingMessage} req
+ * @param {import('node:http').ServerResponse} res
  * @param {number} max
  * @returns {Promise<unknown>}
  */
-function readNodeJson(req, max) {
+function readNodeJson(req, res, max) {
   const parsed = /** @type {any} */ (req).body
   if (parsed !== undefined && (req.readableEnded || req.complete)) {
     if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) return Promise.resolve(parseJson(Buffer.from(parsed)))
     return Promise.resolve(parsed)
   }
   if (Number(req.headers['content-length']) > max) return Promise.reject(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${max} bytes`))
-  return new Promise((resolve, reject) => {
-    /** @type {Buffer[]} */
-    let chunks = []
-    let size = 0
-    let done = false
-    /** @param {unknown} err */
-    const stop = (err) => {
-      if (done) return
-      done = true
-      chunks = []
-      timers.clearTimeout(timer)
-      reject(err)
-    }
-    const timer = timers.setTimeout(() => {
-      stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${BODY_TIMEOUT_MS} ms`))
-      req.destroy()
-    }, BODY_TIMEOUT_MS)
-    timer.unref()
-    req.on('data', (/** @type {Buffer} */ chunk) => {
-      if (done) return
-      size += chunk.length
-      if (size > max) {
-        stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${max} bytes`))
-        req.resume()
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => {
-      if (done) return
-      done = true
-      timers.clearTimeout(timer)
-      try {
-        resolve(parseJson(Buffer.concat(chunks, size)))
-      } catch (err) {
-        reject(err)
-      }
-    })
-    req.on('error', () => stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed')))
-  })
+  return readNodeBody(req, res, max, BODY_TIMEOUT_MS).then(parseJson)
 }
 
 /**
@@ -268,7 +229,7 @@ function createDashboardHandler(engine, options, sampler) {
           path: apiPath,
           query: new URLSearchParams(search),
           header,
-          json: () => readNodeJson(req, config.maxBodyBytes),
+          json: () => readNodeJson(req, res, config.maxBodyBytes),
           raw: req,
         })
       answerFor(method, rel, mount, search, header, api)
