@@ -9,9 +9,8 @@
 //
 // The handler is total: whatever the request's path, headers or body (or
 // what a body parser made of it), it answers over HTTP and never throws.
-// What it does synchronously runs inside one guard, and the body's
-// promise ends in the same answer, that turns an unexpected throw into a
-// 500 answer.
+// Everything it does, synchronously and when its body has been read, runs
+// inside a guard that turns an unexpected throw into a 500 answer.
 
 const { Code, describe } = require('./errors')
 const { dataText } = require('./args')
@@ -194,71 +193,77 @@ function createWebhookHandler(deliver, maxBodyBytes, bodyTimeoutMs) {
     if (/** @type {any} */ (req).body !== undefined && (req.readableEnded || req.complete)) {
       return answer(parsedBodyBytes(req))
     }
-    readNodeBody(req, res, maxBodyBytes, bodyTimeoutMs)
-      .then(answer)
-      .catch((err) => answerError(res, err))
+    readNodeBody(req, res, maxBodyBytes, bodyTimeoutMs, (err, body) => {
+      try {
+        if (err !== null) throw err
+        answer(/** @type {Buffer} */ (body))
+      } catch (e) {
+        answerError(res, e)
+      }
+    })
   }
 }
 
 /**
  * Reads a Node request's body within `maxBytes` and `timeoutMs` (absent:
- * no time limit). Resolves with the bytes; rejects with a Refusal: 413
- * over the limit (the rest is drained and ignored), 408 too slow (the
- * connection is closed once that answer is sent), 400 a failed stream.
- * The webhook handler and the dashboard read bodies with it.
+ * no time limit), then calls `done` once, from the stream's own event:
+ * `done(null, bytes)`, or `done(refusal)` — 413 over the limit (the rest is
+ * drained and ignored), 408 too slow (the connection is closed once that
+ * answer is sent), 400 a failed stream. `done` must not throw. The webhook
+ * handler and the dashboard read bodies with it.
  * @param {import('node:http').IncomingMessage} req
  * @param {import('node:http').ServerResponse} res
  * @param {number} maxBytes
- * @param {number} [timeoutMs]
- * @returns {Promise<Buffer>}
+ * @param {number | undefined} timeoutMs
+ * @param {(err: unknown, body?: Buffer) => void} done
  */
-function readNodeBody(req, res, maxBytes, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    /** @type {Buffer[]} */
-    let chunks = []
-    let size = 0
-    let over = false
-    /** Refuses the request: drops what was buffered, ignores the rest. */
-    const stop = (/** @type {unknown} */ err) => {
-      over = true
-      chunks = []
-      timers.clearTimeout(timer)
-      reject(err)
+function readNodeBody(req, res, maxBytes, timeoutMs, done) {
+  /** @type {Buffer[]} */
+  let chunks = []
+  let size = 0
+  let over = false
+  /** Refuses the request: drops what was buffered, ignores the rest. */
+  const stop = (/** @type {unknown} */ err) => {
+    over = true
+    chunks = []
+    timers.clearTimeout(timer)
+    done(err)
+  }
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : timers.setTimeout(() => {
+          if (over) return
+          stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${timeoutMs} ms`))
+          // The client is still sending: close the connection once answered.
+          res.once('finish', () => req.destroy())
+        }, timeoutMs).unref()
+  req.on('data', (/** @type {Buffer} */ chunk) => {
+    if (over) return
+    size += chunk.length
+    if (size > maxBytes) {
+      stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBytes} bytes`))
+      req.resume()
+      return
     }
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : timers.setTimeout(() => {
-            if (over) return
-            stop(new Refusal(408, Code.BAD_REQUEST, `body: not received within ${timeoutMs} ms`))
-            // The client is still sending: close the connection once answered.
-            res.once('finish', () => req.destroy())
-          }, timeoutMs).unref()
-    req.on('data', (/** @type {Buffer} */ chunk) => {
-      if (over) return
-      size += chunk.length
-      if (size > maxBytes) {
-        stop(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${maxBytes} bytes`))
-        req.resume()
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => {
-      timers.clearTimeout(timer)
-      if (over) return
-      over = true
-      try {
-        resolve(Buffer.concat(chunks, size))
-      } catch (err) {
-        reject(err)
-      }
-    })
-    req.on('error', () => {
-      if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
-    })
-    req.on('close', () => timers.clearTimeout(timer))
+    chunks.push(chunk)
   })
+  req.on('end', () => {
+    timers.clearTimeout(timer)
+    if (over) return
+    over = true
+    let body
+    try {
+      body = Buffer.concat(chunks, size)
+    } catch (err) {
+      return done(err)
+    }
+    done(null, body)
+  })
+  req.on('error', () => {
+    if (!over) stop(new Refusal(400, Code.BAD_REQUEST, 'request stream failed'))
+  })
+  req.on('close', () => timers.clearTimeout(timer))
 }
 
 module.exports = { bodyBytes, createWebhookHandler, readNodeBody, STATUS_OF, Refusal, failure, triggerIdOf }

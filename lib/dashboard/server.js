@@ -148,7 +148,9 @@ function readNodeJson(req, res, max) {
     return Promise.resolve(parsed)
   }
   if (Number(req.headers['content-length']) > max) return Promise.reject(new Refusal(413, Code.BODY_TOO_LARGE, `body is larger than ${max} bytes`))
-  return readNodeBody(req, res, max, BODY_TIMEOUT_MS).then(parseJson)
+  return new Promise((resolve, reject) => {
+    readNodeBody(req, res, max, BODY_TIMEOUT_MS, (err, body) => (err === null ? resolve(/** @type {Buffer} */ (body)) : reject(err)))
+  }).then(parseJson)
 }
 
 /**
