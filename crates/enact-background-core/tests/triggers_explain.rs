@@ -22,15 +22,7 @@ use trig::{at, fired_ids, reg};
 const T0: &str = "2026-01-15T10:00:00.000Z";
 
 fn manual_with(cfg: TriggerConfig) -> (Harness, Arc<TriggerEngine>, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::starting_at(at(T0)));
-    let store: Arc<dyn enact_background_core::store::Driver> = Arc::new(MemoryStore::new());
-    let host = Arc::new(CountingHost::default());
-    let exec = Executor::new(store.clone(), clock.clone(), host.clone(), config(16));
-    exec.register_callable("echo").unwrap();
-    exec.register_callable("work").unwrap();
-    let h = Harness { exec, host, store };
-    let eng = TriggerEngine::new(h.exec.clone(), cfg);
-    (h, eng, clock)
+    trig::manual_at(T0, cfg)
 }
 
 fn manual() -> (Harness, Arc<TriggerEngine>, Arc<ManualClock>) {

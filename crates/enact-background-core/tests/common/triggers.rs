@@ -40,12 +40,27 @@ pub fn at(s: &str) -> DateTime<Utc> {
 /// A [`Harness`] whose clock reads `wall` now (and follows tokio's paused
 /// time from there). Callables `echo` and `work` are registered.
 pub fn harness_at(wall: DateTime<Utc>) -> Harness {
+    harness_on(Arc::new(TokioClock::starting_at(wall)))
+}
+
+/// A [`Harness`] over a memory store and `clock`, with callables `echo`
+/// and `work` registered.
+pub fn harness_on(clock: Arc<dyn Clock>) -> Harness {
     let store: Arc<dyn Driver> = Arc::new(MemoryStore::new());
     let host = Arc::new(CountingHost::default());
-    let exec = Executor::new(store.clone(), Arc::new(TokioClock::starting_at(wall)), host.clone(), config(16));
+    let exec = Executor::new(store.clone(), clock, host.clone(), config(16));
     exec.register_callable("echo").unwrap();
     exec.register_callable("work").unwrap();
     Harness { exec, host, store }
+}
+
+/// A harness and trigger engine (with `cfg`) on a manual clock reading
+/// `t0`, and the clock.
+pub fn manual_at(t0: &str, cfg: TriggerConfig) -> (Harness, Arc<TriggerEngine>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_at(at(t0)));
+    let h = harness_on(clock.clone());
+    let eng = engine_with(&h, cfg);
+    (h, eng, clock)
 }
 
 /// A trigger engine over the harness's executor and store.
